@@ -1,0 +1,89 @@
+/**
+ * Configuration from the environment (../shared/CONTRACT.md, "Configuration"). Called from main,
+ * never at import. Each command validates only the variables it needs, and reports every problem,
+ * one line each, naming the variable.
+ */
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { CodedError } from "./errors.js";
+
+/** Defaults, each with why. */
+export const CONFIG_DEFAULTS = {
+  /** Relative to where the bot runs, so a checkout or a container volume holds it. */
+  db: "./data/image-check.db",
+  /** Slack's public Web API; tests point this at a fake. */
+  slackApiUrl: "https://slack.com/api/",
+  /** Bolt's conventional port. */
+  port: 3000,
+};
+
+/** The configuration every command reads. */
+export interface Config {
+  dbPath: string;
+  policyPath?: string;
+  slack: {
+    botToken?: string;
+    signingSecret?: string;
+    appToken?: string;
+    apiUrl: string;
+    itChannel?: string;
+    approvers: string[];
+  };
+  port: number;
+  dockerHost?: string;
+  dockerConfigDir: string;
+  /** Docker Hub API base URL (for publisher look-ups); overridable for tests and mirrors. */
+  hubApiUrl: string;
+}
+
+/** A configuration problem; `message` has one line per problem. */
+export class ConfigError extends CodedError<"INVALID_CONFIG"> {
+  constructor(readonly problems: string[]) {
+    super("INVALID_CONFIG", problems.join("\n"));
+  }
+}
+
+/** Read and validate the environment. Throws ConfigError listing every problem. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const problems: string[] = [];
+  const portText = env.PORT?.trim();
+  let port = CONFIG_DEFAULTS.port;
+  if (portText) {
+    const n = Number(portText);
+    if (!Number.isInteger(n) || n < 0 || n > 65535) problems.push(`PORT: expected a port number 0-65535, got "${portText}"`);
+    else port = n;
+  }
+  let apiUrl = env.SLACK_API_URL?.trim() || CONFIG_DEFAULTS.slackApiUrl;
+  try {
+    const u = new URL(apiUrl);
+    if (u.protocol !== "https:" && u.protocol !== "http:") throw new Error("scheme");
+    if (!apiUrl.endsWith("/")) apiUrl += "/";
+  } catch {
+    problems.push(`SLACK_API_URL: expected an http(s) URL, got "${apiUrl}"`);
+  }
+  const approvers = (env.IMAGE_CHECK_APPROVERS ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const a of approvers) {
+    if (!/^[US][A-Z0-9]{2,}$/.test(a) && !/^W[A-Z0-9]{2,}$/.test(a))
+      problems.push(`IMAGE_CHECK_APPROVERS: "${a}" is not a Slack user id (U...) or user group id (S...)`);
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return {
+    dbPath: env.IMAGE_CHECK_DB?.trim() || CONFIG_DEFAULTS.db,
+    policyPath: env.IMAGE_CHECK_POLICY?.trim() || undefined,
+    slack: {
+      botToken: env.SLACK_BOT_TOKEN?.trim() || undefined,
+      signingSecret: env.SLACK_SIGNING_SECRET?.trim() || undefined,
+      appToken: env.SLACK_APP_TOKEN?.trim() || undefined,
+      apiUrl,
+      itChannel: env.IMAGE_CHECK_IT_CHANNEL?.trim() || undefined,
+      approvers,
+    },
+    port,
+    dockerHost: env.DOCKER_HOST?.trim() || undefined,
+    dockerConfigDir: env.DOCKER_CONFIG?.trim() || join(env.HOME || homedir(), ".docker"),
+    hubApiUrl: env.IMAGE_CHECK_HUB_URL?.trim() || "https://hub.docker.com/",
+  };
+}

@@ -1,0 +1,137 @@
+/**
+ * The policy file's schema (../shared/CONTRACT.md, "The policy file"). Every field is optional;
+ * what is left out takes the default here. Defaults are named once, with why.
+ */
+import { z } from "zod";
+
+const severity = z.enum(["info", "low", "medium", "high", "critical"]);
+
+/** Host with optional port, as registries are named in references (`ghcr.io`, `127.0.0.1:5000`, `[::1]:5000`). */
+const registryHost = z
+  .string()
+  .min(1)
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/, "a registry host such as ghcr.io or 127.0.0.1:5000");
+
+const isoDate = z.union([
+  z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "a date YYYY-MM-DD"),
+  // YAML parses an unquoted 2027-03-31 as a Date; accept it and normalize.
+  z.date().transform((d) => d.toISOString().slice(0, 10)),
+]);
+
+const trustKey = z
+  .object({
+    name: z.string().min(1),
+    pem: z.string().includes("-----BEGIN", { message: "a PEM public key" }).optional(),
+    path: z.string().min(1).optional(),
+  })
+  .strict()
+  .refine((k) => (k.pem === undefined) !== (k.path === undefined), {
+    message: "exactly one of pem or path",
+  });
+
+const keylessIdentity = z
+  .object({
+    issuer: z.string().min(1),
+    subject: z.string().min(1),
+  })
+  .strict();
+
+const notaryServer = z
+  .object({
+    registry: registryHost,
+    server: z.url(),
+  })
+  .strict();
+
+const exception = z
+  .object({
+    check: z.string().min(1),
+    image: z.string().min(1),
+    reason: z.string().min(1),
+    expires: isoDate,
+  })
+  .strict();
+
+/** Defaults, each with the reason for its value. */
+export const POLICY_DEFAULTS = {
+  /** The most common server platform. */
+  platform: "linux/amd64",
+  /** Official images are curated by Docker; everything else must earn trust by policy. */
+  trusted: ["docker.io/library/*"],
+  /** Blocking is for what should never run; review is the default for anything doubtful. */
+  reviewAt: "medium" as const,
+  blockAt: "critical" as const,
+  /** A year without a rebuild means a year of unpatched base-image CVEs. */
+  maxAgeDays: 365,
+  /** Larger images are slow to pull and usually carry build tooling that should not ship. */
+  maxSizeMB: 500,
+  /** Re-review at least quarterly: images and their risks change. */
+  expireDays: 90,
+  /** A pass needs no human; asking IT for it would train people to click approve blindly. */
+  autoApprovePass: true,
+  /** A fresh report for the same digest and policy is reused this long, saving registry calls. */
+  reuseReportMinutes: 10,
+};
+
+/** The policy file, validated. Unknown fields are errors, so typos do not pass silently. */
+export const policySchema = z
+  .object({
+    version: z.literal(1).default(1),
+    platform: z
+      .string()
+      .regex(/^[a-z0-9_.-]+\/[a-z0-9_.-]+(\/[a-z0-9_.-]+)?$/, "os/arch or os/arch/variant")
+      .default(POLICY_DEFAULTS.platform),
+    registries: z
+      .object({
+        trusted: z.array(z.string().min(1)).default(POLICY_DEFAULTS.trusted),
+        allowPrivate: z.array(registryHost).default([]),
+        allowInsecure: z.array(registryHost).default([]),
+      })
+      .strict()
+      .prefault({}),
+    trust: z
+      .object({
+        keys: z.array(trustKey).default([]),
+        keyless: z.array(keylessIdentity).default([]),
+        trustedRoot: z.string().min(1).nullable().default(null),
+        notary: z.array(notaryServer).default([]),
+      })
+      .strict()
+      .prefault({}),
+    checks: z
+      .object({
+        severity: z.record(z.string(), severity).default({}),
+        disabled: z.array(z.string()).default([]),
+      })
+      .strict()
+      .prefault({}),
+    verdict: z
+      .object({
+        reviewAt: severity.default(POLICY_DEFAULTS.reviewAt),
+        blockAt: severity.default(POLICY_DEFAULTS.blockAt),
+      })
+      .strict()
+      .prefault({}),
+    maxAgeDays: z.number().int().positive().default(POLICY_DEFAULTS.maxAgeDays),
+    maxSizeMB: z.number().positive().default(POLICY_DEFAULTS.maxSizeMB),
+    approvals: z
+      .object({
+        expireDays: z.number().int().positive().default(POLICY_DEFAULTS.expireDays),
+        autoApprovePass: z.boolean().default(POLICY_DEFAULTS.autoApprovePass),
+        reuseReportMinutes: z.number().int().min(0).default(POLICY_DEFAULTS.reuseReportMinutes),
+      })
+      .strict()
+      .prefault({}),
+    exceptions: z.array(exception).default([]),
+  })
+  .strict();
+
+/** A policy file as written (fields optional). */
+export type PolicyInput = z.input<typeof policySchema>;
+/** A policy with every default applied. Key PEMs given by `path` are resolved to `pem` by the loader. */
+export type Policy = z.output<typeof policySchema>;
+
+/** The built-in default policy. */
+export function defaultPolicy(): Policy {
+  return policySchema.parse({});
+}

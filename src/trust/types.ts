@@ -1,0 +1,58 @@
+/**
+ * Results of verifying the signature and attestation bytes held in ImageFacts. Produced by
+ * `verifyTrust()` in this module (pure), read by the trust and provenance checks.
+ */
+
+/** How one signature fared. */
+export type SignatureStatus =
+  /** The signature verifies against a trusted key or identity, and names this image's digest. */
+  | "verified"
+  /** The signature is well-formed, but no trusted key or identity verifies it. */
+  | "untrusted"
+  /** Present for this digest but broken: bad signature, or its payload names another digest. */
+  | "invalid"
+  /** Present but could not be verified here (e.g. Notation without a matching trust store): never counts as verified. */
+  | "unverified";
+
+/** One signature's verification result. */
+export interface SignatureVerification {
+  kind: "cosign" | "sigstore-bundle" | "notation" | "notary-v1";
+  foundVia: string;
+  status: SignatureStatus;
+  /** The trusted key name, or the keyless identity `subject` (`issuer`), when known. */
+  signer?: string;
+  /** The digest the signature's payload names. */
+  signedDigest?: string;
+  /** One line: why this status. */
+  detail: string;
+}
+
+/** What an attestation said. */
+export interface AttestationSummary {
+  foundVia: string;
+  predicateType: string;
+  kind: "slsa-provenance" | "sbom-spdx" | "sbom-cyclonedx" | "vuln-scan" | "other";
+  /** Source repository named by a provenance attestation. */
+  sourceRepository?: string;
+  /** Source revision (commit) named by a provenance attestation. */
+  sourceRevision?: string;
+  /** Builder id of a provenance attestation. */
+  builder?: string;
+  /** Interpreter/runtime packages named by an SBOM (python, node, ...). */
+  runtimes?: string[];
+  /** Whether a signature over the attestation verified: true, false (broken), or null (unsigned, as BuildKit's are). */
+  signatureVerified: boolean | null;
+  /** Does the statement's subject name this image's digest? null when it names none. */
+  subjectMatches: boolean | null;
+}
+
+/** Everything the trust layer concluded. */
+export interface TrustReport {
+  signatures: SignatureVerification[];
+  attestations: AttestationSummary[];
+  /** Notes for the report, e.g. that Docker Content Trust was retired on Docker Hub. */
+  notes: string[];
+}
+
+/** An empty report (no signatures, no attestations). */
+export const EMPTY_TRUST: TrustReport = { signatures: [], attestations: [], notes: [] };
