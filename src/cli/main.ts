@@ -1,0 +1,84 @@
+#!/usr/bin/env node
+/**
+ * The `image-check` binary. Each command lives in its own module and is imported only when run,
+ * so `inspect` never loads Bolt or drizzle.
+ */
+import { isCoded, oneLine } from "../errors.js";
+import type { CliIO, Command } from "./args.js";
+
+/** Exit codes of the contract. */
+export const EXIT = { pass: 0, review: 1, block: 2, couldNotCheck: 3, usage: 64, internal: 70 } as const;
+
+const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  check: { summary: "check an image and print the report", load: async () => (await import("./check.js")).checkCommand },
+  inspect: { summary: "print the gathered facts only", load: async () => (await import("./inspect.js")).inspectCommand },
+  decisions: { summary: "query prior decisions", load: async () => (await import("./decisions.js")).decisionsCommand },
+  serve: { summary: "start the Slack app", load: async () => (await import("./serve.js")).serveCommand },
+  migrate: { summary: "apply pending database migrations", load: async () => (await import("./migrate.js")).migrateCommand },
+  backup: { summary: "write a consistent online copy of the store", load: async () => (await import("./backup.js")).backupCommand },
+  policy: { summary: "print the built-in default policy", load: async () => (await import("./policy.js")).policyCommand },
+};
+
+/** Top-level help. */
+export function mainHelp(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  return [
+    "image-check: check a container image before you run it",
+    "",
+    "Usage: image-check <command> [options]",
+    "",
+    "Commands:",
+    ...lines,
+    "",
+    "Run 'image-check <command> --help' for a command's options.",
+    "Global: --debug prints stack traces on errors.",
+    "",
+  ].join("\n");
+}
+
+/** Run the CLI with `argv` (without node and script); returns the exit code. */
+export async function main(argv: string[], io: CliIO): Promise<number> {
+  const debug = argv.includes("--debug");
+  const args = argv.filter((a) => a !== "--debug");
+  const [name, ...rest] = args;
+  if (!name || name === "--help" || name === "-h" || name === "help") {
+    io.stdout(mainHelp());
+    return name ? 0 : EXIT.usage;
+  }
+  if (name === "--version" || name === "-V") {
+    const { createRequire } = await import("node:module");
+    const pkg = createRequire(import.meta.url)("../../package.json") as { version: string };
+    io.stdout(`${pkg.version}\n`);
+    return 0;
+  }
+  const entry = COMMANDS[name];
+  if (!entry) {
+    io.stderr(`image-check: unknown command "${name}" (see image-check --help)\n`);
+    return EXIT.usage;
+  }
+  try {
+    const command = await entry.load();
+    return await command(rest, io);
+  } catch (err) {
+    if (debug && err instanceof Error) io.stderr(`${err.stack}\n`);
+    if (isCoded(err, "USAGE")) {
+      io.stderr(`image-check: ${oneLine(err)}\n`);
+      return EXIT.usage;
+    }
+    io.stderr(`image-check ${name}: ${oneLine(err)}\n`);
+    return isCoded(err) ? EXIT.couldNotCheck : EXIT.internal;
+  }
+}
+
+const isEntry = process.argv[1] && import.meta.url === (await import("node:url")).pathToFileURL(process.argv[1]).href;
+if (isEntry) {
+  const code = await main(process.argv.slice(2), {
+    stdout: (t) => process.stdout.write(t),
+    stderr: (t) => process.stderr.write(t),
+    env: process.env,
+    isTTY: Boolean(process.stdout.isTTY),
+    cwd: process.cwd(),
+  });
+  process.exitCode = code;
+}
