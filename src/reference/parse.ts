@@ -14,7 +14,13 @@ import { CodedError } from "../errors.js";
 import type { ImageReference, ReferenceErrorCode } from "./types.js";
 
 /** A reference that does not parse. The message is one line and says what is wrong. */
-export class ReferenceError extends CodedError<ReferenceErrorCode> {}
+export class InvalidReferenceError extends CodedError<ReferenceErrorCode> {}
+
+/**
+ * The same class under the name the design notes use. Import it as InvalidReferenceError where a
+ * linter objects to shadowing the global ReferenceError.
+ */
+export { InvalidReferenceError as ReferenceError };
 
 /** Docker Hub's canonical registry name. */
 export const DOCKER_HUB = "docker.io";
@@ -46,7 +52,7 @@ const DIGEST_ENCODINGS: Record<string, { pattern: RegExp; what: string }> = {
 function fail(code: ReferenceErrorCode, input: string, why: string): never {
   // JSON quoting keeps the message on one line whatever the input holds; long input is shortened.
   const shown = input.length > 80 ? `${input.slice(0, 77)}...` : input;
-  throw new ReferenceError(code, `invalid reference ${JSON.stringify(shown)}: ${why}`);
+  throw new InvalidReferenceError(code, `invalid reference ${JSON.stringify(shown)}: ${why}`);
 }
 
 /** Check a `algorithm:encoded` digest; returns a reason when it is not valid. */

@@ -4,9 +4,9 @@ import {
   effectiveTag,
   familiarName,
   formatReference,
+  InvalidReferenceError,
   parseReference,
   pinnedReference,
-  ReferenceError,
   repositoryPath,
 } from "../../src/reference/parse.js";
 
@@ -87,7 +87,7 @@ describe("parseReference", () => {
       } catch (err) {
         caught = err;
       }
-      expect(caught).toBeInstanceOf(ReferenceError);
+      expect(caught).toBeInstanceOf(InvalidReferenceError);
       expect(isCoded(caught, code)).toBe(true);
       const message = (caught as Error).message;
       expect(message).not.toContain("\n");
