@@ -1,0 +1,184 @@
+/**
+ * The store's tables (drizzle sqlite-core). Migrations are generated from this file by drizzle-kit
+ * (`npx drizzle-kit generate --name <what_it_does>`) into migrations/ and committed; never edit a
+ * generated migration after it shipped, add a new one.
+ *
+ * Conventions: timestamps are UTC ISO-8601 strings (`toISOString()`, fixed width, so they sort and
+ * compare as text); enums are text with a CHECK; each table has an integer rowid alias `seq` so
+ * "newest first" paging is a cheap index walk. Every index names the query it serves.
+ */
+import { sql } from "drizzle-orm";
+import { check, index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+
+/** Requests to use an image: who asked, from where, what, why, and where it stands. */
+export const requests = sqliteTable(
+  "requests",
+  {
+    seq: integer("seq").primaryKey(),
+    id: text("id").notNull().unique(),
+    reference: text("reference").notNull(),
+    repository: text("repository").notNull(),
+    tag: text("tag"),
+    digest: text("digest"),
+    requestedBy: text("requested_by").notNull(),
+    source: text("source", { enum: ["slack", "cli"] }).notNull(),
+    channel: text("channel"),
+    reason: text("reason"),
+    // `expired` is never stored: it is computed from `expires_at`, copied from the approval.
+    status: text("status", { enum: ["checking", "pending", "approved", "rejected", "failed"] }).notNull(),
+    verdict: text("verdict", { enum: ["pass", "review", "block"] }),
+    reportId: text("report_id").references(() => reports.id),
+    itChannel: text("it_channel"),
+    itTs: text("it_ts"),
+    responseUrl: text("response_url"),
+    errorCode: text("error_code"),
+    errorMessage: text("error_message"),
+    expiresAt: text("expires_at"),
+    createdAt: text("created_at").notNull(),
+    updatedAt: text("updated_at").notNull(),
+    /** The check job this request waits on (identical requests share one job). Added by 0002. */
+    jobId: integer("job_id"),
+  },
+  (t) => [
+    check("requests_status_check", sql`${t.status} IN ('checking','pending','approved','rejected','failed')`),
+    check("requests_source_check", sql`${t.source} IN ('slack','cli')`),
+    // pendingRequests / decisions --status pending: newest pending first.
+    index("requests_status_created_idx").on(t.status, t.createdAt),
+    // statusOf by tag: the newest request for repository:tag.
+    index("requests_repository_tag_created_idx").on(t.repository, t.tag, t.createdAt),
+    // statusOf by digest: the newest request for repository@digest.
+    index("requests_repository_digest_created_idx").on(t.repository, t.digest, t.createdAt),
+    // The check job attaches its report to every request that joined it.
+    index("requests_job_idx").on(t.jobId),
+  ],
+);
+
+/**
+ * Reports, content-addressed (`id` is a hash of the JSON, so writing the same report twice is one
+ * row), looked up by digest + policy version for reuse.
+ */
+export const reports = sqliteTable(
+  "reports",
+  {
+    seq: integer("seq").primaryKey(),
+    id: text("id").notNull().unique(),
+    digest: text("digest"),
+    policyVersion: text("policy_version").notNull(),
+    repository: text("repository").notNull(),
+    reference: text("reference").notNull(),
+    verdict: text("verdict", { enum: ["pass", "review", "block"] }).notNull(),
+    checkedAt: text("checked_at").notNull(),
+    json: text("json").notNull(),
+    createdAt: text("created_at").notNull(),
+  },
+  (t) => [
+    // freshReport and statusOf: the newest report for a digest under a policy version.
+    index("reports_digest_policy_checked_idx").on(t.digest, t.policyVersion, t.checkedAt),
+  ],
+);
+
+/** Decisions: one per request at most (UNIQUE request_id), bound to the digest. */
+export const decisions = sqliteTable(
+  "decisions",
+  {
+    seq: integer("seq").primaryKey(),
+    requestId: text("request_id")
+      .notNull()
+      .unique()
+      .references(() => requests.id),
+    repository: text("repository").notNull(),
+    reference: text("reference").notNull(),
+    digest: text("digest").notNull(),
+    decision: text("decision", { enum: ["approved", "rejected"] }).notNull(),
+    decidedBy: text("decided_by").notNull(),
+    requestedBy: text("requested_by").notNull(),
+    reason: text("reason"),
+    decidedAt: text("decided_at").notNull(),
+    expiresAt: text("expires_at"),
+  },
+  (t) => [
+    check("decisions_decision_check", sql`${t.decision} IN ('approved','rejected')`),
+    // currentDecision and statusOf: the newest decision for repository@digest.
+    index("decisions_repository_digest_decided_idx").on(t.repository, t.digest, t.decidedAt),
+    // history and decisions --image: newest decisions of a repository.
+    index("decisions_repository_decided_idx").on(t.repository, t.decidedAt),
+    // decisions with no filter: newest first over everything.
+    index("decisions_decided_idx").on(t.decidedAt),
+    // decisions --status approved|rejected|expired: newest of one kind.
+    index("decisions_decision_decided_idx").on(t.decision, t.decidedAt),
+  ],
+);
+
+/** What repository:tag resolved to over time (feeds `tag.moved`). One row per distinct digest. */
+export const tagObservations = sqliteTable(
+  "tag_observations",
+  {
+    seq: integer("seq").primaryKey(),
+    repository: text("repository").notNull(),
+    tag: text("tag").notNull(),
+    digest: text("digest").notNull(),
+    firstSeenAt: text("first_seen_at").notNull(),
+    lastSeenAt: text("last_seen_at").notNull(),
+    times: integer("times").notNull().default(1),
+  },
+  (t) => [
+    uniqueIndex("tag_observations_repository_tag_digest_idx").on(t.repository, t.tag, t.digest),
+    // lastKnownDigest: the most recently seen digest of repository:tag.
+    index("tag_observations_repository_tag_seen_idx").on(t.repository, t.tag, t.lastSeenAt),
+  ],
+);
+
+/** Every state change, with actor and time. Append-only: triggers refuse UPDATE and DELETE. */
+export const auditLog = sqliteTable(
+  "audit_log",
+  {
+    seq: integer("seq").primaryKey(),
+    at: text("at").notNull(),
+    actor: text("actor").notNull(),
+    action: text("action").notNull(),
+    requestId: text("request_id"),
+    detail: text("detail"),
+  },
+  (t) => [
+    // audit(requestId): a request's trail in order.
+    index("audit_log_request_idx").on(t.requestId, t.seq),
+  ],
+);
+
+/**
+ * The durable job queue (src/worker/queue.ts). A job is claimed by compare-and-swap on
+ * status/lease; a crashed worker's lease expires and the job runs again. Finished jobs stay for the
+ * record (their result and last error).
+ */
+export const jobs = sqliteTable(
+  "jobs",
+  {
+    id: integer("id").primaryKey(),
+    kind: text("kind").notNull(),
+    payload: text("payload").notNull(),
+    status: text("status", { enum: ["queued", "running", "done", "failed"] }).notNull(),
+    attempts: integer("attempts").notNull().default(0),
+    maxAttempts: integer("max_attempts").notNull(),
+    availableAt: text("available_at").notNull(),
+    leaseOwner: text("lease_owner"),
+    leaseExpiresAt: text("lease_expires_at"),
+    idempotencyKey: text("idempotency_key"),
+    result: text("result"),
+    lastErrorCode: text("last_error_code"),
+    lastErrorMessage: text("last_error_message"),
+    createdAt: text("created_at").notNull(),
+    updatedAt: text("updated_at").notNull(),
+    finishedAt: text("finished_at"),
+  },
+  (t) => [
+    check("jobs_status_check", sql`${t.status} IN ('queued','running','done','failed')`),
+    // claim: the oldest queued job that is due.
+    index("jobs_status_available_idx").on(t.status, t.availableAt),
+    // claim: a running job whose lease expired (its worker died).
+    index("jobs_status_lease_idx").on(t.status, t.leaseExpiresAt),
+    // Identical work shares one job while it is queued or running; a finished job frees its key.
+    uniqueIndex("jobs_active_idempotency_key_idx")
+      .on(t.idempotencyKey)
+      .where(sql`${t.status} IN ('queued','running')`),
+  ],
+);
