@@ -1,0 +1,68 @@
+/**
+ * `/image-check pending`: requests waiting for IT, with the decision buttons for approvers. Pure.
+ */
+import type { Page, RequestRecord } from "../../store/api.js";
+import { escapeSlack } from "../escape.js";
+import {
+  type Block,
+  blocksWithin,
+  context,
+  fallback,
+  LIMITS,
+  type Message,
+  mention,
+  section,
+  slackDate,
+} from "./blocks.js";
+import { imageName, verdictText } from "./common.js";
+import { decisionButtons } from "./request.js";
+
+/** One pending request as a section (and its buttons for approvers, except on their own requests). */
+export function pendingGroup(
+  request: RequestRecord,
+  viewer: { userId: string; isApprover: boolean },
+): Block[] {
+  const reason = request.reason ? escapeSlack(request.reason) : "_no reason yet_";
+  const verdict = request.verdict ? verdictText(request.verdict) : "_checking_";
+  const text = `${imageName(request)} ${verdict} — ${mention(request.requestedBy)}, ${slackDate(request.createdAt)}\n*Reason:* ${reason}`;
+  const canDecide = viewer.isApprover && viewer.userId !== request.requestedBy;
+  return canDecide ? [section(text), decisionButtons(request.id)] : [section(text)];
+}
+
+/** The pending list, cut with "…and N more" to fit `maxBlocks` (counting the store's next page as more). */
+export function pendingBlocks(
+  page: Page<RequestRecord>,
+  viewer: { userId: string; isApprover: boolean },
+  maxBlocks: number,
+): Block[] {
+  const groups = page.items.map((r) => pendingGroup(r, viewer));
+  const plus = page.next ? "+" : "";
+  const out = blocksWithin(
+    [],
+    groups,
+    maxBlocks - (page.next ? 1 : 0),
+    (left) => `_…and ${left}${plus} more pending_`,
+  );
+  if (page.next && out.length === groups.flat().length) out.push(context("_…and more pending_"));
+  return out;
+}
+
+/** The answer to `/image-check pending`. */
+export function renderPending(
+  page: Page<RequestRecord>,
+  viewer: { userId: string; isApprover: boolean },
+): Message {
+  if (page.items.length === 0) {
+    return {
+      text: "Nothing is waiting for a decision.",
+      blocks: [section("Nothing is waiting for a decision. :tada:")],
+    };
+  }
+  const head = section(
+    `*Waiting for a decision* (newest first)${viewer.isApprover ? "" : " — only IT approvers can decide"}`,
+  );
+  return {
+    text: fallback(`${page.items.length}${page.next ? "+" : ""} requests waiting for a decision`),
+    blocks: [head, ...pendingBlocks(page, viewer, LIMITS.messageBlocks - 1)],
+  };
+}

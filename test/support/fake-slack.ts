@@ -1,0 +1,248 @@
+// A small fake of Slack's Web API on 127.0.0.1, the one in-repo fake this project allows (STYLE.md,
+// convention 8): Slack cannot run here. It records every call (method, decoded body, token), answers
+// the way Slack does for the methods the app uses, serves `response_url` POSTs, and can be told to
+// answer a method with a 429 + Retry-After or an error, a given number of times.
+import { randomUUID } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+
+/** One recorded Web API call. */
+export interface SlackCall {
+  method: string;
+  /** Form fields or JSON, with JSON-encoded fields (blocks, view, …) decoded. */
+  body: Record<string, unknown>;
+  /** The bearer token (or `token` field) the call carried. */
+  token: string | undefined;
+  /** What the fake answered. */
+  status: number;
+}
+
+/** One POST to a response_url. */
+export interface ResponseUrlPost {
+  id: string;
+  body: Record<string, unknown>;
+}
+
+/** An injected failure for the next `times` calls of a method. */
+export interface Failure {
+  /** 429 with Retry-After, or an `ok: false` error at HTTP 200 (like Slack), or a bare HTTP status. */
+  kind: "rate_limited" | "error" | "http";
+  retryAfterSeconds?: number;
+  error?: string;
+  status?: number;
+  times: number;
+}
+
+/** The fake and its controls. */
+export interface FakeSlack {
+  /** Web API base, with a trailing slash (what `SLACK_API_URL` takes). */
+  apiUrl: string;
+  /** A fresh response_url on this fake. */
+  responseUrl(): string;
+  /** Every Web API call, in arrival order (failed ones included, with their status). */
+  calls: SlackCall[];
+  /** Every response_url POST, in arrival order. */
+  responses: ResponseUrlPost[];
+  /** Calls of one method that were answered ok. */
+  ok(method: string): SlackCall[];
+  /** Members of each user group (`usergroups.users.list`). */
+  usergroups: Map<string, string[]>;
+  /** Answer the next `times` calls of `method` with the failure. */
+  fail(method: string, failure: Omit<Failure, "times"> & { times?: number }): void;
+  /**
+   * Resolve once `predicate` holds over the recorded traffic, re-checked on every call. Rejects after
+   * `limitMs` only so a broken app fails the test with a message instead of hanging it; this is not a
+   * timing assertion.
+   */
+  until<T>(predicate: () => T | undefined | false | null, what: string, limitMs?: number): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** Start the fake on a random loopback port. */
+export async function startFakeSlack(options: { botUserId?: string } = {}): Promise<FakeSlack> {
+  const calls: SlackCall[] = [];
+  const responses: ResponseUrlPost[] = [];
+  const failures = new Map<string, Failure>();
+  const usergroups = new Map<string, string[]>();
+  const waiters = new Set<() => void>();
+  let seq = 0;
+  const nextTs = () => `${1_700_000_000 + ++seq}.${String(seq).padStart(6, "0")}`;
+  const notify = () => {
+    for (const w of [...waiters]) w();
+  };
+
+  const answer = (method: string, body: Record<string, unknown>): Record<string, unknown> => {
+    switch (method) {
+      case "auth.test":
+        return {
+          ok: true,
+          url: "https://fake.slack.com/",
+          team: "Fake",
+          user: "image-check",
+          team_id: "T0FAKE",
+          user_id: options.botUserId ?? "UBOT",
+          bot_id: "BBOT",
+        };
+      case "chat.postMessage": {
+        // Posting to a user id opens (or reuses) the DM with them, as Slack does.
+        const channel = String(body.channel ?? "");
+        return {
+          ok: true,
+          channel: /^[UW]/.test(channel) ? `D${channel.slice(1)}` : channel,
+          ts: nextTs(),
+          message: { text: body.text },
+        };
+      }
+      case "chat.postEphemeral":
+        return { ok: true, message_ts: nextTs() };
+      case "chat.update":
+        return { ok: true, channel: body.channel, ts: body.ts, text: body.text };
+      case "views.open":
+      case "views.publish":
+      case "views.update":
+        return { ok: true, view: { id: `V${++seq}`, ...(body.view as object) } };
+      case "usergroups.users.list": {
+        const users = usergroups.get(String(body.usergroup ?? ""));
+        return users ? { ok: true, users } : { ok: false, error: "no_such_subteam" };
+      }
+      case "users.info":
+        return { ok: true, user: { id: body.user, name: String(body.user).toLowerCase(), tz: "UTC" } };
+      default:
+        return { ok: false, error: "unknown_method" };
+    }
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const raw = await readBody(req);
+    const url = new URL(req.url ?? "/", "http://fake");
+    const body = decode(raw, String(req.headers["content-type"] ?? ""));
+    if (url.pathname.startsWith("/response/")) {
+      responses.push({ id: url.pathname.slice("/response/".length), body });
+      send(res, 200, "ok", "text/plain");
+      notify();
+      return;
+    }
+    const method = url.pathname.replace(/^\/api\//, "");
+    const auth = req.headers.authorization;
+    const token = auth?.startsWith("Bearer ")
+      ? auth.slice(7)
+      : typeof body.token === "string"
+        ? body.token
+        : undefined;
+    const failure = failures.get(method);
+    if (failure && failure.times > 0) {
+      failure.times--;
+      if (failure.times === 0) failures.delete(method);
+      if (failure.kind === "rate_limited") {
+        calls.push({ method, body, token, status: 429 });
+        res.writeHead(429, {
+          "retry-after": String(failure.retryAfterSeconds ?? 1),
+          "content-type": "application/json",
+        });
+        res.end(JSON.stringify({ ok: false, error: "ratelimited" }));
+      } else if (failure.kind === "http") {
+        calls.push({ method, body, token, status: failure.status ?? 500 });
+        send(res, failure.status ?? 500, "upstream failure", "text/plain");
+      } else {
+        calls.push({ method, body, token, status: 200 });
+        send(res, 200, JSON.stringify({ ok: false, error: failure.error ?? "internal_error" }));
+      }
+      notify();
+      return;
+    }
+    const result = token ? answer(method, body) : { ok: false, error: "not_authed" };
+    calls.push({ method, body, token, status: 200 });
+    send(res, 200, JSON.stringify(result));
+    notify();
+  };
+
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch((err) => send(res, 500, String(err), "text/plain"));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  const base = `http://127.0.0.1:${port}`;
+
+  return {
+    apiUrl: `${base}/api/`,
+    responseUrl: () => `${base}/response/${randomUUID()}`,
+    calls,
+    responses,
+    ok: (method) => calls.filter((c) => c.method === method && c.status === 200),
+    usergroups,
+    fail(method, failure) {
+      failures.set(method, { ...failure, times: failure.times ?? 1 });
+    },
+    until<T>(predicate: () => T | undefined | false | null, what: string, limitMs = 20_000): Promise<T> {
+      return new Promise<T>((resolve, reject) => {
+        const check = () => {
+          let value: T | undefined | false | null;
+          try {
+            value = predicate();
+          } catch (err) {
+            finish();
+            reject(err);
+            return;
+          }
+          if (value !== undefined && value !== false && value !== null) {
+            finish();
+            resolve(value);
+          }
+        };
+        const timer = setTimeout(() => {
+          finish();
+          reject(new Error(`fake Slack never saw: ${what}`));
+        }, limitMs);
+        const finish = () => {
+          clearTimeout(timer);
+          waiters.delete(check);
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+}
+
+function send(res: ServerResponse, status: number, body: string, type = "application/json") {
+  res.writeHead(status, { "content-type": type });
+  res.end(body);
+}
+
+// The WebClient sends form fields with objects JSON-encoded; response_url POSTs are JSON.
+function decode(raw: string, contentType: string): Record<string, unknown> {
+  if (contentType.includes("application/json")) {
+    try {
+      return JSON.parse(raw) as Record<string, unknown>;
+    } catch {
+      return { _raw: raw };
+    }
+  }
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of new URLSearchParams(raw)) {
+    out[key] = /^[[{]/.test(value) ? tryJson(value) : value;
+  }
+  return out;
+}
+
+function tryJson(value: string): unknown {
+  try {
+    return JSON.parse(value);
+  } catch {
+    return value;
+  }
+}
