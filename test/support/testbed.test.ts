@@ -19,7 +19,7 @@ import {
   signCosign,
   tarGzLayer,
 } from "./image-builder.js";
-import { startProxy } from "./proxy.js";
+import { slowBody, startProxy } from "./proxy.js";
 import {
   dockerCli,
   getTestbed,
@@ -325,6 +325,32 @@ describe("testbed", () => {
         await proxy.stop();
       }
     });
+
+    it("streams a large self-made body and delays answers when asked", async () => {
+      const delayed: string[] = [];
+      const proxy = await startProxy(testbed.open.host, {
+        delayMs: (req) => {
+          delayed.push(req.path);
+          return req.path === "/v2/" ? 20 : 0;
+        },
+        respond: (req) =>
+          req.path.includes("/manifests/")
+            ? {
+                status: 200,
+                headers: { "content-type": MT.ociManifest },
+                body: slowBody(3 * 1024 * 1024, { everyMs: 1 }),
+              }
+            : undefined,
+      });
+      try {
+        const v2 = await fetch(`${proxy.url}/v2/`);
+        const big = await fetch(`${proxy.url}/v2/any/manifests/latest`);
+        expect([v2.status, (await big.arrayBuffer()).byteLength]).toEqual([200, 3 * 1024 * 1024]);
+        expect(delayed).toEqual(["/v2/", "/v2/any/manifests/latest"]);
+      } finally {
+        await proxy.stop();
+      }
+    });
   });
 
   describe("startRegistry", () => {
@@ -334,6 +360,24 @@ describe("testbed", () => {
       expect((await getManifest(extra.endpoint, "private/one", "v1"))?.digest).toBe(image.digest);
       await extra.stop();
       await expect(fetch(`${extra.endpoint.url}/v2/`)).rejects.toThrow();
+    });
+
+    it("starts a private token registry with its own issuer and token lifetime", async () => {
+      const extra = await startRegistry({ auth: "token", tokenExpiresIn: 42 });
+      try {
+        const image = await pushImage(extra.endpoint, "private/two", {}, "v1");
+        expect((await getManifest(extra.endpoint, "private/two", "v1"))?.digest).toBe(image.digest);
+        const url = new URL(extra.endpoint.tokenRealm as string);
+        url.searchParams.set("scope", "repository:private/two:pull");
+        const res = await fetch(url, {
+          headers: { authorization: basic(TOKEN_USER.username, TOKEN_USER.password) },
+        });
+        expect(((await res.json()) as { expires_in: number }).expires_in).toBe(42);
+        const stats = (await (await fetch(`${extra.tokenIssuerUrl}/stats`)).json()) as { issued: number };
+        expect(stats.issued).toBeGreaterThanOrEqual(2);
+      } finally {
+        await extra.stop();
+      }
     });
   });
 
@@ -373,6 +417,25 @@ describe("testbed", () => {
         { env },
       );
       expect(JSON.parse(stdout)).toEqual({ "org.opencontainers.image.title": "hello" });
+    });
+
+    it("pulls an image the builder pushed to the open registry (loopback registries are insecure-allowed)", async () => {
+      const { dockerHost } = requireDockerd();
+      const docker = dockerCli();
+      if (docker === null)
+        throw new Error("testbed: the docker CLI is missing; apt-get install -y docker.io");
+      const repo = randomRepo("pull");
+      const image = await pushImage(testbed.open, repo, { config: { User: "65534", Cmd: ["/hello"] } }, "v1");
+      const env = { ...process.env, DOCKER_HOST: dockerHost, DOCKER_CONFIG: join(dir, ".docker") };
+      await run(docker, ["pull", "-q", `${testbed.open.host}/${repo}:v1`], { env });
+      const { stdout } = await run(
+        docker,
+        ["image", "inspect", "--format", "{{json .RepoDigests}}", `${testbed.open.host}/${repo}:v1`],
+        {
+          env,
+        },
+      );
+      expect(JSON.parse(stdout)).toEqual([`${testbed.open.host}/${repo}@${image.digest}`]);
     });
   });
 });

@@ -10,7 +10,7 @@ import { inject } from "vitest";
 import { type DockerdProcess, startDockerd } from "./dockerd.js";
 import { ensureTools, isRoot, TOOLS, which } from "./processes.js";
 import { type RegistryAuthConfig, startRegistryProcess } from "./registry-process.js";
-import { startTokenIssuer } from "./token-issuer.js";
+import { startTokenIssuer, type TokenIssuer } from "./token-issuer.js";
 
 const run = promisify(execFile);
 
@@ -113,37 +113,79 @@ async function makeTokenCert(
   return { certFile, keyFile };
 }
 
+/** Starts a token issuer with a fresh certificate, and the registry auth config that trusts it. */
+async function startTokenAuth(
+  opensslBin: string,
+  dir: string,
+  expiresIn?: number,
+): Promise<{ issuer: TokenIssuer; auth: RegistryAuthConfig }> {
+  const cert = await makeTokenCert(opensslBin, dir);
+  const issuer = await startTokenIssuer({
+    certPem: readFileSync(cert.certFile, "utf8"),
+    keyPem: readFileSync(cert.keyFile, "utf8"),
+    issuer: TOKEN_ISSUER,
+    service: TOKEN_SERVICE,
+    users: { [TOKEN_USER.username]: TOKEN_USER.password },
+    publicPrefix: TOKEN_PUBLIC_PREFIX,
+    ...(expiresIn !== undefined ? { expiresIn } : {}),
+  });
+  const auth: RegistryAuthConfig = {
+    kind: "token",
+    realm: issuer.realm,
+    service: TOKEN_SERVICE,
+    issuer: TOKEN_ISSUER,
+    rootCertBundle: cert.certFile,
+  };
+  return { issuer, auth };
+}
+
+/** Options of startRegistry. */
+export interface StartRegistryOptions {
+  /** Default "none"; "basic" uses alice/wonderland, "token" a token issuer of its own (bob/builder). */
+  auth?: "none" | "basic" | "token";
+  /** Lifetime of the tokens of a "token" registry, in seconds (default 300). */
+  tokenExpiresIn?: number;
+}
+
 /**
- * Starts a private registry for one test file (for tests that delete or break things).
- * The caller stops it, normally in afterAll.
+ * Starts a private registry for one test file (for tests that delete or break things, or need
+ * short-lived tokens). The caller stops it, normally in afterAll.
  */
 export async function startRegistry(
-  opts: { auth?: "none" | "basic" } = {},
-): Promise<{ endpoint: RegistryEndpoint; stop(): Promise<void> }> {
+  opts: StartRegistryOptions = {},
+): Promise<{ endpoint: RegistryEndpoint; tokenIssuerUrl?: string; stop(): Promise<void> }> {
   const auth = opts.auth ?? "none";
-  const tools = ensureTools({ registry: TOOLS.registry, htpasswd: TOOLS.htpasswd });
+  const tools = ensureTools({ registry: TOOLS.registry, htpasswd: TOOLS.htpasswd, openssl: TOOLS.openssl });
   const dir = newTmpDir("image-check-registry-");
+  let issuer: TokenIssuer | null = null;
   try {
     let config: RegistryAuthConfig = { kind: "none" };
     if (auth === "basic") {
       config = { kind: "basic", htpasswdFile: join(dir, "htpasswd") };
       await writeHtpasswd(tools.paths.htpasswd, config.htpasswdFile);
+    } else if (auth === "token") {
+      ({ issuer, auth: config } = await startTokenAuth(tools.paths.openssl, dir, opts.tokenExpiresIn));
     }
     const proc = await startRegistryProcess(tools.paths.registry, join(dir, "registry"), config);
+    const credentials = auth === "basic" ? BASIC_USER : auth === "token" ? TOKEN_USER : {};
     const endpoint: RegistryEndpoint = {
       host: proc.host,
       url: proc.url,
       auth,
-      ...(auth === "basic" ? BASIC_USER : {}),
+      ...credentials,
+      ...(issuer ? { tokenRealm: issuer.realm } : {}),
     };
+    const tokenIssuer = issuer;
     return {
       endpoint,
+      ...(tokenIssuer ? { tokenIssuerUrl: tokenIssuer.url } : {}),
       stop: async () => {
-        await proc.stop();
+        await Promise.all([proc.stop(), tokenIssuer?.stop()]);
         rmSync(dir, { recursive: true, force: true });
       },
     };
   } catch (err) {
+    await issuer?.stop();
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
@@ -185,18 +227,11 @@ export async function startTestbed(
     const authDir = join(tmpDir, "auth");
     mkdirSync(authDir);
     const htpasswdFile = join(authDir, "htpasswd");
-    const [, cert] = await Promise.all([
+    const [, tokenAuth] = await Promise.all([
       writeHtpasswd(tools.paths.htpasswd, htpasswdFile),
-      makeTokenCert(tools.paths.openssl, authDir),
+      startTokenAuth(tools.paths.openssl, authDir),
     ]);
-    const issuer = await startTokenIssuer({
-      certPem: readFileSync(cert.certFile, "utf8"),
-      keyPem: readFileSync(cert.keyFile, "utf8"),
-      issuer: TOKEN_ISSUER,
-      service: TOKEN_SERVICE,
-      users: { [TOKEN_USER.username]: TOKEN_USER.password },
-      publicPrefix: TOKEN_PUBLIC_PREFIX,
-    });
+    const { issuer } = tokenAuth;
     stops.push(issuer.stop);
 
     const dockerdBin = tools.optional.dockerd ?? null;
@@ -213,13 +248,7 @@ export async function startTestbed(
     const started = await Promise.allSettled([
       startRegistryProcess(tools.paths.registry, join(tmpDir, "open"), { kind: "none" }),
       startRegistryProcess(tools.paths.registry, join(tmpDir, "basic"), { kind: "basic", htpasswdFile }),
-      startRegistryProcess(tools.paths.registry, join(tmpDir, "token"), {
-        kind: "token",
-        realm: issuer.realm,
-        service: TOKEN_SERVICE,
-        issuer: TOKEN_ISSUER,
-        rootCertBundle: cert.certFile,
-      }),
+      startRegistryProcess(tools.paths.registry, join(tmpDir, "token"), tokenAuth.auth),
       dockerdPromise,
     ]);
     for (const s of started) {
