@@ -41,9 +41,13 @@ type RequestRow = typeof requests.$inferSelect;
 type DecisionRow = typeof decisions.$inferSelect;
 type Tx = Pick<Db["orm"], "select" | "insert" | "update">;
 
-/** The store with its database, for the job queue (src/worker) and backups. */
+/** The store with its database and the job links, for src/worker (the queue lives in the same file) and backups. */
 export interface OpenedStore extends Store {
   readonly db: Db;
+  /** Note that `requestId` waits on check job `jobId` (identical requests share one job). */
+  linkJob(requestId: string, jobId: number): void;
+  /** The requests waiting on check job `jobId`, oldest first. */
+  requestsOfJob(jobId: number, now?: Date): RequestRecord[];
 }
 
 /** Open (creating and migrating as needed) the store at `path`. See `openDb` for the errors. */
@@ -507,6 +511,21 @@ export function createStore(db: Db, opts: Pick<OpenStoreOptions, "randomBytes"> 
           action: r.action,
           detail: r.detail === null ? null : (JSON.parse(r.detail) as unknown),
         }));
+    },
+
+    linkJob(requestId: string, jobId: number): void {
+      const res = orm.update(requests).set({ jobId }).where(eq(requests.id, requestId)).run();
+      if (res.changes !== 1) throw new StoreError("NOT_FOUND", `no request ${requestId}`);
+    },
+
+    requestsOfJob(jobId: number, now?: Date): RequestRecord[] {
+      return orm
+        .select()
+        .from(requests)
+        .where(eq(requests.jobId, jobId))
+        .orderBy(requests.seq)
+        .all()
+        .map((r) => toRequest(r, now));
     },
 
     close(): void {

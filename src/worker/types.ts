@@ -48,6 +48,7 @@ export interface JobRecord {
   lastError: { code: string; message: string } | null;
   createdAt: string;
   updatedAt: string;
+  finishedAt: string | null;
 }
 
 /** What `enqueue` needs. */

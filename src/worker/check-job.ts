@@ -1,0 +1,200 @@
+/**
+ * The `check` job: run the app's CheckRunner for a reference, store the report on every request
+ * waiting on the job, remember what the tag resolved to, and approve a `pass` when the policy says
+ * so. Written to be re-run safely: a worker killed at any point leaves the job to run again, and
+ * the second run neither writes a second report nor decides twice.
+ *
+ * Sharing: identical requests (same reference, platform, source and policy version) enqueued while
+ * a check job is queued or running join that job (its idempotency key) instead of starting another.
+ * The job frees its key in the same transaction that stores its results, so a request joins either
+ * before (and gets the report) or after (and starts a fresh job), never in between.
+ *
+ * Reuse: a reference pinned by digest reuses a report for that digest under the same policy
+ * version checked within `reuseReportMinutes`. A tag reference must be resolved first, which
+ * happens inside the runner: the runner may call `store.freshReport(digest, policyVersion, ...)`
+ * after resolving the tag to skip the rest of the work.
+ */
+import type { Report } from "../checks/report.js";
+import { isCoded } from "../errors.js";
+import type { RequestRecord } from "../store/api.js";
+import type { OpenedStore } from "../store/service.js";
+import { openQueue } from "./queue.js";
+import type { CheckJobPayload, CheckRunner, JobContext, JobHandlerSpec, JobRecord } from "./types.js";
+
+/** The job kind of a check. */
+export const CHECK_JOB = "check";
+
+/** What the check job needs. */
+export interface CheckJobDeps {
+  store: OpenedStore;
+  runner: CheckRunner;
+  /** Version (hash) of the policy in force; part of the sharing key and of report reuse. */
+  policyVersion: string;
+  /** Policy `approvals.autoApprovePass`: a `pass` is approved as `decidedBy: "policy"`. */
+  autoApprovePass: boolean;
+  /** Policy `approvals.expireDays`. */
+  expireDays: number;
+  /** Policy `approvals.reuseReportMinutes`; 0 disables reuse. */
+  reuseReportMinutes?: number;
+  now: () => Date;
+  /**
+   * Called after the results are stored (and after each re-run, so make it idempotent: e.g. look
+   * at `request.itMessage` before posting). Enqueue follow-up jobs (`slack.post`) here rather than
+   * calling Slack directly, so a Slack outage does not re-run the check.
+   */
+  afterCheck?: (outcome: CheckOutcomeOfJob, ctx: JobContext) => Promise<void> | void;
+  /** Called when the job failed for good, with the requests it failed. Same idempotency rule. */
+  afterFailed?: (requests: RequestRecord[], error: { code: string; message: string }) => Promise<void> | void;
+}
+
+/** What a finished check job hands to `afterCheck`. */
+export interface CheckOutcomeOfJob {
+  /** Every request that waited on the job, as they stand now (pending, approved by policy, failed). */
+  requests: RequestRecord[];
+  report: Report | null;
+  /** True when a fresh stored report was reused instead of running the check. */
+  reused: boolean;
+}
+
+/** The result stored on the job. */
+export interface CheckJobResult {
+  requestIds: string[];
+  reportId: string | null;
+  reused: boolean;
+}
+
+/** The sharing key of a check: identical work while one is queued or running shares the job. */
+export function checkIdempotencyKey(
+  input: Omit<CheckJobPayload, "requestId">,
+  policyVersion: string,
+): string {
+  return JSON.stringify([
+    "check",
+    input.reference,
+    input.platform ?? null,
+    input.source ?? null,
+    policyVersion,
+  ]);
+}
+
+/**
+ * Enqueue the check of a request (created with `store.createRequest`), or join the identical check
+ * already queued or running. One transaction: the job and the link of the request to it.
+ */
+export function enqueueCheck(
+  store: OpenedStore,
+  input: CheckJobPayload & { policyVersion: string; maxAttempts?: number },
+  now: Date,
+): { job: JobRecord; created: boolean } {
+  const queue = openQueue(store.db);
+  const payload: CheckJobPayload = { requestId: input.requestId, reference: input.reference };
+  if (input.platform) payload.platform = input.platform;
+  if (input.source) payload.source = input.source;
+  return store.db.sqlite
+    .transaction(() => {
+      const out = queue.enqueue(
+        {
+          kind: CHECK_JOB,
+          payload,
+          idempotencyKey: checkIdempotencyKey(payload, input.policyVersion),
+          maxAttempts: input.maxAttempts,
+        },
+        now,
+      );
+      store.linkJob(input.requestId, out.job.id);
+      return out;
+    })
+    .immediate();
+}
+
+/** The handler of `check` jobs, for `startWorker({ handlers: { check: checkJobHandler(deps) } })`. */
+export function checkJobHandler(deps: CheckJobDeps): JobHandlerSpec {
+  const { store } = deps;
+  const queue = openQueue(store.db);
+
+  /** The requests of the job: those linked to it, and the one that started it. */
+  const waiting = (jobId: number, firstId: string): RequestRecord[] => {
+    const linked = store.requestsOfJob(jobId, deps.now());
+    if (linked.some((r) => r.id === firstId)) return linked;
+    const first = store.getRequest(firstId, deps.now());
+    return first ? [first, ...linked] : linked;
+  };
+
+  return {
+    async run(payload: unknown, ctx: JobContext): Promise<CheckJobResult> {
+      const p = payload as CheckJobPayload;
+      const jobId = ctx.job.id;
+      let report: Report | null = null;
+      let reused = false;
+      if (waiting(jobId, p.requestId).some((r) => r.status === "checking")) {
+        report = reusableReport(p);
+        reused = report !== null;
+        if (!report) {
+          const input: { reference: string; platform?: string; source?: string } = { reference: p.reference };
+          if (p.platform) input.platform = p.platform;
+          if (p.source) input.source = p.source;
+          report = await deps.runner(input, ctx.signal);
+        }
+        // The worker gave up on this attempt (timeout, lost lease, shutdown): its results must not land.
+        ctx.signal.throwIfAborted();
+        const got = report;
+        store.db.sqlite
+          .transaction(() => {
+            const at = deps.now();
+            for (const r of waiting(jobId, p.requestId))
+              if (r.status === "checking") store.attachReport(r.id, got, at);
+            queue.releaseKey(jobId);
+            const { registry, repository, tag, digest } = got.image;
+            if (!reused && tag && digest)
+              store.recordTagObservation(`${registry}/${repository}`, tag, digest, at);
+          })
+          .immediate();
+      }
+
+      // Follow-ups, idempotent: a re-run after a crash finds the report stored and continues here.
+      if (deps.autoApprovePass) {
+        for (const r of waiting(jobId, p.requestId)) {
+          if (r.status !== "pending" || r.verdict !== "pass") continue;
+          try {
+            store.autoApprove(r.id, deps.now(), deps.expireDays);
+          } catch (err) {
+            if (!isCoded(err, "ALREADY_DECIDED", "NOT_DECIDABLE")) throw err;
+          }
+        }
+      }
+      const requests = waiting(jobId, p.requestId);
+      const reportId = requests.find((r) => r.reportId)?.reportId ?? null;
+      if (!report && reportId) report = store.getReport(reportId);
+      await deps.afterCheck?.({ requests, report, reused }, ctx);
+      return { requestIds: requests.map((r) => r.id), reportId, reused };
+    },
+
+    async onFailed(
+      payload: unknown,
+      error: { code: string; message: string },
+      job: JobRecord,
+    ): Promise<void> {
+      const p = payload as CheckJobPayload;
+      const failed = store.db.sqlite
+        .transaction(() => {
+          const at = deps.now();
+          const out = waiting(job.id, p.requestId).map((r) =>
+            r.status === "checking" ? store.failRequest(r.id, error, at) : r,
+          );
+          queue.releaseKey(job.id);
+          return out;
+        })
+        .immediate();
+      await deps.afterFailed?.(failed, error);
+    },
+  };
+
+  function reusableReport(p: CheckJobPayload): Report | null {
+    const minutes = deps.reuseReportMinutes ?? 0;
+    const digest = /@(sha256:[0-9a-f]{64})$/.exec(p.reference)?.[1];
+    if (minutes <= 0 || !digest) return null;
+    const report = store.freshReport(digest, deps.policyVersion, deps.now(), minutes * 60_000);
+    if (!report || (p.platform && report.image.platform !== p.platform)) return null;
+    return report;
+  }
+}
