@@ -159,7 +159,16 @@ export interface ContainerFacts {
 
 /** A part of gathering that failed without failing the whole gather. */
 export interface IncompletePart {
-  part: "signatures" | "attestations" | "referrers" | "notary" | "hub" | "engine" | "tags" | "config" | "manifest";
+  part:
+    | "signatures"
+    | "attestations"
+    | "referrers"
+    | "notary"
+    | "hub"
+    | "engine"
+    | "tags"
+    | "config"
+    | "manifest";
   code: string;
   message: string;
 }
@@ -208,6 +217,8 @@ export interface ImageFacts {
     rateLimit?: RateLimitFacts;
     /** The tag list, only when asked for. */
     tags?: string[];
+    /** For `name:tag@digest`: what the tag resolves to now (for `tag.digest-conflict`). */
+    tagDigest?: string;
   };
   engineInfo?: {
     id: string;

@@ -1,0 +1,365 @@
+/**
+ * The OCI distribution client for one registry (https://github.com/opencontainers/distribution-spec/blob/main/spec.md):
+ * manifests by tag or digest, blobs, the tag list and the referrers API. Every manifest and blob
+ * is hashed and compared with the digest asked for, or, for a tag, with the registry's
+ * Docker-Content-Digest (STYLE.md, convention 4); a mismatch is DIGEST_MISMATCH.
+ */
+import { createHash } from "node:crypto";
+import type { Platform, RateLimitFacts } from "../facts/model.js";
+import { type Authenticator, pullScope } from "./auth.js";
+import { RegistryError } from "./errors.js";
+import {
+  errorFor,
+  headerText,
+  LIMITS,
+  type RequestContext,
+  type Response,
+  type Transport,
+} from "./transport.js";
+
+/** Media types this client reads (image-spec media-types.md; Docker's image manifest v2 schema 2). */
+export const MEDIA = {
+  ociIndex: "application/vnd.oci.image.index.v1+json",
+  ociManifest: "application/vnd.oci.image.manifest.v1+json",
+  dockerList: "application/vnd.docker.distribution.manifest.list.v2+json",
+  dockerManifest: "application/vnd.docker.distribution.manifest.v2+json",
+  ociConfig: "application/vnd.oci.image.config.v1+json",
+  dockerConfig: "application/vnd.docker.container.image.v1+json",
+} as const;
+
+/**
+ * The Accept header of every manifest request. All four are named: Debian's registry 2.8 answers
+ * MANIFEST_UNKNOWN for an OCI manifest unless its type is accepted, and Docker Hub falls back to a
+ * single-platform schema 2 manifest when the list types are missing.
+ */
+export const MANIFEST_ACCEPT = [
+  MEDIA.ociIndex,
+  MEDIA.ociManifest,
+  MEDIA.dockerList,
+  MEDIA.dockerManifest,
+].join(", ");
+
+const INDEX_TYPES = new Set<string>([MEDIA.ociIndex, MEDIA.dockerList]);
+const IMAGE_MANIFEST_TYPES = new Set<string>([MEDIA.ociManifest, MEDIA.dockerManifest]);
+
+/** A content descriptor (image-spec descriptor.md). Fields are as the registry sent them: check before use. */
+export interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  annotations?: Record<string, string>;
+  platform?: Platform & { "os.version"?: string; "os.features"?: string[] };
+  artifactType?: string;
+}
+
+/** The parts of a manifest or index this client reads. */
+export interface ManifestJson {
+  schemaVersion?: number;
+  mediaType?: string;
+  artifactType?: string;
+  config?: Descriptor;
+  layers?: Descriptor[];
+  manifests?: Descriptor[];
+  subject?: Descriptor;
+  annotations?: Record<string, string>;
+}
+
+/** A manifest or index fetched and verified. */
+export interface FetchedManifest {
+  digest: string;
+  mediaType: string;
+  bytes: Buffer;
+  json: ManifestJson;
+}
+
+/** Whether a fetched manifest is an index (OCI index or Docker manifest list). */
+export function isIndex(m: FetchedManifest): boolean {
+  return INDEX_TYPES.has(m.mediaType);
+}
+
+/** Whether a fetched manifest is a single-platform image manifest. */
+export function isImageManifest(m: FetchedManifest): boolean {
+  return IMAGE_MANIFEST_TYPES.has(m.mediaType);
+}
+
+/** `algorithm:hex` of `bytes` (sha256 or sha512). */
+export function digestOf(bytes: Buffer, algorithm = "sha256"): string {
+  return `${algorithm}:${createHash(algorithm).update(bytes).digest("hex")}`;
+}
+
+/** Throw DIGEST_MISMATCH unless `bytes` hash to `expected`. */
+export function verifyDigest(bytes: Buffer, expected: string, what: string): void {
+  const algorithm = expected.slice(0, expected.indexOf(":"));
+  if (algorithm !== "sha256" && algorithm !== "sha512")
+    throw new RegistryError("DIGEST_MISMATCH", `${what}: cannot verify digest algorithm "${algorithm}"`);
+  const actual = digestOf(bytes, algorithm);
+  if (actual !== expected)
+    throw new RegistryError(
+      "DIGEST_MISMATCH",
+      `${what}: content hashes to ${actual}, not ${expected} as asked`,
+    );
+}
+
+function isDigest(reference: string): boolean {
+  return /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/.test(reference);
+}
+
+/** Validate the shape of a descriptor from untrusted JSON. */
+export function checkDescriptor(d: unknown, where: string): Descriptor {
+  const ok =
+    d &&
+    typeof d === "object" &&
+    typeof (d as Descriptor).digest === "string" &&
+    /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/.test((d as Descriptor).digest) &&
+    typeof (d as Descriptor).size === "number" &&
+    Number.isSafeInteger((d as Descriptor).size) &&
+    (d as Descriptor).size >= 0;
+  if (!ok) throw new RegistryError("BAD_RESPONSE", `${where}: a descriptor without a valid digest and size`);
+  return d as Descriptor;
+}
+
+/** Options of a client. */
+export interface RegistryClientOptions {
+  /** The registry as references name it. */
+  registry: string;
+  /** `https://host[:port]` (or http for an allowed insecure registry). */
+  base: URL;
+  transport: Transport;
+  auth: Authenticator;
+  now: () => number;
+}
+
+/** Talks to one registry. Stateless apart from the last Docker Hub rate-limit headers seen. */
+export class RegistryClient {
+  /** Docker Hub's rate-limit headers from the last manifest answer that carried them. */
+  rateLimit: RateLimitFacts | undefined;
+
+  constructor(private readonly options: RegistryClientOptions) {}
+
+  /** The registry's base URL. */
+  get base(): URL {
+    return this.options.base;
+  }
+
+  private url(path: string): URL {
+    return new URL(path, this.options.base);
+  }
+
+  private name(repository: string, what: string): string {
+    return `${this.options.registry}/${repository} ${what}`;
+  }
+
+  private keepRateLimit(response: Response): void {
+    const limit = headerText(response.headers["ratelimit-limit"]);
+    const remaining = headerText(response.headers["ratelimit-remaining"]);
+    const source = headerText(response.headers["docker-ratelimit-source"]);
+    if (limit === undefined && remaining === undefined && source === undefined) return;
+    this.rateLimit = {
+      ...(limit !== undefined ? { limit } : {}),
+      ...(remaining !== undefined ? { remaining } : {}),
+      ...(source !== undefined ? { source } : {}),
+    };
+  }
+
+  private fail(
+    response: Response,
+    what: string,
+    kind: "manifest" | "blob" | "tags" | "referrers",
+  ): RegistryError {
+    return errorFor(what, response, kind, this.options.now());
+  }
+
+  /** GET a manifest or index by tag or digest, verified. */
+  async getManifest(repository: string, reference: string, ctx: RequestContext): Promise<FetchedManifest> {
+    const what = this.name(repository, `manifest ${reference}`);
+    const response = await this.options.auth.send(
+      {
+        method: "GET",
+        url: this.url(`/v2/${repository}/manifests/${reference}`),
+        kind: "manifest",
+        headers: { accept: MANIFEST_ACCEPT },
+        maxBytes: LIMITS.manifestBytes,
+      },
+      pullScope(repository),
+      ctx,
+    );
+    this.keepRateLimit(response);
+    if (response.status !== 200) throw this.fail(response, `GET ${what}`, "manifest");
+    const bytes = response.body;
+    let digest: string;
+    if (isDigest(reference)) {
+      verifyDigest(bytes, reference, what);
+      digest = reference;
+    } else {
+      const announced = headerText(response.headers["docker-content-digest"])?.trim();
+      if (announced) {
+        verifyDigest(bytes, announced, what);
+        digest = announced;
+      } else digest = digestOf(bytes);
+    }
+    let json: ManifestJson;
+    try {
+      json = JSON.parse(bytes.toString("utf8")) as ManifestJson;
+    } catch (err) {
+      throw new RegistryError("BAD_RESPONSE", `${what}: not JSON`, { cause: err });
+    }
+    if (!json || typeof json !== "object" || Array.isArray(json))
+      throw new RegistryError("BAD_RESPONSE", `${what}: not a JSON object`);
+    const mediaType = manifestMediaType(json, headerText(response.headers["content-type"]));
+    if (!INDEX_TYPES.has(mediaType) && !IMAGE_MANIFEST_TYPES.has(mediaType))
+      throw new RegistryError("UNSUPPORTED_MEDIA_TYPE", `${what}: unsupported manifest type ${mediaType}`);
+    if (INDEX_TYPES.has(mediaType)) {
+      if (!Array.isArray(json.manifests))
+        throw new RegistryError("BAD_RESPONSE", `${what}: an index without manifests`);
+      for (const d of json.manifests) checkDescriptor(d, what);
+    } else {
+      json.config = checkDescriptor(json.config, what);
+      if (!Array.isArray(json.layers))
+        throw new RegistryError("BAD_RESPONSE", `${what}: a manifest without layers`);
+      for (const d of json.layers) checkDescriptor(d, what);
+    }
+    return { digest, mediaType, bytes, json };
+  }
+
+  /**
+   * HEAD a manifest: its descriptor, or null when there is none (404). HEAD is the cheap
+   * existence check (Docker Hub does not count it against the pull rate limit). `digest` is empty
+   * when the registry did not send Docker-Content-Digest; GET by tag then.
+   */
+  async headManifest(repository: string, reference: string, ctx: RequestContext): Promise<Descriptor | null> {
+    const what = this.name(repository, `manifest ${reference}`);
+    const response = await this.options.auth.send(
+      {
+        method: "HEAD",
+        url: this.url(`/v2/${repository}/manifests/${reference}`),
+        kind: "manifest",
+        headers: { accept: MANIFEST_ACCEPT },
+        maxBytes: 0,
+      },
+      pullScope(repository),
+      ctx,
+    );
+    this.keepRateLimit(response);
+    if (response.status === 404) return null;
+    if (response.status !== 200) throw this.fail(response, `HEAD ${what}`, "manifest");
+    const digest = headerText(response.headers["docker-content-digest"])?.trim() ?? "";
+    return {
+      mediaType: (headerText(response.headers["content-type"]) ?? "").split(";")[0]!.trim(),
+      digest: /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/.test(digest) ? digest : "",
+      size: Number(headerText(response.headers["content-length"]) ?? 0),
+    };
+  }
+
+  /** GET a blob by digest, capped and verified. Redirects (to storage) are followed without credentials. */
+  async getBlob(repository: string, digest: string, maxBytes: number, ctx: RequestContext): Promise<Buffer> {
+    const what = this.name(repository, `blob ${digest}`);
+    const response = await this.options.auth.send(
+      { method: "GET", url: this.url(`/v2/${repository}/blobs/${digest}`), kind: "blob", maxBytes },
+      pullScope(repository),
+      ctx,
+    );
+    if (response.status !== 200) throw this.fail(response, `GET ${what}`, "blob");
+    verifyDigest(response.body, digest, what);
+    return response.body;
+  }
+
+  /** The repository's tags, following `Link` pages (distribution spec, "Listing Tags"), at most `maxPages` pages. */
+  async listTags(repository: string, ctx: RequestContext, maxPages = 10): Promise<string[]> {
+    const tags: string[] = [];
+    let url: URL | undefined = this.url(`/v2/${repository}/tags/list?n=1000`);
+    for (let page = 0; url && page < maxPages; page++) {
+      const response = await this.options.auth.send(
+        { method: "GET", url, kind: "tags", maxBytes: LIMITS.tagsBytes },
+        pullScope(repository),
+        ctx,
+      );
+      if (response.status !== 200) throw this.fail(response, `GET ${this.name(repository, "tags")}`, "tags");
+      const body = parseJson(response.body, this.name(repository, "tags")) as { tags?: unknown };
+      if (Array.isArray(body.tags)) for (const t of body.tags) if (typeof t === "string") tags.push(t);
+      url = this.nextPage(response);
+    }
+    return tags;
+  }
+
+  /**
+   * The referrers of `digest` from the referrers API (distribution spec, "Listing Referrers"), or
+   * null when the registry does not implement it (404): the caller then uses the fallback tag.
+   */
+  async getReferrers(
+    repository: string,
+    digest: string,
+    ctx: RequestContext,
+    maxPages = 4,
+  ): Promise<Descriptor[] | null> {
+    const what = this.name(repository, `referrers of ${digest}`);
+    const found: Descriptor[] = [];
+    let url: URL | undefined = this.url(`/v2/${repository}/referrers/${digest}`);
+    for (let page = 0; url && page < maxPages; page++) {
+      const response = await this.options.auth.send(
+        {
+          method: "GET",
+          url,
+          kind: "referrers",
+          headers: { accept: MEDIA.ociIndex },
+          maxBytes: LIMITS.manifestBytes,
+        },
+        pullScope(repository),
+        ctx,
+      );
+      if (response.status === 404 && page === 0) return null;
+      if (response.status !== 200) throw this.fail(response, `GET ${what}`, "referrers");
+      const type = (headerText(response.headers["content-type"]) ?? "").split(";")[0]!.trim();
+      // A registry without the API may answer 200 with something else entirely (an HTML page, a
+      // catch-all route): only an OCI index counts as an answer.
+      if (type !== MEDIA.ociIndex) {
+        if (page === 0) return null;
+        break;
+      }
+      const body = parseJson(response.body, what) as ManifestJson;
+      if (!Array.isArray(body.manifests)) throw new RegistryError("BAD_RESPONSE", `${what}: not an index`);
+      for (const d of body.manifests) found.push(checkDescriptor(d, what));
+      url = this.nextPage(response);
+    }
+    return found;
+  }
+
+  /** The `rel="next"` URL of a `Link` header, only when it stays on this registry. */
+  private nextPage(response: Response): URL | undefined {
+    const link = headerText(response.headers.link);
+    const match = link ? /<([^>]+)>\s*;\s*rel="?next"?/i.exec(link) : null;
+    if (!match) return undefined;
+    const next = new URL(match[1]!, response.url);
+    return next.origin === this.options.base.origin ? next : undefined;
+  }
+}
+
+function parseJson(bytes: Buffer, what: string): unknown {
+  try {
+    const value = JSON.parse(bytes.toString("utf8")) as unknown;
+    if (value && typeof value === "object") return value;
+  } catch (err) {
+    throw new RegistryError("BAD_RESPONSE", `${what}: not JSON`, { cause: err });
+  }
+  throw new RegistryError("BAD_RESPONSE", `${what}: not a JSON object`);
+}
+
+/**
+ * The media type of a manifest: its own `mediaType` field (covered by the digest, so trusted over
+ * the header), else the Content-Type, else the shape (OCI lets `mediaType` be omitted).
+ */
+function manifestMediaType(json: ManifestJson, contentType: string | undefined): string {
+  if (typeof json.mediaType === "string" && json.mediaType) return json.mediaType;
+  if (json.schemaVersion === 1) return "application/vnd.docker.distribution.manifest.v1+json";
+  const header = contentType?.split(";")[0]?.trim();
+  if (header && (INDEX_TYPES.has(header) || IMAGE_MANIFEST_TYPES.has(header))) return header;
+  if (Array.isArray(json.manifests)) return MEDIA.ociIndex;
+  if (json.config) return MEDIA.ociManifest;
+  return header || "unknown";
+}
+
+/** The base URL of a registry: Docker Hub's API host for `docker.io`; http only when the policy allows it. */
+export function registryBaseUrl(registry: string, transport: Transport): URL {
+  const host = registry === "docker.io" ? "registry-1.docker.io" : registry;
+  const insecure = new URL(`http://${host}`);
+  return transport.allowsInsecure(insecure) ? insecure : new URL(`https://${host}`);
+}
