@@ -39,7 +39,10 @@ export interface Db {
 export interface OpenDbOptions {
   /** Open read-only: no directory creation, no migrations. Default false. */
   readonly?: boolean;
-  /** Apply pending migrations (default true unless readonly). */
+  /**
+   * Default: migrate when writable; when read-only, refuse a store that needs migrations
+   * (SCHEMA_OUTDATED). `false`: neither (the caller migrates, or copies the file as it is).
+   */
   migrate?: boolean;
   /** Migrations folder; the shipped one by default (tests use a partial copy). */
   migrationsFolder?: string;
@@ -87,7 +90,9 @@ export function openDb(path: string, opts: OpenDbOptions = {}): Db {
   const db: Db = { sqlite, orm, path: file, readonly, close: () => sqlite.close() };
   const folder = opts.migrationsFolder ?? migrationsFolder();
   try {
-    if (!readonly && (opts.migrate ?? true)) migrateDb(db, folder);
+    if (opts.migrate === false) {
+      // The caller migrates itself (image-check migrate) or copies the file as it is (backup).
+    } else if (!readonly) migrateDb(db, folder);
     else if (pendingMigrations(sqlite, folder) > 0)
       throw new StoreError(
         "SCHEMA_OUTDATED",

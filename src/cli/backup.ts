@@ -1,0 +1,57 @@
+/**
+ * `image-check backup FILE`: a consistent copy of the store, taken online with SQLite's backup API
+ * (better-sqlite3 `.backup()`), so it is safe while `serve` runs: writers are not blocked for
+ * long, and the copy is one point-in-time snapshot. The copy is written next to FILE and renamed
+ * into place, so FILE is never half-written.
+ */
+import { existsSync, renameSync, rmSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
+import { loadConfig } from "../config.js";
+import { openDb } from "../store/db.js";
+import { type CliIO, type Command, parseArgs, UsageError } from "./args.js";
+
+const HELP = `Usage: image-check backup FILE [--force]
+
+Writes a consistent online copy of the store (IMAGE_CHECK_DB) to FILE; safe while serve runs.
+Restore by stopping serve and copying FILE over the store.
+
+Options:
+  --force   replace FILE when it exists (otherwise the backup refuses)
+  --help    this text
+`;
+
+/** The `backup` command. */
+export const backupCommand: Command = async (argv: string[], io: CliIO): Promise<number> => {
+  const { flags, positionals } = parseArgs("backup", argv, {
+    force: { type: "boolean" },
+    help: { type: "boolean" },
+    h: { type: "boolean" },
+  });
+  if (flags.help || flags.h) {
+    io.stdout(HELP);
+    return 0;
+  }
+  if (positionals.length !== 1)
+    throw new UsageError("backup: expected one FILE to write (see image-check backup --help)");
+  const target = resolve(io.cwd, positionals[0]!);
+  const source = resolve(io.cwd, loadConfig(io.env).dbPath);
+  if (target === source) throw new UsageError("backup: FILE is the store itself");
+  if (existsSync(target) && !flags.force) {
+    io.stderr(`image-check backup: ${target} exists; pass --force to replace it\n`);
+    return 1;
+  }
+  // Read-only: a backup never migrates or otherwise changes the store it copies.
+  const db = openDb(source, { readonly: true, migrate: false });
+  const temp = join(dirname(target), `.${basename(target)}.${process.pid}.partial`);
+  try {
+    const { totalPages } = await db.sqlite.backup(temp);
+    renameSync(temp, target);
+    io.stdout(`Backed up ${source} to ${target} (${totalPages} pages).\n`);
+  } catch (err) {
+    rmSync(temp, { force: true });
+    throw err;
+  } finally {
+    db.close();
+  }
+  return 0;
+};

@@ -1,0 +1,180 @@
+/**
+ * `image-check decisions [--image REPO] [--status approved|rejected|pending|expired] [--limit N]
+ * [--json|--csv]`: prior decisions from the store, newest first (../shared/CONTRACT.md,
+ * "Decisions JSON"). Read-only: it never creates, migrates or writes the store.
+ *
+ * `--status pending` lists requests still waiting for a decision, shaped as decision rows with
+ * `decision`, `decidedBy`, `decidedAt` and `expiresAt` null and `status` "pending", so scripts read
+ * one shape whatever the filter.
+ */
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
+import { loadConfig } from "../config.js";
+import { isCoded } from "../errors.js";
+import { parseReference, repositoryPath } from "../reference/parse.js";
+import type { DecisionListItem, DecisionQuery } from "../store/api.js";
+import { openStore } from "../store/service.js";
+import { type CliIO, type Command, parseArgs, UsageError } from "./args.js";
+
+/** The contract's fields, in the contract's order (also the CSV columns). */
+export const DECISION_FIELDS = [
+  "requestId",
+  "repository",
+  "reference",
+  "digest",
+  "decision",
+  "status",
+  "decidedBy",
+  "requestedBy",
+  "reason",
+  "decidedAt",
+  "expiresAt",
+] as const;
+
+/** One row of `decisions --json`. */
+export type DecisionRow = { [K in (typeof DECISION_FIELDS)[number]]: DecisionListItem[K] };
+
+/** Defaults, each with why. */
+export const DECISIONS_DEFAULTS = {
+  /** A screenful; scripts that want everything pass a large --limit. */
+  limit: 50,
+  /** Rows fetched per store page while collecting up to --limit. */
+  pageSize: 500,
+};
+
+const STATUSES = ["approved", "rejected", "pending", "expired"] as const;
+
+const HELP = `Usage: image-check decisions [--image REPO] [--status STATUS] [--limit N] [--json | --csv]
+
+Prior decisions from the store (IMAGE_CHECK_DB), newest first.
+
+Options:
+  --image REPO     only this repository (nginx, ghcr.io/acme/app; a tag or digest is ignored)
+  --status STATUS  approved, rejected, expired (approvals past their expiry), or pending
+                   (requests waiting for a decision: decision fields are empty)
+  --limit N        at most N rows (default ${DECISIONS_DEFAULTS.limit})
+  --json           a JSON array of {requestId, repository, reference, digest, decision, status,
+                   decidedBy, requestedBy, reason, decidedAt, expiresAt}
+  --csv            the same fields as CSV, with a header row
+  --help           this text
+`;
+
+/** The `decisions` command. */
+export const decisionsCommand: Command = async (argv: string[], io: CliIO): Promise<number> => {
+  const { flags, positionals } = parseArgs("decisions", argv, {
+    image: { type: "string" },
+    status: { type: "string", choices: STATUSES },
+    limit: { type: "string" },
+    json: { type: "boolean" },
+    csv: { type: "boolean" },
+    help: { type: "boolean" },
+    h: { type: "boolean" },
+  });
+  if (flags.help || flags.h) {
+    io.stdout(HELP);
+    return 0;
+  }
+  if (positionals.length)
+    throw new UsageError(
+      `decisions: unexpected argument "${positionals[0]}" (see image-check decisions --help)`,
+    );
+  if (flags.json && flags.csv) throw new UsageError("decisions: --json and --csv exclude each other");
+  const limit = parseLimit(flags.limit as string | undefined);
+  const query: DecisionQuery = {};
+  if (typeof flags.image === "string") query.repository = normalizeRepository(flags.image);
+  if (typeof flags.status === "string") query.status = flags.status as DecisionQuery["status"];
+
+  const config = loadConfig(io.env);
+  const rows = readDecisions(resolve(io.cwd, config.dbPath), query, limit, new Date());
+  if (flags.json) io.stdout(`${JSON.stringify(rows, null, 2)}\n`);
+  else if (flags.csv) io.stdout(toCsv(rows));
+  else io.stdout(toTable(rows));
+  return 0;
+};
+
+/** Up to `limit` rows of the query, newest first; none when the store does not exist yet. */
+export function readDecisions(dbPath: string, query: DecisionQuery, limit: number, now: Date): DecisionRow[] {
+  if (!existsSync(dbPath)) return [];
+  const store = openStore(dbPath, { readonly: true });
+  try {
+    const rows: DecisionRow[] = [];
+    let before: string | undefined;
+    while (rows.length < limit) {
+      const page = store.listDecisions(
+        { ...query, limit: Math.min(DECISIONS_DEFAULTS.pageSize, limit - rows.length), before },
+        now,
+      );
+      rows.push(...page.items.map(toRow));
+      if (!page.next) break;
+      before = page.next;
+    }
+    return rows;
+  } finally {
+    store.close();
+  }
+}
+
+function toRow(item: DecisionListItem): DecisionRow {
+  const row = {} as Record<string, unknown>;
+  for (const f of DECISION_FIELDS) row[f] = item[f];
+  return row as DecisionRow;
+}
+
+function parseLimit(text: string | undefined): number {
+  if (text === undefined) return DECISIONS_DEFAULTS.limit;
+  if (!/^\d+$/.test(text) || Number(text) < 1 || !Number.isSafeInteger(Number(text)))
+    throw new UsageError(`decisions: --limit must be a positive whole number, got "${text}"`);
+  return Number(text);
+}
+
+function normalizeRepository(text: string): string {
+  try {
+    return repositoryPath(parseReference(text));
+  } catch (err) {
+    if (isCoded(err))
+      throw new UsageError(`decisions: --image "${text}" is not a repository name: ${err.message}`);
+    throw err;
+  }
+}
+
+/** RFC 4180 CSV: a header row, then one row per decision; fields with a comma, quote or line break are quoted. */
+export function toCsv(rows: readonly DecisionRow[]): string {
+  const lines = [DECISION_FIELDS.join(",")];
+  for (const row of rows) lines.push(DECISION_FIELDS.map((f) => csvField(row[f])).join(","));
+  return `${lines.join("\n")}\n`;
+}
+
+function csvField(value: string | null): string {
+  if (value === null) return "";
+  return /[",\r\n]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value;
+}
+
+/** A table for people. Text from Slack users is flattened so it cannot move the cursor or colour the terminal. */
+export function toTable(rows: readonly DecisionRow[]): string {
+  if (rows.length === 0) return "No decisions.\n";
+  const header = ["DECIDED", "STATUS", "IMAGE", "DIGEST", "BY", "REQUESTED BY", "EXPIRES", "REASON"];
+  const body = rows.map((r) => [
+    r.decidedAt ? r.decidedAt.slice(0, 16).replace("T", " ") : "-",
+    r.status,
+    r.repository,
+    r.digest ? r.digest.replace(/^sha256:/, "").slice(0, 12) : "-",
+    r.decidedBy ?? "-",
+    r.requestedBy,
+    r.expiresAt ? r.expiresAt.slice(0, 10) : "-",
+    r.reason ?? "",
+  ]);
+  const cells = [header, ...body].map((cols) => cols.map((c) => terminalSafe(c)));
+  const widths = header.map((_, i) => Math.max(...cells.map((c) => c[i]!.length)));
+  const lines = cells.map((cols) =>
+    cols
+      .map((c, i) => (i === cols.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join("  ")
+      .trimEnd(),
+  );
+  return `${lines.join("\n")}\n`;
+}
+
+function terminalSafe(text: string): string {
+  const flat = text.replace(/[\u0000-\u001f\u007f-\u009f]+/g, " ");
+  return flat.length > 60 ? `${flat.slice(0, 59)}…` : flat;
+}
