@@ -6,11 +6,14 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pingDocker } from "./dockerd.js";
 import {
+  attachCosignAttestation,
   attachNotation,
   attachSigstoreBundle,
   descriptorOf,
+  dssePae,
   getManifest,
   MT,
+  type PushedImage,
   pushBlob,
   pushImage,
   pushIndex,
@@ -233,6 +236,29 @@ describe("testbed", () => {
     });
   });
 
+  describe("pushIndex with docker media types", () => {
+    it("pushes a manifest list skopeo reads back", async () => {
+      const repo = randomRepo("index");
+      const pushed = await pushIndex(
+        testbed.open,
+        repo,
+        {
+          mediaTypes: "docker",
+          images: [{ spec: {}, platform: { os: "linux", architecture: "arm", variant: "v7" } }],
+        },
+        "list",
+      );
+      const raw = await skopeoInspect(testbed.open, `${repo}:list`, true);
+      expect(raw.mediaType).toBe(MT.dockerList);
+      expect(raw.manifests).toEqual([
+        {
+          ...descriptorOf(pushed.images[0] as PushedImage),
+          platform: { os: "linux", architecture: "arm", variant: "v7" },
+        },
+      ]);
+    });
+  });
+
   describe("signCosign", () => {
     it("creates the sha256-<hex>.sig tag with a signature that verifies", async () => {
       const repo = randomRepo("cosign");
@@ -250,6 +276,35 @@ describe("testbed", () => {
       );
       const signature = Buffer.from(layer.annotations["dev.cosignproject.cosign/signature"], "base64");
       expect(verify("sha256", payload, publicKey, signature)).toBe(true);
+    });
+  });
+
+  describe("attachCosignAttestation", () => {
+    it("creates the sha256-<hex>.att tag holding a DSSE envelope signed over its PAE", async () => {
+      const repo = randomRepo("cosign");
+      const image = await pushImage(testbed.open, repo, {}, "v1");
+      const { privateKey, publicKey } = generateKeyPairSync("ed25519");
+      const statement = {
+        _type: "https://in-toto.io/Statement/v1",
+        predicateType: "https://slsa.dev/provenance/v1",
+      };
+      const { envelope } = await attachCosignAttestation(
+        testbed.open,
+        repo,
+        image.digest,
+        statement,
+        privateKey,
+      );
+      const att = await getManifest(testbed.open, repo, `${image.digest.replace(":", "-")}.att`);
+      const layer = JSON.parse(att?.bytes.toString("utf8") ?? "{}").layers[0];
+      expect([layer.mediaType, layer.annotations.predicateType, layer.digest]).toEqual([
+        MT.dsse,
+        "https://slsa.dev/provenance/v1",
+        sha256(envelope),
+      ]);
+      const dsse = JSON.parse(envelope.toString("utf8"));
+      const pae = dssePae(dsse.payloadType, Buffer.from(dsse.payload, "base64"));
+      expect(verify(null, pae, publicKey, Buffer.from(dsse.signatures[0].sig, "base64"))).toBe(true);
     });
   });
 
