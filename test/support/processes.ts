@@ -19,6 +19,7 @@ export const TOOLS = {
   openssl: { bin: "openssl", pkg: "openssl" },
   dockerd: { bin: "dockerd", pkg: "docker.io" },
   docker: { bin: "docker", pkg: "docker.io" },
+  busybox: { bin: "busybox", pkg: "busybox-static" },
 } as const satisfies Record<string, Tool>;
 
 // sbin directories are searched too: dockerd lives in /usr/sbin, which a non-login PATH may lack.
