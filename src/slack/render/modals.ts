@@ -63,3 +63,13 @@ export function renderRejectModal(request: RequestRecord): View {
     ],
   };
 }
+
+/** A modal that only says something (what replaces a form whose submission changed nothing); `text` is escaped mrkdwn. */
+export function renderNoticeModal(title: string, text: string): View {
+  return {
+    type: "modal",
+    title: plain(title, LIMITS.modalTitle),
+    close: plain("Close", LIMITS.modalTitle),
+    blocks: [section(text)],
+  };
+}

@@ -42,6 +42,8 @@ export function renderChecking(reference: string): Message {
 export type ReportOutcome =
   /** The policy approved a `pass` automatically. */
   | { kind: "auto-approved"; decision: DecisionRecord }
+  /** This request was decided before the report reached the requester (from the pending list). */
+  | { kind: "decided"; decision: DecisionRecord }
   /** This digest already has an approval in force. */
   | { kind: "already-approved"; decision: DecisionRecord }
   /** The request went to the IT channel. */
@@ -104,6 +106,8 @@ function outcomeBlocks(report: Report, outcome: ReportOutcome): Block[] {
   switch (outcome.kind) {
     case "auto-approved":
       return [section(`${decisionLine(outcome.decision)}\nUse the pinned reference above.`)];
+    case "decided":
+      return [section(`IT already decided: ${decisionLine(outcome.decision)}`)];
     case "already-approved":
       return [
         section(

@@ -1,0 +1,315 @@
+/**
+ * The Slack app: Bolt wired to the store, the queue and the renderers.
+ *
+ * HTTP mode (no SLACK_APP_TOKEN): one HTTP server on PORT serves Slack's requests at /slack/events
+ * (through Bolt's HTTPReceiver, which verifies every signature), `GET /healthz` and `GET /metrics`.
+ * Socket Mode (SLACK_APP_TOKEN set): Slack's requests come over the socket; the same server still
+ * answers /healthz and /metrics for the container's health check and scraping.
+ * https://docs.slack.dev/tools/bolt-js/concepts/socket-mode
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { App, type Logger as BoltLogger, HTTPReceiver, LogLevel } from "@slack/bolt";
+import type { Config } from "../config.js";
+import { ConfigError } from "../config.js";
+import { oneLine } from "../errors.js";
+import type { Policy } from "../policy/schema.js";
+import type { RequestRecord } from "../store/api.js";
+import type { OpenedStore } from "../store/service.js";
+import type { CheckOutcomeOfJob } from "../worker/check-job.js";
+import { enqueueCheck } from "../worker/check-job.js";
+import { openQueue } from "../worker/queue.js";
+import type { JobHandlerSpec } from "../worker/types.js";
+import { createSlackApi, SlackApiError, WEB_CLIENT_DEFAULTS } from "./api.js";
+import { createApprovers } from "./approvers.js";
+import { slackConfigProblems } from "./config.js";
+import { JOB } from "./ids.js";
+import { enqueueRequestJob, slackJobHandlers } from "./jobs.js";
+import { registerListeners } from "./listeners/index.js";
+import { Metrics } from "./metrics.js";
+import { createSlackService, type SlackService } from "./service.js";
+
+/** Slack rejects requests whose timestamp is further than this from now (replay protection). */
+export const SIGNATURE_MAX_AGE_SECONDS = 5 * 60;
+
+/** The few log calls the app makes. */
+export interface AppLogger {
+  debug(message: string): void;
+  info(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+}
+
+/** What the app needs. */
+export interface SlackAppDeps {
+  config: Config;
+  /** The open store; its database also holds the job queue. */
+  store: OpenedStore;
+  policy: Policy;
+  /** Version (hash) of the policy: part of the check job's sharing key. */
+  policyVersion: string;
+  now: () => Date;
+  logger?: AppLogger;
+  metrics?: Metrics;
+  /** Whether the workers run (for /healthz); assumed when absent. */
+  workerRunning?: () => boolean;
+  /** Listen address; all interfaces by default (a container's port mapping needs that). */
+  host?: string;
+}
+
+/** The app. */
+export interface SlackApp {
+  /** Check Slack's token, then listen (HTTP) or connect (Socket Mode). Resolves with the HTTP port. */
+  start(): Promise<{ port: number }>;
+  /** Stop taking requests (in-flight ones finish). The caller stops the workers and closes the store. */
+  stop(): Promise<void>;
+  /** Handlers of the `slack.*` jobs, for the worker. */
+  jobHandlers: Record<string, JobHandlerSpec>;
+  /** For the check job's `afterCheck`: queue the answer to each Slack requester. */
+  afterCheck(outcome: CheckOutcomeOfJob): void;
+  /** For the check job's `afterFailed`. */
+  afterFailed(requests: RequestRecord[]): void;
+  metrics: Metrics;
+  service: SlackService;
+}
+
+/** A console logger for the app, at `info` unless told otherwise. */
+export function consoleLogger(level: "debug" | "info" | "warn" | "error" = "info"): AppLogger {
+  const order = ["debug", "info", "warn", "error"] as const;
+  const min = order.indexOf(level);
+  const at = (l: (typeof order)[number]) => (message: string) => {
+    if (order.indexOf(l) >= min)
+      console[l === "debug" ? "log" : l](`${new Date().toISOString()} ${l} ${message}`);
+  };
+  return { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
+}
+
+/** Bolt's logger interface over ours. */
+function boltLogger(log: AppLogger): BoltLogger {
+  let level = LogLevel.INFO;
+  const text = (msg: unknown[]) =>
+    msg
+      .map((m) => (m instanceof Error ? oneLine(m) : typeof m === "string" ? m : JSON.stringify(m)))
+      .join(" ");
+  return {
+    debug: (...m: unknown[]) => log.debug(`bolt: ${text(m)}`),
+    info: (...m: unknown[]) => log.info(`bolt: ${text(m)}`),
+    warn: (...m: unknown[]) => log.warn(`bolt: ${text(m)}`),
+    error: (...m: unknown[]) => log.error(`bolt: ${text(m)}`),
+    setLevel: (l) => {
+      level = l;
+    },
+    getLevel: () => level,
+    setName: () => {},
+  };
+}
+
+/** Build the app; throws ConfigError (one line per problem, naming the variable) on bad configuration. */
+export function createSlackApp(deps: SlackAppDeps): SlackApp {
+  const problems = slackConfigProblems(deps.config);
+  if (problems.length) throw new ConfigError(problems);
+  const { config, store, now } = deps;
+  const slack = config.slack as Required<Pick<Config["slack"], "botToken" | "itChannel">> & Config["slack"];
+  const log = deps.logger ?? consoleLogger();
+  const metrics = deps.metrics ?? new Metrics();
+  const socketMode = Boolean(slack.appToken);
+  const logger = boltLogger(log);
+
+  const receiver = socketMode
+    ? undefined
+    : new HTTPReceiver({
+        signingSecret: slack.signingSecret!,
+        endpoints: "/slack/events",
+        logger,
+        // The ack is sent as soon as a listener calls it; listeners write before they ack.
+        processBeforeResponse: false,
+      });
+  const app = new App({
+    token: slack.botToken,
+    ...(receiver ? { receiver } : { socketMode: true, appToken: slack.appToken }),
+    logger,
+    deferInitialization: true,
+    clientOptions: {
+      slackApiUrl: slack.apiUrl,
+      retryConfig: WEB_CLIENT_DEFAULTS.retryConfig,
+      rejectRateLimitedCalls: WEB_CLIENT_DEFAULTS.rejectRateLimitedCalls,
+      timeout: WEB_CLIENT_DEFAULTS.timeout,
+      logger,
+    },
+  });
+  const api = createSlackApi(app.client, metrics);
+  const approvers = createApprovers(
+    slack.approvers,
+    (g) => api.usergroupMembers(g),
+    () => now().getTime(),
+  );
+  const queue = openQueue(store.db);
+  const transaction = <T>(fn: () => T): T => store.db.sqlite.transaction(fn).immediate();
+  const service = createSlackService({
+    store,
+    queue,
+    transaction,
+    enqueueCheck: (request, at) => {
+      enqueueCheck(
+        store,
+        { requestId: request.id, reference: request.reference, policyVersion: deps.policyVersion },
+        at,
+      );
+    },
+    approvers,
+    policy: deps.policy,
+    now,
+    metrics,
+  });
+  const logTo = (level: "warn" | "error", message: string) => log[level](message);
+  registerListeners(app, { service, store, api, metrics, log: logTo });
+  app.error(async (err) => {
+    log.error(`slack listener failed: ${oneLine(err)}`);
+  });
+
+  const jobHandlers = slackJobHandlers({
+    store,
+    api,
+    service,
+    approvers,
+    queue,
+    itChannel: slack.itChannel,
+    now,
+    metrics,
+    log: logTo,
+  });
+
+  metrics.gauge("image_check_queue_jobs", () => queue.counts());
+
+  let server: Server | undefined;
+  let stopping = false;
+
+  const health = (res: ServerResponse) => {
+    let db = "ok";
+    try {
+      store.getRequest("req_healthcheck");
+    } catch (err) {
+      db = oneLine(err);
+    }
+    const worker = deps.workerRunning ? (deps.workerRunning() ? "running" : "stopped") : "running";
+    const ok = db === "ok" && worker === "running" && !stopping;
+    send(
+      res,
+      ok ? 200 : 503,
+      "application/json",
+      JSON.stringify({
+        status: ok ? "ok" : stopping ? "stopping" : "unhealthy",
+        db,
+        worker,
+        mode: socketMode ? "socket" : "http",
+      }),
+    );
+  };
+
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
+    const path = new URL(req.url ?? "/", "http://localhost").pathname;
+    if (req.method === "GET" && path === "/healthz") return health(res);
+    if (req.method === "GET" && path === "/metrics")
+      return send(res, 200, "text/plain; version=0.0.4; charset=utf-8", metrics.render());
+    if (receiver && req.method === "POST" && path === "/slack/events") {
+      // Bolt refuses stale timestamps but not ones from the future; a replay window is a window
+      // either way. The wall clock is right here: it is what Slack signed against.
+      const ts = Number(req.headers["x-slack-request-timestamp"]);
+      if (Number.isFinite(ts) && ts - Date.now() / 1000 > SIGNATURE_MAX_AGE_SECONDS) {
+        metrics.inc("image_check_slack_requests_rejected_total", { reason: "timestamp" });
+        return send(res, 401, "text/plain", "");
+      }
+      const started = performance.now();
+      res.on("finish", () => {
+        if (res.statusCode === 401)
+          metrics.inc("image_check_slack_requests_rejected_total", { reason: "signature" });
+        else metrics.observe("image_check_ack_seconds", (performance.now() - started) / 1000);
+      });
+      return receiver.requestListener(req, res);
+    }
+    send(res, 404, "text/plain", "not found\n");
+  };
+
+  return {
+    async start() {
+      try {
+        await app.init();
+      } catch (err) {
+        throw startupError(err, slack.apiUrl);
+      }
+      server = createServer((req, res) => {
+        try {
+          handle(req, res);
+        } catch (err) {
+          log.error(`request failed: ${oneLine(err)}`);
+          if (!res.headersSent) send(res, 500, "text/plain", "");
+        }
+      });
+      const listening = server;
+      await new Promise<void>((resolve, reject) => {
+        listening.once("error", reject);
+        listening.listen(config.port, deps.host, () => {
+          listening.off("error", reject);
+          resolve();
+        });
+      });
+      if (socketMode) await app.start();
+      const { port } = listening.address() as AddressInfo;
+      log.info(
+        `image-check Slack app ready (${socketMode ? "Socket Mode" : "HTTP"}), listening on port ${port}`,
+      );
+      return { port };
+    },
+
+    async stop() {
+      stopping = true;
+      if (socketMode) await app.stop().catch((err: unknown) => log.warn(`socket mode stop: ${oneLine(err)}`));
+      const s = server;
+      server = undefined;
+      if (!s) return;
+      // In-flight requests finish (each is written before it is acked); idle keep-alives close now.
+      await new Promise<void>((resolve) => {
+        s.close(() => resolve());
+        s.closeIdleConnections();
+      });
+    },
+
+    jobHandlers,
+
+    afterCheck(outcome) {
+      for (const r of outcome.requests) {
+        if (r.source !== "slack") continue;
+        metrics.inc("image_check_checks_total", {
+          verdict: r.status === "failed" ? "failed" : (r.verdict ?? "unknown"),
+        });
+        enqueueRequestJob({ queue }, JOB.result, r.id, now());
+      }
+    },
+
+    afterFailed(requests) {
+      for (const r of requests) {
+        if (r.source !== "slack") continue;
+        metrics.inc("image_check_checks_total", { verdict: "failed" });
+        enqueueRequestJob({ queue }, JOB.result, r.id, now());
+      }
+    },
+
+    metrics,
+    service,
+  };
+}
+
+function send(res: ServerResponse, status: number, type: string, body: string) {
+  res.writeHead(status, { "content-type": type });
+  res.end(body);
+}
+
+/** A start-up failure of auth.test as one line naming the variable to fix. */
+function startupError(err: unknown, apiUrl: string): Error {
+  const slackError = (err as { data?: { error?: string } })?.data?.error;
+  if (slackError) return new ConfigError([`SLACK_BOT_TOKEN: Slack refused the token (${slackError})`]);
+  const mapped = err instanceof SlackApiError ? err : null;
+  return new ConfigError([
+    `SLACK_API_URL: could not reach the Slack Web API at ${apiUrl} (${oneLine(mapped ?? err)})`,
+  ]);
+}

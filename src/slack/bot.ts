@@ -1,0 +1,145 @@
+/**
+ * The whole bot in one process: the store (migrated), the workers (checks, and Slack posts) and the
+ * Slack app, started in that order and stopped in reverse: stop taking requests, let running jobs
+ * finish (or put them back in the queue), close the database.
+ */
+import type { Config } from "../config.js";
+import { ConfigError } from "../config.js";
+import { oneLine } from "../errors.js";
+import type { Policy } from "../policy/schema.js";
+import { type OpenedStore, openStore } from "../store/service.js";
+import { CHECK_JOB, checkJobHandler } from "../worker/check-job.js";
+import { openQueue } from "../worker/queue.js";
+import type { CheckRunner, Worker, WorkerEvent } from "../worker/types.js";
+import { startWorker } from "../worker/worker.js";
+import { type AppLogger, consoleLogger, createSlackApp, type SlackApp } from "./app.js";
+import { slackConfigProblems } from "./config.js";
+
+/** Worker sizes, named once. */
+export const BOT_DEFAULTS = {
+  /** Checks are network-bound and may be slow; two keep a registry (and its rate limit) comfortable. */
+  checkConcurrency: 2,
+  /** Slack posts are quick; four keep a burst of decisions from queueing behind each other. */
+  slackConcurrency: 4,
+  /** How long shutdown waits for running jobs before putting them back in the queue. */
+  graceMs: 10_000,
+};
+
+/** What the bot needs. */
+export interface BotOptions {
+  config: Config;
+  policy: Policy;
+  policyVersion: string;
+  /** Runs one check (the pipeline in production; crafted reports in tests). */
+  runner: CheckRunner;
+  now?: () => Date;
+  logger?: AppLogger;
+  host?: string;
+  /** Worker overrides (tests use short backoffs). */
+  worker?: {
+    checkConcurrency?: number;
+    slackConcurrency?: number;
+    backoff?: { baseMs?: number; maxMs?: number };
+    pollMs?: number;
+  };
+}
+
+/** A running bot. */
+export interface Bot {
+  port: number;
+  store: OpenedStore;
+  app: SlackApp;
+  /** Resolves when no job is running or due (for tests). */
+  idle(): Promise<void>;
+  /** Graceful stop; safe to call twice. */
+  stop(opts?: { graceMs?: number }): Promise<void>;
+}
+
+/** Open the store, start the workers and the app. Throws ConfigError before touching anything on bad configuration. */
+export async function startBot(opts: BotOptions): Promise<Bot> {
+  const problems = slackConfigProblems(opts.config);
+  if (problems.length) throw new ConfigError(problems);
+  const now = opts.now ?? (() => new Date());
+  const log = opts.logger ?? consoleLogger();
+  const store = openStore(opts.config.dbPath);
+  let workers: Worker[] = [];
+  let running = false;
+  let app: SlackApp;
+  try {
+    app = createSlackApp({
+      config: opts.config,
+      store,
+      policy: opts.policy,
+      policyVersion: opts.policyVersion,
+      now,
+      logger: log,
+      host: opts.host,
+      workerRunning: () => running,
+    });
+    const onEvent = (e: WorkerEvent) => {
+      if (e.type === "failed")
+        log.warn(`job ${e.job.kind} #${e.job.id} failed: ${e.error.code} ${e.error.message}`);
+      else if (e.type === "retry")
+        log.info(`job ${e.job.kind} #${e.job.id} retries at ${e.availableAt}: ${e.error.code}`);
+      else if (e.type === "error") log.error(`worker: ${oneLine(e.error)}`);
+    };
+    const common = { db: store.db, now, onEvent, backoff: opts.worker?.backoff, pollMs: opts.worker?.pollMs };
+    const checks = checkJobHandler({
+      store,
+      runner: opts.runner,
+      policyVersion: opts.policyVersion,
+      autoApprovePass: opts.policy.approvals.autoApprovePass,
+      expireDays: opts.policy.approvals.expireDays,
+      reuseReportMinutes: opts.policy.approvals.reuseReportMinutes,
+      now,
+      afterCheck: (outcome) => app.afterCheck(outcome),
+      afterFailed: (requests) => app.afterFailed(requests),
+    });
+    workers = [
+      startWorker({
+        ...common,
+        handlers: { [CHECK_JOB]: checks },
+        concurrency: opts.worker?.checkConcurrency ?? BOT_DEFAULTS.checkConcurrency,
+      }),
+      startWorker({
+        ...common,
+        handlers: app.jobHandlers,
+        concurrency: opts.worker?.slackConcurrency ?? BOT_DEFAULTS.slackConcurrency,
+      }),
+    ];
+    running = true;
+    const { port } = await app.start();
+    let stopped: Promise<void> | null = null;
+    return {
+      port,
+      store,
+      app,
+      async idle() {
+        // A job of one worker may enqueue work for the other: idle only once neither has work due.
+        const queue = openQueue(store.db);
+        const kinds = [CHECK_JOB, ...Object.keys(app.jobHandlers)];
+        for (;;) {
+          for (const w of workers) await w.idle();
+          const due = queue.nextDueAt(kinds);
+          if (queue.counts().running === 0 && (due === null || Date.parse(due) > now().getTime())) return;
+        }
+      },
+      stop(stopOpts = {}) {
+        stopped ??= (async () => {
+          await app.stop();
+          running = false;
+          await Promise.all(
+            workers.map((w) => w.stop({ graceMs: stopOpts.graceMs ?? BOT_DEFAULTS.graceMs })),
+          );
+          store.close();
+        })();
+        return stopped;
+      },
+    };
+  } catch (err) {
+    running = false;
+    await Promise.all(workers.map((w) => w.stop({ graceMs: 0 })));
+    store.close();
+    throw err;
+  }
+}

@@ -1,0 +1,212 @@
+/**
+ * The worker jobs that talk to Slack. Listeners never post results themselves: they write, enqueue
+ * one of these, and ack, so a Slack outage or a 429 delays a message instead of losing it (the
+ * worker retries, and reschedules a 429 after its Retry-After). Every handler re-reads the store
+ * and is safe to run twice.
+ */
+import type { Report } from "../checks/report.js";
+import type { DecisionRecord, RequestRecord, Store } from "../store/api.js";
+import type { JobHandlerSpec } from "../worker/types.js";
+import { type SlackApi, SlackApiError } from "./api.js";
+import type { Approvers } from "./approvers.js";
+import { JOB } from "./ids.js";
+import type { Metrics } from "./metrics.js";
+import type { Message } from "./render/blocks.js";
+import { renderHome } from "./render/home.js";
+import { type ReportOutcome, renderCheckFailed, renderReport } from "./render/report.js";
+import { renderDecisionDm, renderItDecided, renderItRequest } from "./render/request.js";
+import type { SlackService } from "./service.js";
+
+/** What the Slack jobs need. */
+export interface SlackJobDeps {
+  store: Store;
+  api: SlackApi;
+  service: SlackService;
+  approvers: Approvers;
+  queue: {
+    enqueue(input: { kind: string; payload: unknown; idempotencyKey?: string | null }, now: Date): unknown;
+  };
+  itChannel: string;
+  now: () => Date;
+  metrics: Metrics;
+  log: (level: "warn" | "error", message: string) => void;
+}
+
+/** Payload of the per-request jobs. */
+interface RequestPayload {
+  requestId: string;
+}
+
+/** Enqueue a per-request Slack job once (joins a queued or running one). */
+export function enqueueRequestJob(
+  deps: Pick<SlackJobDeps, "queue">,
+  kind: string,
+  requestId: string,
+  now: Date,
+): void {
+  deps.queue.enqueue({ kind, payload: { requestId }, idempotencyKey: `${kind}:${requestId}` }, now);
+}
+
+/** The decision recorded on `request` (not merely the newest for its digest), or null. */
+export function decisionOf(store: Store, request: RequestRecord, now: Date): DecisionRecord | null {
+  if (!request.digest) return null;
+  const newest = store.currentDecision(request.repository, request.digest, now);
+  if (!newest || newest.requestId === request.id) return newest;
+  const page = store.listDecisions(
+    { repository: request.repository, digest: request.digest, limit: 100 },
+    now,
+  );
+  return (page.items.find((d) => d.requestId === request.id) as DecisionRecord | undefined) ?? null;
+}
+
+/** Handlers of every `slack.*` job, for `startWorker({ handlers })`. */
+export function slackJobHandlers(deps: SlackJobDeps): Record<string, JobHandlerSpec> {
+  const { store, api, now } = deps;
+
+  const load = (payload: unknown): { request: RequestRecord; report: Report | null } | null => {
+    const request = store.getRequest((payload as RequestPayload).requestId, now());
+    if (!request) return null;
+    return { request, report: request.reportId ? store.getReport(request.reportId) : null };
+  };
+
+  /** Answer the requester: replace the "checking…" message, else ephemeral in the channel, else a DM. */
+  async function answer(request: RequestRecord, message: Message): Promise<string> {
+    if (request.responseUrl) {
+      try {
+        await api.respond(request.responseUrl, { ...message, replaceOriginal: true });
+        return "response_url";
+      } catch (err) {
+        if (!(err instanceof SlackApiError) || (err.code !== "EXPIRED_URL" && err.code !== "SLACK_ERROR"))
+          throw err;
+      }
+    }
+    if (request.channel) {
+      try {
+        await api.postEphemeral(request.channel, request.requestedBy, message);
+        return "ephemeral";
+      } catch (err) {
+        // The bot may not be in that channel (not_in_channel, channel_not_found): fall back to a DM.
+        if (!(err instanceof SlackApiError) || err.code !== "SLACK_ERROR") throw err;
+      }
+    }
+    await api.postMessage(request.requestedBy, message);
+    return "dm";
+  }
+
+  /** What happened after the check, deciding (idempotently) whether IT must see it. */
+  function outcomeOf(request: RequestRecord, at: Date): ReportOutcome | null {
+    if (request.status === "failed")
+      return { kind: "failed", error: request.error ?? { code: "FAILED", message: "the check failed" } };
+    const mine = decisionOf(store, request, at);
+    if (mine)
+      return mine.decidedBy === "policy"
+        ? { kind: "auto-approved", decision: mine }
+        : { kind: "decided", decision: mine };
+    if (request.status !== "pending") return null;
+    const current = request.digest ? store.currentDecision(request.repository, request.digest, at) : null;
+    if (current?.status === "approved") return { kind: "already-approved", decision: current };
+    if (!request.reason) return { kind: "needs-reason", requestId: request.id, previous: current };
+    enqueueRequestJob(deps, JOB.itRequest, request.id, at);
+    return { kind: "sent-to-it", requestId: request.id, previous: current };
+  }
+
+  const onFailed = (kind: string) => (payload: unknown, error: { code: string; message: string }) => {
+    deps.metrics.inc("image_check_slack_jobs_failed_total", { kind, code: error.code });
+    deps.log(
+      "error",
+      `${kind} for ${JSON.stringify(payload)} failed for good: ${error.code} ${error.message}`,
+    );
+  };
+
+  return {
+    [JOB.result]: {
+      async run(payload) {
+        const loaded = load(payload);
+        if (!loaded) return { skipped: "no such request" };
+        const { request, report } = loaded;
+        const outcome = outcomeOf(request, now());
+        if (!outcome) return { skipped: request.status };
+        const message =
+          report !== null
+            ? renderReport(report, outcome)
+            : renderCheckFailed(request.reference, request.error ?? { code: "FAILED", message: "no report" });
+        return { outcome: outcome.kind, via: await answer(request, message) };
+      },
+      onFailed: onFailed(JOB.result),
+    },
+
+    [JOB.itRequest]: {
+      async run(payload) {
+        const loaded = load(payload);
+        if (!loaded) return { skipped: "no such request" };
+        const { request, report } = loaded;
+        if (request.status !== "pending" || request.itMessage)
+          return { skipped: request.itMessage ? "posted" : request.status };
+        const at = now();
+        const current = request.digest ? store.currentDecision(request.repository, request.digest, at) : null;
+        const posted = await api.postMessage(deps.itChannel, renderItRequest(request, report, current));
+        store.setItMessage(request.id, posted.channel, posted.ts);
+        // Decided while we posted (from the pending list or Home)? Then show that decision here too.
+        if (store.getRequest(request.id, at)?.status !== "pending")
+          enqueueRequestJob(deps, JOB.itDecided, request.id, now());
+        return posted;
+      },
+      onFailed: onFailed(JOB.itRequest),
+    },
+
+    [JOB.itDecided]: {
+      async run(payload) {
+        const loaded = load(payload);
+        if (!loaded) return { skipped: "no such request" };
+        const { request, report } = loaded;
+        const decision = decisionOf(store, request, now());
+        if (!decision || !request.itMessage) return { skipped: decision ? "no IT message" : "not decided" };
+        await api.update(
+          request.itMessage.channel,
+          request.itMessage.ts,
+          renderItDecided(request, report, decision),
+        );
+        return { updated: request.itMessage };
+      },
+      onFailed: onFailed(JOB.itDecided),
+    },
+
+    [JOB.notify]: {
+      async run(payload) {
+        const loaded = load(payload);
+        if (!loaded) return { skipped: "no such request" };
+        const { request, report } = loaded;
+        const decision = decisionOf(store, request, now());
+        if (!decision) return { skipped: "not decided" };
+        const posted = await api.postMessage(
+          request.requestedBy,
+          renderDecisionDm(request, decision, report?.image.pinned),
+        );
+        return posted;
+      },
+      onFailed: onFailed(JOB.notify),
+    },
+
+    [JOB.home]: {
+      async run(payload) {
+        const { userId, notice } = payload as { userId: string; notice?: string };
+        let isApprover = false;
+        try {
+          isApprover = await deps.approvers.isApprover(userId);
+        } catch {
+          // Slack could not list a group: show Home without buttons rather than not at all.
+        }
+        const view = renderHome({
+          userId,
+          isApprover,
+          pending: deps.service.pending(),
+          recent: deps.service.recent(),
+          ...(notice ? { notice } : {}),
+        });
+        await api.publishHome(userId, view);
+        return { published: userId };
+      },
+      onFailed: onFailed(JOB.home),
+    },
+  };
+}

@@ -1,0 +1,21 @@
+/**
+ * Every listener of the app, registered in one place.
+ */
+import type { App } from "@slack/bolt";
+import { registerDecisionActions } from "./actions/decide.js";
+import { registerRequestApprovalAction } from "./actions/request-approval.js";
+import { registerImageCheckCommand } from "./commands/image-check.js";
+import type { ListenerContext } from "./context.js";
+import { registerAppHomeOpened } from "./events/app-home-opened.js";
+import { registerReasonView } from "./views/reason.js";
+import { registerRejectReasonView } from "./views/reject-reason.js";
+
+/** Register the slash command, the buttons, the modals and the Home event. */
+export function registerListeners(app: App, ctx: ListenerContext): void {
+  registerImageCheckCommand(app, ctx);
+  registerDecisionActions(app, ctx);
+  registerRequestApprovalAction(app, ctx);
+  registerReasonView(app, ctx);
+  registerRejectReasonView(app, ctx);
+  registerAppHomeOpened(app, ctx);
+}

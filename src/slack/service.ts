@@ -1,0 +1,211 @@
+/**
+ * What the Slack app does, apart from talking to Slack: submit a check, decide, store a reason,
+ * answer queries. Listeners call these and then ack; each state change is written together with
+ * the jobs that announce it (one SQLite transaction), so nothing acknowledged is ever lost.
+ */
+
+import { isCoded } from "../errors.js";
+import type { Policy } from "../policy/schema.js";
+import { effectiveTag, repositoryPath } from "../reference/parse.js";
+import type { ImageReference } from "../reference/types.js";
+import type {
+  DecisionListItem,
+  DecisionRecord,
+  Page,
+  RequestRecord,
+  StatusAnswer,
+  Store,
+} from "../store/api.js";
+import type { JobQueue } from "../worker/types.js";
+import type { Approvers } from "./approvers.js";
+import { JOB } from "./ids.js";
+import { enqueueRequestJob } from "./jobs.js";
+import type { Metrics } from "./metrics.js";
+import type { RefusalCode } from "./render/refusal.js";
+
+/** Pages shown in Slack: what fits in a message, and what is worth scrolling in Home. */
+export const QUERY_LIMITS = { pending: 50, history: 100, recent: 15 };
+
+/** What the service needs. */
+export interface SlackServiceDeps {
+  store: Store;
+  queue: Pick<JobQueue, "enqueue">;
+  /** Runs `fn` in one database transaction (store writes and enqueues commit together). */
+  transaction: <T>(fn: () => T) => T;
+  /** Enqueue the check of a new request (the worker's `enqueueCheck`); runs inside `transaction`. */
+  enqueueCheck: (request: RequestRecord, now: Date) => void;
+  approvers: Approvers;
+  policy: Policy;
+  now: () => Date;
+  metrics: Metrics;
+}
+
+/** The outcome of a decision attempt: written, or refused with the reason (nothing changed). */
+export type DecideOutcome =
+  | { ok: true; decision: DecisionRecord; request: RequestRecord }
+  | { ok: false; code: RefusalCode; decision?: DecisionRecord | null };
+
+/** A new check, as typed after the command. */
+export interface CheckInput {
+  reference: ImageReference;
+  reason: string | null;
+  userId: string;
+  channelId: string | null;
+  responseUrl: string | null;
+}
+
+/** The app's operations. */
+export interface SlackService {
+  /** Record the request and enqueue its check, in one transaction. */
+  submitCheck(input: CheckInput): RequestRecord;
+  /** Whether `userId` may decide `requestId` now (before opening the reject modal). */
+  canDecide(
+    requestId: string,
+    userId: string,
+  ): Promise<
+    { ok: true; request: RequestRecord } | { ok: false; code: RefusalCode; decision?: DecisionRecord | null }
+  >;
+  /** Decide: the decision and the jobs that update the IT message and tell the requester, in one transaction. */
+  decide(input: {
+    requestId: string;
+    userId: string;
+    decision: "approved" | "rejected";
+    reason: string | null;
+  }): Promise<DecideOutcome>;
+  /** The requester's reason (from the modal), and the job that routes the request to IT and tells them. */
+  addReason(
+    requestId: string,
+    userId: string,
+    reason: string,
+  ): { ok: true } | { ok: false; code: RefusalCode };
+  /** Whether `userId` may decide; false when Slack cannot list the approver groups right now. */
+  isApprover(userId: string): Promise<boolean>;
+  /** Queue a Home tab refresh for a user (with a one-line notice on top, already escaped). */
+  refreshHome(userId: string, notice?: string): void;
+  status(reference: ImageReference): StatusAnswer;
+  history(repository: string): Page<DecisionRecord>;
+  pending(): Page<RequestRecord>;
+  recent(): Page<DecisionListItem>;
+}
+
+/** The service over the store and the queue. */
+export function createSlackService(deps: SlackServiceDeps): SlackService {
+  const { store, queue, transaction, now } = deps;
+
+  function decidedOrRefusal(
+    code: string,
+    request: RequestRecord | null,
+    at: Date,
+  ): { ok: false; code: RefusalCode; decision?: DecisionRecord | null } {
+    const decision = request?.digest ? store.currentDecision(request.repository, request.digest, at) : null;
+    return { ok: false, code: code as RefusalCode, decision: code === "ALREADY_DECIDED" ? decision : null };
+  }
+
+  return {
+    submitCheck(input) {
+      const at = now();
+      const ref = input.reference;
+      return transaction(() => {
+        const request = store.createRequest(
+          {
+            reference: ref.original,
+            repository: repositoryPath(ref),
+            tag: effectiveTag(ref) ?? null,
+            digest: ref.digest ?? null,
+            requestedBy: input.userId,
+            source: "slack",
+            channel: input.channelId,
+            reason: input.reason,
+            responseUrl: input.responseUrl,
+          },
+          at,
+        );
+        deps.enqueueCheck(request, at);
+        return request;
+      });
+    },
+
+    async canDecide(requestId, userId) {
+      const at = now();
+      const request = store.getRequest(requestId, at);
+      if (!request) return { ok: false, code: "NOT_FOUND" };
+      if (request.status === "approved" || request.status === "rejected" || request.status === "expired")
+        return decidedOrRefusal("ALREADY_DECIDED", request, at);
+      if (request.status !== "pending") return { ok: false, code: "NOT_DECIDABLE" };
+      if (request.requestedBy === userId) return { ok: false, code: "SELF_DECISION" };
+      if (!(await deps.approvers.isApprover(userId))) return { ok: false, code: "NOT_APPROVER" };
+      return { ok: true, request };
+    },
+
+    async decide(input) {
+      const isApprover = await deps.approvers.isApprover(input.userId);
+      const at = now();
+      try {
+        const out = transaction(() => {
+          const decision = store.decide({
+            requestId: input.requestId,
+            decision: input.decision,
+            decidedBy: input.userId,
+            isApprover,
+            reason: input.reason,
+            now: at,
+            expireDays: deps.policy.approvals.expireDays,
+          });
+          enqueueRequestJob(deps, JOB.itDecided, input.requestId, at);
+          enqueueRequestJob(deps, JOB.notify, input.requestId, at);
+          return decision;
+        });
+        deps.metrics.inc("image_check_decisions_total", { decision: out.decision });
+        return { ok: true, decision: out, request: store.getRequest(input.requestId, at)! };
+      } catch (err) {
+        if (isCoded(err, "NOT_FOUND", "ALREADY_DECIDED", "NOT_DECIDABLE", "SELF_DECISION", "NOT_APPROVER"))
+          return decidedOrRefusal(err.code, store.getRequest(input.requestId, at), at);
+        throw err;
+      }
+    },
+
+    addReason(requestId, userId, reason) {
+      const at = now();
+      const request = store.getRequest(requestId, at);
+      if (!request) return { ok: false, code: "NOT_FOUND" };
+      if (request.requestedBy !== userId) return { ok: false, code: "NOT_REQUESTER" };
+      if (request.status !== "pending")
+        return {
+          ok: false,
+          code:
+            request.status === "checking" || request.status === "failed"
+              ? "NOT_DECIDABLE"
+              : "ALREADY_DECIDED",
+        };
+      transaction(() => {
+        store.setReason(requestId, reason, at);
+        enqueueRequestJob(deps, JOB.result, requestId, at);
+      });
+      return { ok: true };
+    },
+
+    isApprover: (userId) => deps.approvers.isApprover(userId).catch(() => false),
+
+    refreshHome(userId, notice) {
+      queue.enqueue(
+        {
+          kind: JOB.home,
+          payload: notice ? { userId, notice } : { userId },
+          idempotencyKey: notice ? null : `${JOB.home}:${userId}`,
+        },
+        now(),
+      );
+    },
+
+    status(ref) {
+      return store.statusOf(
+        repositoryPath(ref),
+        ref.digest ? { digest: ref.digest } : { tag: effectiveTag(ref) },
+        now(),
+      );
+    },
+    history: (repository) => store.history(repository, { limit: QUERY_LIMITS.history }, now()),
+    pending: () => store.pendingRequests({ limit: QUERY_LIMITS.pending }),
+    recent: () => store.listDecisions({ limit: QUERY_LIMITS.recent }, now()),
+  };
+}

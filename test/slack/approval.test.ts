@@ -1,0 +1,144 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buttonsOf, type Harness, IT_CHANNEL, startHarness } from "../support/slack-harness.js";
+import { assertInert } from "../support/slack-limits.js";
+import { sendClick, sendCommand, sendSubmission } from "../support/slack-requests.js";
+
+describe("the Slack approval flow", () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness();
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  /** Ask for an image with a reason and wait for its IT message; returns the request id and message ts. */
+  async function requestToIt(reference: string, userId = "UREQUESTER") {
+    const reply = await sendCommand(h.target, {
+      text: `${reference} build the docs`,
+      userId,
+      responseUrl: h.fake.responseUrl(),
+    });
+    expect(reply.status).toBe(200);
+    expect(reply.json).toMatchObject({ response_type: "ephemeral" });
+    expect(reply.text).toContain("Checking");
+    const post = await h.fake.until(
+      () =>
+        h.fake
+          .ok("chat.postMessage")
+          .find((c) => c.body.channel === IT_CHANNEL && JSON.stringify(c.body).includes(reference)),
+      `the IT message for ${reference}`,
+    );
+    const buttons = buttonsOf(post.body);
+    const requestId = buttons[0]!.value;
+    return { requestId, post, buttons };
+  }
+
+  describe("when an approver approves", () => {
+    it("stores the decision, updates the IT message and DMs the requester", async () => {
+      const { requestId, post, buttons } = await requestToIt("team/approve-me:1");
+      expect(buttons).toEqual([
+        { actionId: "image_check.approve", value: requestId },
+        { actionId: "image_check.reject", value: requestId },
+      ]);
+      expect(h.bot.store.getRequest(requestId)?.status).toBe("pending");
+      const answer = await h.fake.until(
+        () =>
+          h.fake.responses.find(
+            (r) => JSON.stringify(r.body).includes("approve-me") && r.body.replace_original === true,
+          ),
+        "the report replacing the ephemeral",
+      );
+      expect(JSON.stringify(answer.body)).toContain("Sent to IT");
+      assertInert(answer.body);
+
+      const ts = String(post.body.ts ?? "");
+      const click = await sendClick(h.target, {
+        actionId: "image_check.approve",
+        value: requestId,
+        userId: "UAPPROVER",
+        messageTs: ts,
+        responseUrl: h.fake.responseUrl(),
+      });
+      expect(click.status).toBe(200);
+      // Written before the ack: the decision is there as soon as the click is answered.
+      expect(h.bot.store.getRequest(requestId)?.status).toBe("approved");
+
+      const updated = await h.fake.until(
+        () => h.fake.ok("chat.update").find((c) => JSON.stringify(c.body).includes(requestId)),
+        "the IT message update",
+      );
+      expect(updated.body.channel).toBe(IT_CHANNEL);
+      expect(buttonsOf(updated.body)).toEqual([]);
+      expect(JSON.stringify(updated.body)).toContain("*Approved* by <@UAPPROVER>");
+      expect(JSON.stringify(updated.body)).toContain("valid until");
+      const dm = await h.fake.until(
+        () =>
+          h.fake
+            .ok("chat.postMessage")
+            .find((c) => c.body.channel === "UREQUESTER" && JSON.stringify(c.body).includes("approve-me")),
+        "the DM to the requester",
+      );
+      expect(JSON.stringify(dm.body)).toContain("IT approved");
+    });
+  });
+
+  describe("when an approver rejects", () => {
+    it("asks for a reason in a modal, then stores the rejection, updates the message and DMs the requester", async () => {
+      const { requestId } = await requestToIt("team/reject-me:1");
+      const click = await sendClick(h.target, {
+        actionId: "image_check.reject",
+        value: requestId,
+        userId: "UAPPROVER",
+        responseUrl: h.fake.responseUrl(),
+      });
+      expect(click.status).toBe(200);
+      const modal = await h.fake.until(
+        () =>
+          h.fake
+            .ok("views.open")
+            .find((c) => (c.body.view as { private_metadata?: string }).private_metadata === requestId),
+        "the reject modal",
+      );
+      expect(modal.body.trigger_id).toBe("trigger-UAPPROVER-image_check.reject");
+      expect((modal.body.view as { callback_id: string }).callback_id).toBe("image_check.reject_reason");
+      // Nothing is decided until the modal is submitted.
+      expect(h.bot.store.getRequest(requestId)?.status).toBe("pending");
+
+      const submit = await sendSubmission(h.target, {
+        callbackId: "image_check.reject_reason",
+        privateMetadata: requestId,
+        userId: "UAPPROVER",
+        values: { reason: { reason: "runs as root <!channel>" } },
+      });
+      expect(submit.status).toBe(200);
+      expect(h.bot.store.getRequest(requestId)?.status).toBe("rejected");
+      const decision = h.bot.store.currentDecision(
+        "docker.io/team/reject-me",
+        h.bot.store.getRequest(requestId)!.digest!,
+        new Date(),
+      );
+      expect(decision).toMatchObject({
+        decision: "rejected",
+        decidedBy: "UAPPROVER",
+        reason: "runs as root <!channel>",
+      });
+
+      const updated = await h.fake.until(
+        () => h.fake.ok("chat.update").find((c) => JSON.stringify(c.body).includes(requestId)),
+        "the IT message update",
+      );
+      expect(JSON.stringify(updated.body)).toContain("*Rejected* by <@UAPPROVER>");
+      expect(JSON.stringify(updated.body)).toContain("runs as root &lt;!channel&gt;");
+      assertInert(updated.body);
+      const dm = await h.fake.until(
+        () =>
+          h.fake
+            .ok("chat.postMessage")
+            .find((c) => c.body.channel === "UREQUESTER" && JSON.stringify(c.body).includes("reject-me")),
+        "the DM to the requester",
+      );
+      expect(JSON.stringify(dm.body)).toContain("IT rejected");
+    });
+  });
+});
