@@ -54,5 +54,24 @@ export interface TrustReport {
   notes: string[];
 }
 
+/**
+ * What signatures are checked against: the policy's keys and identities plus the Sigstore trusted
+ * root. Built from the policy by `trustMaterialFromPolicy()` (material.ts); plain data.
+ */
+export interface TrustMaterial {
+  /** Trusted signing keys: PEM public keys (or certificates, whose key is used). */
+  keys: { name: string; pem: string }[];
+  /** Trusted Sigstore identities: issuer and certificate SAN, exact or a regex when wrapped in `^...$`. */
+  keyless: { issuer: string; subject: string }[];
+  /** A parsed Sigstore trusted_root.json (Fulcio CAs, Rekor and CT log keys, TSAs). */
+  trustedRoot: unknown;
+  /** Legacy content trust servers, by registry host. */
+  notary?: { registry: string; server: string }[];
+  /** Extra Rekor log public keys (PEM), for log entries of logs the trusted root does not list (e.g. a private Rekor). */
+  rekorKeys?: { name: string; pem: string }[];
+  /** Notation trust store: PEM certificates (a signing leaf or a CA above it). Certificate PEMs among `keys` count too. */
+  notationCerts?: string[];
+}
+
 /** An empty report (no signatures, no attestations). */
 export const EMPTY_TRUST: TrustReport = { signatures: [], attestations: [], notes: [] };

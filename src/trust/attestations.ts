@@ -1,0 +1,110 @@
+/**
+ * Attestations: in-toto statements as BuildKit stores them (raw, unsigned, in the image index),
+ * as cosign `.att` layers (DSSE envelopes, with cosign's signature annotations), or as Sigstore
+ * bundles with a DSSE envelope (OCI referrers). Each statement is summarized: what it is,
+ * provenance source and revision, SBOM runtimes, whether its subject is this image, and whether
+ * its signature verified against the policy (only asked when the policy trusts some signer).
+ */
+import type { AttestationArtifact, FetchedBlob } from "../facts/model.js";
+import { looksLikeBundle, parseBundle } from "./bundle.js";
+import type { TrustContext } from "./context.js";
+import { classicBundle } from "./cosign.js";
+import {
+  dsseFrom,
+  IN_TOTO_PAYLOAD_TYPE,
+  looksLikeDsse,
+  parseStatement,
+  type Statement,
+  statementFrom,
+  subjectMatches,
+} from "./intoto.js";
+import { clip, decodeBase64, type Parsed, parseJson } from "./parse.js";
+import { isSlsaProvenance, readProvenance } from "./provenance.js";
+import { isCycloneDx, isSpdx, sbomRuntimes } from "./sbom.js";
+import { verifyBundle } from "./sigstore.js";
+import type { AttestationSummary } from "./types.js";
+
+/** Which kind of attestation a predicate type is. */
+export function attestationKind(predicateType: string): AttestationSummary["kind"] {
+  if (isSlsaProvenance(predicateType)) return "slsa-provenance";
+  if (isSpdx(predicateType)) return "sbom-spdx";
+  if (isCycloneDx(predicateType)) return "sbom-cyclonedx";
+  if (/vuln/i.test(predicateType)) return "vuln-scan";
+  return "other";
+}
+
+/** A statement and the verdict on its signature: true, false, or null when unsigned or not asked. */
+type Unwrapped = { statement: Statement; signatureVerified: boolean | null };
+
+function unwrap(blob: FetchedBlob, ctx: TrustContext): Parsed<Unwrapped> {
+  const bytes = decodeBase64(blob.data);
+  if (!bytes.ok) return { ok: false, reason: "not base64" };
+  const json = parseJson(bytes.value);
+  if (!json.ok) return json;
+
+  if (looksLikeBundle(json.value)) {
+    const bundle = parseBundle(json.value);
+    if (!bundle.ok) return bundle;
+    if (bundle.value.content.$case !== "dsseEnvelope")
+      return { ok: false, reason: "bundle signs a message, not a statement" };
+    const statement = parseStatement(bundle.value.content.dsseEnvelope.payload);
+    if (!statement.ok) return statement;
+    const signatureVerified = ctx.hasTrust
+      ? verifyBundle(bundle.value, {}, ctx.sigstore).status === "verified"
+      : null;
+    return { ok: true, value: { statement: statement.value, signatureVerified } };
+  }
+
+  if (looksLikeDsse(json.value)) {
+    const env = dsseFrom(json.value);
+    if (!env.ok) return env;
+    if (env.value.payloadType !== IN_TOTO_PAYLOAD_TYPE) {
+      return { ok: false, reason: `DSSE payload type ${clip(env.value.payloadType, 60)} is not in-toto` };
+    }
+    const statement = parseStatement(env.value.payload);
+    if (!statement.ok) return statement;
+    if (env.value.signatures.length === 0 || !ctx.hasTrust) {
+      return { ok: true, value: { statement: statement.value, signatureVerified: null } };
+    }
+    const { bundle } = classicBundle({ dsseEnvelope: env.value.json }, blob.annotations);
+    const signatureVerified = bundle.ok && verifyBundle(bundle.value, {}, ctx.sigstore).status === "verified";
+    return { ok: true, value: { statement: statement.value, signatureVerified } };
+  }
+
+  const statement = statementFrom(json.value);
+  return statement.ok
+    ? { ok: true, value: { statement: statement.value, signatureVerified: null } }
+    : statement;
+}
+
+function summarize(foundVia: string, u: Unwrapped, ctx: TrustContext): AttestationSummary {
+  const { predicateType, predicate } = u.statement;
+  const kind = attestationKind(predicateType);
+  const summary: AttestationSummary = {
+    foundVia,
+    predicateType,
+    kind,
+    signatureVerified: u.signatureVerified,
+    subjectMatches: subjectMatches(u.statement, ctx.digests),
+  };
+  if (kind === "slsa-provenance") Object.assign(summary, readProvenance(predicateType, predicate));
+  if (kind === "sbom-spdx" || kind === "sbom-cyclonedx") summary.runtimes = sbomRuntimes(predicate);
+  return summary;
+}
+
+/** Summarizes every statement in the fetched attestations; unreadable blobs become notes. */
+export function summarizeAttestations(
+  artifacts: readonly AttestationArtifact[],
+  ctx: TrustContext,
+): { attestations: AttestationSummary[]; notes: string[] } {
+  const attestations: AttestationSummary[] = [];
+  const notes: string[] = [];
+  for (const art of artifacts) {
+    for (const blob of art.blobs) {
+      const u = unwrap(blob, ctx);
+      if (u.ok) attestations.push(summarize(art.foundVia, u.value, ctx));
+      else notes.push(`attestation ${clip(art.foundVia, 80)} could not be read: ${u.reason}`);
+    }
+  }
+  return { attestations, notes };
+}
