@@ -256,6 +256,8 @@ export class Transport {
   private async once(spec: RequestSpec, ctx: RequestContext): Promise<Response> {
     const { url } = spec;
     if (ctx.signal?.aborted) throw aborted();
+    // The address first: for a private target, BLOCKED_ADDRESS is the error that explains.
+    const address = await this.guard.resolve(url, spec.alsoAllowPrivate);
     if (url.protocol === "http:" && !spec.alsoAllowInsecure && !this.insecure.includes(url))
       throw new RegistryError(
         "INSECURE_REFUSED",
@@ -263,7 +265,6 @@ export class Transport {
       );
     if (url.protocol !== "http:" && url.protocol !== "https:")
       throw new RegistryError("INSECURE_REFUSED", `unsupported URL scheme ${url.protocol}`);
-    const address = await this.guard.resolve(url, spec.alsoAllowPrivate);
     ctx.stats.request(spec.method, spec.kind, url);
     return await new Promise<Response>((resolve, reject) => {
       let settled = false;
@@ -283,9 +284,10 @@ export class Transport {
         agent: url.protocol === "https:" ? this.agents.https : this.agents.http,
         lookup: pinnedLookup(address),
       });
+      // Settle first: destroying the socket emits its own errors, which must not win.
       const fail = (err: Error) => {
-        req.destroy();
         finish(err);
+        req.destroy();
       };
       const timer = setTimeout(
         () =>
@@ -317,8 +319,8 @@ export class Transport {
         const cap = ok ? spec.maxBytes : LIMITS.errorBodyBytes;
         const declared = Number(res.headers["content-length"]);
         if (ok && spec.method !== "HEAD" && Number.isFinite(declared) && declared > cap) {
-          res.destroy();
           fail(tooLarge(spec, url, cap, declared));
+          res.destroy();
           return;
         }
         const chunks: Buffer[] = [];
@@ -331,12 +333,12 @@ export class Transport {
             chunks.push(chunk);
             return;
           }
-          res.destroy();
           if (ok) fail(tooLarge(spec, url, cap));
           else {
             chunks.push(chunk.subarray(0, Math.max(0, room)));
             finish(null, { status, headers: res.headers, body: Buffer.concat(chunks), url });
           }
+          res.destroy();
         });
         res.on("end", () => finish(null, { status, headers: res.headers, body: Buffer.concat(chunks), url }));
         res.on("error", (err) =>

@@ -1,6 +1,7 @@
 // Helpers shared by the registry tests: a RegistrySource allowed to reach the loopback testbed
 // (which the address guard refuses by default), and request-log assertions.
 
+import { isCoded } from "../../src/errors.js";
 import { RegistrySource, type RegistrySourceOptions } from "../../src/registry/index.js";
 import type { RecordedRequest } from "../support/proxy.js";
 
@@ -29,4 +30,14 @@ export function repeated(requests: RecordedRequest[]): string[] {
 /** The `sha256-<hex>` tag of a digest. */
 export function tagOf(digest: string, suffix = ""): string {
   return `${digest.replace(":", "-")}${suffix}`;
+}
+
+/** The code of the coded error `work` fails with, or undefined when it succeeds. */
+export async function codeOf(work: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await work;
+    return undefined;
+  } catch (err) {
+    return isCoded(err) ? err.code : String(err);
+  }
 }

@@ -1,0 +1,253 @@
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { defaultPolicy } from "../../src/policy/schema.js";
+import { parseReference } from "../../src/reference/parse.js";
+import {
+  MemoryTokenCache,
+  parseWwwAuthenticate,
+  type RegistrySource,
+  registrySourceFromPolicy,
+  staticCredentials,
+} from "../../src/registry/index.js";
+import { pushImage, randomRepo } from "../support/image-builder.js";
+import { startProxy } from "../support/proxy.js";
+import { BASIC_USER, getTestbed, TOKEN_PUBLIC_PREFIX, TOKEN_USER } from "../support/testbed.js";
+import { codeOf, sourceFor } from "./helpers.js";
+
+const testbed = getTestbed();
+
+async function issuedTokens(): Promise<number> {
+  const res = await fetch(`${testbed.tokenIssuerUrl}/stats`);
+  return ((await res.json()) as { issued: number }).issued;
+}
+
+function gatherWith(source: RegistrySource, ref: string) {
+  return source.gather(parseReference(ref)).finally(() => source.close());
+}
+
+describe("parseWwwAuthenticate", () => {
+  it.each([
+    [
+      'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/nginx:pull"',
+      [
+        {
+          scheme: "bearer",
+          params: {
+            realm: "https://auth.docker.io/token",
+            service: "registry.docker.io",
+            scope: "repository:library/nginx:pull",
+          },
+        },
+      ],
+    ],
+    ['Basic realm="Registry Realm"', [{ scheme: "basic", params: { realm: "Registry Realm" } }]],
+    [
+      'Basic realm="a, b", Bearer realm="https://x/token" , service=reg',
+      [
+        { scheme: "basic", params: { realm: "a, b" } },
+        { scheme: "bearer", params: { realm: "https://x/token", service: "reg" } },
+      ],
+    ],
+    ['Bearer realm="quo\\"ted"', [{ scheme: "bearer", params: { realm: 'quo"ted' } }]],
+    ["", []],
+  ])("parses %s", (header, expected) => {
+    expect(parseWwwAuthenticate(header)).toEqual(expected);
+  });
+});
+
+describe("registry authentication", () => {
+  let basicRepo: string;
+  let tokenRepo: string;
+  let publicRepo: string;
+
+  beforeAll(async () => {
+    basicRepo = randomRepo("auth-basic");
+    tokenRepo = randomRepo("auth-token");
+    publicRepo = `${TOKEN_PUBLIC_PREFIX}${randomRepo("anon")}`;
+    await Promise.all([
+      pushImage(testbed.basic, basicRepo, { config: { User: "basic" } }, "1"),
+      pushImage(testbed.token, tokenRepo, { config: { User: "token" } }, "1"),
+      pushImage(testbed.token, publicRepo, { config: { User: "public" } }, "1"),
+    ]);
+  });
+
+  describe("when the registry uses Basic auth", () => {
+    it("works with the right user and password", async () => {
+      const source = sourceFor([testbed.basic.host], {
+        credentials: staticCredentials({ [testbed.basic.host]: BASIC_USER }),
+      });
+      const facts = await gatherWith(source, `${testbed.basic.host}/${basicRepo}:1`);
+      expect(facts.config.user).toBe("basic");
+    });
+
+    it("sends Basic up front once the registry is known to want it", async () => {
+      const proxy = await startProxy(testbed.basic.host);
+      const source = sourceFor([proxy.host], {
+        credentials: staticCredentials({ [proxy.host]: BASIC_USER }),
+      });
+      await gatherWith(source, `${proxy.host}/${basicRepo}:1`);
+      await proxy.stop();
+      expect(proxy.requests.filter((r) => r.status === 401)).toHaveLength(1);
+    });
+
+    it("fails with UNAUTHORIZED for a wrong password", async () => {
+      const source = sourceFor([testbed.basic.host], {
+        credentials: staticCredentials({
+          [testbed.basic.host]: { username: BASIC_USER.username, password: "wrong" },
+        }),
+      });
+      expect(await codeOf(gatherWith(source, `${testbed.basic.host}/${basicRepo}:1`))).toBe("UNAUTHORIZED");
+    });
+
+    it("fails with UNAUTHORIZED without credentials", async () => {
+      const source = sourceFor([testbed.basic.host]);
+      expect(await codeOf(gatherWith(source, `${testbed.basic.host}/${basicRepo}:1`))).toBe("UNAUTHORIZED");
+    });
+  });
+
+  describe("when the registry uses bearer tokens", () => {
+    const bob = () => staticCredentials({ [testbed.token.host]: TOKEN_USER });
+
+    it("works with the right user and password", async () => {
+      const source = sourceFor([testbed.token.host], { credentials: bob() });
+      const facts = await gatherWith(source, `${testbed.token.host}/${tokenRepo}:1`);
+      expect(facts.config.user).toBe("token");
+      expect(facts.stats.byKind["GET token"]).toBe(1);
+    });
+
+    it("gets an anonymous token for a public repository", async () => {
+      const source = sourceFor([testbed.token.host]);
+      const facts = await gatherWith(source, `${testbed.token.host}/${publicRepo}:1`);
+      expect(facts.config.user).toBe("public");
+    });
+
+    it("fails with UNAUTHORIZED for a wrong password", async () => {
+      const source = sourceFor([testbed.token.host], {
+        credentials: staticCredentials({
+          [testbed.token.host]: { username: TOKEN_USER.username, password: "wrong" },
+        }),
+      });
+      expect(await codeOf(gatherWith(source, `${testbed.token.host}/${tokenRepo}:1`))).toBe("UNAUTHORIZED");
+    });
+
+    it("fails with UNAUTHORIZED for a private repository without credentials", async () => {
+      const source = sourceFor([testbed.token.host]);
+      expect(await codeOf(gatherWith(source, `${testbed.token.host}/${tokenRepo}:1`))).toBe("UNAUTHORIZED");
+    });
+
+    it("reuses a cached token across sources: a second gather costs zero token requests", async () => {
+      const cache = new MemoryTokenCache();
+      await gatherWith(
+        sourceFor([testbed.token.host], { credentials: bob(), tokenCache: cache }),
+        `${testbed.token.host}/${tokenRepo}:1`,
+      );
+      const before = await issuedTokens();
+      const facts = await gatherWith(
+        sourceFor([testbed.token.host], { credentials: bob(), tokenCache: cache }),
+        `${testbed.token.host}/${tokenRepo}:1`,
+      );
+      expect(await issuedTokens()).toBe(before);
+      expect(facts.stats.byKind["GET token"]).toBeUndefined();
+    });
+
+    it("asks for a new token once the cached one is about to expire", async () => {
+      const cache = new MemoryTokenCache();
+      let now = Date.parse("2026-01-01T00:00:00Z");
+      const make = () =>
+        sourceFor([testbed.token.host], { credentials: bob(), tokenCache: cache, now: () => now });
+      await gatherWith(make(), `${testbed.token.host}/${tokenRepo}:1`);
+      now += 10 * 60 * 1000;
+      const facts = await gatherWith(make(), `${testbed.token.host}/${tokenRepo}:1`);
+      expect(facts.stats.byKind["GET token"]).toBe(1);
+    });
+  });
+
+  describe("when credentials come from a docker credential helper", () => {
+    let dir: string;
+    beforeAll(() => {
+      dir = mkdtempSync(join(tmpdir(), "image-check-helper-"));
+      const helper = join(dir, "docker-credential-fake");
+      // The fake helper answers for the Basic registry, with the password taken from its environment.
+      writeFileSync(
+        helper,
+        `#!/bin/sh
+read server
+if [ "$server" = "${testbed.basic.host}" ]; then
+  printf '{"ServerURL":"%s","Username":"${BASIC_USER.username}","Secret":"%s"}' "$server" "$FAKE_SECRET"
+else
+  echo "credentials not found in native keychain"
+  exit 1
+fi
+`,
+      );
+      chmodSync(helper, 0o755);
+      writeFileSync(
+        join(dir, "config.json"),
+        JSON.stringify({ credHelpers: { [testbed.basic.host]: "fake" } }),
+      );
+    });
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+    const policy = () => {
+      const p = defaultPolicy();
+      p.registries.allowPrivate = [testbed.basic.host, testbed.open.host];
+      p.registries.allowInsecure = [testbed.basic.host, testbed.open.host];
+      return p;
+    };
+
+    it("works with what the helper answers", async () => {
+      const env = { PATH: `${dir}:/usr/bin:/bin`, FAKE_SECRET: BASIC_USER.password };
+      const source = registrySourceFromPolicy(policy(), { dockerConfigDir: dir, env });
+      const facts = await gatherWith(source, `${testbed.basic.host}/${basicRepo}:1`);
+      expect(facts.config.user).toBe("basic");
+    });
+
+    it("fails with UNAUTHORIZED when the helper's password is wrong", async () => {
+      const env = { PATH: `${dir}:/usr/bin:/bin`, FAKE_SECRET: "wrong" };
+      const source = registrySourceFromPolicy(policy(), { dockerConfigDir: dir, env });
+      expect(await codeOf(gatherWith(source, `${testbed.basic.host}/${basicRepo}:1`))).toBe("UNAUTHORIZED");
+    });
+  });
+
+  describe("when the credential is an identity token", () => {
+    it("exchanges it for an access token with the OAuth2 refresh-token grant", async () => {
+      const repo = randomRepo("identity");
+      await pushImage(testbed.open, repo, { config: { User: "oauth" } }, "1");
+      const forms: string[] = [];
+      const realm = await startProxy(testbed.open.host, {
+        respond: (req) => {
+          if (req.method !== "POST") return { status: 405 };
+          forms.push(req.body.toString("utf8"));
+          return {
+            status: 200,
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ access_token: "granted" }),
+          };
+        },
+      });
+      const registry = await startProxy(testbed.open.host, {
+        respond: (req) =>
+          req.headers.authorization === "Bearer granted"
+            ? undefined
+            : {
+                status: 401,
+                headers: { "www-authenticate": `Bearer realm="${realm.url}/token",service="svc"` },
+              },
+      });
+      const source = sourceFor([registry.host, realm.host], {
+        allowInsecure: [registry.host, realm.host],
+        credentials: staticCredentials({ [registry.host]: { identityToken: "refresh-me" } }),
+      });
+      const facts = await gatherWith(source, `${registry.host}/${repo}:1`);
+      await Promise.all([realm.stop(), registry.stop()]);
+      expect(facts.config.user).toBe("oauth");
+      const form = new URLSearchParams(forms[0]);
+      expect(form.get("grant_type")).toBe("refresh_token");
+      expect(form.get("refresh_token")).toBe("refresh-me");
+      expect(form.get("service")).toBe("svc");
+      expect(form.get("scope")).toBe(`repository:${repo}:pull`);
+    });
+  });
+});
