@@ -1,0 +1,240 @@
+import { afterEach, describe, expect, it } from "vitest";
+import type { Report } from "../../src/checks/report.js";
+import { CodedError } from "../../src/errors.js";
+import type { RequestRecord } from "../../src/store/api.js";
+import type { OpenedStore } from "../../src/store/service.js";
+import { CHECK_JOB, type CheckJobDeps, checkJobHandler, enqueueCheck } from "../../src/worker/check-job.js";
+import type { CheckRunner, JobContext, JobHandlerSpec, Worker } from "../../src/worker/types.js";
+import { startWorker } from "../../src/worker/worker.js";
+import { digest, freshStore, makeReport } from "../store/support.js";
+
+const POLICY = "policy-1";
+const workers: Worker[] = [];
+afterEach(async () => {
+  await Promise.all(workers.splice(0).map((w) => w.stop({ graceMs: 0 })));
+});
+
+/** A runner that answers from a table of verdicts and counts its calls. */
+function fakeRunner(verdict: Report["verdict"] = "review") {
+  const calls: string[] = [];
+  const runner: CheckRunner = async ({ reference }) => {
+    calls.push(reference);
+    const [name, tag] = reference.split(":");
+    return makeReport({
+      repository: `docker.io/library/${name}`,
+      tag,
+      digest: digest(reference),
+      verdict,
+      policyVersion: POLICY,
+      checkedAt: new Date(),
+    });
+  };
+  return { runner, calls };
+}
+
+function deps(store: OpenedStore, runner: CheckRunner, extra: Partial<CheckJobDeps> = {}): CheckJobDeps {
+  return {
+    store,
+    runner,
+    policyVersion: POLICY,
+    autoApprovePass: true,
+    expireDays: 90,
+    now: () => new Date(),
+    ...extra,
+  };
+}
+
+function run(store: OpenedStore, handler: JobHandlerSpec): Worker {
+  const w = startWorker({
+    db: store.db,
+    handlers: { [CHECK_JOB]: handler },
+    pollMs: 3_600_000,
+    backoff: { baseMs: 5, maxMs: 10 },
+  });
+  workers.push(w);
+  return w;
+}
+
+function request(store: OpenedStore, reference: string, requestedBy = "U_DEV"): RequestRecord {
+  const [name, tagOrDigest] = reference.split(/[:@]/);
+  return store.createRequest(
+    {
+      reference,
+      repository: `docker.io/library/${name}`,
+      tag: reference.includes("@") ? null : (tagOrDigest ?? null),
+      requestedBy,
+      source: "slack",
+    },
+    new Date(),
+  );
+}
+
+async function settled(w: Worker, store: OpenedStore, ids: string[]): Promise<RequestRecord[]> {
+  for (;;) {
+    const reqs = ids.map((id) => store.getRequest(id)!);
+    if (reqs.every((r) => r.status !== "checking")) return reqs;
+    await w.idle();
+  }
+}
+
+describe("the check job", () => {
+  describe("when the check finds something to review", () => {
+    const store = freshStore();
+    const { runner } = fakeRunner("review");
+
+    it("stores the report on the request and leaves it pending for IT", async () => {
+      const req = request(store, "python:3.12");
+      const w = run(store, checkJobHandler(deps(store, runner)));
+      enqueueCheck(store, { requestId: req.id, reference: req.reference, policyVersion: POLICY }, new Date());
+      const [done] = await settled(w, store, [req.id]);
+      expect(done).toMatchObject({ status: "pending", verdict: "review", digest: digest("python:3.12") });
+      expect(store.getReport(done!.reportId!)?.verdict).toBe("review");
+    });
+
+    it("remembers what the tag resolved to (for tag.moved)", () => {
+      expect(store.lastKnownDigest("docker.io/library/python", "3.12")).toBe(digest("python:3.12"));
+    });
+  });
+
+  describe("when the check passes and the policy approves passes", () => {
+    it("approves the request as the policy", async () => {
+      const store = freshStore();
+      const req = request(store, "alpine:3.20");
+      const w = run(store, checkJobHandler(deps(store, fakeRunner("pass").runner)));
+      enqueueCheck(store, { requestId: req.id, reference: req.reference, policyVersion: POLICY }, new Date());
+      const [done] = await settled(w, store, [req.id]);
+      expect(done?.status).toBe("approved");
+      expect(store.currentDecision("docker.io/library/alpine", done!.digest!, new Date())?.decidedBy).toBe(
+        "policy",
+      );
+    });
+  });
+
+  describe("when identical requests arrive while one check is queued", () => {
+    const store = freshStore();
+    const { runner, calls } = fakeRunner("review");
+    const a = request(store, "redis:7", "U_A");
+    const b = request(store, "redis:7", "U_B");
+    const first = enqueueCheck(
+      store,
+      { requestId: a.id, reference: "redis:7", policyVersion: POLICY },
+      new Date(),
+    );
+    const second = enqueueCheck(
+      store,
+      { requestId: b.id, reference: "redis:7", policyVersion: POLICY },
+      new Date(),
+    );
+
+    it("shares one job", () => {
+      expect(second.created).toBe(false);
+      expect(second.job.id).toBe(first.job.id);
+    });
+
+    it("runs the check once and gives both requests the same report", async () => {
+      const w = run(store, checkJobHandler(deps(store, runner)));
+      const [ra, rb] = await settled(w, store, [a.id, b.id]);
+      expect(calls).toEqual(["redis:7"]);
+      expect(ra?.reportId).toBe(rb?.reportId);
+      expect(store.db.sqlite.prepare("SELECT COUNT(*) AS n FROM reports").get()).toEqual({ n: 1 });
+    });
+
+    it("starts a new job for the same reference once the first finished", () => {
+      const c = request(store, "redis:7", "U_C");
+      const third = enqueueCheck(
+        store,
+        { requestId: c.id, reference: "redis:7", policyVersion: POLICY },
+        new Date(),
+      );
+      expect(third.created).toBe(true);
+    });
+  });
+
+  describe("when a digest-pinned reference has a fresh report", () => {
+    it("reuses it instead of running the check", async () => {
+      const store = freshStore();
+      const { runner, calls } = fakeRunner("review");
+      const d = digest("node-pinned");
+      const earlier = request(store, `node@${d}`);
+      store.attachReport(
+        earlier.id,
+        makeReport({
+          repository: "docker.io/library/node",
+          digest: d,
+          policyVersion: POLICY,
+          checkedAt: new Date(),
+        }),
+        new Date(),
+      );
+      const req = request(store, `node@${d}`);
+      const w = run(store, checkJobHandler(deps(store, runner, { reuseReportMinutes: 10 })));
+      const { job } = enqueueCheck(
+        store,
+        { requestId: req.id, reference: req.reference, policyVersion: POLICY },
+        new Date(),
+      );
+      const [done] = await settled(w, store, [req.id]);
+      expect(calls).toEqual([]);
+      expect(done?.reportId).toBe(store.getRequest(earlier.id)?.reportId);
+      while (w.queue.get(job.id)?.status !== "done") await w.idle();
+      expect(w.queue.get(job.id)?.result).toMatchObject({ reused: true });
+    });
+  });
+
+  describe("when the check fails for good", () => {
+    it("fails every waiting request with the error code and tells afterFailed", async () => {
+      const store = freshStore();
+      const told: { ids: string[]; code: string }[] = [];
+      const runner: CheckRunner = async () => {
+        throw new CodedError("NAME_UNKNOWN", "repository not found");
+      };
+      const a = request(store, "ghost:1", "U_A");
+      const b = request(store, "ghost:1", "U_B");
+      enqueueCheck(store, { requestId: a.id, reference: "ghost:1", policyVersion: POLICY }, new Date());
+      enqueueCheck(store, { requestId: b.id, reference: "ghost:1", policyVersion: POLICY }, new Date());
+      const handler = checkJobHandler(
+        deps(store, runner, {
+          afterFailed: (reqs, error) => void told.push({ ids: reqs.map((r) => r.id), code: error.code }),
+        }),
+      );
+      const w = run(store, handler);
+      const done = await settled(w, store, [a.id, b.id]);
+      expect(done.map((r) => [r.status, r.error?.code])).toEqual([
+        ["failed", "NAME_UNKNOWN"],
+        ["failed", "NAME_UNKNOWN"],
+      ]);
+      while (told.length === 0) await w.idle();
+      expect(told).toEqual([{ ids: [a.id, b.id], code: "NAME_UNKNOWN" }]);
+    });
+  });
+
+  describe("when the job runs again after its results were stored", () => {
+    it("neither runs the check nor writes a second report", async () => {
+      const store = freshStore();
+      const { runner, calls } = fakeRunner("review");
+      const afterCheck: string[][] = [];
+      const handler = checkJobHandler(
+        deps(store, runner, { afterCheck: (o) => void afterCheck.push(o.requests.map((r) => r.status)) }),
+      );
+      const run = typeof handler === "function" ? handler : handler.run;
+      const req = request(store, "postgres:17");
+      const { job } = enqueueCheck(
+        store,
+        { requestId: req.id, reference: req.reference, policyVersion: POLICY },
+        new Date(),
+      );
+      const ctx = (attempt: number): JobContext => ({
+        signal: new AbortController().signal,
+        attempt,
+        maxAttempts: 5,
+        job,
+      });
+      await run(job.payload, ctx(1));
+      // As if the worker died before marking the job done, and the job came back.
+      await run(job.payload, ctx(2));
+      expect(calls).toEqual(["postgres:17"]);
+      expect(store.db.sqlite.prepare("SELECT COUNT(*) AS n FROM reports").get()).toEqual({ n: 1 });
+      expect(afterCheck).toEqual([["pending"], ["pending"]]);
+    });
+  });
+});
