@@ -89,10 +89,7 @@ export function bundleSubject(
 }
 
 /** Verifies a bundle read from a fetched blob, for the signatures list. */
-function verifyBundleBlob(
-  blob: FetchedBlob,
-  ctx: TrustContext,
-): Omit<SignatureVerification, "kind" | "foundVia"> {
+function verifyBundleBlob(blob: FetchedBlob, ctx: TrustContext): BlobResult {
   const json = parseBase64Json(blob.data);
   if (!json.ok) return { status: "invalid", detail: `bundle: ${json.reason}` };
   const bundle = parseBundle(json.value);

@@ -24,14 +24,21 @@ function material(over: Partial<TrustMaterial> = {}): TrustMaterial {
   return { keys: [], keyless: [], trustedRoot: DEFAULT_TRUSTED_ROOT, ...over };
 }
 
-function withLayer(
+/** The layer with its annotations edited in place by `change`. */
+function withAnnotations(
   blob: FetchedBlob,
-  change: (annotations: Record<string, string>, payload: Buffer) => Buffer | void,
-) {
+  change: (annotations: Record<string, string>) => void,
+): FetchedBlob {
   const annotations = { ...blob.annotations };
-  const payload = Buffer.from(blob.data, "base64");
-  const changed = change(annotations, payload) ?? payload;
-  return { ...blob, annotations, data: changed.toString("base64") };
+  change(annotations);
+  return { ...blob, annotations };
+}
+
+/** The layer with its payload text replaced (`from` must occur in it). */
+function withPayloadEdit(blob: FetchedBlob, from: string, to: string): FetchedBlob {
+  const text = Buffer.from(blob.data, "base64").toString("utf8");
+  if (!text.includes(from)) throw new Error(`payload lacks ${from}`);
+  return { ...blob, data: Buffer.from(text.replace(from, to)).toString("base64") };
 }
 
 describe("classic cosign signatures", () => {
@@ -101,7 +108,7 @@ describe("classic cosign signatures", () => {
     });
 
     it("is invalid when the SET was tampered with", () => {
-      const blob = withLayer(artifact.blobs[0]!, (a) => {
+      const blob = withAnnotations(artifact.blobs[0]!, (a) => {
         const b = JSON.parse(a["dev.sigstore.cosign/bundle"]!);
         b.Payload.integratedTime += 1;
         a["dev.sigstore.cosign/bundle"] = JSON.stringify(b);
@@ -111,9 +118,7 @@ describe("classic cosign signatures", () => {
     });
 
     it("is invalid when the payload was changed (the logged key no longer verifies it)", () => {
-      const blob = withLayer(artifact.blobs[0]!, (_a, payload) =>
-        Buffer.from(payload.toString("utf8").replace("key-1", "key-2")),
-      );
+      const blob = withPayloadEdit(artifact.blobs[0]!, "key-1", "key-2");
       const tampered = trustFacts({ digest, signatures: [{ ...artifact, blobs: [blob] }] });
       expect(verifyTrust(tampered, material({ keys }), NOW).signatures[0]?.status).toBe("invalid");
     });
@@ -168,16 +173,14 @@ describe("classic cosign signatures", () => {
     });
 
     it("is invalid when the payload was changed", () => {
-      const blob = withLayer(artifact.blobs[0]!, (_a, payload) =>
-        Buffer.from(payload.toString("utf8").replace("fulcio-rekor-1", "fulcio-rekor-2")),
-      );
+      const blob = withPayloadEdit(artifact.blobs[0]!, "fulcio-rekor-1", "fulcio-rekor-2");
       const tampered = trustFacts({ digest, signatures: [{ ...artifact, blobs: [blob] }] });
       const sig = verifyTrust(tampered, material({ keyless: [{ issuer, subject: "mitr@redhat.com" }] }), NOW);
       expect(sig.signatures[0]?.status).toBe("invalid");
     });
 
     it("is untrusted without its Rekor bundle (no proof of when the certificate was used)", () => {
-      const blob = withLayer(artifact.blobs[0]!, (a) => {
+      const blob = withAnnotations(artifact.blobs[0]!, (a) => {
         delete a["dev.sigstore.cosign/bundle"];
       });
       const bare = trustFacts({ digest, signatures: [{ ...artifact, blobs: [blob] }] });
