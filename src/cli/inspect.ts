@@ -1,0 +1,295 @@
+/**
+ * `image-check inspect REF`: gather the facts and print them, as JSON (`--json`, like
+ * `skopeo inspect` plus `--config`) or as a readable summary. Loads only the registry (and, for
+ * `--source engine|auto`, the engine) modules: never the store or Slack.
+ */
+import { loadConfig } from "../config.js";
+import { oneLine } from "../errors.js";
+import {
+  formatPlatform,
+  type ImageFacts,
+  type ImageSource,
+  type Platform,
+  parsePlatform,
+} from "../facts/model.js";
+import { defaultPolicy, type Policy } from "../policy/schema.js";
+import { parseReference, pinnedReference, repositoryPath } from "../reference/parse.js";
+import type { ImageReference } from "../reference/types.js";
+import { type Command, type FlagSpec, parseArgs, UsageError } from "./args.js";
+
+const FLAGS: FlagSpec = {
+  json: { type: "boolean" },
+  platform: { type: "string" },
+  source: { type: "string", choices: ["registry", "engine", "auto"] },
+  policy: { type: "string" },
+  help: { type: "boolean" },
+  h: { type: "boolean" },
+};
+
+const HELP = `Usage: image-check inspect REF [--json] [--platform OS/ARCH] [--source registry|engine|auto] [--policy FILE]
+
+Print the facts gathered about an image, without checking them: digests, platform(s), created,
+user, env, labels, ports, volumes, entrypoint and cmd, healthcheck, history, layers and sizes,
+the signatures and attestations found, and what gathering cost. No layer is downloaded.
+
+Options:
+  --json               the facts as JSON (environment values are printed as stored; the text
+                       summary masks secret-looking ones)
+  --platform OS/ARCH   the platform to pick from a multi-arch index (default: the policy's, linux/amd64)
+  --source KIND        registry (default), engine (the local Docker engine), or auto (engine if
+                       the image is there, else registry)
+  --policy FILE        policy file (default: IMAGE_CHECK_POLICY, else the built-in policy); its
+                       registries.allowPrivate / allowInsecure say which registries may be on
+                       private addresses or plain http
+  -h, --help           this help
+
+Exit codes: 0 facts printed, 3 could not gather (network, auth, bad registry data), 64 usage error.
+`;
+
+/** The `inspect` command. */
+export const inspectCommand: Command = async (argv, io) => {
+  const { flags, positionals } = parseArgs("inspect", argv, FLAGS);
+  if (flags.help || flags.h) {
+    io.stdout(HELP);
+    return 0;
+  }
+  if (positionals.length !== 1)
+    throw new UsageError(
+      `inspect: ${positionals.length === 0 ? "missing the image reference" : "takes one image reference"} (usage: image-check inspect REF [--json])`,
+    );
+  let ref: ImageReference;
+  try {
+    ref = parseReference(positionals[0]!);
+  } catch (err) {
+    throw new UsageError(oneLine(err));
+  }
+  const policy = await loadPolicyFor(flags.policy as string | undefined, io.env, io.cwd);
+  const platformText = (flags.platform as string | undefined) ?? policy.platform;
+  const platform = parsePlatform(platformText);
+  if (!platform)
+    throw new UsageError(`inspect: --platform must be os/arch or os/arch/variant, got "${platformText}"`);
+
+  const config = loadConfig(io.env);
+  const { createSource } = await import("./sources.js");
+  const kind = (flags.source as "registry" | "engine" | "auto" | undefined) ?? "registry";
+  const source: ImageSource & { close?: () => void } = await createSource(kind, {
+    policy,
+    config,
+    env: io.env,
+  });
+  try {
+    const facts = await source.gather(ref, { platform });
+    io.stdout(flags.json ? `${JSON.stringify(facts, null, 2)}\n` : renderFacts(facts, platform));
+  } finally {
+    source.close?.();
+  }
+  return 0;
+};
+
+async function loadPolicyFor(path: string | undefined, env: NodeJS.ProcessEnv, cwd: string): Promise<Policy> {
+  // TEMPORARY until src/cli/load-policy.ts lands: a computed specifier so this compiles without it.
+  const specifier: string = "./load-policy.js";
+  let loader: {
+    loadPolicy: (p: string | undefined, e: NodeJS.ProcessEnv, c: string) => Promise<{ policy: Policy }>;
+  };
+  try {
+    loader = await import(specifier);
+  } catch {
+    if (path || env.IMAGE_CHECK_POLICY)
+      throw new UsageError("inspect: policy files are not supported by this build yet");
+    return defaultPolicy();
+  }
+  try {
+    return (await loader.loadPolicy(path, env, cwd)).policy;
+  } catch (err) {
+    throw new UsageError(oneLine(err));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The text summary. Everything in it came from a registry or an image author: printed through
+// `safe()` so no escape sequence reaches the terminal.
+
+/** Untrusted text made printable: control characters shown as escapes, one line. */
+export function safe(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => {
+    const code = c.charCodeAt(0);
+    return code <= 0xff
+      ? `\\x${code.toString(16).padStart(2, "0")}`
+      : `\\u${code.toString(16).padStart(4, "0")}`;
+  });
+}
+
+/** Names that usually hold secrets, and the public values that merely look like them. */
+const SECRET_NAME =
+  /(pass(word|wd)?|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credential|auth)/i;
+const PUBLIC_NAME = /(^|_)GPG_KEYS?$|_(SHA256|SHA512|CHECKSUM)$|_FILE$|_PATH$|_URL$/i;
+/** Values that are secrets whatever their name (common token formats and key blocks). */
+const SECRET_VALUE =
+  /(gh[pousr]_[A-Za-z0-9]{20,}|github_pat_|glpat-|xox[abprs]-|AKIA[0-9A-Z]{16}|AIza[0-9A-Za-z_-]{30,}|-----BEGIN [A-Z ]*PRIVATE KEY|eyJ[A-Za-z0-9_-]+\.eyJ)/;
+
+/** `KEY=value` with the value masked when it looks secret. A masked value is never shown, not even in part. */
+export function maskEnv(entry: string): string {
+  const eq = entry.indexOf("=");
+  if (eq === -1) return entry;
+  const name = entry.slice(0, eq);
+  const value = entry.slice(eq + 1);
+  const secret =
+    value !== "" && ((SECRET_NAME.test(name) && !PUBLIC_NAME.test(name)) || SECRET_VALUE.test(value));
+  return secret ? `${name}=****** (masked, ${value.length} characters)` : entry;
+}
+
+/** Bytes as docker prints them (SI units). */
+export function humanSize(bytes: number): string {
+  const units = ["B", "kB", "MB", "GB", "TB"];
+  let n = bytes;
+  let u = 0;
+  while (n >= 1000 && u < units.length - 1) {
+    n /= 1000;
+    u++;
+  }
+  return u === 0 ? `${n} B` : `${n.toFixed(n < 10 ? 2 : 1)} ${units[u]}`;
+}
+
+function seconds(ns: number | undefined): string | undefined {
+  return ns === undefined ? undefined : `${ns / 1e9}s`;
+}
+
+function short(digest: string): string {
+  return digest.length > 19 ? `${digest.slice(0, 19)}…` : digest;
+}
+
+/** The readable summary of the facts. */
+export function renderFacts(facts: ImageFacts, wanted?: Platform): string {
+  const out: string[] = [];
+  const row = (label: string, value: string | undefined) => {
+    if (value !== undefined && value !== "") out.push(`${label.padEnd(12)} ${value}`);
+  };
+  const section = (title: string, items: string[], whenEmpty?: string) => {
+    if (items.length === 0 && whenEmpty === undefined) return;
+    out.push("", title);
+    for (const item of items.length ? items : [whenEmpty!]) out.push(`  ${item}`);
+  };
+  const ref = facts.reference;
+  const c = facts.config;
+  row(
+    "Image",
+    `${safe(repositoryPath(ref))}${ref.tag ? `:${safe(ref.tag)}` : ""}${ref.digest ? `@${ref.digest}` : ""}`,
+  );
+  row("Source", facts.source);
+  if (facts.digest) row("Digest", `${facts.digest}${facts.mediaType ? `  (${safe(facts.mediaType)})` : ""}`);
+  if (facts.manifestDigest && facts.manifestDigest !== facts.digest)
+    row(
+      "Manifest",
+      `${facts.manifestDigest}${facts.manifestMediaType ? `  (${safe(facts.manifestMediaType)})` : ""}`,
+    );
+  row("Config", facts.configDigest);
+  if (facts.digest) row("Pinned", safe(pinnedReference(ref, facts.digest)));
+  const offered =
+    facts.platforms.length > 1
+      ? `  (offered: ${facts.platforms.map((p) => safe(formatPlatform(p))).join(", ")})`
+      : "";
+  row("Platform", `${safe(formatPlatform(facts.platform))}${offered}`);
+  if (wanted && facts.platforms.length > 1 && formatPlatform(wanted) !== formatPlatform(facts.platform))
+    row("", `(asked for ${formatPlatform(wanted)})`);
+  row("Created", c.created ? safe(c.created) : "(unknown)");
+  row("Author", c.author ? safe(c.author) : undefined);
+  row("User", c.user ? safe(c.user) : "(none: runs as root)");
+  row("WorkingDir", safe(c.workingDir));
+  row("Entrypoint", c.entrypoint ? safe(JSON.stringify(c.entrypoint)) : undefined);
+  row("Cmd", c.cmd ? safe(JSON.stringify(c.cmd)) : undefined);
+  row("StopSignal", c.stopSignal ? safe(c.stopSignal) : undefined);
+  if (c.healthcheck) {
+    const h = c.healthcheck;
+    const timing = [
+      seconds(h.intervalNs) && `interval ${seconds(h.intervalNs)}`,
+      seconds(h.timeoutNs) && `timeout ${seconds(h.timeoutNs)}`,
+      h.retries !== undefined && `retries ${h.retries}`,
+    ].filter(Boolean);
+    row("Healthcheck", `${safe(h.test.join(" "))}${timing.length ? `  (${timing.join(", ")})` : ""}`);
+  } else row("Healthcheck", "(none)");
+  row("Ports", c.exposedPorts.map(safe).join(", ") || "(none)");
+  row("Volumes", c.volumes.map(safe).join(", ") || "(none)");
+  if (facts.compressedSize !== undefined)
+    row("Size", `${humanSize(facts.compressedSize)} compressed in ${facts.layers.length} layer(s)`);
+
+  section(
+    "Env",
+    c.env.map((e) => safe(maskEnv(e))),
+  );
+  section(
+    "Labels",
+    Object.entries(c.labels).map(([k, v]) => `${safe(k)}=${safe(v)}`),
+  );
+  section(
+    "Annotations",
+    Object.entries(facts.annotations).map(([k, v]) => `${safe(k)}=${safe(v)}`),
+  );
+  section(
+    "Index annotations",
+    Object.entries(facts.indexAnnotations).map(([k, v]) => `${safe(k)}=${safe(v)}`),
+  );
+  section(
+    `History (${facts.history.length} steps)`,
+    facts.history.map((h, i) => {
+      const when = h.created ? safe(h.created.slice(0, 10)) : "          ";
+      const step = safe(h.createdBy).slice(0, 160);
+      return `${String(i + 1).padStart(3)}  ${when}  ${h.emptyLayer ? "(no layer) " : ""}${step}`;
+    }),
+  );
+  section(
+    "Layers",
+    facts.layers.map(
+      (l) => `${l.digest}  ${humanSize(l.size).padStart(9)}${l.mediaType ? `  ${safe(l.mediaType)}` : ""}`,
+    ),
+  );
+  const subject = (digest: string) =>
+    digest === facts.digest ? "the index" : digest === facts.manifestDigest ? "the image" : short(digest);
+  section(
+    `Signatures (${facts.signatures.length})`,
+    facts.signatures.map(
+      (s) =>
+        `${s.kind}  for ${subject(s.subjectDigest)}  via ${safe(s.foundVia)}  (${s.blobs.length} blob(s))`,
+    ),
+    "(none found)",
+  );
+  section(
+    `Attestations (${facts.attestations.length})`,
+    facts.attestations.map(
+      (a) =>
+        `${a.kind}  for ${subject(a.subjectDigest)}  via ${safe(a.foundVia)}${
+          a.predicateTypes.length ? `  ${a.predicateTypes.map(safe).join(", ")}` : ""
+        }`,
+    ),
+    "(none found)",
+  );
+  if (facts.notary)
+    section("Notary (Docker Content Trust)", [
+      facts.notary.error
+        ? `${safe(facts.notary.server)}: ${facts.notary.error.code}: ${safe(facts.notary.error.message)}`
+        : `${safe(facts.notary.server)}: trust data for ${safe(facts.notary.gun)} fetched`,
+    ]);
+  const info = facts.registryInfo;
+  if (info?.rateLimit)
+    section("Registry rate limit", [
+      `limit ${safe(info.rateLimit.limit ?? "?")}, remaining ${safe(info.rateLimit.remaining ?? "?")}${
+        info.rateLimit.source ? ` (for ${safe(info.rateLimit.source)})` : ""
+      }`,
+    ]);
+  if (info?.tagDigest && info.tagDigest !== facts.digest)
+    section("Tag", [`${safe(ref.tag ?? "")} now points to ${info.tagDigest}, not the pinned digest`]);
+  section(
+    "Incomplete",
+    facts.incomplete.map((p) => `${p.part}: ${p.code}: ${safe(p.message)}`),
+  );
+  const kinds = Object.entries(facts.stats.byKind)
+    .map(([k, n]) => `${k} ${n}`)
+    .join(", ");
+  out.push(
+    "",
+    `Gathered with ${facts.stats.requests} request(s), ${humanSize(facts.stats.bytes)}, in ${facts.stats.durationMs} ms${
+      kinds ? ` (${kinds})` : ""
+    }`,
+  );
+  return `${out.join("\n")}\n`;
+}

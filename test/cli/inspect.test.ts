@@ -1,0 +1,232 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { humanSize, maskEnv, renderFacts, safe } from "../../src/cli/inspect.js";
+import { main } from "../../src/cli/main.js";
+import type { ImageFacts } from "../../src/facts/model.js";
+import { pushImage, randomRepo } from "../support/image-builder.js";
+import { getTestbed } from "../support/testbed.js";
+
+const testbed = getTestbed();
+
+let home: string;
+beforeAll(() => {
+  home = mkdtempSync(join(tmpdir(), "image-check-inspect-"));
+});
+afterAll(() => rmSync(home, { recursive: true, force: true }));
+
+async function run(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = "";
+  let stderr = "";
+  const code = await main(args, {
+    stdout: (t) => {
+      stdout += t;
+    },
+    stderr: (t) => {
+      stderr += t;
+    },
+    env: { HOME: home, DOCKER_CONFIG: home, PATH: process.env.PATH, ...env },
+    isTTY: false,
+    cwd: home,
+  });
+  return { code, stdout, stderr };
+}
+
+describe("image-check inspect", () => {
+  describe("when the reference is invalid", () => {
+    it.each(["UPPER/case", "a::b", "", "a".repeat(300), "name@sha256:short"])(
+      "prints one line and exits 64 for %j",
+      async (ref) => {
+        const { code, stdout, stderr } = await run(["inspect", ref]);
+        expect(code).toBe(64);
+        expect(stdout).toBe("");
+        expect(stderr.endsWith("\n")).toBe(true);
+        expect(stderr.trimEnd().split("\n")).toHaveLength(1);
+        expect(stderr).toContain("invalid reference");
+      },
+    );
+  });
+
+  describe("when the arguments are wrong", () => {
+    it.each([
+      [["inspect"]],
+      [["inspect", "a", "b"]],
+      [["inspect", "nginx", "--bogus"]],
+      [["inspect", "nginx", "--platform", "linux"]],
+      [["inspect", "nginx", "--source", "cloud"]],
+    ])("exits 64 for %j", async (args) => {
+      const { code, stderr } = await run(args);
+      expect(code).toBe(64);
+      expect(stderr.trimEnd().split("\n")).toHaveLength(1);
+    });
+  });
+
+  it("prints its help", async () => {
+    const { code, stdout } = await run(["inspect", "--help"]);
+    expect(code).toBe(0);
+    expect(stdout).toContain("Usage: image-check inspect REF");
+  });
+
+  describe("when the registry cannot be asked", () => {
+    it("prints one line and exits 3 (a loopback registry the policy does not allow)", async () => {
+      const { code, stdout, stderr } = await run(["inspect", `${testbed.open.host}/some/repo:1`]);
+      expect(code).toBe(3);
+      expect(stdout).toBe("");
+      expect(stderr.trimEnd().split("\n")).toHaveLength(1);
+      expect(stderr).toContain("allowPrivate");
+    });
+  });
+
+  describe("when the policy allows the registry", () => {
+    let repo: string;
+    let policyFile: string;
+    beforeAll(async () => {
+      repo = randomRepo("inspect");
+      await pushImage(
+        testbed.open,
+        repo,
+        {
+          config: {
+            User: "app",
+            Env: ["PATH=/bin", "API_TOKEN=hunter2hunter2", "GPG_KEY=0123ABCD"],
+            Labels: { evil: "a\u001b[31mred" },
+            ExposedPorts: { "80/tcp": {} },
+          },
+          history: [{ created_by: "COPY app /app # buildkit" }],
+        },
+        "1",
+      );
+      policyFile = join(home, "policy.yaml");
+      writeFileSync(
+        policyFile,
+        `registries:\n  allowPrivate: ["${testbed.open.host}"]\n  allowInsecure: ["${testbed.open.host}"]\n`,
+      );
+    });
+
+    it("prints the facts as JSON with --json", async () => {
+      const { code, stdout } = await run([
+        "inspect",
+        `${testbed.open.host}/${repo}:1`,
+        "--json",
+        "--policy",
+        policyFile,
+      ]);
+      expect(code).toBe(0);
+      const facts = JSON.parse(stdout) as ImageFacts;
+      expect(facts.config.user).toBe("app");
+      expect(facts.config.exposedPorts).toEqual(["80/tcp"]);
+      expect(facts.source).toBe("registry");
+    });
+
+    it("prints a readable summary that masks secrets and escapes control characters", async () => {
+      const { code, stdout } = await run([
+        "inspect",
+        `${testbed.open.host}/${repo}:1`,
+        "--policy",
+        policyFile,
+      ]);
+      expect(code).toBe(0);
+      expect(stdout).toContain("User         app");
+      expect(stdout).toContain("API_TOKEN=****** (masked");
+      expect(stdout).not.toContain("hunter2");
+      expect(stdout).toContain("GPG_KEY=0123ABCD");
+      expect(stdout).toContain("evil=a\\x1b[31mred");
+      expect(stdout).not.toContain("\u001b");
+      expect(stdout).toContain("COPY app /app # buildkit");
+      expect(stdout).toMatch(/Gathered with \d+ request/);
+    });
+  });
+});
+
+describe("renderFacts helpers", () => {
+  it.each([
+    ["PASSWORD=x", "PASSWORD=****** (masked, 1 characters)"],
+    ["DB_PASS=", "DB_PASS="],
+    ["GPG_KEY=B42F6819007F00F88E364FD4036A9C25BF357DD4", "GPG_KEY=B42F6819007F00F88E364FD4036A9C25BF357DD4"],
+    ["PYTHON_SHA256=abc", "PYTHON_SHA256=abc"],
+    ["SECRET_FILE=/run/secrets/x", "SECRET_FILE=/run/secrets/x"],
+    [`NOTE=ghp_${"a".repeat(36)}`, "NOTE=****** (masked, 40 characters)"],
+    ["HOME=/root", "HOME=/root"],
+  ])("masks %s as %s", (entry, shown) => {
+    expect(maskEnv(entry)).toBe(shown);
+  });
+
+  it("escapes control characters", () => {
+    expect(safe("a\nb\u001bc\u2028")).toBe("a\\x0ab\\x1bc\\u2028");
+  });
+
+  it("prints sizes in SI units like docker", () => {
+    expect(humanSize(999)).toBe("999 B");
+    expect(humanSize(3_200)).toBe("3.20 kB");
+    expect(humanSize(45_600_000)).toBe("45.6 MB");
+  });
+
+  it("renders an image without a healthcheck, signatures or attestations", () => {
+    const facts: ImageFacts = {
+      reference: { registry: "r.io", repository: "a/b", tag: "1", original: "r.io/a/b:1" },
+      source: "registry",
+      digest: `sha256:${"1".repeat(64)}`,
+      configDigest: `sha256:${"2".repeat(64)}`,
+      platform: { os: "linux", architecture: "amd64" },
+      platforms: [{ os: "linux", architecture: "amd64" }],
+      config: {
+        user: "",
+        env: [],
+        labels: {},
+        exposedPorts: [],
+        volumes: [],
+        healthcheck: null,
+        entrypoint: null,
+        cmd: null,
+        workingDir: "",
+      },
+      history: [],
+      layers: [],
+      annotations: {},
+      indexAnnotations: {},
+      signatures: [],
+      attestations: [],
+      incomplete: [{ part: "signatures", code: "TIMEOUT", message: "slow" }],
+      stats: { requests: 5, bytes: 1234, durationMs: 9, byKind: { "GET manifest": 1 } },
+    };
+    const text = renderFacts(facts);
+    expect(text).toContain("User         (none: runs as root)");
+    expect(text).toContain("Signatures (0)\n  (none found)");
+    expect(text).toContain("signatures: TIMEOUT: slow");
+    expect(text).toContain("Gathered with 5 request(s), 1.23 kB, in 9 ms (GET manifest 1)");
+  });
+});
+
+describe("the inspect module graph", () => {
+  /** Every project module `inspect` can load, following static and literal dynamic imports. */
+  function moduleGraph(entry: string): { files: Set<string>; packages: Set<string> } {
+    const files = new Set<string>();
+    const packages = new Set<string>();
+    const pending = [entry];
+    while (pending.length) {
+      const file = pending.pop()!;
+      if (files.has(file)) continue;
+      files.add(file);
+      const text = readFileSync(file, "utf8");
+      for (const m of text.matchAll(/(?:from\s+|import\s*\(\s*)"([^"]+)"/g)) {
+        const spec = m[1]!;
+        if (spec.startsWith(".")) pending.push(resolve(dirname(file), spec.replace(/\.js$/, ".ts")));
+        else packages.add(spec.startsWith("@") ? spec.split("/").slice(0, 2).join("/") : spec.split("/")[0]!);
+      }
+    }
+    return { files, packages };
+  }
+
+  it("never loads the store, Slack, drizzle, better-sqlite3 or Bolt", () => {
+    const { files, packages } = moduleGraph(resolve("src/cli/inspect.ts"));
+    expect([...packages].filter((p) => ["drizzle-orm", "better-sqlite3", "@slack/bolt"].includes(p))).toEqual(
+      [],
+    );
+    expect([...files].filter((f) => /src\/(store|slack|worker)\//.test(f))).toEqual([]);
+    expect([...files].some((f) => f.endsWith("src/registry/source.ts"))).toBe(true);
+  });
+});
