@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll } from "vitest";
 import type { Report, Verdict } from "../../src/checks/report.js";
+import type { CliIO } from "../../src/cli/args.js";
 import type { RequestRecord } from "../../src/store/api.js";
 import { type OpenedStore, openStore } from "../../src/store/service.js";
 
@@ -114,4 +115,25 @@ export function checkedRequest(
     checkedAt: now,
   });
   return store.attachReport(req.id, report, now);
+}
+
+/** A CliIO that records what a command writes, for running commands in-process. */
+export function recordingIO(
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+): { io: CliIO; out: () => string; err: () => string } {
+  let out = "";
+  let err = "";
+  const io: CliIO = {
+    stdout: (t) => {
+      out += t;
+    },
+    stderr: (t) => {
+      err += t;
+    },
+    env,
+    isTTY: false,
+    cwd,
+  };
+  return { io, out: () => out, err: () => err };
 }
