@@ -173,11 +173,24 @@ export function verifyBundle(bundle: Bundle, content: SignedContent, trust: Sigs
   const named = [entity.key.hint];
   if (bundle.content.$case === "dsseEnvelope")
     named.push(...bundle.content.dsseEnvelope.signatures.map((s) => s.keyid));
-  return verifyWithKeys(
+  const outcome = verifyWithKeys(
     entity,
     trust,
     named.filter((n) => n.length > 0),
   );
+  const digestOnly = bundle.content.$case === "messageSignature" && !content.artifact;
+  if (digestOnly && outcome.status !== "verified" && trust.keys.some((k) => isEdwards(k.key))) {
+    return {
+      status: "unverified",
+      detail:
+        "message signature over the manifest: an Ed25519 key signs the bytes themselves, which the facts do not hold",
+    };
+  }
+  return outcome;
+}
+
+function isEdwards(key: KeyObject): boolean {
+  return key.asymmetricKeyType === "ed25519" || key.asymmetricKeyType === "ed448";
 }
 
 function verifyKeyless(entity: SignedEntity, trust: SigstoreTrust): Outcome {
