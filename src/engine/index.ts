@@ -4,6 +4,7 @@
  */
 export { EngineError, type EngineErrorCode } from "./errors.js";
 export {
+  compareApiVersions,
   ENGINE_DEFAULTS,
   EngineSource,
   type EngineSourceOptions,

@@ -8,11 +8,14 @@ import type {
   AttestationArtifact,
   ContainerFacts,
   GatherOptions,
+  GatherStats,
   ImageFacts,
   ImageSource,
   IncompletePart,
+  Platform,
   SignatureArtifact,
 } from "../facts/model.js";
+import { formatPlatform } from "../facts/model.js";
 import { effectiveTag, familiarName } from "../reference/parse.js";
 import type { ImageReference } from "../reference/types.js";
 import { EngineError, type EngineErrorCode } from "./errors.js";
@@ -53,7 +56,10 @@ export const ENGINE_DEFAULTS = {
   maxTopContainers: 10,
 };
 
-/** Signatures and attestations for `digests`, looked up in `ref`'s registry (RegistrySource.findArtifacts). */
+/**
+ * Signatures and attestations for `digests`, looked up in `ref`'s registry (RegistrySource.findArtifacts).
+ * Failures of single look-ups come back in `incomplete`; DIGEST_MISMATCH and ABORTED are thrown.
+ */
 export type RegistryArtifactsLookup = (
   ref: ImageReference,
   digests: string[],
@@ -62,7 +68,12 @@ export type RegistryArtifactsLookup = (
   signatures: SignatureArtifact[];
   attestations: AttestationArtifact[];
   incomplete: IncompletePart[];
+  /** The registry's cost, added to the gather's. */
+  stats?: Pick<GatherStats, "requests" | "bytes" | "byKind">;
 }>;
+
+/** Look-up failures that fail the whole gather: tampered bytes are never just "incomplete". */
+const FATAL_LOOKUP_CODES = ["DIGEST_MISMATCH", "ABORTED"];
 
 /** Options of EngineSource. */
 export interface EngineSourceOptions {
@@ -100,14 +111,22 @@ class CallStats {
 
   add(kind: string, body: unknown): void {
     this.requests++;
-    this.byKind[kind] = (this.byKind[kind] ?? 0) + 1;
+    const key = `engine ${kind}`;
+    this.byKind[key] = (this.byKind[key] ?? 0) + 1;
     // docker-modem hands over the parsed body; its re-serialized length is the byte count, within whitespace.
     if (body !== undefined) this.bytes += Buffer.byteLength(JSON.stringify(body) ?? "");
   }
+
+  /** Add another gatherer's cost (the registry's, for signatures and attestations). */
+  merge(other: Pick<GatherStats, "requests" | "bytes" | "byKind">): void {
+    this.requests += other.requests;
+    this.bytes += other.bytes;
+    for (const [kind, n] of Object.entries(other.byKind)) this.byKind[kind] = (this.byKind[kind] ?? 0) + n;
+  }
 }
 
-/** Numeric compare of `major.minor` API versions. */
-function compareApiVersions(a: string, b: string): number {
+/** Numeric compare of `major.minor` API versions (1.9 < 1.30): negative, zero or positive. */
+export function compareApiVersions(a: string, b: string): number {
   const [aMajor = 0, aMinor = 0] = a.split(".").map(Number);
   const [bMajor = 0, bMinor = 0] = b.split(".").map(Number);
   return aMajor - bMajor || aMinor - bMinor;
@@ -180,6 +199,14 @@ export class EngineSource implements ImageSource {
       await get("GET image", `/images/${lookupName(ref)}/json`).catch(notInEngine(ref)),
       "image inspect",
     );
+    const platform = platformOf(inspect);
+    if (options.platform && !samePlatform(options.platform, platform)) {
+      // The engine holds one platform per name; facts for another would silently describe a different image.
+      throw new EngineError(
+        "IMAGE_NOT_IN_ENGINE",
+        `the engine has ${familiarName(ref)} for ${formatPlatform(platform)}, not ${formatPlatform(options.platform)}`,
+      );
+    }
     const digest = repoDigestFor(ref, inspect.RepoDigests ?? []);
     const incomplete: IncompletePart[] = [];
 
@@ -192,10 +219,10 @@ export class EngineSource implements ImageSource {
       this.#artifacts(ref, digest, signal),
     ]);
     incomplete.push(...artifacts.incomplete);
+    if (artifacts.stats) stats.merge(artifacts.stats);
 
     const layerCount = inspect.RootFS?.Layers?.length ?? 0;
     const { entries, stepSizes } = historyFacts(history, layerCount);
-    const platform = platformOf(inspect);
     const descriptor = distribution?.Descriptor.digest === digest ? distribution?.Descriptor : undefined;
     const facts: ImageFacts = {
       reference: ref,
@@ -374,6 +401,7 @@ export class EngineSource implements ImageSource {
       return await lookup(ref, [digest], signal);
     } catch (err) {
       if (signal?.aborted) throw abortError(signal, err);
+      if (FATAL_LOOKUP_CODES.includes(codeOf(err))) throw err;
       return missing(codeOf(err), `registry look-up for signatures and attestations: ${messageOf(err)}`);
     }
   }
@@ -389,6 +417,12 @@ function configDigestOf(inspect: ImageInspect): string {
     inspect.Descriptor?.digest === inspect.Id ||
     (inspect.RepoDigests ?? []).some((d) => d.endsWith(`@${inspect.Id}`));
   return isTarget ? "" : inspect.Id;
+}
+
+/** Same OS and architecture; the variant counts only when both name one (arm64 images often leave out `v8`). */
+function samePlatform(wanted: Platform, have: Platform): boolean {
+  if (wanted.os !== have.os || wanted.architecture !== have.architecture) return false;
+  return !wanted.variant || !have.variant || wanted.variant === have.variant;
 }
 
 /** The name the engine knows the image by: familiar form, digest over tag, `latest` by default. */

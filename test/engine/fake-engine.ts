@@ -1,7 +1,8 @@
 // An EngineTransport that replays answers recorded from a real dockerd (fixtures/), for the unit
 // tests of the mapping and of EngineSource's error handling. The live tests use the testbed's dockerd.
 import { readFileSync } from "node:fs";
-import { EngineHttpError, type EngineTransport } from "../../src/engine/index.js";
+import { compareApiVersions, EngineHttpError, type EngineTransport } from "../../src/engine/index.js";
+import { CodedError } from "../../src/errors.js";
 
 /** A recorded engine answer. */
 export interface Answer {
@@ -60,12 +61,6 @@ function abortError(): Error {
   return Object.assign(new Error("The operation was aborted"), { name: "AbortError", code: "ABORT_ERR" });
 }
 
-function newer(a: string, b: string): boolean {
-  const [am = 0, an = 0] = a.split(".").map(Number);
-  const [bm = 0, bn = 0] = b.split(".").map(Number);
-  return am - bm > 0 || (am === bm && an > bn);
-}
-
 /** A transport replaying the recording, with `answers` layered on top. */
 export function fakeEngine(options: FakeEngineOptions = {}): {
   transport: EngineTransport;
@@ -89,7 +84,7 @@ export function fakeEngine(options: FakeEngineOptions = {}): {
       const call: FakeCall = m ? { path: m[2]!, apiVersion: m[1]! } : { path: fullPath };
       if (query) call.query = query;
       calls.push(call);
-      if (call.apiVersion && newer(call.apiVersion, server)) {
+      if (call.apiVersion && compareApiVersions(call.apiVersion, server) > 0) {
         const tooNew = rec.errors["api-version-too-new"]!;
         return Promise.reject(
           new EngineHttpError(tooNew.status, String((tooNew.body as { message: string }).message)),
@@ -120,4 +115,15 @@ export function systemError(code: string): Error {
     errno: -2,
     syscall: "connect",
   });
+}
+
+/** The code a gather fails with; throws when it succeeds or fails with an uncoded error. */
+export async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (err) {
+    if (err instanceof CodedError) return err.code;
+    throw err;
+  }
+  throw new Error("expected the gather to fail");
 }

@@ -4,7 +4,14 @@ import { CodedError } from "../../src/errors.js";
 import type { ImageFacts, SignatureArtifact } from "../../src/facts/model.js";
 import { parseReference } from "../../src/reference/parse.js";
 import { configFacts as registryConfigFacts } from "../../src/registry/image-config.js";
-import { type FakeEngineOptions, fakeEngine, RECORDED, recording, systemError } from "./fake-engine.js";
+import {
+  codeOf,
+  type FakeEngineOptions,
+  fakeEngine,
+  RECORDED,
+  recording,
+  systemError,
+} from "./fake-engine.js";
 
 const ref = parseReference(RECORDED.ref);
 
@@ -34,16 +41,6 @@ function source(
     ...(registryArtifacts ? { registryArtifacts } : {}),
   });
   return { engine, calls: fake.calls };
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof CodedError) return err.code;
-    throw err;
-  }
-  throw new Error("expected the gather to fail");
 }
 
 describe("EngineSource", () => {
@@ -111,12 +108,12 @@ describe("EngineSource", () => {
     it("counts every engine call and speaks the engine's API version in each", () => {
       expect(facts.stats.requests).toBe(calls.length);
       expect(facts.stats.byKind).toEqual({
-        "GET version": 1,
-        "GET image": 1,
-        "GET history": 1,
-        "GET distribution": 1,
-        "GET containers": 1,
-        "GET top": 1,
+        "engine GET version": 1,
+        "engine GET image": 1,
+        "engine GET history": 1,
+        "engine GET distribution": 1,
+        "engine GET containers": 1,
+        "engine GET top": 1,
       });
       expect(calls[0]).toEqual({ path: "/version" });
       expect(calls.slice(1).every((c) => c.apiVersion === "1.41")).toBe(true);
@@ -146,7 +143,7 @@ describe("EngineSource", () => {
       await engine.gather(ref);
       const second = await engine.gather(ref);
       expect(calls.filter((c) => c.path === "/version")).toHaveLength(1);
-      expect(second.stats.byKind["GET version"]).toBeUndefined();
+      expect(second.stats.byKind["engine GET version"]).toBeUndefined();
     });
 
     it("asks again after a failed negotiation", async () => {
@@ -171,6 +168,17 @@ describe("EngineSource", () => {
       });
       await codeOf(engine.gather(parseReference("docker.io/library/python")));
       expect(calls.map((c) => c.path)).toContain("/images/python:latest/json");
+    });
+
+    it("says IMAGE_NOT_IN_ENGINE when the engine's image is for another platform than the one asked for", async () => {
+      const { engine } = source();
+      const gathering = engine.gather(ref, { platform: { os: "linux", architecture: "arm64" } });
+      expect(await codeOf(gathering)).toBe("IMAGE_NOT_IN_ENGINE");
+    });
+
+    it("accepts the image for the platform asked for", async () => {
+      const facts = await source().engine.gather(ref, { platform: { os: "linux", architecture: "amd64" } });
+      expect(facts.platform).toEqual({ os: "linux", architecture: "amd64" });
     });
 
     it("looks a pinned reference up by its digest", async () => {
@@ -283,6 +291,28 @@ describe("EngineSource", () => {
         ["signatures", "UNAUTHORIZED"],
         ["attestations", "UNAUTHORIZED"],
       ]);
+    });
+
+    it("fails the gather when the registry serves a signature that does not hash to its digest", async () => {
+      const lookup: RegistryArtifactsLookup = () =>
+        Promise.reject(new CodedError("DIGEST_MISMATCH", "tampered"));
+      expect(await codeOf(source({}, lookup).engine.gather(ref))).toBe("DIGEST_MISMATCH");
+    });
+
+    it("adds the registry's requests to the gather's cost", async () => {
+      const lookup: RegistryArtifactsLookup = async () => ({
+        signatures: [],
+        attestations: [],
+        incomplete: [],
+        stats: { requests: 3, bytes: 10, byKind: { "HEAD manifest": 2, "GET referrers": 1 } },
+      });
+      const facts = await source({}, lookup).engine.gather(ref);
+      expect(facts.stats.requests).toBe(6 + 3);
+      expect(facts.stats.byKind).toMatchObject({
+        "HEAD manifest": 2,
+        "GET referrers": 1,
+        "engine GET image": 1,
+      });
     });
 
     it("passes on what the registry could not look up", async () => {
