@@ -224,12 +224,13 @@ export class EngineSource implements ImageSource {
     const layerCount = inspect.RootFS?.Layers?.length ?? 0;
     const { entries, stepSizes } = historyFacts(history, layerCount);
     const descriptor = distribution?.Descriptor.digest === digest ? distribution?.Descriptor : undefined;
+    const offered = distribution ? platformsOf(distribution) : [];
     const facts: ImageFacts = {
       reference: ref,
       source: "engine",
       configDigest: configDigestOf(inspect),
       platform,
-      platforms: distribution && platformsOf(distribution).length ? platformsOf(distribution) : [platform],
+      platforms: offered.length ? offered : [platform],
       config: configFacts(inspect),
       history: entries,
       layers: layerFacts(inspect, stepSizes),
@@ -259,9 +260,13 @@ export class EngineSource implements ImageSource {
     return facts;
   }
 
+  /**
+   * The shared negotiation runs under its own timeout only, so one caller's abort cannot fail
+   * another caller waiting on it; each caller stops waiting when its own signal fires.
+   */
   #negotiate(stats: CallStats, signal: AbortSignal | undefined): Promise<string> {
     if (!this.#apiVersion) {
-      const pending = this.#get(stats, "GET version", "/version", { signal }).then((body) => {
+      const pending = this.#get(stats, "GET version", "/version", {}).then((body) => {
         const v = (body ?? {}) as { ApiVersion?: unknown; MinAPIVersion?: unknown };
         return negotiateApiVersion({
           ...(typeof v.ApiVersion === "string" ? { apiVersion: v.ApiVersion } : {}),
@@ -273,7 +278,7 @@ export class EngineSource implements ImageSource {
         if (this.#apiVersion === pending) this.#apiVersion = undefined;
       });
     }
-    return this.#apiVersion;
+    return untilAborted(this.#apiVersion, signal);
   }
 
   #transportOrFail(): EngineTransport {
@@ -417,6 +422,17 @@ function configDigestOf(inspect: ImageInspect): string {
     inspect.Descriptor?.digest === inspect.Id ||
     (inspect.RepoDigests ?? []).some((d) => d.endsWith(`@${inspect.Id}`));
   return isTarget ? "" : inspect.Id;
+}
+
+/** `work`, or the signal's abort error as soon as it fires. */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  if (signal.aborted) return Promise.reject(abortError(signal));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(abortError(signal));
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }
 
 /** Same OS and architecture; the variant counts only when both name one (arm64 images often leave out `v8`). */

@@ -146,6 +146,30 @@ describe("EngineSource", () => {
       expect(second.stats.byKind["engine GET version"]).toBeUndefined();
     });
 
+    it("keeps negotiating for a second caller when the first one gives up", async () => {
+      const fake = fakeEngine();
+      let answerVersion: () => void = () => {};
+      const versionAsked = new Promise<void>((resolve) => {
+        answerVersion = resolve;
+      });
+      const engine = new EngineSource({
+        docker: {
+          get: async (path, o) => {
+            if (path === "/version") await versionAsked;
+            return fake.transport.get(path, o);
+          },
+        },
+      });
+      const controller = new AbortController();
+      const first = engine.gather(ref, { signal: controller.signal });
+      const second = engine.gather(ref);
+      controller.abort();
+      answerVersion();
+      expect(await codeOf(first)).toBe("ABORTED");
+      expect((await second).engineInfo?.apiVersion).toBe("1.41");
+      expect(fake.calls.filter((c) => c.path === "/version")).toHaveLength(1);
+    });
+
     it("asks again after a failed negotiation", async () => {
       const fake = fakeEngine();
       let down = true;
