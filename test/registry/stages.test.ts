@@ -1,0 +1,124 @@
+// Proves the request schedule from the wire, without timing anything: a gate holds every response
+// until the whole expected stage is pending at once. A client that issued those requests one
+// after another would never have them all pending together, and the stage would not complete.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseReference } from "../../src/reference/parse.js";
+import type { RegistrySource } from "../../src/registry/index.js";
+import { pushImage, pushIndex, randomRepo } from "../support/image-builder.js";
+import { type Proxy as RecordingProxy, startProxy } from "../support/proxy.js";
+import { getTestbed } from "../support/testbed.js";
+import { sourceFor, tagOf } from "./helpers.js";
+
+const testbed = getTestbed();
+
+interface Held {
+  line: string;
+  release: () => void;
+}
+
+/** Waits until `check` holds; the deadline only turns a hang into a failure. */
+async function until(check: () => boolean, what: () => string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`never reached: ${what()}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe("the gather schedule", () => {
+  let proxy: RecordingProxy;
+  let source: RegistrySource;
+  let gate = false;
+  const held: Held[] = [];
+
+  /** Wait until exactly `expected` is pending, then let it through. */
+  async function stage(expected: string[]): Promise<void> {
+    await until(
+      () => held.length >= expected.length,
+      () => `pending ${JSON.stringify(held.map((h) => h.line))}, expected ${JSON.stringify(expected)}`,
+    );
+    const batch = held.splice(0);
+    expect(batch.map((h) => h.line).sort()).toEqual([...expected].sort());
+    for (const h of batch) h.release();
+  }
+
+  beforeAll(async () => {
+    proxy = await startProxy(testbed.open.host, {
+      respond: (req) =>
+        gate
+          ? new Promise((resolve) =>
+              held.push({ line: `${req.method} ${req.path}`, release: () => resolve(undefined) }),
+            )
+          : undefined,
+    });
+    source = sourceFor([proxy.host]);
+    // Teach the source that this registry has no referrers API, as any earlier gather would.
+    const warmup = randomRepo("warmup");
+    await pushImage(testbed.open, warmup, {}, "w");
+    await source.gather(parseReference(`${proxy.host}/${warmup}:w`));
+  });
+  afterAll(async () => {
+    gate = false;
+    source.close();
+    await proxy.stop();
+  });
+
+  it("takes two dependent stages for a single-platform tag", async () => {
+    const repo = randomRepo("stages");
+    const image = await pushImage(testbed.open, repo, {}, "1");
+    const m = `/v2/${repo}/manifests`;
+    gate = true;
+    const gathering = source.gather(parseReference(`${proxy.host}/${repo}:1`));
+    await stage([`GET ${m}/1`]);
+    await stage([
+      `GET /v2/${repo}/blobs/${image.configDigest}`,
+      `HEAD ${m}/${tagOf(image.digest, ".sig")}`,
+      `HEAD ${m}/${tagOf(image.digest, ".att")}`,
+      `HEAD ${m}/${tagOf(image.digest)}`,
+    ]);
+    const facts = await gathering;
+    gate = false;
+    expect(facts.stats.requests).toBe(5);
+    expect(held).toEqual([]);
+  });
+
+  it("takes three dependent stages for a multi-platform index", async () => {
+    const repo = randomRepo("stages");
+    const index = await pushIndex(
+      testbed.open,
+      repo,
+      {
+        images: [
+          { spec: {}, platform: { os: "linux", architecture: "amd64" } },
+          { spec: {}, platform: { os: "linux", architecture: "arm64" } },
+        ],
+        attestations: true,
+      },
+      "1",
+    );
+    const [amd] = index.images;
+    const [att] = index.attestationManifests;
+    const m = `/v2/${repo}/manifests`;
+    gate = true;
+    const gathering = source.gather(parseReference(`${proxy.host}/${repo}:1`));
+    await stage([`GET ${m}/1`]);
+    await stage([
+      `GET ${m}/${amd!.digest}`,
+      `GET ${m}/${att!.digest}`,
+      `HEAD ${m}/${tagOf(index.digest, ".sig")}`,
+      `HEAD ${m}/${tagOf(index.digest, ".att")}`,
+      `HEAD ${m}/${tagOf(index.digest)}`,
+    ]);
+    await stage([
+      `GET /v2/${repo}/blobs/${amd!.configDigest}`,
+      ...att!.layers.map((l) => `GET /v2/${repo}/blobs/${l.digest}`),
+      `HEAD ${m}/${tagOf(amd!.digest, ".sig")}`,
+      `HEAD ${m}/${tagOf(amd!.digest, ".att")}`,
+      `HEAD ${m}/${tagOf(amd!.digest)}`,
+    ]);
+    const facts = await gathering;
+    gate = false;
+    expect(facts.attestations).toHaveLength(1);
+    expect(held).toEqual([]);
+  });
+});
