@@ -434,4 +434,35 @@ describe("RegistrySource", () => {
       expect(proxy.requests.some((r) => r.path.endsWith("0".repeat(64)))).toBe(false);
     });
   });
+  describe("when the registry sends Docker Hub's rate-limit headers", () => {
+    it("keeps them in the facts", async () => {
+      const repo = randomRepo("ratelimit");
+      const image = await pushImage(testbed.open, repo, {}, "1");
+      const proxy = await startProxy(testbed.open.host, {
+        respond: (req) =>
+          req.method === "GET" && req.path.endsWith("/manifests/1")
+            ? {
+                status: 200,
+                headers: {
+                  "content-type": MT.ociManifest,
+                  "docker-content-digest": image.digest,
+                  "ratelimit-limit": "100;w=21600",
+                  "ratelimit-remaining": "76;w=21600",
+                  "docker-ratelimit-source": "203.0.113.9",
+                },
+                body: image.manifestBytes,
+              }
+            : undefined,
+      });
+      const source = sourceFor([proxy.host]);
+      const facts = await source.gather(parseReference(`${proxy.host}/${repo}:1`));
+      source.close();
+      await proxy.stop();
+      expect(facts.registryInfo?.rateLimit).toEqual({
+        limit: "100;w=21600",
+        remaining: "76;w=21600",
+        source: "203.0.113.9",
+      });
+    });
+  });
 });
