@@ -211,7 +211,7 @@ export async function startTestbed(
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const tools = ensureTools(
     { registry: TOOLS.registry, skopeo: TOOLS.skopeo, htpasswd: TOOLS.htpasswd, openssl: TOOLS.openssl },
-    opts.withoutDockerd ? {} : { dockerd: TOOLS.dockerd, docker: TOOLS.docker },
+    opts.withoutDockerd ? {} : { dockerd: TOOLS.dockerd, docker: TOOLS.docker, busybox: TOOLS.busybox },
   );
   const tmpDir = newTmpDir("image-check-testbed-");
   const stops: (() => Promise<void>)[] = [];
