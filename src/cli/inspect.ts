@@ -12,7 +12,7 @@ import {
   type Platform,
   parsePlatform,
 } from "../facts/model.js";
-import { defaultPolicy, type Policy } from "../policy/schema.js";
+import type { Policy } from "../policy/schema.js";
 import { parseReference, pinnedReference, repositoryPath } from "../reference/parse.js";
 import type { ImageReference } from "../reference/types.js";
 import { type Command, type FlagSpec, parseArgs, UsageError } from "./args.js";
@@ -87,21 +87,11 @@ export const inspectCommand: Command = async (argv, io) => {
 };
 
 async function loadPolicyFor(path: string | undefined, env: NodeJS.ProcessEnv, cwd: string): Promise<Policy> {
-  // TEMPORARY until src/cli/load-policy.ts lands: a computed specifier so this compiles without it.
-  const specifier: string = "./load-policy.js";
-  let loader: {
-    loadPolicy: (p: string | undefined, e: NodeJS.ProcessEnv, c: string) => Promise<{ policy: Policy }>;
-  };
+  const { loadPolicy } = await import("./load-policy.js");
   try {
-    loader = await import(specifier);
-  } catch {
-    if (path || env.IMAGE_CHECK_POLICY)
-      throw new UsageError("inspect: policy files are not supported by this build yet");
-    return defaultPolicy();
-  }
-  try {
-    return (await loader.loadPolicy(path, env, cwd)).policy;
+    return (await loadPolicy(path, env, cwd)).policy;
   } catch (err) {
+    // A missing or wrong policy file is a usage error (exit 64), as the contract says.
     throw new UsageError(oneLine(err));
   }
 }

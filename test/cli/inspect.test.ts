@@ -1,6 +1,8 @@
+import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { humanSize, maskEnv, renderFacts, safe } from "../../src/cli/inspect.js";
 import { main } from "../../src/cli/main.js";
@@ -9,6 +11,7 @@ import { pushImage, randomRepo } from "../support/image-builder.js";
 import { getTestbed } from "../support/testbed.js";
 
 const testbed = getTestbed();
+const runProcess = promisify(execFile);
 
 let home: string;
 beforeAll(() => {
@@ -120,6 +123,33 @@ describe("image-check inspect", () => {
       expect(facts.config.user).toBe("app");
       expect(facts.config.exposedPorts).toEqual(["80/tcp"]);
       expect(facts.source).toBe("registry");
+    });
+
+    it("exits 64 with one line for a policy file that does not exist", async () => {
+      const { code, stderr } = await run([
+        "inspect",
+        `${testbed.open.host}/${repo}:1`,
+        "--policy",
+        join(home, "nope.yaml"),
+      ]);
+      expect(code).toBe(64);
+      expect(stderr.trimEnd().split("\n")).toHaveLength(1);
+    });
+
+    it("runs as a process that prints the facts and exits by itself", async () => {
+      const { stdout } = await runProcess(
+        process.execPath,
+        [
+          "--import",
+          "tsx",
+          resolve("src/cli/main.ts"),
+          "inspect",
+          `${testbed.open.host}/${repo}:1`,
+          "--json",
+        ],
+        { env: { ...process.env, IMAGE_CHECK_POLICY: policyFile, DOCKER_CONFIG: home }, timeout: 60_000 },
+      );
+      expect((JSON.parse(stdout) as ImageFacts).config.user).toBe("app");
     });
 
     it("prints a readable summary that masks secrets and escapes control characters", async () => {
