@@ -220,7 +220,7 @@ export function renderFacts(facts: ImageFacts, wanted?: Platform): string {
     Object.entries(facts.indexAnnotations).map(([k, v]) => `${safe(k)}=${safe(v)}`),
   );
   section(
-    `History (${facts.history.length} steps)`,
+    `History (${facts.history.length} step${facts.history.length === 1 ? "" : "s"})`,
     facts.history.map((h, i) => {
       const when = h.created ? safe(h.created.slice(0, 10)) : "          ";
       const step = safe(h.createdBy).slice(0, 160);

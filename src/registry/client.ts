@@ -13,6 +13,7 @@ import {
   headerText,
   LIMITS,
   type RequestContext,
+  type RequestSpec,
   type Response,
   type Transport,
 } from "./transport.js";
@@ -145,6 +146,27 @@ export class RegistryClient {
     return new URL(path, this.options.base);
   }
 
+  /** Send a pull request for `repository` (authorized for its pull scope). */
+  private pull(repository: string, spec: RequestSpec, ctx: RequestContext): Promise<Response> {
+    return this.options.auth.send(spec, pullScope(repository), ctx);
+  }
+
+  /** GET or HEAD a manifest, accepting every manifest type this client reads. */
+  private manifestRequest(
+    method: "GET" | "HEAD",
+    repository: string,
+    reference: string,
+    ctx: RequestContext,
+  ) {
+    const url = this.url(`/v2/${repository}/manifests/${reference}`);
+    const maxBytes = method === "GET" ? LIMITS.manifestBytes : 0;
+    return this.pull(
+      repository,
+      { method, url, kind: "manifest", headers: { accept: MANIFEST_ACCEPT }, maxBytes },
+      ctx,
+    );
+  }
+
   private name(repository: string, what: string): string {
     return `${this.options.registry}/${repository} ${what}`;
   }
@@ -172,17 +194,7 @@ export class RegistryClient {
   /** GET a manifest or index by tag or digest, verified. */
   async getManifest(repository: string, reference: string, ctx: RequestContext): Promise<FetchedManifest> {
     const what = this.name(repository, `manifest ${reference}`);
-    const response = await this.options.auth.send(
-      {
-        method: "GET",
-        url: this.url(`/v2/${repository}/manifests/${reference}`),
-        kind: "manifest",
-        headers: { accept: MANIFEST_ACCEPT },
-        maxBytes: LIMITS.manifestBytes,
-      },
-      pullScope(repository),
-      ctx,
-    );
+    const response = await this.manifestRequest("GET", repository, reference, ctx);
     this.keepRateLimit(response);
     if (response.status !== 200) throw this.fail(response, `GET ${what}`, "manifest");
     const bytes = response.body;
@@ -228,17 +240,7 @@ export class RegistryClient {
    */
   async headManifest(repository: string, reference: string, ctx: RequestContext): Promise<Descriptor | null> {
     const what = this.name(repository, `manifest ${reference}`);
-    const response = await this.options.auth.send(
-      {
-        method: "HEAD",
-        url: this.url(`/v2/${repository}/manifests/${reference}`),
-        kind: "manifest",
-        headers: { accept: MANIFEST_ACCEPT },
-        maxBytes: 0,
-      },
-      pullScope(repository),
-      ctx,
-    );
+    const response = await this.manifestRequest("HEAD", repository, reference, ctx);
     this.keepRateLimit(response);
     if (response.status === 404) return null;
     if (response.status !== 200) throw this.fail(response, `HEAD ${what}`, "manifest");
@@ -253,11 +255,8 @@ export class RegistryClient {
   /** GET a blob by digest, capped and verified. Redirects (to storage) are followed without credentials. */
   async getBlob(repository: string, digest: string, maxBytes: number, ctx: RequestContext): Promise<Buffer> {
     const what = this.name(repository, `blob ${digest}`);
-    const response = await this.options.auth.send(
-      { method: "GET", url: this.url(`/v2/${repository}/blobs/${digest}`), kind: "blob", maxBytes },
-      pullScope(repository),
-      ctx,
-    );
+    const url = this.url(`/v2/${repository}/blobs/${digest}`);
+    const response = await this.pull(repository, { method: "GET", url, kind: "blob", maxBytes }, ctx);
     if (response.status !== 200) throw this.fail(response, `GET ${what}`, "blob");
     verifyDigest(response.body, digest, what);
     return response.body;
@@ -268,9 +267,9 @@ export class RegistryClient {
     const tags: string[] = [];
     let url: URL | undefined = this.url(`/v2/${repository}/tags/list?n=1000`);
     for (let page = 0; url && page < maxPages; page++) {
-      const response = await this.options.auth.send(
+      const response = await this.pull(
+        repository,
         { method: "GET", url, kind: "tags", maxBytes: LIMITS.tagsBytes },
-        pullScope(repository),
         ctx,
       );
       if (response.status !== 200) throw this.fail(response, `GET ${this.name(repository, "tags")}`, "tags");
@@ -295,17 +294,15 @@ export class RegistryClient {
     const found: Descriptor[] = [];
     let url: URL | undefined = this.url(`/v2/${repository}/referrers/${digest}`);
     for (let page = 0; url && page < maxPages; page++) {
-      const response = await this.options.auth.send(
-        {
-          method: "GET",
-          url,
-          kind: "referrers",
-          headers: { accept: MEDIA.ociIndex },
-          maxBytes: LIMITS.manifestBytes,
-        },
-        pullScope(repository),
-        ctx,
-      );
+      const accept = { accept: MEDIA.ociIndex };
+      const spec: RequestSpec = {
+        method: "GET",
+        url,
+        kind: "referrers",
+        headers: accept,
+        maxBytes: LIMITS.manifestBytes,
+      };
+      const response = await this.pull(repository, spec, ctx);
       if (response.status === 404 && page === 0) return null;
       if (response.status !== 200) throw this.fail(response, `GET ${what}`, "referrers");
       const type = (headerText(response.headers["content-type"]) ?? "").split(";")[0]!.trim();
