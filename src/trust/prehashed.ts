@@ -9,7 +9,8 @@
 import { Buffer } from "node:buffer";
 import { constants, type KeyObject, publicDecrypt } from "node:crypto";
 
-interface Curve {
+/** Short Weierstrass curve parameters (a = -3). */
+export interface Curve {
   p: bigint;
   b: bigint;
   n: bigint;
@@ -18,7 +19,7 @@ interface Curve {
 }
 
 /** NIST curves (FIPS 186-4, appendix D.1.2), both with a = -3. */
-const CURVES: Record<string, Curve> = {
+export const CURVES: Record<string, Curve> = {
   "P-256": {
     p: 0xffffffff00000001000000000000000000000000ffffffffffffffffffffffffn,
     b: 0x5ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604bn,
