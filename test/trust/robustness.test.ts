@@ -12,6 +12,7 @@ import {
   MEDIA,
   makeKey,
   sha256,
+  simpleSigningPayload,
   trustFacts,
 } from "../support/signing.js";
 import { cosignVector, readVector, readVectorJson, readVectorText } from "../support/vectors.js";
@@ -76,45 +77,23 @@ describe("verifyTrust on hostile input", () => {
     [
       "cosign layer with garbage certificate and bundle annotations",
       cosignSignatureArtifact(DIGEST, [
-        blobOf(
-          Buffer.from(
-            JSON.stringify({
-              critical: {
-                image: { "docker-manifest-digest": DIGEST },
-                type: "cosign container image signature",
-              },
-            }),
-          ),
-          MEDIA.simpleSigning,
-          {
-            "dev.cosignproject.cosign/signature": "MEUCIQ==",
-            "dev.sigstore.cosign/certificate": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----",
-            "dev.sigstore.cosign/bundle": DEEP,
-          },
-        ),
+        blobOf(simpleSigningPayload(DIGEST), MEDIA.simpleSigning, {
+          "dev.cosignproject.cosign/signature": "MEUCIQ==",
+          "dev.sigstore.cosign/certificate": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----",
+          "dev.sigstore.cosign/bundle": DEEP,
+        }),
       ]),
     ],
     [
       "cosign layer with a Rekor bundle of the wrong shape",
       cosignSignatureArtifact(DIGEST, [
-        blobOf(
-          Buffer.from(
-            JSON.stringify({
-              critical: {
-                image: { "docker-manifest-digest": DIGEST },
-                type: "cosign container image signature",
-              },
-            }),
-          ),
-          MEDIA.simpleSigning,
-          {
-            "dev.cosignproject.cosign/signature": "MEUCIQ==",
-            "dev.sigstore.cosign/bundle": JSON.stringify({
-              SignedEntryTimestamp: 5,
-              Payload: { body: ["x"], integratedTime: "now", logID: "zz" },
-            }),
-          },
-        ),
+        blobOf(simpleSigningPayload(DIGEST), MEDIA.simpleSigning, {
+          "dev.cosignproject.cosign/signature": "MEUCIQ==",
+          "dev.sigstore.cosign/bundle": JSON.stringify({
+            SignedEntryTimestamp: 5,
+            Payload: { body: ["x"], integratedTime: "now", logID: "zz" },
+          }),
+        }),
       ]),
     ],
     [
