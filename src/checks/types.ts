@@ -84,6 +84,12 @@ export interface CheckContext {
   trust: TrustReport;
   /** The digest this repository:tag resolved to at its last check or decision here, if any (for `tag.moved`). */
   lastKnownDigest?: string | null;
+  /**
+   * What the reference's tag resolves to now, when the gatherer looked it up separately from the
+   * facts (a `name:tag@digest` reference is gathered by its digest, so `facts.digest` is the pinned
+   * one). Read by `tag.moved` and `tag.digest-conflict`; when absent they use `facts.digest`.
+   */
+  tagDigest?: string | null;
 }
 
 /** A check: pure, no I/O. Returns findings with the default severity; the policy adjusts later. */

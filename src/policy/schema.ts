@@ -3,6 +3,7 @@
  * what is left out takes the default here. Defaults are named once, with why.
  */
 import { z } from "zod";
+import { isCheckId } from "../checks/types.js";
 
 const severity = z.enum(["info", "low", "medium", "high", "critical"]);
 
@@ -10,10 +11,16 @@ const severity = z.enum(["info", "low", "medium", "high", "critical"]);
 const registryHost = z
   .string()
   .min(1)
-  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/, "a registry host such as ghcr.io or 127.0.0.1:5000");
+  .regex(
+    /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/,
+    "a registry host such as ghcr.io or 127.0.0.1:5000",
+  );
 
 const isoDate = z.union([
-  z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "a date YYYY-MM-DD"),
+  z
+    .string()
+    .regex(/^\d{4}-\d{2}-\d{2}$/, "a date YYYY-MM-DD")
+    .refine((s) => new Date(`${s}T00:00:00Z`).toISOString().startsWith(s), "a real calendar date YYYY-MM-DD"),
   // YAML parses an unquoted 2027-03-31 as a Date; accept it and normalize.
   z.date().transform((d) => d.toISOString().slice(0, 10)),
 ]);
@@ -43,9 +50,17 @@ const notaryServer = z
   })
   .strict();
 
+/** A check id of the contract; a typo would otherwise silently change nothing. */
+const checkId = z
+  .string()
+  .refine(
+    (s): boolean => isCheckId(s),
+    "a check id such as config.root-user (see image-check policy --print-default)",
+  );
+
 const exception = z
   .object({
-    check: z.string().min(1),
+    check: checkId,
     image: z.string().min(1),
     reason: z.string().min(1),
     expires: isoDate,
@@ -100,8 +115,8 @@ export const policySchema = z
       .prefault({}),
     checks: z
       .object({
-        severity: z.record(z.string(), severity).default({}),
-        disabled: z.array(z.string()).default([]),
+        severity: z.record(checkId, severity).default({}),
+        disabled: z.array(checkId).default([]),
       })
       .strict()
       .prefault({}),

@@ -1,0 +1,127 @@
+/**
+ * The report of the contract (schema `image-check/report@1`), built from what a check gathered and
+ * concluded. Pure. Everything that comes from the image (labels, env, history, entrypoint) passes
+ * through the secret scanner on the way in: a secret is never in a report in full.
+ */
+import type { ImageFacts } from "../facts/model.js";
+import type { Evaluation } from "../policy/evaluate.js";
+import type { ImageReference } from "../reference/types.js";
+import type { TrustReport } from "../trust/types.js";
+import { splitEnv } from "./config.js";
+import { secretsInCommandLine, secretsInHistoryLine } from "./history.js";
+import type { Report, ReportFacts } from "./report.js";
+import { runAdvice, shellQuote } from "./run-advice.js";
+import { redact, redactText, scanAssignment } from "./secrets.js";
+import { pinnedReference } from "./tag.js";
+
+/** What buildReport needs. */
+export interface BuildReportInput {
+  /** The reference as the user typed it. */
+  reference: string;
+  ref: ImageReference;
+  /** Null when gathering failed as a whole. */
+  facts: ImageFacts | null;
+  evaluation: Evaluation;
+  trust: TrustReport;
+  checkedAt: Date;
+  durationMs: number;
+  policyVersion: string;
+  /** `os/arch[/variant]` of the image checked (or asked for, when nothing was gathered). */
+  platform: string;
+}
+
+/** Build the report. */
+export function buildReport(input: BuildReportInput): Report {
+  const { ref, facts, evaluation, trust } = input;
+  const digest = facts?.digest ?? ref.digest;
+  const pinned = pinnedReference(ref, digest);
+  const report: Report = {
+    schema: "image-check/report@1",
+    reference: input.reference,
+    image: {
+      registry: ref.registry,
+      repository: ref.repository,
+      ...(ref.tag ? { tag: ref.tag } : {}),
+      ...(digest ? { digest } : {}),
+      platform: input.platform,
+      ...(facts?.manifestDigest ? { manifestDigest: facts.manifestDigest } : {}),
+      ...(facts?.configDigest ? { configDigest: facts.configDigest } : {}),
+      ...(pinned ? { pinned } : {}),
+    },
+    verdict: evaluation.verdict,
+    findings: evaluation.findings,
+    facts: factsSummary(facts, trust),
+    checkedAt: input.checkedAt.toISOString(),
+    durationMs: input.durationMs,
+    decidedBy: evaluation.decidedBy,
+    policyVersion: input.policyVersion,
+  };
+  if (facts) {
+    report.run = runAdvice(
+      facts,
+      pinned ?? `${ref.registry}/${ref.repository}${ref.tag ? `:${ref.tag}` : ""}`,
+    );
+    report.source = { kind: facts.source, requests: facts.stats.requests, bytes: facts.stats.bytes };
+  }
+  return report;
+}
+
+/** The facts summary: what a reviewer reads, secrets masked. */
+function factsSummary(facts: ImageFacts | null, trust: TrustReport): ReportFacts {
+  const summary: ReportFacts = {
+    user: facts?.config.user ?? "",
+    labels: facts ? maskPairs(facts.config.labels) : {},
+    history: (facts?.history ?? []).map((h) => ({
+      ...(h.created ? { created: h.created } : {}),
+      createdBy: redact(h.createdBy, secretsInHistoryLine(h.createdBy)),
+      emptyLayer: h.emptyLayer,
+    })),
+    signatures: trust.signatures.map((s) => ({
+      kind: s.kind,
+      foundVia: s.foundVia,
+      status: s.status,
+      ...(s.signer ? { signer: s.signer } : {}),
+      detail: s.detail,
+    })),
+    attestations: trust.attestations.map((a) => ({
+      kind: a.kind,
+      predicateType: a.predicateType,
+      foundVia: a.foundVia,
+      ...(a.sourceRepository ? { sourceRepository: a.sourceRepository } : {}),
+      ...(a.sourceRevision ? { sourceRevision: a.sourceRevision } : {}),
+    })),
+  };
+  if (facts?.config.created) summary.created = facts.config.created;
+  if (!facts) return summary;
+  const c = facts.config;
+  summary.env = c.env.map((e) => {
+    const { name, value } = splitEnv(e);
+    return e.includes("=") ? `${name}=${redact(value, scanAssignment(name, value))}` : e;
+  });
+  summary.exposedPorts = c.exposedPorts;
+  summary.volumes = c.volumes;
+  summary.entrypoint = c.entrypoint ? maskArgv(c.entrypoint) : null;
+  summary.cmd = c.cmd ? maskArgv(c.cmd) : null;
+  summary.workingDir = c.workingDir;
+  summary.healthcheck = c.healthcheck ? { ...c.healthcheck, test: maskArgv(c.healthcheck.test) } : null;
+  summary.compressedSize = facts.compressedSize ?? null;
+  summary.layers = facts.layers.length;
+  summary.platforms = facts.platforms.map((p) =>
+    p.variant ? `${p.os}/${p.architecture}/${p.variant}` : `${p.os}/${p.architecture}`,
+  );
+  if (facts.hub) summary.hub = facts.hub;
+  if (trust.notes.length) summary.trustNotes = trust.notes;
+  if (facts.incomplete.length)
+    summary.incomplete = facts.incomplete.map((p) => ({ ...p, message: redactText(p.message) }));
+  return summary;
+}
+
+function maskPairs(map: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(map).map(([k, v]) => [k, redact(v, scanAssignment(k, v))]));
+}
+
+/** An argv with secrets masked, read as one command line so `--password x` is seen. */
+function maskArgv(argv: string[]): string[] {
+  const matches = secretsInCommandLine(argv.map(shellQuote).join(" "));
+  return argv.map((a) => redact(a, matches));
+}

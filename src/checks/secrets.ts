@@ -1,0 +1,386 @@
+/**
+ * Secret detection and masking, shared by `config.secret-env`, `history.secret` and the report
+ * builder. Pure.
+ *
+ * Two signals, each tuned against what other scanners are known to get wrong:
+ * - a known token format in a value (AWS, GitHub, GitLab, Slack, Google, npm, Stripe, Docker Hub,
+ *   private key blocks, JWTs, credentials in a URL): these fire whatever the variable is called;
+ * - a secret-like *name* (`*_PASSWORD`, `*_TOKEN`, `API_KEY`, `_authToken`, ...) *with a literal
+ *   value*. Not secrets: public key material and fingerprints (`GPG_KEY`, `*_GPG_KEYS`,
+ *   `PUBLIC_KEY`), checksums (`*_SHA256`, `*_CHECKSUM`), pointers to secrets (`*_FILE`, `*_PATH`,
+ *   `*_URL` without credentials), settings about secrets (`PASSWORD_MIN_LENGTH`, `AUTH_METHOD`),
+ *   and values that are empty, references (`$TOKEN`, `${TOKEN}`), booleans, placeholders or paths.
+ *
+ * A secret value never leaves this module in full: findings and reports carry `mask(value)`.
+ */
+
+/** What kind of secret was found. */
+export type SecretKind =
+  | "aws-access-key-id"
+  | "github-token"
+  | "gitlab-token"
+  | "slack-token"
+  | "slack-webhook"
+  | "google-api-key"
+  | "npm-token"
+  | "stripe-key"
+  | "docker-hub-token"
+  | "private-key"
+  | "jwt"
+  | "url-credentials"
+  | "secret-name"
+  | "password-option"
+  | "chpasswd";
+
+/** One secret found. `value` is internal: mask it before it goes anywhere. */
+export interface SecretMatch {
+  kind: SecretKind;
+  /** The variable, option or key that holds it, when one does. */
+  name?: string;
+  value: string;
+}
+
+/** A secret as findings show it: the value masked. */
+export interface MaskedSecret {
+  kind: SecretKind;
+  name?: string;
+  value: string;
+}
+
+/** Known token formats, each anchored so that it does not match inside a longer identifier. */
+const TOKEN_FORMATS: { kind: SecretKind; re: RegExp }[] = [
+  { kind: "aws-access-key-id", re: /(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])/g },
+  { kind: "github-token", re: /(?<![A-Za-z0-9_])gh[pousr]_[A-Za-z0-9]{36,251}(?![A-Za-z0-9])/g },
+  { kind: "github-token", re: /(?<![A-Za-z0-9_])github_pat_[A-Za-z0-9_]{40,}(?![A-Za-z0-9_])/g },
+  { kind: "gitlab-token", re: /(?<![A-Za-z0-9_])glpat-[A-Za-z0-9_-]{20,}/g },
+  { kind: "slack-token", re: /(?<![A-Za-z0-9])xox[abprs]-[A-Za-z0-9-]{10,}/g },
+  { kind: "slack-token", re: /(?<![A-Za-z0-9])xapp-\d-[A-Za-z0-9-]{10,}/g },
+  {
+    kind: "slack-webhook",
+    re: /https:\/\/hooks\.slack\.com\/services\/T[A-Za-z0-9_]+\/B[A-Za-z0-9_]+\/[A-Za-z0-9_]+/g,
+  },
+  { kind: "google-api-key", re: /(?<![A-Za-z0-9_-])AIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])/g },
+  { kind: "npm-token", re: /(?<![A-Za-z0-9_])npm_[A-Za-z0-9]{36}(?![A-Za-z0-9])/g },
+  { kind: "stripe-key", re: /(?<![A-Za-z0-9_])[rs]k_live_[A-Za-z0-9]{20,}/g },
+  { kind: "docker-hub-token", re: /(?<![A-Za-z0-9_])dckr_pat_[A-Za-z0-9_-]{20,}/g },
+  {
+    kind: "private-key",
+    // Up to the END line, or to the end of the text when it was cut: the body must be masked too.
+    re: /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|[\s\S]*$)/g,
+  },
+  // Header and payload are both base64url JSON objects, so both start with `eyJ` (`{"`).
+  { kind: "jwt", re: /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{8,}/g },
+];
+
+/** `scheme://user:password@host`: the password part. */
+const URL_CREDENTIALS = /\b[a-z][a-z0-9+.-]*:\/\/([^\s:@/?#'"]*):([^\s@/'"]+)@/gi;
+
+/** `KEY=value` inside a longer text (a command, `JAVA_OPTS`, a connection string). */
+const EMBEDDED_ASSIGNMENT =
+  /(?<![A-Za-z0-9_])([A-Za-z_][A-Za-z0-9_.-]*)=(?!=)("[^"]*"|'[^']*'|[^\s&;,'"|)]+)/g;
+
+/** Name tokens that mark a secret on their own. */
+const SECRET_TOKENS = new Set([
+  "password",
+  "passwd",
+  "pass",
+  "passphrase",
+  "passcode",
+  "secret",
+  "token",
+  "apikey",
+  "apitoken",
+  "accesskey",
+  "secretkey",
+  "privatekey",
+  "credential",
+  "credentials",
+  "creds",
+  "auth",
+  "authtoken",
+]);
+
+/** Adjacent name tokens that mark a secret together (`API_KEY`, `apiKey`, `LICENSE_KEY`). */
+const SECRET_PAIRS = new Set([
+  "api key",
+  "access key",
+  "private key",
+  "signing key",
+  "encryption key",
+  "master key",
+  "license key",
+  "session key",
+  "account key",
+  "storage key",
+  "shared key",
+]);
+
+/**
+ * A last name token that makes the variable *about* a secret rather than the secret itself:
+ * where it is (`_FILE`, `_PATH`, `_URL`), who uses it (`_USER`), how it is checked (`_SHA256`,
+ * `_FINGERPRINT`), or a setting (`_LENGTH`, `_METHOD`, `_ENABLED`).
+ */
+const NOT_SECRET_LAST = new Set([
+  "file",
+  "files",
+  "path",
+  "paths",
+  "dir",
+  "directory",
+  "url",
+  "uri",
+  "endpoint",
+  "server",
+  "host",
+  "hostname",
+  "port",
+  "user",
+  "username",
+  "login",
+  "name",
+  "id",
+  "ids",
+  "length",
+  "len",
+  "size",
+  "min",
+  "max",
+  "ttl",
+  "expiry",
+  "expires",
+  "expiration",
+  "lifetime",
+  "timeout",
+  "interval",
+  "rotation",
+  "days",
+  "count",
+  "retries",
+  "attempts",
+  "enabled",
+  "enable",
+  "disabled",
+  "disable",
+  "required",
+  "require",
+  "type",
+  "algorithm",
+  "algo",
+  "alg",
+  "header",
+  "method",
+  "mode",
+  "policy",
+  "provider",
+  "issuer",
+  "audience",
+  "scope",
+  "scopes",
+  "fingerprint",
+  "fingerprints",
+  "sha",
+  "sha1",
+  "sha256",
+  "sha384",
+  "sha512",
+  "md5",
+  "checksum",
+  "checksums",
+  "hash",
+  "version",
+  "format",
+  "prefix",
+  "suffix",
+  "location",
+  "stdin",
+  "command",
+  "cmd",
+  "helper",
+  "store",
+  "backend",
+  "env",
+  "var",
+]);
+
+/** Tokens anywhere in the name that mark public material. */
+const PUBLIC_TOKENS = new Set(["public", "publishable", "pub"]);
+
+const BOOLEANISH = new Set([
+  "true",
+  "false",
+  "yes",
+  "no",
+  "on",
+  "off",
+  "y",
+  "n",
+  "enabled",
+  "disabled",
+  "none",
+  "null",
+  "nil",
+  "undefined",
+  "unset",
+]);
+
+const PLACEHOLDER =
+  /^(?:<[^>]*>|\{\{.*\}\}|%[A-Za-z_]+%|x{3,}|\*{3,}|\.{3}|-+|change[-_ ]?me|replace[-_ ]?me|your[-_ ][a-z_ -]*|example|dummy|placeholder|todo|tbd)$/i;
+
+/** Lower-case word tokens of a variable name: `_authToken` -> `auth token`, `DB_PASS` -> `db pass`. */
+export function nameTokens(name: string): string[] {
+  return name
+    .replace(/([a-z0-9])([A-Z])/g, "$1 $2")
+    .toLowerCase()
+    .split(/[^a-z0-9]+/)
+    .filter(Boolean);
+}
+
+/** True when a name says it holds a secret (and is not about one, nor public). */
+export function isSecretName(name: string): boolean {
+  const tokens = nameTokens(name);
+  if (tokens.length === 0) return false;
+  if (tokens.some((t) => PUBLIC_TOKENS.has(t))) return false;
+  if (NOT_SECRET_LAST.has(tokens[tokens.length - 1]!)) return false;
+  if (tokens.some((t) => SECRET_TOKENS.has(t))) return true;
+  for (let i = 0; i + 1 < tokens.length; i++)
+    if (SECRET_PAIRS.has(`${tokens[i]} ${tokens[i + 1]}`)) return true;
+  return false;
+}
+
+/** True when a value could be a literal secret: not empty, a reference, a boolean, a placeholder, a path or a plain URL. */
+export function isLiteralSecretValue(value: string): boolean {
+  const v = unquote(value.trim());
+  if (v.length < 3) return false;
+  if (/^\$(?:\{[^}]*\}|[A-Za-z_][A-Za-z0-9_]*|\(.*\))$/s.test(v) || /^`.*`$/s.test(v)) return false;
+  if (/^%[A-Za-z_][A-Za-z0-9_]*%$/.test(v)) return false;
+  if (BOOLEANISH.has(v.toLowerCase())) return false;
+  if (/^\d{1,3}$/.test(v)) return false;
+  if (PLACEHOLDER.test(v)) return false;
+  if (/^(?:\/|\.\.?\/|~\/|file:)\S*$/.test(v)) return false;
+  if (/^[a-z][a-z0-9+.-]*:\/\/[^@\s]*$/i.test(v)) return false;
+  return true;
+}
+
+/** Known token formats in a text. */
+export function findTokens(text: string): SecretMatch[] {
+  const out: SecretMatch[] = [];
+  for (const { kind, re } of TOKEN_FORMATS) {
+    for (const m of text.matchAll(re)) out.push({ kind, value: m[0] });
+  }
+  return out;
+}
+
+/** Passwords in `scheme://user:password@host` URLs of a text. */
+export function findUrlCredentials(text: string): SecretMatch[] {
+  const out: SecretMatch[] = [];
+  for (const m of text.matchAll(URL_CREDENTIALS)) {
+    const password = m[2]!;
+    if (isLiteralSecretValue(password)) {
+      out.push({ kind: "url-credentials", name: m[1] || undefined, value: password });
+    }
+  }
+  return out;
+}
+
+/** A secret-named variable with a literal value, or null. */
+export function namedSecret(name: string, value: string): SecretMatch | null {
+  if (!isSecretName(name) || !isLiteralSecretValue(value)) return null;
+  return { kind: "secret-name", name, value: unquote(value.trim()) };
+}
+
+/** `KEY=value` pairs with a secret-like key inside a text (`-Ddb.password=x`, `?password=x`). */
+export function findEmbeddedAssignments(text: string): SecretMatch[] {
+  const out: SecretMatch[] = [];
+  for (const m of text.matchAll(EMBEDDED_ASSIGNMENT)) {
+    const hit = namedSecret(m[1]!, m[2]!);
+    if (hit) out.push(hit);
+  }
+  return out;
+}
+
+/** Every secret in a free text value: token formats, URL credentials, embedded `KEY=value`. */
+export function scanText(text: string): SecretMatch[] {
+  return dedupe([...findTokens(text), ...findUrlCredentials(text), ...findEmbeddedAssignments(text)]);
+}
+
+/** Secrets in one `NAME=value` (an env var, a build arg, a label): by name, and inside the value. */
+export function scanAssignment(name: string, value: string): SecretMatch[] {
+  const inValue = scanText(value);
+  const byName = namedSecret(name, value);
+  // A token format found in the value says more than the name does; keep the name on it.
+  const named = inValue.map((m) => (m.name ? m : { ...m, name }));
+  if (byName && !named.some((m) => byName.value.includes(m.value))) named.unshift(byName);
+  return dedupe(named);
+}
+
+/** Drop matches whose value another match already covers. */
+export function dedupe(matches: SecretMatch[]): SecretMatch[] {
+  const sorted = [...matches].sort((a, b) => b.value.length - a.value.length);
+  const kept: SecretMatch[] = [];
+  for (const m of sorted) if (!kept.some((k) => k.value.includes(m.value))) kept.push(m);
+  // Back to the order found, for stable output.
+  return matches.filter((m) => kept.includes(m));
+}
+
+/**
+ * A secret as it may be shown: `AKIA…XYZ1 (20 chars)`. Short values show nothing of themselves,
+ * since four characters from each end of an 8-character password is the password.
+ */
+export function mask(value: string): string {
+  const chars = [...value];
+  const n = chars.length;
+  const pem = /^-----BEGIN [A-Z0-9 ]+-----/.exec(value);
+  if (pem) return `${pem[0]}… (${n} chars)`;
+  const show = n >= 20 ? 4 : n >= 12 ? 2 : 0;
+  if (show === 0) return `… (${n} chars)`;
+  return `${chars.slice(0, show).join("")}…${chars.slice(n - show).join("")} (${n} chars)`;
+}
+
+/** `text` with every occurrence of every secret replaced by its mask. */
+export function redact(text: string, matches: readonly SecretMatch[]): string {
+  let out = text;
+  const values = [...new Set(matches.map((m) => m.value))].sort((a, b) => b.length - a.length);
+  for (const v of values) if (v.length > 0) out = out.split(v).join(mask(v));
+  return out;
+}
+
+/** `text` with every secret `scanText` finds masked: for labels, env values and commands in a report. */
+export function redactText(text: string): string {
+  return redact(text, scanText(text));
+}
+
+/** The evidence form of matches: values masked. */
+export function masked(matches: readonly SecretMatch[]): MaskedSecret[] {
+  return matches.map((m) =>
+    m.name ? { kind: m.kind, name: m.name, value: mask(m.value) } : { kind: m.kind, value: mask(m.value) },
+  );
+}
+
+/** What a kind of secret is called in a sentence. */
+export function describeKind(kind: SecretKind): string {
+  return KIND_LABELS[kind];
+}
+
+const KIND_LABELS: Record<SecretKind, string> = {
+  "aws-access-key-id": "an AWS access key id",
+  "github-token": "a GitHub token",
+  "gitlab-token": "a GitLab token",
+  "slack-token": "a Slack token",
+  "slack-webhook": "a Slack webhook URL",
+  "google-api-key": "a Google API key",
+  "npm-token": "an npm token",
+  "stripe-key": "a Stripe secret key",
+  "docker-hub-token": "a Docker Hub access token",
+  "private-key": "a private key",
+  jwt: "a JSON Web Token",
+  "url-credentials": "a password in a URL",
+  "secret-name": "a secret-named value",
+  "password-option": "a password option",
+  chpasswd: "a password set with chpasswd",
+};
+
+function unquote(v: string): string {
+  if (v.length >= 2 && ((v.startsWith('"') && v.endsWith('"')) || (v.startsWith("'") && v.endsWith("'"))))
+    return v.slice(1, -1);
+  return v;
+}

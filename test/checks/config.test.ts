@@ -1,0 +1,102 @@
+import { describe, expect, it } from "vitest";
+import { configChecks, isRootUser } from "../../src/checks/config.js";
+import type { Finding } from "../../src/checks/types.js";
+import type { ImageConfigFacts } from "../../src/facts/model.js";
+import { cleanContext, cleanFacts } from "../support/facts.js";
+
+function run(config: Partial<ImageConfigFacts>, compressedSize?: number): Finding[] {
+  const facts = cleanFacts();
+  facts.config = { ...facts.config, ...config };
+  if (compressedSize !== undefined) facts.compressedSize = compressedSize;
+  return configChecks(facts, cleanContext());
+}
+const ids = (fs: Finding[]) => fs.map((f) => f.id).sort();
+
+describe("config checks", () => {
+  it("find nothing in the clean image", () => {
+    expect(run({})).toEqual([]);
+  });
+
+  describe("config.root-user", () => {
+    it.each(["", "root", "0", "0:0", "root:root", " 0:1000"])("fires for user %j", (user) => {
+      expect(isRootUser(user)).toBe(true);
+      expect(ids(run({ user }))).toEqual(["config.root-user"]);
+    });
+    it.each(["10001", "app", "65534:65534", "1000:0", "nobody"])("does not fire for user %j", (user) => {
+      expect(isRootUser(user)).toBe(false);
+    });
+  });
+
+  describe("config.secret-env", () => {
+    it.each([
+      ["a secret-named variable", "DB_PASSWORD=hunter2hunter2", "DB_PASSWORD"],
+      ["an AWS key under any name", "SOME_ID=AKIAIOSFODNN7EXAMPLE", "SOME_ID"],
+      ["a GitHub token", `GH=ghp_${"x1Y2z3".repeat(6)}`, "GH"],
+      ["a password in a URL", "DATABASE_URL=postgres://app:s3cr3t-pw@db:5432/app", "DATABASE_URL"],
+    ])("fires for %s, naming the variable", (_what, entry, name) => {
+      const [f] = run({ env: [entry] });
+      expect(f?.id).toBe("config.secret-env");
+      expect(f?.evidence.env).toBe(name);
+      expect(JSON.stringify(f)).not.toContain(entry.slice(entry.indexOf("=") + 1));
+    });
+
+    it.each([
+      "GPG_KEY=A035C8C19219BA821ECEA86B64E628F8D684696D",
+      "PHP_GPG_KEYS=39B641343D8C104B2B146DC3F9C39DC0B9698544 E60913E4DF209907D8E30D96659A97C9CF2A795A",
+      "PYTHON_SHA256=24887e92e2af4bcc2e9d2b9b7b1d56d4b2a1a1b0b6a7a1b1c1d1e1f1a1b1c1d1",
+      "REDIS_DOWNLOAD_SHA=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+      "JSYAML_CHECKSUM=abc",
+      "POSTGRES_PASSWORD=",
+      "POSTGRES_PASSWORD_FILE=/run/secrets/pg",
+      "MYSQL_ALLOW_EMPTY_PASSWORD=yes",
+      "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin",
+      "NPM_TOKEN",
+    ])("does not fire for %s", (entry) => {
+      expect(run({ env: [entry] })).toEqual([]);
+    });
+  });
+
+  describe("config.ssh-port", () => {
+    it.each(["22/tcp", "22", "20-25/tcp"])("fires for %s", (p) => {
+      expect(ids(run({ exposedPorts: [p] }))).toEqual(["config.ssh-port"]);
+    });
+    it.each(["2222/tcp", "8022/tcp", "80/tcp"])("does not fire for %s", (p) => {
+      expect(run({ exposedPorts: [p] })).toEqual([]);
+    });
+  });
+
+  describe("config.sensitive-volume", () => {
+    it.each(["/", "/proc", "/sys", "/dev", "/var/run/docker.sock", "/etc", "/etc/", "//proc"])(
+      "fires for %s",
+      (v) => {
+        expect(ids(run({ volumes: [v] }))).toEqual(["config.sensitive-volume"]);
+      },
+    );
+    it.each(["/data", "/var/lib/postgresql/data", "/etc-data", "/var/run"])("does not fire for %s", (v) => {
+      expect(run({ volumes: [v] })).toEqual([]);
+    });
+  });
+
+  describe("config.no-healthcheck", () => {
+    it("fires without a HEALTHCHECK", () => {
+      expect(ids(run({ healthcheck: null }))).toEqual(["config.no-healthcheck"]);
+    });
+    it("fires for HEALTHCHECK NONE", () => {
+      expect(ids(run({ healthcheck: { test: ["NONE"] } }))).toEqual(["config.no-healthcheck"]);
+    });
+  });
+
+  describe("config.large-image", () => {
+    it("fires above the policy's maxSizeMB", () => {
+      const [f] = run({}, 600_000_000);
+      expect(f?.id).toBe("config.large-image");
+      expect(f?.evidence).toMatchObject({ compressedMB: 600, maxSizeMB: 500 });
+    });
+    it("does not fire at the limit or when the size is unknown", () => {
+      expect(run({}, 500_000_000)).toEqual([]);
+      const facts = cleanFacts();
+      delete facts.compressedSize;
+      expect(configChecks(facts, cleanContext())).toEqual([]);
+    });
+  });
+});

@@ -1,0 +1,185 @@
+/**
+ * Crafted facts for check tests: `cleanFacts()` is an image that a reviewer would sign (non-root,
+ * healthcheck, version tag pinned by digest, source and revision labels, recent, small, no
+ * interpreter), and `cleanContext()` trusts it (a verified signature, SLSA provenance with source
+ * and revision, an SBOM, its publisher trusted by policy). Together they evaluate to `pass` with
+ * nothing above info. Each call returns fresh objects, so a test can change one thing.
+ */
+import type { CheckContext } from "../../src/checks/types.js";
+import type { HistoryEntry, ImageFacts } from "../../src/facts/model.js";
+import { parsePolicy } from "../../src/policy/parse.js";
+import type { Policy } from "../../src/policy/schema.js";
+import type { TrustReport } from "../../src/trust/types.js";
+
+/** The clock every check test uses. */
+export const NOW = new Date("2026-11-30T12:00:00.000Z");
+
+/** The clean image's digest (an index) and its platform manifest. */
+export const DIGEST = `sha256:${"a1".repeat(32)}`;
+export const MANIFEST_DIGEST = `sha256:${"b2".repeat(32)}`;
+export const CONFIG_DIGEST = `sha256:${"c3".repeat(32)}`;
+export const REVISION = "4f1c2a9d8e7b6a5f4e3d2c1b0a9f8e7d6c5b4a39";
+export const SOURCE = "https://github.com/acme/app";
+
+const daysAgo = (n: number) => new Date(NOW.getTime() - n * 86_400_000).toISOString();
+
+/** A history line as BuildKit records it. */
+export function buildkit(createdBy: string, emptyLayer = false): HistoryEntry {
+  return {
+    created: daysAgo(10),
+    createdBy: `${createdBy} # buildkit`,
+    comment: "buildkit.dockerfile.v0",
+    emptyLayer,
+  };
+}
+
+/** A history line as the legacy builder records a RUN. */
+export function legacyRun(script: string): HistoryEntry {
+  return { created: daysAgo(10), createdBy: `/bin/sh -c ${script}`, emptyLayer: false };
+}
+
+/** The clean image. */
+export function cleanFacts(): ImageFacts {
+  return {
+    reference: {
+      registry: "registry.example.com",
+      repository: "acme/app",
+      tag: "1.4.2",
+      digest: DIGEST,
+      original: `registry.example.com/acme/app:1.4.2@${DIGEST}`,
+    },
+    source: "registry",
+    digest: DIGEST,
+    mediaType: "application/vnd.oci.image.index.v1+json",
+    manifestDigest: MANIFEST_DIGEST,
+    manifestMediaType: "application/vnd.oci.image.manifest.v1+json",
+    configDigest: CONFIG_DIGEST,
+    platform: { os: "linux", architecture: "amd64" },
+    platforms: [
+      { os: "linux", architecture: "amd64" },
+      { os: "linux", architecture: "arm64" },
+    ],
+    config: {
+      user: "10001:10001",
+      env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "APP_HOME=/app"],
+      labels: {
+        "org.opencontainers.image.source": SOURCE,
+        "org.opencontainers.image.revision": REVISION,
+        "org.opencontainers.image.title": "app",
+      },
+      exposedPorts: ["8080/tcp"],
+      volumes: ["/data"],
+      healthcheck: { test: ["CMD", "/app/app", "healthcheck"], intervalNs: 30_000_000_000 },
+      entrypoint: ["/app/app"],
+      cmd: ["serve"],
+      workingDir: "/app",
+      created: daysAgo(10),
+      os: "linux",
+      architecture: "amd64",
+    },
+    history: [
+      buildkit("COPY /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/"),
+      buildkit("ENV APP_HOME=/app", true),
+      buildkit("COPY --chown=10001:10001 app /app/app"),
+      buildkit("WORKDIR /app", true),
+      buildkit("USER 10001:10001", true),
+      buildkit("EXPOSE map[8080/tcp:{}]", true),
+      buildkit('HEALTHCHECK &{["CMD" "/app/app" "healthcheck"] "30s" "0s" "0s" "0s" \'\\x00\'}', true),
+      buildkit('ENTRYPOINT ["/app/app"]', true),
+      buildkit('CMD ["serve"]', true),
+    ],
+    layers: [
+      {
+        digest: `sha256:${"d4".repeat(32)}`,
+        size: 200_000,
+        mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
+      },
+      {
+        digest: `sha256:${"e5".repeat(32)}`,
+        size: 9_800_000,
+        mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
+      },
+    ],
+    compressedSize: 10_000_000,
+    annotations: {},
+    indexAnnotations: {},
+    signatures: [
+      {
+        kind: "cosign",
+        foundVia: `tag:sha256-${"a1".repeat(32)}.sig`,
+        manifestDigest: `sha256:${"f6".repeat(32)}`,
+        subjectDigest: DIGEST,
+        manifestAnnotations: {},
+        blobs: [],
+      },
+    ],
+    attestations: [
+      {
+        kind: "buildkit",
+        foundVia: "index",
+        manifestDigest: `sha256:${"07".repeat(32)}`,
+        subjectDigest: MANIFEST_DIGEST,
+        predicateTypes: ["https://slsa.dev/provenance/v1", "https://spdx.dev/Document"],
+        manifestAnnotations: { "vnd.docker.reference.type": "attestation-manifest" },
+        blobs: [],
+      },
+    ],
+    incomplete: [],
+    stats: {
+      requests: 5,
+      bytes: 12_345,
+      durationMs: 40,
+      byKind: { "GET manifest": 2, "GET blob": 1, "HEAD manifest": 2 },
+    },
+  };
+}
+
+/** What the trust layer concludes about the clean image. */
+export function cleanTrust(): TrustReport {
+  return {
+    signatures: [
+      {
+        kind: "cosign",
+        foundVia: `tag:sha256-${"a1".repeat(32)}.sig`,
+        status: "verified",
+        signer: "release",
+        signedDigest: DIGEST,
+        detail: "ECDSA P-256 signature verified with trusted key release; payload names this digest",
+      },
+    ],
+    attestations: [
+      {
+        foundVia: "index",
+        predicateType: "https://slsa.dev/provenance/v1",
+        kind: "slsa-provenance",
+        sourceRepository: SOURCE,
+        sourceRevision: REVISION,
+        builder: "https://github.com/docker/buildx",
+        signatureVerified: null,
+        subjectMatches: true,
+      },
+      {
+        foundVia: "index",
+        predicateType: "https://spdx.dev/Document",
+        kind: "sbom-spdx",
+        runtimes: [],
+        signatureVerified: null,
+        subjectMatches: true,
+      },
+    ],
+    notes: [],
+  };
+}
+
+/** The policy the clean image is judged under: its publisher trusted, everything else default. */
+export function cleanPolicy(extra = ""): Policy {
+  return parsePolicy(
+    `registries:\n  trusted:\n    - docker.io/library/*\n    - registry.example.com/acme/*\n${extra}`,
+    "test-policy.yaml",
+  );
+}
+
+/** The check context for the clean image. */
+export function cleanContext(): CheckContext {
+  return { policy: cleanPolicy(), now: NOW, trust: cleanTrust(), lastKnownDigest: DIGEST };
+}
