@@ -73,13 +73,15 @@ export interface SlackApp {
   service: SlackService;
 }
 
-/** A console logger for the app, at `info` unless told otherwise. */
-export function consoleLogger(level: "debug" | "info" | "warn" | "error" = "info"): AppLogger {
-  const order = ["debug", "info", "warn", "error"] as const;
-  const min = order.indexOf(level);
-  const at = (l: (typeof order)[number]) => (message: string) => {
-    if (order.indexOf(l) >= min)
-      console[l === "debug" ? "log" : l](`${new Date().toISOString()} ${l} ${message}`);
+/** Log levels, least severe first. */
+export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
+
+/** A logger writing one timestamped line per message at `level` or above (an unknown level means info). */
+export function lineLogger(write: (line: string) => void, level = "info"): AppLogger {
+  const wanted = LOG_LEVELS.indexOf(level as (typeof LOG_LEVELS)[number]);
+  const min = wanted === -1 ? 1 : wanted;
+  const at = (l: (typeof LOG_LEVELS)[number]) => (message: string) => {
+    if (LOG_LEVELS.indexOf(l) >= min) write(`${new Date().toISOString()} ${l} ${oneLine(message)}\n`);
   };
   return { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
 }
@@ -110,7 +112,7 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
   if (problems.length) throw new ConfigError(problems);
   const { config, store, now } = deps;
   const slack = config.slack as Required<Pick<Config["slack"], "botToken" | "itChannel">> & Config["slack"];
-  const log = deps.logger ?? consoleLogger();
+  const log = deps.logger ?? lineLogger((line) => process.stderr.write(line));
   const metrics = deps.metrics ?? new Metrics();
   const socketMode = Boolean(slack.appToken);
   const logger = boltLogger(log);
@@ -128,6 +130,8 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
     token: slack.botToken,
     ...(receiver ? { receiver } : { socketMode: true, appToken: slack.appToken }),
     logger,
+    // The app keeps no conversation state; skipping Bolt's store saves a look-up per request.
+    convoStore: false,
     deferInitialization: true,
     clientOptions: {
       slackApiUrl: slack.apiUrl,

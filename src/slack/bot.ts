@@ -10,9 +10,9 @@ import type { Policy } from "../policy/schema.js";
 import { type OpenedStore, openStore } from "../store/service.js";
 import { CHECK_JOB, checkJobHandler } from "../worker/check-job.js";
 import { openQueue } from "../worker/queue.js";
-import type { CheckRunner, Worker, WorkerEvent } from "../worker/types.js";
+import type { CheckRunner, JobHandler, JobHandlerSpec, Worker, WorkerEvent } from "../worker/types.js";
 import { startWorker } from "../worker/worker.js";
-import { type AppLogger, consoleLogger, createSlackApp, type SlackApp } from "./app.js";
+import { type AppLogger, createSlackApp, lineLogger, type SlackApp } from "./app.js";
 import { slackConfigProblems } from "./config.js";
 
 /** Worker sizes, named once. */
@@ -30,8 +30,8 @@ export interface BotOptions {
   config: Config;
   policy: Policy;
   policyVersion: string;
-  /** Runs one check (the pipeline in production; crafted reports in tests). */
-  runner: CheckRunner;
+  /** Builds the check runner over the opened store (the pipeline in production; crafted reports in tests). */
+  runner: (store: OpenedStore) => CheckRunner;
   now?: () => Date;
   logger?: AppLogger;
   host?: string;
@@ -55,12 +55,27 @@ export interface Bot {
   stop(opts?: { graceMs?: number }): Promise<void>;
 }
 
+/**
+ * Acks come first. The workers share the event loop with the HTTP server, and a job's database work
+ * is synchronous; starting each job only after pending I/O has been handled (setImmediate runs after
+ * the poll phase) lets a burst of Slack requests be acknowledged before the work they queued runs.
+ */
+export function yieldingFirst(spec: JobHandlerSpec): JobHandlerSpec {
+  const afterIo = () => new Promise<void>((resolve) => setImmediate(resolve));
+  const run = typeof spec === "function" ? spec : spec.run;
+  const yielding: JobHandler = async (payload, ctx) => {
+    await afterIo();
+    return run(payload, ctx);
+  };
+  return typeof spec === "function" ? yielding : { ...spec, run: yielding };
+}
+
 /** Open the store, start the workers and the app. Throws ConfigError before touching anything on bad configuration. */
 export async function startBot(opts: BotOptions): Promise<Bot> {
   const problems = slackConfigProblems(opts.config);
   if (problems.length) throw new ConfigError(problems);
   const now = opts.now ?? (() => new Date());
-  const log = opts.logger ?? consoleLogger();
+  const log = opts.logger ?? lineLogger((line) => process.stderr.write(line));
   const store = openStore(opts.config.dbPath);
   let workers: Worker[] = [];
   let running = false;
@@ -86,7 +101,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
     const common = { db: store.db, now, onEvent, backoff: opts.worker?.backoff, pollMs: opts.worker?.pollMs };
     const checks = checkJobHandler({
       store,
-      runner: opts.runner,
+      runner: opts.runner(store),
       policyVersion: opts.policyVersion,
       autoApprovePass: opts.policy.approvals.autoApprovePass,
       expireDays: opts.policy.approvals.expireDays,

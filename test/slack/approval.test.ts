@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buttonsOf, type Harness, IT_CHANNEL, startHarness } from "../support/slack-harness.js";
+import { buttonsOf, type Harness, IT_CHANNEL, requestToIt, startHarness } from "../support/slack-harness.js";
 import { assertInert } from "../support/slack-limits.js";
-import { sendClick, sendCommand, sendSubmission } from "../support/slack-requests.js";
+import { sendClick, sendSubmission } from "../support/slack-requests.js";
 
 describe("the Slack approval flow", () => {
   let h: Harness;
@@ -12,31 +12,13 @@ describe("the Slack approval flow", () => {
     await h?.close();
   });
 
-  /** Ask for an image with a reason and wait for its IT message; returns the request id and message ts. */
-  async function requestToIt(reference: string, userId = "UREQUESTER") {
-    const reply = await sendCommand(h.target, {
-      text: `${reference} build the docs`,
-      userId,
-      responseUrl: h.fake.responseUrl(),
-    });
-    expect(reply.status).toBe(200);
-    expect(reply.json).toMatchObject({ response_type: "ephemeral" });
-    expect(reply.text).toContain("Checking");
-    const post = await h.fake.until(
-      () =>
-        h.fake
-          .ok("chat.postMessage")
-          .find((c) => c.body.channel === IT_CHANNEL && JSON.stringify(c.body).includes(reference)),
-      `the IT message for ${reference}`,
-    );
-    const buttons = buttonsOf(post.body);
-    const requestId = buttons[0]!.value;
-    return { requestId, post, buttons };
-  }
-
   describe("when an approver approves", () => {
     it("stores the decision, updates the IT message and DMs the requester", async () => {
-      const { requestId, post, buttons } = await requestToIt("team/approve-me:1");
+      const { ack, requestId, post } = await requestToIt(h, "team/approve-me:1");
+      expect(ack.status).toBe(200);
+      expect(ack.json).toMatchObject({ response_type: "ephemeral" });
+      expect(ack.text).toContain("Checking");
+      const buttons = buttonsOf(post.body);
       expect(buttons).toEqual([
         { actionId: "image_check.approve", value: requestId },
         { actionId: "image_check.reject", value: requestId },
@@ -52,7 +34,7 @@ describe("the Slack approval flow", () => {
       expect(JSON.stringify(answer.body)).toContain("Sent to IT");
       assertInert(answer.body);
 
-      const ts = String(post.body.ts ?? "");
+      const ts = String(post.response?.ts);
       const click = await sendClick(h.target, {
         actionId: "image_check.approve",
         value: requestId,
@@ -68,7 +50,7 @@ describe("the Slack approval flow", () => {
         () => h.fake.ok("chat.update").find((c) => JSON.stringify(c.body).includes(requestId)),
         "the IT message update",
       );
-      expect(updated.body.channel).toBe(IT_CHANNEL);
+      expect(updated.body).toMatchObject({ channel: IT_CHANNEL, ts });
       expect(buttonsOf(updated.body)).toEqual([]);
       expect(JSON.stringify(updated.body)).toContain("*Approved* by <@UAPPROVER>");
       expect(JSON.stringify(updated.body)).toContain("valid until");
@@ -85,7 +67,7 @@ describe("the Slack approval flow", () => {
 
   describe("when an approver rejects", () => {
     it("asks for a reason in a modal, then stores the rejection, updates the message and DMs the requester", async () => {
-      const { requestId } = await requestToIt("team/reject-me:1");
+      const { requestId } = await requestToIt(h, "team/reject-me:1");
       const click = await sendClick(h.target, {
         actionId: "image_check.reject",
         value: requestId,

@@ -13,8 +13,9 @@ export interface SlackCall {
   body: Record<string, unknown>;
   /** The bearer token (or `token` field) the call carried. */
   token: string | undefined;
-  /** What the fake answered. */
+  /** What the fake answered: the HTTP status, and the JSON body when it answered with one. */
   status: number;
+  response?: Record<string, unknown>;
 }
 
 /** One POST to a response_url. */
@@ -151,7 +152,7 @@ export async function startFakeSlack(options: { botUserId?: string } = {}): Prom
       return;
     }
     const result = token ? answer(method, body) : { ok: false, error: "not_authed" };
-    calls.push({ method, body, token, status: 200 });
+    calls.push({ method, body, token, status: 200, response: result });
     send(res, 200, JSON.stringify(result));
     notify();
   };

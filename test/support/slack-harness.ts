@@ -11,7 +11,7 @@ import { type Bot, startBot } from "../../src/slack/bot.js";
 import type { CheckRunner } from "../../src/worker/types.js";
 import { type FakeSlack, type SlackCall, startFakeSlack } from "./fake-slack.js";
 import { makeReport } from "./slack-fixtures.js";
-import type { SlackTarget } from "./slack-requests.js";
+import { type SlackTarget, sendClick, sendCommand } from "./slack-requests.js";
 
 /** The IT channel of every harness. */
 export const IT_CHANNEL = "C0IT";
@@ -79,7 +79,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       config,
       policy: options.policy ?? defaultPolicy(),
       policyVersion: "test-policy",
-      runner: options.runner ?? craftedRunner,
+      runner: () => options.runner ?? craftedRunner,
       logger,
       host: "127.0.0.1",
       now: options.now,
@@ -123,4 +123,44 @@ export function buttonsOf(body: Record<string, unknown>): { actionId: string; va
 /** The first recorded ok call of `method` matching `where`. */
 export function callTo(fake: FakeSlack, method: string, where: (c: SlackCall) => boolean = () => true) {
   return fake.ok(method).find(where);
+}
+
+/** Run `/image-check text` as `userId`: the ack, and a wait for what later replaces the "checking…" message. */
+export async function command(h: Harness, text: string, userId = "UREQUESTER") {
+  const responseUrl = h.fake.responseUrl();
+  const ack = await sendCommand(h.target, { text, userId, responseUrl });
+  const id = responseUrl.slice(responseUrl.lastIndexOf("/") + 1);
+  return {
+    ack,
+    answer: () => h.fake.until(() => h.fake.responses.find((r) => r.id === id), `the answer to ${text}`),
+  };
+}
+
+/** The IT channel message that mentions `fragment`, once posted. */
+export function itMessage(h: Harness, fragment: string) {
+  return h.fake.until(
+    () =>
+      h.fake
+        .ok("chat.postMessage")
+        .find((c) => c.body.channel === IT_CHANNEL && JSON.stringify(c.body).includes(fragment)),
+    `the IT message for ${fragment}`,
+  );
+}
+
+/** Ask for `reference` with a reason and wait for its IT message: the ack, the post and the request id on its buttons. */
+export async function requestToIt(h: Harness, reference: string, userId = "UREQUESTER") {
+  const { ack } = await command(h, `${reference} build the docs`, userId);
+  const post = await itMessage(h, reference);
+  return { ack, post, requestId: buttonsOf(post.body)[0]!.value };
+}
+
+/** Click a button under a message as `userId`, and wait for the ephemeral note sent back through its response_url. */
+export async function clickAndNote(h: Harness, actionId: string, requestId: string, userId: string) {
+  const responseUrl = h.fake.responseUrl();
+  const reply = await sendClick(h.target, { actionId, value: requestId, userId, responseUrl });
+  const id = responseUrl.slice(responseUrl.lastIndexOf("/") + 1);
+  return {
+    reply,
+    note: await h.fake.until(() => h.fake.responses.find((r) => r.id === id), `the note to ${userId}`),
+  };
 }

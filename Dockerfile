@@ -1,0 +1,70 @@
+# The image-check Slack bot, built the way image-check advises others to build theirs:
+# multi-stage (build tools never ship), a base pinned by digest under a descriptive tag, only
+# production dependencies, a non-root user, OCI labels naming the source and revision, a
+# HEALTHCHECK, and the database on a volume.
+#
+#   docker build \
+#     --build-arg NODE_BASE=node:20.20.2-bookworm-slim@sha256:<digest> \
+#     --build-arg VERSION=$(node -p 'require("./package.json").version') \
+#     --build-arg REVISION=$(git rev-parse HEAD) \
+#     -t image-check:$(node -p 'require("./package.json").version') .
+#
+# --- The base image: REFRESH AND PIN BEFORE THE FIRST BUILD -------------------------------------
+# The default below deliberately carries no real digest: this Dockerfile was written without access
+# to a registry, and a made-up digest would look pinned while pinning nothing. Until it is replaced,
+# `docker build` stops at the first FROM with "invalid reference format", so an unpinned image can
+# never be built by accident. To pin (and to refresh, e.g. monthly for security fixes):
+#   docker buildx imagetools inspect node:20.20.2-bookworm-slim --format '{{json .Manifest.Digest}}'
+#   (or: skopeo inspect --format '{{.Digest}}' docker://docker.io/library/node:20.20.2-bookworm-slim)
+# then put that sha256 digest into the default below, keeping the descriptive tag in front of it,
+# and commit it, so every build of a revision uses the same base bytes.
+ARG NODE_BASE=node:20.20.2-bookworm-slim@sha256:PIN-ME-see-the-comment-above
+
+# --- deps: production dependencies only (better-sqlite3 compiles here if no prebuilt binary fits)
+FROM ${NODE_BASE} AS deps
+WORKDIR /app
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+
+# --- build: every dependency, then TypeScript to dist/
+FROM deps AS build
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY src ./src
+RUN npx tsc -p tsconfig.json
+
+# --- runtime: node, the compiled program, production node_modules, the migrations; nothing else
+FROM ${NODE_BASE} AS runtime
+ARG VERSION=0.0.0-dev
+ARG REVISION=unknown
+ARG SOURCE=https://github.com/image-check/image-check
+LABEL org.opencontainers.image.title="image-check" \
+      org.opencontainers.image.description="Slack bot that checks container images before use, with one-click IT approval" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.base.name="${NODE_BASE}"
+ENV NODE_ENV=production \
+    IMAGE_CHECK_DB=/data/image-check.db \
+    PORT=3000
+WORKDIR /app
+COPY --from=deps --chown=root:root /app/node_modules ./node_modules
+COPY --from=build --chown=root:root /app/dist ./dist
+COPY --chown=root:root package.json ./
+COPY --chown=root:root migrations ./migrations
+# The program is owned by root and read-only to the bot; only /data is the bot's to write.
+RUN groupadd --system --gid 10001 imagecheck \
+ && useradd --system --uid 10001 --gid imagecheck --home-dir /nonexistent --shell /usr/sbin/nologin imagecheck \
+ && mkdir -p /data && chown imagecheck:imagecheck /data
+VOLUME ["/data"]
+USER 10001:10001
+EXPOSE 3000
+# No curl in the slim image: node itself asks /healthz (200 when the database answers and the workers run).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+STOPSIGNAL SIGTERM
+CMD ["node", "dist/src/cli/main.js", "serve"]

@@ -1,0 +1,122 @@
+/**
+ * `image-check serve` (also `npm start`): the Slack app with its workers (../shared/CONTRACT.md,
+ * "Commands", "Configuration", "Slack"). Opens the store (migrations applied), starts the workers
+ * and the app, and on SIGTERM or SIGINT stops taking requests, lets running checks finish (or puts
+ * them back in the queue) and closes the database.
+ */
+import type { Config } from "../config.js";
+import { ConfigError, loadConfig } from "../config.js";
+import type { Policy } from "../policy/schema.js";
+import type { OpenedStore } from "../store/service.js";
+import type { CheckRunner } from "../worker/types.js";
+import { type CliIO, type Command, parseArgs, UsageError } from "./args.js";
+import { EXIT } from "./main.js";
+
+const HELP = `Usage: image-check serve
+
+Start the Slack app: /image-check, the IT approval buttons, the App Home tab, and the workers that
+run checks and post to Slack. HTTP mode serves POST /slack/events, GET /healthz and GET /metrics on
+$PORT; with SLACK_APP_TOKEN set it connects in Socket Mode (and still serves /healthz and /metrics).
+
+Environment: SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET (HTTP mode), SLACK_APP_TOKEN (Socket Mode),
+IMAGE_CHECK_IT_CHANNEL, IMAGE_CHECK_APPROVERS, IMAGE_CHECK_DB, IMAGE_CHECK_POLICY, SLACK_API_URL,
+PORT, LOG_LEVEL (debug, info, warn, error; default info).
+
+Stops gracefully on SIGTERM or SIGINT.
+`;
+
+/** Overrides for tests: a crafted check runner instead of the registry pipeline. */
+export interface ServeOverrides {
+  runner?: (store: OpenedStore) => CheckRunner;
+}
+
+/** The `serve` command. */
+export const serveCommand: Command = (argv, io) => runServe(argv, io);
+
+/** Run the bot until SIGTERM or SIGINT; returns the exit code. */
+export async function runServe(argv: string[], io: CliIO, overrides: ServeOverrides = {}): Promise<number> {
+  const { flags, positionals } = parseArgs("serve", argv, {
+    help: { type: "boolean" },
+    h: { type: "boolean" },
+  });
+  if (flags.help || flags.h) {
+    io.stdout(HELP);
+    return 0;
+  }
+  if (positionals.length > 0) throw new UsageError(`serve: takes no arguments, got "${positionals[0]}"`);
+  // Log lines go to stderr; stdout stays free for command output.
+  const { lineLogger } = await import("../slack/app.js");
+  const log = lineLogger(io.stderr, io.env.LOG_LEVEL);
+  try {
+    const config = loadConfig(io.env);
+    const { slackConfigProblems } = await import("../slack/config.js");
+    const problems = slackConfigProblems(config);
+    if (problems.length) throw new ConfigError(problems);
+    const [{ loadPolicy }, { policyVersion }, { startBot }] = await Promise.all([
+      import("./load-policy.js"),
+      import("../policy/evaluate.js"),
+      import("../slack/bot.js"),
+    ]);
+    const { policy } = await loadPolicy(config.policyPath, io.env, io.cwd);
+    const version = policyVersion(policy);
+    const runner = overrides.runner ?? (await pipelineRunner(policy, version, config, io.env));
+    const stopped = waitForSignal();
+    const bot = await startBot({ config, policy, policyVersion: version, runner, logger: log });
+    const signal = await stopped;
+    log.info(`${signal}: stopping (no new requests; running checks finish or go back to the queue)`);
+    await bot.stop();
+    log.info("stopped");
+    return 0;
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      for (const problem of err.problems) io.stderr(`image-check serve: ${problem}\n`);
+      return EXIT.usage;
+    }
+    throw err;
+  }
+}
+
+/** The check runner over the registry pipeline, as `image-check check` runs it. */
+async function pipelineRunner(
+  policy: Policy,
+  version: string,
+  config: Config,
+  env: NodeJS.ProcessEnv,
+): Promise<(store: OpenedStore) => CheckRunner> {
+  const [{ checkImage }, { createSource }, { HubClient }, { trustMaterialFromPolicy }] = await Promise.all([
+    import("../worker/pipeline.js"),
+    import("./sources.js"),
+    import("../hub/client.js"),
+    import("../trust/material.js"),
+  ]);
+  // The bot checks what people are about to pull, so it asks the registry, never a local engine.
+  const source = await createSource("registry", { policy, config, env });
+  const publisher = new HubClient({ baseUrl: config.hubApiUrl });
+  const trust = trustMaterialFromPolicy(policy);
+  return (store) => async (input, signal) => {
+    const deps = {
+      policy,
+      policyVersion: version,
+      source,
+      publisher,
+      trust,
+      lastKnownDigest: (repository: string, tag: string) => store.lastKnownDigest(repository, tag),
+      now: () => new Date(),
+    };
+    const outcome = await checkImage(input.reference, deps, { platform: input.platform, signal });
+    return outcome.report;
+  };
+}
+
+/** Resolves with the name of the first SIGTERM or SIGINT. */
+function waitForSignal(): Promise<string> {
+  return new Promise((resolve) => {
+    const on = (signal: NodeJS.Signals) => {
+      process.off("SIGTERM", on);
+      process.off("SIGINT", on);
+      resolve(signal);
+    };
+    process.on("SIGTERM", on);
+    process.on("SIGINT", on);
+  });
+}
