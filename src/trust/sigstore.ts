@@ -18,7 +18,7 @@ import {
   toTrustMaterial,
   Verifier,
 } from "@sigstore/verify";
-import { publicKeyFromPem, spkiSha256, type TrustedKey, verifyMessage } from "./keys.js";
+import { publicKeyFromPem, sameKey, spkiSha256, type TrustedKey, verifyMessage } from "./keys.js";
 import { clip, isObject, parseJson } from "./parse.js";
 import { verifyDigest } from "./prehashed.js";
 import type { SignatureStatus } from "./types.js";
@@ -79,6 +79,34 @@ export function compileIdentities(identities: readonly { issuer: string; subject
   return { matchers, problems };
 }
 
+type CompiledRoot = { material: SigstoreTrustMaterial; rootProblem?: string };
+
+/**
+ * Parsed roots by identity: parsing certificates and keys costs milliseconds, and the same root
+ * object (the shipped one, or the policy's) serves every image checked in a process.
+ */
+const compiledRoots = new WeakMap<object, CompiledRoot>();
+
+function compileRoot(trustedRoot: unknown): CompiledRoot {
+  if (!isObject(trustedRoot)) {
+    return {
+      material: toTrustMaterial(TrustedRoot.fromJSON({})),
+      rootProblem: "trusted root unusable: not a JSON object",
+    };
+  }
+  const cached = compiledRoots.get(trustedRoot);
+  if (cached) return cached;
+  let compiled: CompiledRoot;
+  try {
+    compiled = { material: toTrustMaterial(TrustedRoot.fromJSON(trustedRoot)) };
+  } catch (err) {
+    const rootProblem = `trusted root unusable: ${clip(err instanceof Error ? err.message : String(err), 80)}`;
+    compiled = { material: toTrustMaterial(TrustedRoot.fromJSON({})), rootProblem };
+  }
+  compiledRoots.set(trustedRoot, compiled);
+  return compiled;
+}
+
 /**
  * Builds @sigstore/verify trust material from a trusted_root.json (parsed) plus extra Rekor keys
  * (a log is named by the SHA-256 of its key, as Rekor does). A broken root leaves an empty one.
@@ -86,24 +114,16 @@ export function compileIdentities(identities: readonly { issuer: string; subject
 export function compileSigstoreMaterial(
   trustedRoot: unknown,
   rekorKeys: readonly TrustedKey[],
-): { material: SigstoreTrustMaterial; rootProblem?: string } {
-  let material: SigstoreTrustMaterial;
-  let rootProblem: string | undefined;
-  try {
-    if (!isObject(trustedRoot)) throw new Error("not a JSON object");
-    material = toTrustMaterial(TrustedRoot.fromJSON(trustedRoot));
-  } catch (err) {
-    rootProblem = `trusted root unusable: ${clip(err instanceof Error ? err.message : String(err), 80)}`;
-    material = toTrustMaterial(TrustedRoot.fromJSON({}));
-  }
+): CompiledRoot {
+  const { material, rootProblem } = compileRoot(trustedRoot);
   const extra = rekorKeys.map((k) => ({
     logID: spkiSha256(k.key),
     baseURL: k.name,
     publicKey: k.key,
     validFor: { start: BEGINNING, end: END_OF_TIME },
   }));
-  material = { ...material, tlogs: [...material.tlogs, ...extra] };
-  return rootProblem ? { material, rootProblem } : { material };
+  const withExtra = { ...material, tlogs: [...material.tlogs, ...extra] };
+  return rootProblem ? { material: withExtra, rootProblem } : { material: withExtra };
 }
 
 /** The code of a @sigstore/verify error, if it is one. */
@@ -203,6 +223,15 @@ function verifyKeyless(entity: SignedEntity, trust: SigstoreTrust): Outcome {
   }
   if (!safeVerifySignature(entity, certKey)) {
     return { status: "invalid", detail: "signature does not verify with the certificate it carries" };
+  }
+  // A certificate around a key the policy trusts (cosign sign --key with --certificate) is that key's signature.
+  const pinned = trust.keys.find((k) => sameKey(k.key, certKey));
+  if (pinned) {
+    return {
+      status: "verified",
+      signer: pinned.name,
+      detail: `signature verifies with trusted key "${pinned.name}" (in a certificate)`,
+    };
   }
   const claimed = describeCertificate(entity);
   if (trust.keyless.length === 0) {

@@ -162,6 +162,13 @@ describe("classic cosign signatures", () => {
       expect(sig?.detail).toContain("mitr@redhat.com");
     });
 
+    it("is verified by key when the policy pins the certificate's key", () => {
+      const pem = artifact.blobs[0]!.annotations["dev.sigstore.cosign/certificate"]!;
+      const sig = verifyTrust(facts, material({ keys: [{ name: "pinned", pem }], trustedRoot: {} }), NOW)
+        .signatures[0];
+      expect(sig).toMatchObject({ status: "verified", signer: "pinned" });
+    });
+
     it("is untrusted when the root does not hold the Fulcio CA", () => {
       const bare = { ...(root as object), certificateAuthorities: [] };
       const sig = verifyTrust(
