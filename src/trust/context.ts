@@ -17,6 +17,8 @@ export interface TrustContext {
   sigstore: SigstoreTrust;
   /** Notation trust store certificates (from `notationCerts` and certificate PEMs among `keys`). */
   notationCerts: X509Certificate[];
+  /** Notary servers the policy names, by registry; undefined when the material says nothing. */
+  notaryServers?: readonly { registry: string; server: string }[];
   /** True when the policy trusts any key or identity (attestation signatures are then checked). */
   hasTrust: boolean;
   /** Problems with the material itself, for the report's notes. */
@@ -58,6 +60,7 @@ export function compileContext(
   if (rootProblem) sigstore.rootProblem = rootProblem;
   return {
     now,
+    ...(material.notary ? { notaryServers: material.notary } : {}),
     digests: imageDigests(facts),
     sigstore,
     notationCerts,

@@ -231,6 +231,17 @@ export function verifyNotary(
     signatures: [{ kind: "notary-v1" as const, foundVia, status, detail, ...extra }],
     notes: [],
   });
+  // The root is trusted on first use only because the policy names this server for this registry.
+  const sameServer = (a: string, b: string) => a.replace(/\/+$/, "") === b.replace(/\/+$/, "");
+  if (
+    ctx.notaryServers &&
+    !ctx.notaryServers.some((s) => s.registry === facts.reference.registry && sameServer(s.server, n.server))
+  ) {
+    return result(
+      "unverified",
+      `the policy does not name ${n.server} as the notary server for ${facts.reference.registry}`,
+    );
+  }
   if (n.error)
     return result("unverified", `content trust metadata could not be fetched: ${clip(n.error.code, 40)}`);
   const tag = facts.reference.tag;

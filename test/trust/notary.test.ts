@@ -139,6 +139,13 @@ describe("Docker Content Trust (Notary v1)", () => {
       expect(check({ notary: partial }).signatures[0]?.status).toBe("unverified");
     });
 
+    it("is unverified when the policy names another notary server for the registry", () => {
+      const notary = { ...notaryFacts(), server: "http://127.0.0.1:9999" };
+      const sig = check({ notary }).signatures[0];
+      expect(sig?.status).toBe("unverified");
+      expect(sig?.detail).toContain("does not name");
+    });
+
     it("is unverified when the server could not be asked", () => {
       const notary: NotaryFacts = {
         server: "http://127.0.0.1:4443",
