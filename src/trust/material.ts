@@ -14,6 +14,16 @@ import type { TrustMaterial } from "./types.js";
  */
 export const DEFAULT_TRUSTED_ROOT: unknown = shippedRoot;
 
+/**
+ * The root to use when the caller passed none: the shipped one, unless the policy names its own
+ * file, which must then have been read. Falling back to the shipped root would quietly trust
+ * what the policy replaced, so this fails closed: the text becomes a note in every report.
+ */
+function rootFallback(policy: Policy): unknown {
+  const path = policy.trust.trustedRoot;
+  return path === null ? DEFAULT_TRUSTED_ROOT : `the policy's trustedRoot ${path} was not loaded`;
+}
+
 /** Builds the trust material the policy describes; `trustedRoot` (parsed JSON) overrides the shipped root. */
 export function trustMaterialFromPolicy(policy: Policy, trustedRoot?: unknown): TrustMaterial {
   const keys: TrustMaterial["keys"] = [];
@@ -28,7 +38,7 @@ export function trustMaterialFromPolicy(policy: Policy, trustedRoot?: unknown): 
   return {
     keys,
     keyless: policy.trust.keyless.map((id) => ({ issuer: id.issuer, subject: id.subject })),
-    trustedRoot: trustedRoot ?? DEFAULT_TRUSTED_ROOT,
+    trustedRoot: trustedRoot ?? rootFallback(policy),
     notary: policy.trust.notary.map((n) => ({ registry: n.registry, server: n.server })),
     notationCerts,
   };

@@ -89,10 +89,9 @@ const compiledRoots = new WeakMap<object, CompiledRoot>();
 
 function compileRoot(trustedRoot: unknown): CompiledRoot {
   if (!isObject(trustedRoot)) {
-    return {
-      material: toTrustMaterial(TrustedRoot.fromJSON({})),
-      rootProblem: "trusted root unusable: not a JSON object",
-    };
+    const why =
+      typeof trustedRoot === "string" ? clip(trustedRoot, 120) : "trusted root unusable: not a JSON object";
+    return { material: toTrustMaterial(TrustedRoot.fromJSON({})), rootProblem: why };
   }
   const cached = compiledRoots.get(trustedRoot);
   if (cached) return cached;

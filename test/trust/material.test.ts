@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { policySchema } from "../../src/policy/schema.js";
 import { DEFAULT_TRUSTED_ROOT, trustMaterialFromPolicy } from "../../src/trust/material.js";
+import { verifyTrust } from "../../src/trust/verify.js";
 import { readVectorJson, readVectorText } from "../support/vectors.js";
 
 const KEY = readVectorText("containers-image-cosign/cosign.pub");
@@ -52,6 +53,18 @@ describe("trustMaterialFromPolicy", () => {
 
     it("adds certificate keys to the Notation trust store", () => {
       expect(material.notationCerts).toEqual([CERT]);
+    });
+
+    it("fails closed when the policy names a root file that was not loaded", () => {
+      const named = policySchema.parse({ trust: { trustedRoot: "./root.json" } });
+      const unloaded = trustMaterialFromPolicy(named);
+      expect(unloaded.trustedRoot).not.toBe(DEFAULT_TRUSTED_ROOT);
+      const report = verifyTrust(
+        { reference: { registry: "r", repository: "a", original: "r/a" }, signatures: [], attestations: [] },
+        unloaded,
+        new Date(),
+      );
+      expect(report.notes).toEqual([expect.stringContaining("./root.json was not loaded")]);
     });
 
     it("copies identities and notary servers and uses the given root", () => {
