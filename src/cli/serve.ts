@@ -6,6 +6,7 @@
  */
 import type { Config } from "../config.js";
 import { ConfigError, loadConfig } from "../config.js";
+import { isCoded, oneLine } from "../errors.js";
 import type { Policy } from "../policy/schema.js";
 import type { OpenedStore } from "../store/service.js";
 import type { CheckRunner } from "../worker/types.js";
@@ -25,9 +26,11 @@ PORT, LOG_LEVEL (debug, info, warn, error; default info).
 Stops gracefully on SIGTERM or SIGINT.
 `;
 
-/** Overrides for tests: a crafted check runner instead of the registry pipeline. */
+/** Overrides for tests: a crafted check runner instead of the registry pipeline, a shorter grace. */
 export interface ServeOverrides {
   runner?: (store: OpenedStore) => CheckRunner;
+  /** How long shutdown waits for running jobs before putting them back in the queue. */
+  graceMs?: number;
 }
 
 /** The `serve` command. */
@@ -64,7 +67,7 @@ export async function runServe(argv: string[], io: CliIO, overrides: ServeOverri
     const bot = await startBot({ config, policy, policyVersion: version, runner, logger: log });
     const signal = await stopped;
     log.info(`${signal}: stopping (no new requests; running checks finish or go back to the queue)`);
-    await bot.stop();
+    await bot.stop({ graceMs: overrides.graceMs });
     log.info("stopped");
     return 0;
   } catch (err) {
@@ -72,12 +75,17 @@ export async function runServe(argv: string[], io: CliIO, overrides: ServeOverri
       for (const problem of err.problems) io.stderr(`image-check serve: ${problem}\n`);
       return EXIT.usage;
     }
+    // A wrong policy file is a usage error like a wrong flag: one line naming the file and the field.
+    if (isCoded(err, "INVALID_POLICY", "POLICY_NOT_FOUND", "KEY_NOT_FOUND")) {
+      io.stderr(`image-check serve: ${oneLine(err)}\n`);
+      return EXIT.usage;
+    }
     throw err;
   }
 }
 
 /** The check runner over the registry pipeline, as `image-check check` runs it. */
-async function pipelineRunner(
+export async function pipelineRunner(
   policy: Policy,
   version: string,
   config: Config,

@@ -96,7 +96,17 @@ export function failedReport(
 ): Report {
   return makeReport(reference, "review", {
     digest: null,
-    findings: [finding("check.incomplete", "high", "the check could not finish", `${code}: ${message}`)],
+    findings: [
+      {
+        ...finding(
+          "check.incomplete",
+          "high",
+          `The image could not be checked: ${code}`,
+          `gathering failed with ${code} (${message})`,
+        ),
+        evidence: { code, message },
+      },
+    ],
   });
 }
 

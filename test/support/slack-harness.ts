@@ -8,6 +8,7 @@ import { loadConfig } from "../../src/config.js";
 import { defaultPolicy, type Policy } from "../../src/policy/schema.js";
 import type { AppLogger } from "../../src/slack/app.js";
 import { type Bot, startBot } from "../../src/slack/bot.js";
+import type { OpenedStore } from "../../src/store/service.js";
 import type { CheckRunner } from "../../src/worker/types.js";
 import { type FakeSlack, type SlackCall, startFakeSlack } from "./fake-slack.js";
 import { makeReport } from "./slack-fixtures.js";
@@ -31,6 +32,8 @@ export interface Harness {
 /** Options: the runner (default: a crafted report whose verdict is named in the reference), env overrides. */
 export interface HarnessOptions {
   runner?: CheckRunner;
+  /** A runner built over the bot's store (the production pipeline needs it for `tag.moved`). */
+  runnerFor?: (store: OpenedStore) => CheckRunner;
   env?: Record<string, string>;
   policy?: Policy;
   now?: () => Date;
@@ -79,7 +82,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       config,
       policy: options.policy ?? defaultPolicy(),
       policyVersion: "test-policy",
-      runner: () => options.runner ?? craftedRunner,
+      runner: options.runnerFor ?? (() => options.runner ?? craftedRunner),
       logger,
       host: "127.0.0.1",
       now: options.now,

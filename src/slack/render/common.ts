@@ -85,8 +85,11 @@ export function decisionLine(d: DecisionRecord, withReason = true): string {
   return `:x: *Rejected* by ${by} at ${slackDate(d.decidedAt)}${reason}`;
 }
 
-/** The reason the check could not finish, from its `check.incomplete` finding (if any). */
+/** Why the check could not finish (`CODE: message`), from its `check.incomplete` finding (if any). */
 export function incompleteReason(report: Report | null): string | null {
   const f = report?.findings.find((x) => x.id === "check.incomplete");
-  return f ? f.detail || f.title : null;
+  if (!f) return null;
+  const { code: errorCode, message } = f.evidence as { code?: unknown; message?: unknown };
+  if (typeof errorCode === "string" && typeof message === "string") return `${errorCode}: ${message}`;
+  return f.title;
 }

@@ -131,7 +131,7 @@ function outcomeBlocks(report: Report, outcome: ReportOutcome): Block[] {
       const why = incompleteReason(report) ?? `${outcome.error.code}: ${outcome.error.message}`;
       return [
         section(
-          `:warning: The image could not be checked, so it cannot be approved: ${escapeSlack(why)}\nFix the reference or the registry access and run the command again.`,
+          `:warning: Nothing to approve: the image could not be checked (${escapeSlack(why)}).\nFix the reference or the registry access and run the command again.`,
         ),
       ];
     }
