@@ -65,52 +65,176 @@ export function openQueue(db: Db): DurableQueue {
   if (existing) return existing;
   const orm = db.orm;
   const listeners = new Set<() => void>();
+  const ph = sql.placeholder;
 
-  const ownedRunning = (id: number, owner: string) =>
-    and(eq(jobs.id, id), eq(jobs.status, "running"), eq(jobs.leaseOwner, owner));
-
-  const findActive = (key: string) =>
-    orm
+  // Prepared once per queue: the claim/complete path runs for every job, and compiling its SQL
+  // each time would cost more than executing it.
+  const ownedRunning = and(
+    eq(jobs.id, ph("id")),
+    eq(jobs.status, "running"),
+    eq(jobs.leaseOwner, ph("owner")),
+  );
+  const stmt = {
+    findActive: orm
       .select()
       .from(jobs)
-      .where(and(eq(jobs.idempotencyKey, key), inArray(jobs.status, ["queued", "running"])))
-      .get();
+      .where(and(eq(jobs.idempotencyKey, ph("key")), inArray(jobs.status, ["queued", "running"])))
+      .prepare(),
+    insert: orm
+      .insert(jobs)
+      .values({
+        kind: ph("kind"),
+        payload: ph("payload"),
+        status: "queued",
+        attempts: 0,
+        maxAttempts: ph("maxAttempts"),
+        availableAt: ph("availableAt"),
+        idempotencyKey: ph("key"),
+        createdAt: ph("at"),
+        updatedAt: ph("at"),
+      })
+      .returning()
+      .prepare(),
+    get: orm
+      .select()
+      .from(jobs)
+      .where(eq(jobs.id, ph("id")))
+      .prepare(),
+    claim: orm
+      .update(jobs)
+      .set({
+        status: "running",
+        attempts: sql`${jobs.attempts} + 1`,
+        leaseOwner: sql`${ph("owner")}`,
+        leaseExpiresAt: sql`${ph("leaseExpiresAt")}`,
+        updatedAt: sql`${ph("at")}`,
+      })
+      .where(
+        and(
+          eq(jobs.id, ph("id")),
+          or(
+            and(eq(jobs.status, "queued"), lte(jobs.availableAt, ph("at"))),
+            and(eq(jobs.status, "running"), lte(jobs.leaseExpiresAt, ph("at"))),
+          ),
+        ),
+      )
+      .returning()
+      .prepare(),
+    renew: orm
+      .update(jobs)
+      .set({ leaseExpiresAt: sql`${ph("leaseExpiresAt")}`, updatedAt: sql`${ph("at")}` })
+      .where(ownedRunning)
+      .prepare(),
+    complete: orm
+      .update(jobs)
+      .set({
+        status: "done",
+        result: sql`${ph("result")}`,
+        leaseOwner: null,
+        leaseExpiresAt: null,
+        updatedAt: sql`${ph("at")}`,
+        finishedAt: sql`${ph("at")}`,
+      })
+      .where(ownedRunning)
+      .prepare(),
+    // `giveBack` is 1 to return the claimed attempt (Retry-After, shutdown), 0 to spend it.
+    requeue: orm
+      .update(jobs)
+      .set({
+        status: "queued",
+        attempts: sql`max(${jobs.attempts} - ${ph("giveBack")}, 0)`,
+        availableAt: sql`${ph("availableAt")}`,
+        leaseOwner: null,
+        leaseExpiresAt: null,
+        lastErrorCode: sql`coalesce(${ph("code")}, ${jobs.lastErrorCode})`,
+        lastErrorMessage: sql`coalesce(${ph("message")}, ${jobs.lastErrorMessage})`,
+        updatedAt: sql`${ph("at")}`,
+      })
+      .where(ownedRunning)
+      .prepare(),
+    fail: orm
+      .update(jobs)
+      .set({
+        status: "failed",
+        leaseOwner: null,
+        leaseExpiresAt: null,
+        lastErrorCode: sql`${ph("code")}`,
+        lastErrorMessage: sql`${ph("message")}`,
+        updatedAt: sql`${ph("at")}`,
+        finishedAt: sql`${ph("at")}`,
+      })
+      .where(ownedRunning)
+      .prepare(),
+  };
+
+  // The statements that filter by job kinds, prepared per set of kinds (one per worker).
+  const byKinds = new Map<string, ReturnType<typeof prepareForKinds>>();
+  function prepareForKinds(kinds: readonly string[]) {
+    const ofKinds = inArray(jobs.kind, [...kinds]);
+    return {
+      expired: orm
+        .select({ id: jobs.id })
+        .from(jobs)
+        .where(and(eq(jobs.status, "running"), lte(jobs.leaseExpiresAt, ph("at")), ofKinds))
+        .orderBy(jobs.leaseExpiresAt)
+        .limit(1)
+        .prepare(),
+      due: orm
+        .select({ id: jobs.id })
+        .from(jobs)
+        .where(and(eq(jobs.status, "queued"), lte(jobs.availableAt, ph("at")), ofKinds))
+        .orderBy(jobs.availableAt, jobs.id)
+        .limit(1)
+        .prepare(),
+      nextQueued: orm
+        .select({ at: sql<string | null>`min(${jobs.availableAt})` })
+        .from(jobs)
+        .where(and(eq(jobs.status, "queued"), ofKinds))
+        .prepare(),
+      nextLease: orm
+        .select({ at: sql<string | null>`min(${jobs.leaseExpiresAt})` })
+        .from(jobs)
+        .where(and(eq(jobs.status, "running"), ofKinds))
+        .prepare(),
+    };
+  }
+  const forKinds = (kinds: readonly string[]) => {
+    const key = kinds.join("\u0000");
+    let p = byKinds.get(key);
+    if (!p) {
+      p = prepareForKinds(kinds);
+      byKinds.set(key, p);
+    }
+    return p;
+  };
 
   const queue: DurableQueue = {
     enqueue(input: EnqueueInput, now: Date): { job: JobRecord; created: boolean } {
       const at = now.toISOString();
       const key = input.idempotencyKey ?? null;
-      const out = orm.transaction(
-        (tx) => {
+      const out = db.sqlite
+        .transaction(() => {
           if (key) {
-            const active = findActive(key);
+            const active = stmt.findActive.get({ key });
             if (active) return { job: toJob(active), created: false };
           }
-          const row = tx
-            .insert(jobs)
-            .values({
-              kind: input.kind,
-              payload: JSON.stringify(input.payload ?? null),
-              status: "queued",
-              attempts: 0,
-              maxAttempts: input.maxAttempts ?? QUEUE_DEFAULTS.maxAttempts,
-              availableAt: (input.availableAt ?? now).toISOString(),
-              idempotencyKey: key,
-              createdAt: at,
-              updatedAt: at,
-            })
-            .returning()
-            .get();
-          return { job: toJob(row), created: true };
-        },
-        { behavior: "immediate" },
-      );
+          const row = stmt.insert.get({
+            kind: input.kind,
+            payload: JSON.stringify(input.payload ?? null),
+            maxAttempts: input.maxAttempts ?? QUEUE_DEFAULTS.maxAttempts,
+            availableAt: (input.availableAt ?? now).toISOString(),
+            key,
+            at,
+          });
+          return { job: toJob(row!), created: true };
+        })
+        .immediate();
       if (out.created) for (const l of listeners) l();
       return out;
     },
 
     get(id: number): JobRecord | null {
-      const row = orm.select().from(jobs).where(eq(jobs.id, id)).get();
+      const row = stmt.get.get({ id });
       return row ? toJob(row) : null;
     },
 
@@ -128,76 +252,27 @@ export function openQueue(db: Db): DurableQueue {
     claim(owner: string, now: Date, leaseMs: number, kinds: readonly string[]): JobRecord | null {
       if (kinds.length === 0) return null;
       const at = now.toISOString();
-      const claimable = or(
-        and(eq(jobs.status, "queued"), lte(jobs.availableAt, at)),
-        and(eq(jobs.status, "running"), lte(jobs.leaseExpiresAt, at)),
-      );
+      const leaseExpiresAt = new Date(now.getTime() + leaseMs).toISOString();
+      const p = forKinds(kinds);
       // A few rounds: losing a race to another worker just means trying the next candidate.
       for (let round = 0; round < 5; round++) {
-        const candidate =
-          orm
-            .select({ id: jobs.id })
-            .from(jobs)
-            .where(
-              and(eq(jobs.status, "running"), lte(jobs.leaseExpiresAt, at), inArray(jobs.kind, [...kinds])),
-            )
-            .orderBy(jobs.leaseExpiresAt)
-            .limit(1)
-            .get() ??
-          orm
-            .select({ id: jobs.id })
-            .from(jobs)
-            .where(and(eq(jobs.status, "queued"), lte(jobs.availableAt, at), inArray(jobs.kind, [...kinds])))
-            .orderBy(jobs.availableAt, jobs.id)
-            .limit(1)
-            .get();
+        // Expired leases first: those jobs have waited longest (their worker died).
+        const candidate = p.expired.get({ at }) ?? p.due.get({ at });
         if (!candidate) return null;
-        const row = orm
-          .update(jobs)
-          .set({
-            status: "running",
-            attempts: sql`${jobs.attempts} + 1`,
-            leaseOwner: owner,
-            leaseExpiresAt: new Date(now.getTime() + leaseMs).toISOString(),
-            updatedAt: at,
-          })
-          .where(and(eq(jobs.id, candidate.id), claimable))
-          .returning()
-          .get();
+        const row = stmt.claim.get({ id: candidate.id, owner, leaseExpiresAt, at });
         if (row) return toJob(row);
       }
       return null;
     },
 
     renew(id: number, owner: string, now: Date, leaseMs: number): boolean {
-      return (
-        orm
-          .update(jobs)
-          .set({
-            leaseExpiresAt: new Date(now.getTime() + leaseMs).toISOString(),
-            updatedAt: now.toISOString(),
-          })
-          .where(ownedRunning(id, owner))
-          .run().changes === 1
-      );
+      const leaseExpiresAt = new Date(now.getTime() + leaseMs).toISOString();
+      return stmt.renew.run({ id, owner, leaseExpiresAt, at: now.toISOString() }).changes === 1;
     },
 
     complete(id: number, owner: string, result: unknown, now: Date): boolean {
-      const at = now.toISOString();
-      return (
-        orm
-          .update(jobs)
-          .set({
-            status: "done",
-            result: result === undefined ? null : JSON.stringify(result),
-            leaseOwner: null,
-            leaseExpiresAt: null,
-            updatedAt: at,
-            finishedAt: at,
-          })
-          .where(ownedRunning(id, owner))
-          .run().changes === 1
-      );
+      const json = result === undefined ? null : JSON.stringify(result);
+      return stmt.complete.run({ id, owner, result: json, at: now.toISOString() }).changes === 1;
     },
 
     reschedule(
@@ -209,56 +284,30 @@ export function openQueue(db: Db): DurableQueue {
       now: Date,
     ): boolean {
       return (
-        orm
-          .update(jobs)
-          .set({
-            status: "queued",
-            attempts: spendAttempt ? jobs.attempts : sql`max(${jobs.attempts} - 1, 0)`,
-            availableAt: availableAt.toISOString(),
-            leaseOwner: null,
-            leaseExpiresAt: null,
-            lastErrorCode: error.code,
-            lastErrorMessage: error.message,
-            updatedAt: now.toISOString(),
-          })
-          .where(ownedRunning(id, owner))
-          .run().changes === 1
+        stmt.requeue.run({
+          id,
+          owner,
+          giveBack: spendAttempt ? 0 : 1,
+          availableAt: availableAt.toISOString(),
+          code: error.code,
+          message: error.message,
+          at: now.toISOString(),
+        }).changes === 1
       );
     },
 
     fail(id: number, owner: string, error: JobError, now: Date): boolean {
-      const at = now.toISOString();
       return (
-        orm
-          .update(jobs)
-          .set({
-            status: "failed",
-            leaseOwner: null,
-            leaseExpiresAt: null,
-            lastErrorCode: error.code,
-            lastErrorMessage: error.message,
-            updatedAt: at,
-            finishedAt: at,
-          })
-          .where(ownedRunning(id, owner))
-          .run().changes === 1
+        stmt.fail.run({ id, owner, code: error.code, message: error.message, at: now.toISOString() })
+          .changes === 1
       );
     },
 
     release(id: number, owner: string, now: Date): boolean {
+      const at = now.toISOString();
       return (
-        orm
-          .update(jobs)
-          .set({
-            status: "queued",
-            attempts: sql`max(${jobs.attempts} - 1, 0)`,
-            availableAt: now.toISOString(),
-            leaseOwner: null,
-            leaseExpiresAt: null,
-            updatedAt: now.toISOString(),
-          })
-          .where(ownedRunning(id, owner))
-          .run().changes === 1
+        stmt.requeue.run({ id, owner, giveBack: 1, availableAt: at, code: null, message: null, at })
+          .changes === 1
       );
     },
 
@@ -268,17 +317,10 @@ export function openQueue(db: Db): DurableQueue {
 
     nextDueAt(kinds: readonly string[]): string | null {
       if (kinds.length === 0) return null;
-      const queued = orm
-        .select({ at: sql<string | null>`min(${jobs.availableAt})` })
-        .from(jobs)
-        .where(and(eq(jobs.status, "queued"), inArray(jobs.kind, [...kinds])))
-        .get();
-      const leased = orm
-        .select({ at: sql<string | null>`min(${jobs.leaseExpiresAt})` })
-        .from(jobs)
-        .where(and(eq(jobs.status, "running"), inArray(jobs.kind, [...kinds])))
-        .get();
-      const times = [queued?.at, leased?.at].filter((t): t is string => typeof t === "string");
+      const p = forKinds(kinds);
+      const times = [p.nextQueued.get()?.at, p.nextLease.get()?.at].filter(
+        (t): t is string => typeof t === "string",
+      );
       return times.length ? times.sort()[0]! : null;
     },
 
