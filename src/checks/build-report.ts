@@ -120,8 +120,14 @@ function maskPairs(map: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(map).map(([k, v]) => [k, redact(v, scanAssignment(k, v))]));
 }
 
-/** An argv with secrets masked, read as one command line so `--password x` is seen. */
+/**
+ * An argv with secrets masked: read as one command line (so `--password x` is seen), and each
+ * argument with spaces as a script of its own (`CMD-SHELL "curl -u user:pass ..."`).
+ */
 function maskArgv(argv: string[]): string[] {
-  const matches = secretsInCommandLine(argv.map(shellQuote).join(" "));
+  const matches = [
+    ...secretsInCommandLine(argv.map(shellQuote).join(" ")),
+    ...argv.filter((a) => /\s/.test(a)).flatMap((a) => secretsInCommandLine(a)),
+  ];
   return argv.map((a) => redact(a, matches));
 }

@@ -138,7 +138,8 @@ export function runAdvice(facts: ImageFacts, pinned: string): RunAdvice {
   if (Object.keys(named).length) doc.volumes = named;
   return {
     dockerRun: formatCommand(args),
-    compose: stringify(doc, { lineWidth: 0 }),
+    // Quoted strings: YAML 1.1 readers take an unquoted 65534:65534 for a base-60 number.
+    compose: stringify(doc, { lineWidth: 0, defaultStringType: "QUOTE_DOUBLE", defaultKeyType: "PLAIN" }),
     notes,
   };
 }

@@ -5,8 +5,12 @@
  * and revision, an SBOM, its publisher trusted by policy). Together they evaluate to `pass` with
  * nothing above info. Each call returns fresh objects, so a test can change one thing.
  */
+import { buildReport } from "../../src/checks/build-report.js";
+import { runChecks } from "../../src/checks/index.js";
+import type { Report } from "../../src/checks/report.js";
 import type { CheckContext } from "../../src/checks/types.js";
 import type { HistoryEntry, ImageFacts } from "../../src/facts/model.js";
+import { evaluate, policyVersion } from "../../src/policy/evaluate.js";
 import { parsePolicy } from "../../src/policy/parse.js";
 import type { Policy } from "../../src/policy/schema.js";
 import type { TrustReport } from "../../src/trust/types.js";
@@ -182,4 +186,20 @@ export function cleanPolicy(extra = ""): Policy {
 /** The check context for the clean image. */
 export function cleanContext(): CheckContext {
   return { policy: cleanPolicy(), now: NOW, trust: cleanTrust(), lastKnownDigest: DIGEST };
+}
+
+/** The report the pipeline would build for these facts: every check, the policy, the report builder. */
+export function reportFor(facts: ImageFacts = cleanFacts(), ctx: CheckContext = cleanContext()): Report {
+  const evaluation = evaluate(runChecks(facts, ctx), ctx.policy, facts.reference, ctx.now);
+  return buildReport({
+    reference: facts.reference.original,
+    ref: facts.reference,
+    facts,
+    evaluation,
+    trust: ctx.trust,
+    checkedAt: ctx.now,
+    durationMs: 87,
+    policyVersion: policyVersion(ctx.policy),
+    platform: "linux/amd64",
+  });
 }

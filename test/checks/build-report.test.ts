@@ -1,0 +1,117 @@
+import { describe, expect, it } from "vitest";
+import { buildReport } from "../../src/checks/build-report.js";
+import { findingsForGatherError } from "../../src/checks/index.js";
+import { evaluate, policyVersion } from "../../src/policy/evaluate.js";
+import { EMPTY_TRUST } from "../../src/trust/types.js";
+import {
+  CONFIG_DIGEST,
+  cleanContext,
+  cleanFacts,
+  DIGEST,
+  MANIFEST_DIGEST,
+  NOW,
+  reportFor,
+} from "../support/facts.js";
+
+const GITHUB = `ghp_${"x1Y2z3".repeat(6)}`;
+const AWS = "AKIAIOSFODNN7EXAMPLE";
+
+describe("buildReport", () => {
+  it("has the contract's report@1 shape", () => {
+    const r = reportFor();
+    expect(r).toMatchObject({
+      schema: "image-check/report@1",
+      reference: `registry.example.com/acme/app:1.4.2@${DIGEST}`,
+      image: {
+        registry: "registry.example.com",
+        repository: "acme/app",
+        tag: "1.4.2",
+        digest: DIGEST,
+        platform: "linux/amd64",
+        manifestDigest: MANIFEST_DIGEST,
+        configDigest: CONFIG_DIGEST,
+        pinned: `registry.example.com/acme/app:1.4.2@${DIGEST}`,
+      },
+      verdict: "pass",
+      checkedAt: "2026-11-30T12:00:00.000Z",
+      durationMs: 87,
+      decidedBy: [],
+      source: { kind: "registry", requests: 5, bytes: 12_345 },
+    });
+    expect(r.policyVersion).toMatch(/^[0-9a-f]{12}$/);
+    expect(r.facts).toMatchObject({ user: "10001:10001", created: expect.any(String) });
+    expect(r.facts.history[0]).toEqual({
+      created: expect.any(String),
+      createdBy: expect.stringContaining("COPY"),
+      emptyLayer: false,
+    });
+    expect(r.facts.signatures).toEqual([
+      expect.objectContaining({ kind: "cosign", status: "verified", signer: "release" }),
+    ]);
+    expect(r.facts.attestations).toEqual([
+      expect.objectContaining({ kind: "slsa-provenance", sourceRepository: "https://github.com/acme/app" }),
+      expect.objectContaining({ kind: "sbom-spdx", predicateType: "https://spdx.dev/Document" }),
+    ]);
+    expect(r.run?.dockerRun).toContain(`registry.example.com/acme/app:1.4.2@${DIGEST}`);
+    expect(JSON.parse(JSON.stringify(r))).toEqual(r);
+  });
+
+  it("never carries a secret in full, anywhere", () => {
+    const facts = cleanFacts();
+    facts.config.env.push(`GITHUB_TOKEN=${GITHUB}`, "DB_PASSWORD=hunter2hunter2");
+    facts.config.labels["deploy.aws-key"] = AWS;
+    facts.config.cmd = ["serve", "--db-password", "Tr0ub4dor3xyz"];
+    facts.config.healthcheck = { test: ["CMD-SHELL", "curl -u admin:S3cretPass3 http://localhost/health"] };
+    facts.history.push(
+      { createdBy: `RUN |1 NPM_TOKEN=${GITHUB} /bin/sh -c npm ci # buildkit`, emptyLayer: false },
+      { createdBy: "/bin/sh -c mysql -uroot -pS3cretPass4 -e 'select 1'", emptyLayer: false },
+    );
+    facts.incomplete = [
+      {
+        part: "referrers",
+        code: "NETWORK",
+        message: "GET https://bot:Pa55word99@registry.example.com/v2/ failed",
+      },
+    ];
+    const text = JSON.stringify(reportFor(facts));
+    for (const secret of [
+      GITHUB,
+      "hunter2hunter2",
+      AWS,
+      "Tr0ub4dor3xyz",
+      "S3cretPass3",
+      "S3cretPass4",
+      "Pa55word99",
+    ]) {
+      expect(text).not.toContain(secret);
+    }
+    expect(text).toContain("ghp_…Y2z3 (40 chars)");
+    expect(text).toContain("AKIA…MPLE (20 chars)");
+  });
+
+  it("reports a failed gather as a check that cannot pass", () => {
+    const ref = cleanFacts().reference;
+    const ctx = cleanContext();
+    const r = buildReport({
+      reference: ref.original,
+      ref,
+      facts: null,
+      evaluation: evaluate(
+        findingsForGatherError({ code: "MANIFEST_UNKNOWN", message: "no such tag" }),
+        ctx.policy,
+        ref,
+        NOW,
+      ),
+      trust: EMPTY_TRUST,
+      checkedAt: NOW,
+      durationMs: 12,
+      policyVersion: policyVersion(ctx.policy),
+      platform: "linux/amd64",
+    });
+    expect(r.verdict).toBe("review");
+    expect(r.findings.map((f) => f.id)).toEqual(["check.incomplete"]);
+    expect(r.image.pinned).toBe(`registry.example.com/acme/app:1.4.2@${DIGEST}`);
+    expect(r.facts).toEqual({ user: "", labels: {}, history: [], signatures: [], attestations: [] });
+    expect(r.run).toBeUndefined();
+  });
+});
