@@ -202,6 +202,12 @@ export interface Store {
    * (`autoApprove`), made by the worker per policy. Throws NOT_FOUND.
    */
   attachReport(requestId: string, report: Report, now: Date): RequestRecord;
+  /**
+   * Record a report of `image-check check` (no request: the CLI asks nobody for approval), with
+   * its tag observation and an audit entry, so later `status` queries and `tag.moved` see it.
+   * Idempotent for the same report. Returns the report id.
+   */
+  recordCliReport(report: Report, now: Date, actor?: string): string;
   /** Mark a request `failed` (audit `request.failed`). No-op on a request already past `checking`. Throws NOT_FOUND. */
   failRequest(requestId: string, error: { code: string; message: string }, now: Date): RequestRecord;
   /** Remember the approval message posted to the IT channel. Throws NOT_FOUND. */

@@ -86,6 +86,27 @@ export function createStore(db: Db, opts: Pick<OpenStoreOptions, "randomBytes"> 
       .run();
   }
 
+  /** Store a report (content-addressed: the same report twice is one row); returns its id. */
+  function insertReport(tx: Tx, report: Report, digest: string | null, now: Date): string {
+    const json = JSON.stringify(report);
+    const id = `rep_${createHash("sha256").update(json).digest("hex").slice(0, 32)}`;
+    tx.insert(reports)
+      .values({
+        id,
+        digest,
+        policyVersion: report.policyVersion ?? "",
+        repository: `${report.image.registry}/${report.image.repository}`,
+        reference: report.reference,
+        verdict: report.verdict,
+        checkedAt: report.checkedAt,
+        json,
+        createdAt: now.toISOString(),
+      })
+      .onConflictDoNothing({ target: reports.id })
+      .run();
+    return id;
+  }
+
   function recordDecision(
     tx: Tx,
     req: RequestRow,
@@ -239,8 +260,6 @@ export function createStore(db: Db, opts: Pick<OpenStoreOptions, "randomBytes"> 
     },
 
     attachReport(requestId: string, report: Report, now: Date): RequestRecord {
-      const json = JSON.stringify(report);
-      const reportId = `rep_${createHash("sha256").update(json).digest("hex").slice(0, 32)}`;
       return orm.transaction(
         (tx) => {
           const req = requireRequest(tx, requestId);
@@ -248,20 +267,7 @@ export function createStore(db: Db, opts: Pick<OpenStoreOptions, "randomBytes"> 
           // not write a second report or move the request again.
           if (req.status !== "checking") return toRequest(req, now);
           const digest = report.image.digest ?? req.digest;
-          tx.insert(reports)
-            .values({
-              id: reportId,
-              digest,
-              policyVersion: report.policyVersion ?? "",
-              repository: `${report.image.registry}/${report.image.repository}`,
-              reference: report.reference,
-              verdict: report.verdict,
-              checkedAt: report.checkedAt,
-              json,
-              createdAt: now.toISOString(),
-            })
-            .onConflictDoNothing({ target: reports.id })
-            .run();
+          const reportId = insertReport(tx, report, digest ?? null, now);
           const failed = !digest;
           const row = tx
             .update(requests)
@@ -283,6 +289,25 @@ export function createStore(db: Db, opts: Pick<OpenStoreOptions, "randomBytes"> 
             verdict: report.verdict,
           });
           return toRequest(row!, now);
+        },
+        { behavior: "immediate" },
+      );
+    },
+
+    recordCliReport(report: Report, now: Date, actor = "cli"): string {
+      return orm.transaction(
+        (tx) => {
+          const digest = report.image.digest ?? null;
+          const id = insertReport(tx, report, digest, now);
+          const { registry, repository, tag } = report.image;
+          if (tag && digest) store.recordTagObservation(`${registry}/${repository}`, tag, digest, now);
+          audit(tx, now, actor, "report.recorded", null, {
+            reportId: id,
+            reference: report.reference,
+            digest,
+            verdict: report.verdict,
+          });
+          return id;
         },
         { behavior: "immediate" },
       );

@@ -1,0 +1,7 @@
+/**
+ * The store's entry point: the service API (types in ./api.ts), opening a store, and the database
+ * handle for the worker and the admin commands.
+ */
+export * from "./api.js";
+export { APPLICATION_ID, type Db, migrateDb, openDb, pendingMigrations } from "./db.js";
+export { createStore, type OpenedStore, openStore } from "./service.js";
