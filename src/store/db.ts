@@ -113,7 +113,13 @@ export function migrateDb(db: Db, folder: string = migrationsFolder()): { applie
     migrate(db.orm, { migrationsFolder: folder });
   } catch (err) {
     // Two processes starting together may both see a migration pending; the loser's migration
-    // fails (table exists). If the winner brought the schema up to date, all is well.
+    // fails (table exists, or a busy snapshot). Wait for the winner's write lock to be released
+    // (busy_timeout), then look again: if the winner brought the schema up to date, all is well.
+    try {
+      db.sqlite.exec("BEGIN IMMEDIATE; COMMIT");
+    } catch {
+      // Still locked after the busy timeout: report the original failure below.
+    }
     if (pendingMigrations(db.sqlite, folder) === 0) return { applied: 0 };
     throw new StoreError("MIGRATION_FAILED", `migrating ${db.path} failed: ${firstLine(err)}`, {
       cause: err,

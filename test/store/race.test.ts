@@ -52,8 +52,11 @@ describe("two processes deciding the same request at once", () => {
   });
 
   it("store exactly one decision and refuse the other with ALREADY_DECIDED, every round", async () => {
-    expect(await a.next()).toBe("ready");
-    expect(await b.next()).toBe("ready");
+    for (const d of [a, b]) {
+      expect(await d.next()).toBe("started");
+      d.child.stdin.write("open\n");
+      expect(await d.next()).toBe("ready");
+    }
     for (const req of requests) {
       // The barrier: both processes get the request id in the same tick of this process.
       a.child.stdin.write(`${req.id}\n`);
@@ -73,5 +76,22 @@ describe("two processes deciding the same request at once", () => {
     }
     a.child.stdin.end();
     b.child.stdin.end();
+  });
+});
+
+describe("processes opening a new store at the same moment", () => {
+  it("all succeed: one migrates, the others find the schema up to date", async () => {
+    const dbPath = join(tempDir(), "fresh.db");
+    const children = Array.from({ length: 3 }, () => startDecider(dbPath, "U_X", "approved"));
+    const exits = children.map(
+      (d) => new Promise<number | null>((resolve) => d.child.once("exit", (code) => resolve(code))),
+    );
+    // Wait until all three are up, then let them open the store in the same tick.
+    expect(await Promise.all(children.map((d) => d.next()))).toEqual(["started", "started", "started"]);
+    for (const d of children) d.child.stdin.write("open\n");
+    const opened = await Promise.all(children.map((d) => d.next()));
+    for (const d of children) d.child.stdin.end();
+    expect(opened).toEqual(["ready", "ready", "ready"]);
+    expect(await Promise.all(exits)).toEqual([0, 0, 0]);
   });
 });
