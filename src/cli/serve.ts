@@ -11,7 +11,12 @@ import type { Policy } from "../policy/schema.js";
 import type { OpenedStore } from "../store/service.js";
 import type { CheckRunner } from "../worker/types.js";
 import { type CliIO, type Command, parseArgs, UsageError } from "./args.js";
-import { EXIT } from "./main.js";
+
+/**
+ * Exit code of a configuration or policy problem: a usage error (main.ts's EXIT.usage). Not imported
+ * from main.ts: main awaits the command at its top level, so importing it back deadlocks the entry.
+ */
+const EXIT_USAGE = 64;
 
 const HELP = `Usage: image-check serve
 
@@ -73,12 +78,12 @@ export async function runServe(argv: string[], io: CliIO, overrides: ServeOverri
   } catch (err) {
     if (err instanceof ConfigError) {
       for (const problem of err.problems) io.stderr(`image-check serve: ${problem}\n`);
-      return EXIT.usage;
+      return EXIT_USAGE;
     }
     // A wrong policy file is a usage error like a wrong flag: one line naming the file and the field.
     if (isCoded(err, "INVALID_POLICY", "POLICY_NOT_FOUND", "KEY_NOT_FOUND")) {
       io.stderr(`image-check serve: ${oneLine(err)}\n`);
-      return EXIT.usage;
+      return EXIT_USAGE;
     }
     throw err;
   }

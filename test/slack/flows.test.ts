@@ -133,7 +133,21 @@ describe("the Slack app", () => {
       await command(h, "team/limited:1 for the build");
       const post = await itMessage(h, "team/limited");
       expect(h.fake.calls.filter((c) => c.method === "chat.postMessage" && c.status === 429)).toHaveLength(1);
-      expect(post).toBeDefined();
+      // The worker rescheduled the post for Retry-After later, without spending an attempt on the 429.
+      await h.bot.idle();
+      const requestId = buttonsOf(post.body)[0]!.value;
+      const job = h.bot.store.db.sqlite
+        .prepare(
+          "select attempts, available_at, created_at, last_error_code from jobs where kind = 'slack.it-request' and payload like ?",
+        )
+        .get(`%${requestId}%`) as {
+        attempts: number;
+        available_at: string;
+        created_at: string;
+        last_error_code: string;
+      };
+      expect(job).toMatchObject({ attempts: 1, last_error_code: "TOO_MANY_REQUESTS" });
+      expect(Date.parse(job.available_at) - Date.parse(job.created_at)).toBeGreaterThanOrEqual(1000);
 
       h.fake.fail("chat.update", { kind: "error", error: "internal_error" });
       await sendClick(h.target, {

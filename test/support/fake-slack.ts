@@ -2,9 +2,9 @@
 // convention 8): Slack cannot run here. It records every call (method, decoded body, token), answers
 // the way Slack does for the methods the app uses, serves `response_url` POSTs, and can be told to
 // answer a method with a 429 + Retry-After or an error, a given number of times.
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 
 /** One recorded Web API call. */
 export interface SlackCall {
@@ -46,6 +46,8 @@ export interface FakeSlack {
   responses: ResponseUrlPost[];
   /** Calls of one method that were answered ok. */
   ok(method: string): SlackCall[];
+  /** Socket Mode: `apps.connections.open` hands out a WebSocket URL on this fake. */
+  socket: FakeSocketMode;
   /** Members of each user group (`usergroups.users.list`). */
   usergroups: Map<string, string[]>;
   /** Answer the next `times` calls of `method` with the failure. */
@@ -59,6 +61,14 @@ export interface FakeSlack {
   close(): Promise<void>;
 }
 
+/** The Socket Mode side of the fake (https://docs.slack.dev/apis/events-api/using-socket-mode). */
+export interface FakeSocketMode {
+  /** Resolves once an app connected and was sent `hello`. */
+  connected(): Promise<void>;
+  /** Send an envelope (`slash_commands`, `interactive`, `events_api`) and resolve with the app's ack payload. */
+  send(type: string, payload: unknown): Promise<unknown>;
+}
+
 /** Start the fake on a random loopback port. */
 export async function startFakeSlack(options: { botUserId?: string } = {}): Promise<FakeSlack> {
   const calls: SlackCall[] = [];
@@ -67,6 +77,7 @@ export async function startFakeSlack(options: { botUserId?: string } = {}): Prom
   const usergroups = new Map<string, string[]>();
   const waiters = new Set<() => void>();
   let seq = 0;
+  let base = "";
   const nextTs = () => `${1_700_000_000 + ++seq}.${String(seq).padStart(6, "0")}`;
   const notify = () => {
     for (const w of [...waiters]) w();
@@ -74,6 +85,8 @@ export async function startFakeSlack(options: { botUserId?: string } = {}): Prom
 
   const answer = (method: string, body: Record<string, unknown>): Record<string, unknown> => {
     switch (method) {
+      case "apps.connections.open":
+        return { ok: true, url: `${base.replace("http:", "ws:")}/socket` };
       case "auth.test":
         return {
           ok: true,
@@ -160,9 +173,10 @@ export async function startFakeSlack(options: { botUserId?: string } = {}): Prom
   const server: Server = createServer((req, res) => {
     handle(req, res).catch((err) => send(res, 500, String(err), "text/plain"));
   });
+  const socketMode = acceptSocketMode(server);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
-  const base = `http://127.0.0.1:${port}`;
+  base = `http://127.0.0.1:${port}`;
 
   return {
     apiUrl: `${base}/api/`,
@@ -170,6 +184,7 @@ export async function startFakeSlack(options: { botUserId?: string } = {}): Prom
     calls,
     responses,
     ok: (method) => calls.filter((c) => c.method === method && c.status === 200),
+    socket: socketMode,
     usergroups,
     fail(method, failure) {
       failures.set(method, { ...failure, times: failure.times ?? 1 });
@@ -204,6 +219,7 @@ export async function startFakeSlack(options: { botUserId?: string } = {}): Prom
     },
     close: () =>
       new Promise<void>((resolve) => {
+        socketMode.close();
         server.closeAllConnections();
         server.close(() => resolve());
       }),
@@ -246,4 +262,93 @@ function tryJson(value: string): unknown {
   } catch {
     return value;
   }
+}
+
+// A minimal WebSocket server (RFC 6455) for Socket Mode: the handshake, text frames, ping/pong and
+// close; enough for Slack's SDK client, which is all that ever connects here.
+function acceptSocketMode(server: Server): FakeSocketMode & { close(): void } {
+  let socket: Socket | null = null;
+  let onConnected: (() => void)[] = [];
+  const acks = new Map<string, (payload: unknown) => void>();
+  const frame = (opcode: number, data: Buffer) => {
+    const len = data.length;
+    const head =
+      len < 126 ? Buffer.from([0x80 | opcode, len]) : Buffer.from([0x80 | opcode, 126, len >> 8, len & 0xff]);
+    if (len > 0xffff) throw new Error("fake socket: frame too large");
+    socket?.write(Buffer.concat([head, data]));
+  };
+  const sendJson = (value: unknown) => frame(0x1, Buffer.from(JSON.stringify(value)));
+  server.on("upgrade", (req: IncomingMessage, s: Socket) => {
+    const key = String(req.headers["sec-websocket-key"] ?? "");
+    const accept = createHash("sha1").update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest("base64");
+    s.write(
+      `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
+    );
+    socket = s;
+    let buffered = Buffer.alloc(0);
+    s.on("data", (chunk: Buffer) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      for (;;) {
+        if (buffered.length < 2) return;
+        const opcode = buffered[0]! & 0x0f;
+        let len = buffered[1]! & 0x7f;
+        let offset = 2;
+        if (len === 126) {
+          if (buffered.length < 4) return;
+          len = buffered.readUInt16BE(2);
+          offset = 4;
+        } else if (len === 127) {
+          if (buffered.length < 10) return;
+          len = Number(buffered.readBigUInt64BE(2));
+          offset = 10;
+        }
+        const masked = (buffered[1]! & 0x80) !== 0;
+        const end = offset + (masked ? 4 : 0) + len;
+        if (buffered.length < end) return;
+        const mask = masked ? buffered.subarray(offset, offset + 4) : null;
+        const data = Buffer.from(buffered.subarray(end - len, end));
+        if (mask) for (let i = 0; i < data.length; i++) data[i]! ^= mask[i % 4]!;
+        buffered = buffered.subarray(end);
+        if (opcode === 0x9) frame(0xa, data);
+        else if (opcode === 0x8) {
+          frame(0x8, data.subarray(0, 2));
+          s.end();
+        } else if (opcode === 0x1) {
+          const msg = JSON.parse(data.toString("utf8")) as { envelope_id?: string; payload?: unknown };
+          if (msg.envelope_id) acks.get(msg.envelope_id)?.(msg.payload ?? null);
+        }
+      }
+    });
+    s.on("error", () => {});
+    s.on("close", () => {
+      if (socket === s) socket = null;
+    });
+    sendJson({
+      type: "hello",
+      num_connections: 1,
+      debug_info: { host: "fake" },
+      connection_info: { app_id: "A0APP" },
+    });
+    for (const resolve of onConnected) resolve();
+    onConnected = [];
+  });
+  return {
+    connected: () => (socket ? Promise.resolve() : new Promise<void>((resolve) => onConnected.push(resolve))),
+    send(type, payload) {
+      const envelopeId = randomUUID();
+      const acked = new Promise<unknown>((resolve) => acks.set(envelopeId, resolve));
+      sendJson({
+        envelope_id: envelopeId,
+        type,
+        payload,
+        accepts_response_payload: type !== "events_api",
+        retry_attempt: 0,
+        retry_reason: "",
+      });
+      return acked;
+    },
+    close() {
+      socket?.destroy();
+    },
+  };
 }

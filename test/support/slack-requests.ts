@@ -66,7 +66,12 @@ export interface SlashCommand {
 
 /** The form body of `/image-check <text>`. */
 export function slashCommandBody(cmd: SlashCommand): string {
-  return new URLSearchParams({
+  return new URLSearchParams(slashCommandFields(cmd)).toString();
+}
+
+/** The fields of `/image-check <text>` (form fields over HTTP, a JSON payload in Socket Mode). */
+export function slashCommandFields(cmd: SlashCommand): Record<string, string> {
+  return {
     token: "legacy-verification-token",
     team_id: "T0FAKE",
     team_domain: "fake",
@@ -79,7 +84,7 @@ export function slashCommandBody(cmd: SlashCommand): string {
     api_app_id: "A0APP",
     response_url: cmd.responseUrl,
     trigger_id: cmd.triggerId ?? `trigger-${cmd.userId}`,
-  }).toString();
+  };
 }
 
 /** Send a slash command, signed. */
@@ -91,8 +96,8 @@ export function sendCommand(
   return postSigned(target, slashCommandBody(cmd), "application/x-www-form-urlencoded", options);
 }
 
-/** The form body of a `block_actions` payload for one button click. */
-export function blockActionBody(click: {
+/** One button click. */
+export interface Click {
   actionId: string;
   value: string;
   userId: string;
@@ -101,8 +106,16 @@ export function blockActionBody(click: {
   responseUrl?: string;
   /** Set for clicks in the Home tab (no message). */
   view?: { id: string; type: "home" };
-}): string {
-  const payload = {
+}
+
+/** The form body of a `block_actions` payload for one button click. */
+export function blockActionBody(click: Click): string {
+  return new URLSearchParams({ payload: JSON.stringify(blockActionPayload(click)) }).toString();
+}
+
+/** The `block_actions` payload of one button click. */
+export function blockActionPayload(click: Click): Record<string, unknown> {
+  return {
     type: "block_actions",
     team: { id: "T0FAKE", domain: "fake" },
     user: { id: click.userId, username: click.userId.toLowerCase(), team_id: "T0FAKE" },
@@ -132,7 +145,6 @@ export function blockActionBody(click: {
       },
     ],
   };
-  return new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
 }
 
 /** Send a button click, signed. */
