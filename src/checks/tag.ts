@@ -25,12 +25,13 @@ export function pinnedReference(
 }
 
 /**
- * What the reference's tag resolves to now: `ctx.tagDigest` when the gatherer looked it up,
- * else `facts.digest` when the facts were gathered by tag. Undefined when not known (a
- * `name:tag@digest` gathered by its digest only).
+ * What the reference's tag resolves to now: `ctx.tagDigest` when the caller looked it up, else
+ * `facts.registryInfo.tagDigest` (the registry source asks for a `name:tag@digest`), else
+ * `facts.digest` when the facts were gathered by tag. Undefined when not known.
  */
 export function tagResolution(facts: ImageFacts, ctx: CheckContext): string | undefined {
   if (ctx.tagDigest) return ctx.tagDigest;
+  if (facts.registryInfo?.tagDigest) return facts.registryInfo.tagDigest;
   const ref = facts.reference;
   if (!ref.digest) return facts.digest;
   return facts.digest && facts.digest !== ref.digest ? facts.digest : undefined;

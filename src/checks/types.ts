@@ -85,9 +85,10 @@ export interface CheckContext {
   /** The digest this repository:tag resolved to at its last check or decision here, if any (for `tag.moved`). */
   lastKnownDigest?: string | null;
   /**
-   * What the reference's tag resolves to now, when the gatherer looked it up separately from the
+   * What the reference's tag resolves to now, when the caller looked it up separately from the
    * facts (a `name:tag@digest` reference is gathered by its digest, so `facts.digest` is the pinned
-   * one). Read by `tag.moved` and `tag.digest-conflict`; when absent they use `facts.digest`.
+   * one). Read by `tag.moved` and `tag.digest-conflict`; when absent they use
+   * `facts.registryInfo.tagDigest`, then `facts.digest`.
    */
   tagDigest?: string | null;
 }

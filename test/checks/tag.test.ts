@@ -96,6 +96,12 @@ describe("tag checks", () => {
       );
       expect(f?.evidence).toEqual({ tag: "3.12", pinnedDigest: DIGEST, tagDigest: OTHER });
     });
+    it("reads what the registry source saw the tag resolve to", () => {
+      const facts = cleanFacts();
+      facts.registryInfo = { tagDigest: OTHER };
+      const found = tagChecks(facts, { ...cleanContext(), lastKnownDigest: null }).map((f) => f.id);
+      expect(found).toEqual(["tag.digest-conflict"]);
+    });
     it("fires when the facts were gathered by tag and differ from the pin", () => {
       expect(ids(run({ tag: "3.12", digest: DIGEST }, {}, OTHER))).toEqual(["tag.digest-conflict"]);
     });
