@@ -19,7 +19,7 @@ import type {
 import type { JobQueue } from "../worker/types.js";
 import type { Approvers } from "./approvers.js";
 import { JOB } from "./ids.js";
-import { enqueueRequestJob } from "./jobs.js";
+import { decisionOf, enqueueRequestJob } from "./jobs.js";
 import type { Metrics } from "./metrics.js";
 import type { RefusalCode } from "./render/refusal.js";
 
@@ -40,10 +40,11 @@ export interface SlackServiceDeps {
   metrics: Metrics;
 }
 
+/** Why nothing changed, with the decision in force when the request was already decided. */
+export type Refusal = { ok: false; code: RefusalCode; decision?: DecisionRecord | null };
+
 /** The outcome of a decision attempt: written, or refused with the reason (nothing changed). */
-export type DecideOutcome =
-  | { ok: true; decision: DecisionRecord; request: RequestRecord }
-  | { ok: false; code: RefusalCode; decision?: DecisionRecord | null };
+export type DecideOutcome = { ok: true; decision: DecisionRecord; request: RequestRecord } | Refusal;
 
 /** A new check, as typed after the command. */
 export interface CheckInput {
@@ -59,12 +60,7 @@ export interface SlackService {
   /** Record the request and enqueue its check, in one transaction. */
   submitCheck(input: CheckInput): RequestRecord;
   /** Whether `userId` may decide `requestId` now (before opening the reject modal). */
-  canDecide(
-    requestId: string,
-    userId: string,
-  ): Promise<
-    { ok: true; request: RequestRecord } | { ok: false; code: RefusalCode; decision?: DecisionRecord | null }
-  >;
+  canDecide(requestId: string, userId: string): Promise<{ ok: true; request: RequestRecord } | Refusal>;
   /** Decide: the decision and the jobs that update the IT message and tell the requester, in one transaction. */
   decide(input: {
     requestId: string;
@@ -73,11 +69,7 @@ export interface SlackService {
     reason: string | null;
   }): Promise<DecideOutcome>;
   /** The requester's reason (from the modal), and the job that routes the request to IT and tells them. */
-  addReason(
-    requestId: string,
-    userId: string,
-    reason: string,
-  ): { ok: true } | { ok: false; code: RefusalCode };
+  addReason(requestId: string, userId: string, reason: string): { ok: true } | Refusal;
   /** Whether `userId` may decide; false when Slack cannot list the approver groups right now. */
   isApprover(userId: string): Promise<boolean>;
   /** Queue a Home tab refresh for a user (with a one-line notice on top, already escaped). */
@@ -92,13 +84,10 @@ export interface SlackService {
 export function createSlackService(deps: SlackServiceDeps): SlackService {
   const { store, queue, transaction, now } = deps;
 
-  function decidedOrRefusal(
-    code: string,
-    request: RequestRecord | null,
-    at: Date,
-  ): { ok: false; code: RefusalCode; decision?: DecisionRecord | null } {
-    const decision = request?.digest ? store.currentDecision(request.repository, request.digest, at) : null;
-    return { ok: false, code: code as RefusalCode, decision: code === "ALREADY_DECIDED" ? decision : null };
+  /** A refusal; an ALREADY_DECIDED one carries the request's decision, to say who decided and when. */
+  function refusal(code: RefusalCode, request: RequestRecord | null, at: Date): Refusal {
+    if (code !== "ALREADY_DECIDED" || !request) return { ok: false, code };
+    return { ok: false, code, decision: decisionOf(store, request, at) };
   }
 
   return {
@@ -130,7 +119,7 @@ export function createSlackService(deps: SlackServiceDeps): SlackService {
       const request = store.getRequest(requestId, at);
       if (!request) return { ok: false, code: "NOT_FOUND" };
       if (request.status === "approved" || request.status === "rejected" || request.status === "expired")
-        return decidedOrRefusal("ALREADY_DECIDED", request, at);
+        return refusal("ALREADY_DECIDED", request, at);
       if (request.status !== "pending") return { ok: false, code: "NOT_DECIDABLE" };
       if (request.requestedBy === userId) return { ok: false, code: "SELF_DECISION" };
       if (!(await deps.approvers.isApprover(userId))) return { ok: false, code: "NOT_APPROVER" };
@@ -159,7 +148,7 @@ export function createSlackService(deps: SlackServiceDeps): SlackService {
         return { ok: true, decision: out, request: store.getRequest(input.requestId, at)! };
       } catch (err) {
         if (isCoded(err, "NOT_FOUND", "ALREADY_DECIDED", "NOT_DECIDABLE", "SELF_DECISION", "NOT_APPROVER"))
-          return decidedOrRefusal(err.code, store.getRequest(input.requestId, at), at);
+          return refusal(err.code, store.getRequest(input.requestId, at), at);
         throw err;
       }
     },

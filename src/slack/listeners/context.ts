@@ -6,6 +6,7 @@ import type { Store } from "../../store/api.js";
 import type { SlackApi } from "../api.js";
 import type { Metrics } from "../metrics.js";
 import type { Message } from "../render/blocks.js";
+import { homeNotice } from "../render/home.js";
 import type { SlackService } from "../service.js";
 
 /** The listeners' dependencies. */
@@ -34,7 +35,8 @@ export async function tellClicker(
   message: Message,
 ): Promise<void> {
   try {
-    if (origin.fromHome || !origin.responseUrl) ctx.service.refreshHome(origin.userId, message.text);
+    if (origin.fromHome || !origin.responseUrl)
+      ctx.service.refreshHome(origin.userId, homeNotice(message.text));
     else await ctx.api.respond(origin.responseUrl, { ...message, replaceOriginal: false });
   } catch (err) {
     ctx.log("warn", `could not tell ${origin.userId} why nothing changed: ${(err as Error).message}`);
