@@ -224,7 +224,7 @@ const BOOLEANISH = new Set([
 ]);
 
 const PLACEHOLDER =
-  /^(?:<[^>]*>|\{\{.*\}\}|%[A-Za-z_]+%|x{3,}|\*{3,}|\.{3}|-+|change[-_ ]?me|replace[-_ ]?me|your[-_ ][a-z_ -]*|example|dummy|placeholder|todo|tbd)$/i;
+  /^(?:<[^>]*>|\{\{.*\}\}|%[A-Za-z_]+%|x{3,}|\*{3,}|\.{3}|-+|change[-_ ]?me|changeit|replace[-_ ]?me|your[-_ ][a-z_ -]*|example|dummy|placeholder|todo|tbd)$/i;
 
 /** Lower-case word tokens of a variable name: `_authToken` -> `auth token`, `DB_PASS` -> `db pass`. */
 export function nameTokens(name: string): string[] {

@@ -34,6 +34,9 @@ export function parseScript(script: string): Pipeline[] {
   return new Lexer(script).run();
 }
 
+/** Characters with no meaning to the lexer (`#` only starts a comment at the start of a word). */
+const ORDINARY = /[^\s\\'"$`|&;<>()]+/y;
+
 class Lexer {
   private i = 0;
   private word: Word | null = null;
@@ -127,8 +130,11 @@ class Lexer {
         this.append(`\`${inner}\``, `\`${inner}\``, inner);
         this.i = end;
       } else {
-        this.append(c, c);
-        this.i++;
+        // A run of ordinary characters at once: most of a script is plain words.
+        ORDINARY.lastIndex = this.i;
+        const run = ORDINARY.exec(s)?.[0] ?? c;
+        this.append(run, run);
+        this.i += run.length;
       }
     }
     this.endPipeline();
@@ -375,9 +381,23 @@ const MAX_DEPTH = 4;
 
 /**
  * Every simple command of a script, including those inside `sh -c SCRIPT`, `su -c SCRIPT`,
- * `eval ...` and substitutions, depth first.
+ * `eval ...` and substitutions, depth first. The result is shared (cached by script): read it,
+ * never change it.
  */
-export function* walk(script: string, depth = 0): Generator<Visit> {
+export function walk(script: string): readonly Visit[] {
+  const hit = walkCache.get(script);
+  if (hit) return hit;
+  const visits = [...walkFrom(script, 0)];
+  // Every history check walks each step: remember the last few hundred scripts.
+  if (walkCache.size >= WALK_CACHE_SIZE) walkCache.delete(walkCache.keys().next().value!);
+  walkCache.set(script, visits);
+  return visits;
+}
+
+const WALK_CACHE_SIZE = 512;
+const walkCache = new Map<string, readonly Visit[]>();
+
+function* walkFrom(script: string, depth: number): Generator<Visit> {
   if (depth > MAX_DEPTH) return;
   for (const pipeline of parseScript(script)) {
     for (let position = 0; position < pipeline.commands.length; position++) {
@@ -385,9 +405,9 @@ export function* walk(script: string, depth = 0): Generator<Visit> {
       const resolved = resolveCommand(command);
       yield { pipeline, position, command, resolved, depth };
       const inner = innerScript(resolved);
-      if (inner !== null) yield* walk(inner, depth + 1);
+      if (inner !== null) yield* walkFrom(inner, depth + 1);
       for (const w of [...command.words, ...command.redirects.flatMap((r) => (r.target ? [r.target] : []))]) {
-        for (const sub of w.subs) yield* walk(sub, depth + 1);
+        for (const sub of w.subs) yield* walkFrom(sub, depth + 1);
       }
     }
   }
@@ -413,16 +433,6 @@ export function commandText(cmd: SimpleCommand): string {
 /** A pipeline as one line, for evidence. */
 export function pipelineText(p: Pipeline): string {
   return p.commands.map(commandText).join(" | ");
-}
-
-/** Options of an argument list: `-abc` clusters split into letters, `--long[=value]` kept whole. */
-export function shortFlags(args: readonly Word[]): Set<string> {
-  const out = new Set<string>();
-  for (const a of args) {
-    const t = a.text;
-    if (/^-[A-Za-z]+$/.test(t)) for (const ch of t.slice(1)) out.add(ch);
-  }
-  return out;
 }
 
 /** Arguments split into options and positionals. */

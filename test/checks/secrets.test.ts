@@ -99,6 +99,7 @@ describe("scanAssignment", () => {
       ["a boolean", "MYSQL_ALLOW_EMPTY_PASSWORD", "yes"],
       ["a path", "SECRET", "/run/secrets/app"],
       ["a placeholder", "API_KEY", "<your-api-key>"],
+      ["Java's well-known truststore default", "TRUSTSTORE_PASSWORD", "changeit"],
       ["a plain URL", "AUTH", "https://auth.example.com/"],
       ["a tiny number", "AUTH", "1"],
     ])("ignores %s", (_what, name, value) => {
