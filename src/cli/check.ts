@@ -1,0 +1,155 @@
+/**
+ * `image-check check REF... [--json] [--policy FILE] [--platform OS/ARCH] [--source registry|engine|auto]`
+ * (../shared/CONTRACT.md, "Commands"). Several references are checked concurrently and reported in
+ * the order given. Exit: 0 pass, 1 review, 2 block, 3 could not check, 64 usage.
+ */
+import type { Report } from "../checks/report.js";
+import { loadConfig } from "../config.js";
+import { oneLine } from "../errors.js";
+import { parseReference } from "../reference/parse.js";
+import { type CliIO, type Command, parseArgs, UsageError } from "./args.js";
+import { EXIT } from "./main.js";
+
+const HELP = `Usage: image-check check REF [REF...] [options]
+
+Gather the facts about each image (no layer is downloaded), run every check, and print the report.
+
+Options:
+  --json                 print the report JSON (schema image-check/report@1); an array for several REFs
+  --policy FILE          policy file (YAML or JSON); default: $IMAGE_CHECK_POLICY, else the built-in policy
+  --platform OS/ARCH     platform to pick from a multi-arch index (default: the policy's, linux/amd64)
+  --source KIND          registry (default), engine (a local Docker engine), or auto (engine if the image is there)
+  --no-store             do not record the report in the store
+  --debug                print stack traces on errors
+  -h, --help             show this help
+
+Exit codes: 0 pass, 1 review, 2 block, 3 could not check (network, auth, bad registry data), 64 usage error.
+With several REFs the exit code is the worst: block, then could not check, then review.
+`;
+
+const FLAGS = {
+  json: { type: "boolean" },
+  policy: { type: "string" },
+  platform: { type: "string" },
+  source: { type: "string", choices: ["registry", "engine", "auto"] },
+  "no-store": { type: "boolean" },
+  help: { type: "boolean" },
+  h: { type: "boolean" },
+} as const;
+
+/** The `check` command. */
+export const checkCommand: Command = async (argv, io) => {
+  const { flags, positionals } = parseArgs("check", argv, FLAGS);
+  if (flags.help || flags.h) {
+    io.stdout(HELP);
+    return 0;
+  }
+  if (positionals.length === 0)
+    throw new UsageError("check: missing image reference (usage: image-check check REF [--json])");
+  // Every reference is parsed before anything is fetched, so one typo fails fast and changes nothing.
+  for (const p of positionals) {
+    try {
+      parseReference(p);
+    } catch (err) {
+      throw new UsageError(oneLine(err));
+    }
+  }
+  const config = loadConfig(io.env);
+  const [{ loadPolicy }, { policyVersion }] = await Promise.all([
+    import("./load-policy.js"),
+    import("../policy/evaluate.js"),
+  ]);
+  const policy = await loadPolicy(flags.policy as string | undefined, io.env, io.cwd).then(
+    (r) => r.policy,
+    (err: unknown) => {
+      throw new UsageError(oneLine(err));
+    },
+  );
+  if (flags.platform) {
+    const { platformOf } = await import("../worker/pipeline.js");
+    try {
+      platformOf(flags.platform as string);
+    } catch (err) {
+      throw new UsageError(oneLine(err));
+    }
+  }
+
+  const storePromise = flags["no-store"] ? Promise.resolve(null) : openStoreQuietly(config.dbPath, io);
+  const [{ checkImage }, { createSource }, { HubClient }, { trustMaterialFromPolicy }] = await Promise.all([
+    import("../worker/pipeline.js"),
+    import("./sources.js"),
+    import("../hub/client.js"),
+    import("../trust/material.js"),
+  ]);
+  const source = await createSource(
+    (flags.source as "registry" | "engine" | "auto" | undefined) ?? "registry",
+    {
+      policy,
+      config,
+      env: io.env,
+    },
+  );
+  const store = await storePromise;
+  const deps = {
+    policy,
+    policyVersion: policyVersion(policy),
+    source,
+    publisher: new HubClient({ baseUrl: config.hubApiUrl }),
+    trust: trustMaterialFromPolicy(policy),
+    lastKnownDigest: store ? (repo: string, tag: string) => store.lastKnownDigest(repo, tag) : undefined,
+    now: () => new Date(),
+  };
+
+  const outcomes = await Promise.all(
+    positionals.map((reference) =>
+      checkImage(reference, deps, { platform: flags.platform as string | undefined }),
+    ),
+  );
+  if (store) {
+    for (const o of outcomes) recordQuietly(store, o.report, io);
+    store.close();
+  }
+
+  const reports = outcomes.map((o) => o.report);
+  if (flags.json) {
+    io.stdout(`${JSON.stringify(reports.length === 1 ? reports[0] : reports, null, 2)}\n`);
+  } else {
+    const { renderReportText } = await import("./render-text.js");
+    const color = io.isTTY && !io.env.NO_COLOR;
+    io.stdout(reports.map((r) => renderReportText(r, { color })).join("\n"));
+  }
+  return exitCodeFor(outcomes.map((o) => ({ report: o.report, couldNotCheck: Boolean(o.gatherError) })));
+};
+
+/** The exit code for several outcomes: block, then could-not-check, then review, then pass. */
+export function exitCodeFor(results: { report: Report; couldNotCheck: boolean }[]): number {
+  if (results.some((r) => r.report.verdict === "block")) return EXIT.block;
+  if (results.some((r) => r.couldNotCheck)) return EXIT.couldNotCheck;
+  if (results.some((r) => r.report.verdict === "review")) return EXIT.review;
+  return EXIT.pass;
+}
+
+type StoreLike = {
+  lastKnownDigest(repository: string, tag: string): string | null;
+  recordCliReport(report: Report, now: Date): void;
+  close(): void;
+};
+
+/** Open the store for recording; a store that cannot be opened is noted on stderr and skipped. */
+async function openStoreQuietly(path: string, io: CliIO): Promise<StoreLike | null> {
+  try {
+    const { openStore } = await import("../store/index.js");
+    return openStore(path) as unknown as StoreLike;
+  } catch (err) {
+    io.stderr(`image-check check: note: report not recorded (${oneLine(err)})\n`);
+    return null;
+  }
+}
+
+function recordQuietly(store: StoreLike, report: Report, io: CliIO): void {
+  try {
+    store.recordCliReport(report, new Date());
+  } catch (err) {
+    io.stderr(`image-check check: note: report not recorded (${oneLine(err)})\n`);
+  }
+}
