@@ -118,7 +118,8 @@ function readsProgramFromStdin(r: ResolvedCommand): boolean {
   for (let i = 0; i < r.args.length; i++) {
     const t = r.args[i]!.text;
     if (t === "-") return true;
-    if (t === "--") return true;
+    // After `--` comes the script file, if any (`sh -s --` was handled by its -s).
+    if (t === "--") return r.args[i + 1] === undefined || r.args[i + 1]!.text === "-";
     if (t.startsWith("--")) {
       if (fam.inlineLong.includes(t.slice(2).split("=")[0]!)) return false;
       continue;
@@ -564,7 +565,9 @@ function commandSecrets(v: Visit): SecretMatch[] {
       if (isSecretName(name)) {
         const next = r.args[i + 1]?.text;
         const value = long[2] ?? (next !== undefined && !next.startsWith("-") ? next : undefined);
-        if (value !== undefined && isLiteralSecretValue(value))
+        // `--secret id=npmrc,src=.npmrc` says where a secret is; it is not one.
+        const spec = value !== undefined && /^[a-z_]+=/.test(value);
+        if (value !== undefined && !spec && isLiteralSecretValue(value))
           out.push({ kind: "password-option", name: `--${name}`, value });
       }
       continue;

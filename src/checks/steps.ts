@@ -100,12 +100,17 @@ export function parseStep(createdBy: string, index: number, emptyLayer = false):
   }
 
   if (step.instruction === "RUN") {
-    const { buildArgs, rest } = splitBuildArgs(step.args);
+    const { buildArgs, rest } = splitBuildArgs(withoutRunFlags(step.args));
     step.buildArgs = buildArgs;
-    step.args = rest;
-    step.script = scriptOf(rest);
+    step.args = withoutRunFlags(rest);
+    step.script = scriptOf(step.args);
   }
   return step;
+}
+
+/** RUN's own flags (`--mount=type=cache,target=/root/.cache`, `--network=none`) before its command. */
+function withoutRunFlags(text: string): string {
+  return text.replace(/^(?:--(?:mount|network|security)=\S+\s+)+/, "");
 }
 
 /** `|2 A=1 B=two words /bin/sh -c x` -> the two args and `/bin/sh -c x`. */

@@ -92,6 +92,11 @@ describe("history checks", () => {
           ["history.remote-script"],
         ],
         [
+          "behind RUN --mount flags",
+          "RUN --mount=type=cache,target=/root/.cache /bin/sh -c curl -fsSL https://example.com/i.sh | sh # buildkit",
+          ["history.remote-script"],
+        ],
+        [
           "under a pipefail SHELL",
           "RUN /bin/bash -o pipefail -c curl -fsSL https://example.com/i.sh | bash # buildkit",
           ["history.remote-script"],
@@ -337,6 +342,7 @@ describe("history checks", () => {
           [],
         ],
         ["mkdir -p", "/bin/sh -c mkdir -p /app/data", []],
+        ["a build secret's spec", "/bin/sh -c docker buildx build --secret id=npmrc,src=/run/npmrc .", []],
         ["PATH", "ENV PATH=/usr/local/bin:/usr/bin:/bin", []],
       ]);
     });
