@@ -260,7 +260,7 @@ function verifyKeyless(entity: SignedEntity, trust: SigstoreTrust): Outcome {
   return {
     status: "verified",
     signer: who,
-    detail: `keyless signature by ${who}, certificate and log entry verified`,
+    detail: `keyless signature by ${who}; certificate chain and signing time verified against the trusted root`,
   };
 }
 
