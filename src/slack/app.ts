@@ -69,6 +69,8 @@ export interface SlackApp {
   afterCheck(outcome: CheckOutcomeOfJob): void;
   /** For the check job's `afterFailed`. */
   afterFailed(requests: RequestRecord[]): void;
+  /** Slack requests being answered right now (HTTP mode), so background work can let them go first. */
+  inFlight(): number;
   metrics: Metrics;
   service: SlackService;
 }
@@ -187,6 +189,7 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
 
   let server: Server | undefined;
   let stopping = false;
+  let inFlight = 0;
 
   const health = (res: ServerResponse) => {
     let db = "ok";
@@ -224,6 +227,10 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
         return send(res, 401, "text/plain", "");
       }
       const started = performance.now();
+      inFlight++;
+      res.once("close", () => {
+        inFlight--;
+      });
       res.on("finish", () => {
         if (res.statusCode === 401)
           metrics.inc("image_check_slack_requests_rejected_total", { reason: "signature" });
@@ -298,6 +305,7 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
       }
     },
 
+    inFlight: () => inFlight,
     metrics,
     service,
   };

@@ -23,6 +23,8 @@ export const BOT_DEFAULTS = {
   slackConcurrency: 4,
   /** How long shutdown waits for running jobs before putting them back in the queue. */
   graceMs: 10_000,
+  /** The longest a job waits for in-flight Slack requests to be acked before it starts anyway. */
+  ackFirstMaxWaitMs: 250,
 };
 
 /** What the bot needs. */
@@ -57,14 +59,22 @@ export interface Bot {
 
 /**
  * Acks come first. The workers share the event loop with the HTTP server, and a job's database work
- * is synchronous; starting each job only after pending I/O has been handled (setImmediate runs after
- * the poll phase) lets a burst of Slack requests be acknowledged before the work they queued runs.
+ * is synchronous. A job starts only after pending I/O was handled (setImmediate runs after the poll
+ * phase), and while Slack requests are being answered it waits a little longer (up to `maxWaitMs`):
+ * Slack gives up on an ack after 3 s, a queued check loses nothing by starting a moment later.
  */
-export function yieldingFirst(spec: JobHandlerSpec): JobHandlerSpec {
+export function ackFirst(
+  spec: JobHandlerSpec,
+  busy: () => boolean,
+  maxWaitMs = BOT_DEFAULTS.ackFirstMaxWaitMs,
+): JobHandlerSpec {
   const afterIo = () => new Promise<void>((resolve) => setImmediate(resolve));
   const run = typeof spec === "function" ? spec : spec.run;
   const yielding: JobHandler = async (payload, ctx) => {
     await afterIo();
+    const until = performance.now() + maxWaitMs;
+    while (busy() && performance.now() < until && !ctx.signal.aborted)
+      await new Promise((r) => setTimeout(r, 2));
     return run(payload, ctx);
   };
   return typeof spec === "function" ? yielding : { ...spec, run: yielding };
@@ -98,6 +108,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
         log.info(`job ${e.job.kind} #${e.job.id} retries at ${e.availableAt}: ${e.error.code}`);
       else if (e.type === "error") log.error(`worker: ${oneLine(e.error)}`);
     };
+    const busy = () => app.inFlight() > 0;
     const common = { db: store.db, now, onEvent, backoff: opts.worker?.backoff, pollMs: opts.worker?.pollMs };
     const checks = checkJobHandler({
       store,
@@ -113,12 +124,14 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
     workers = [
       startWorker({
         ...common,
-        handlers: { [CHECK_JOB]: checks },
+        handlers: { [CHECK_JOB]: ackFirst(checks, busy) },
         concurrency: opts.worker?.checkConcurrency ?? BOT_DEFAULTS.checkConcurrency,
       }),
       startWorker({
         ...common,
-        handlers: app.jobHandlers,
+        handlers: Object.fromEntries(
+          Object.entries(app.jobHandlers).map(([kind, spec]) => [kind, ackFirst(spec, busy)]),
+        ),
         concurrency: opts.worker?.slackConcurrency ?? BOT_DEFAULTS.slackConcurrency,
       }),
     ];
