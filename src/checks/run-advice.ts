@@ -23,18 +23,8 @@ export const RUN_DEFAULTS = {
   bindAddress: "127.0.0.1",
 };
 
-/** Mount points that must never be mounted from the host, whatever the image declares. */
-const NEVER_MOUNT = new Set([
-  "/",
-  "/proc",
-  "/sys",
-  "/dev",
-  "/etc",
-  "/var/run/docker.sock",
-  "/run/docker.sock",
-  "/var/run",
-  "/run",
-]);
+/** Beyond the sensitive volumes: the runtime directories that hold the Docker socket. */
+const NEVER_MOUNT = new Set(["/var/run", "/run"]);
 
 /** The hardened way to run this image, as a docker run line and a compose service. */
 export function runAdvice(facts: ImageFacts, pinned: string): RunAdvice {
