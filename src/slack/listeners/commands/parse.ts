@@ -33,7 +33,8 @@ export function parseCommandText(text: string): ParsedCommand {
   }
   const reference = parse(first);
   if ("message" in reference) return reference;
-  const reason = rest.join(" ").trim();
+  // The reason as typed (spacing and line breaks kept), everything after the reference.
+  const reason = text.trim().slice(first.length).trim();
   return { kind: "check", reference, reason: reason ? reason.slice(0, REASON_MAX) : null };
 }
 
