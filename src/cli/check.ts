@@ -9,6 +9,7 @@ import { oneLine } from "../errors.js";
 import { parseReference } from "../reference/parse.js";
 import { type CliIO, type Command, parseArgs, UsageError } from "./args.js";
 import { EXIT } from "./main.js";
+import type { SourceKind } from "./sources.js";
 
 const HELP = `Usage: image-check check REF [REF...] [options]
 
@@ -55,12 +56,8 @@ export const checkCommand: Command = async (argv, io) => {
     }
   }
   const config = loadConfig(io.env);
-  const [{ loadPolicy }, { policyVersion }] = await Promise.all([
-    import("./load-policy.js"),
-    import("../policy/evaluate.js"),
-  ]);
-  const policy = await loadPolicy(flags.policy as string | undefined, io.env, io.cwd).then(
-    (r) => r.policy,
+  const { loadPolicy } = await import("./load-policy.js");
+  const loaded = await loadPolicy(flags.policy as string | undefined, io.env, io.cwd).catch(
     (err: unknown) => {
       throw new UsageError(oneLine(err));
     },
@@ -75,30 +72,20 @@ export const checkCommand: Command = async (argv, io) => {
   }
 
   const storePromise = flags["no-store"] ? Promise.resolve(null) : openStoreQuietly(config.dbPath, io);
-  const [{ checkImage }, { createSource }, { HubClient }, { trustMaterialFromPolicy }] = await Promise.all([
+  const [{ checkImage }, { createCheckDeps }] = await Promise.all([
     import("../worker/pipeline.js"),
-    import("./sources.js"),
-    import("../hub/client.js"),
-    import("../trust/material.js"),
+    import("../worker/deps.js"),
   ]);
-  const source = await createSource(
-    (flags.source as "registry" | "engine" | "auto" | undefined) ?? "registry",
-    {
-      policy,
-      config,
-      env: io.env,
-    },
-  );
   const store = await storePromise;
-  const deps = {
-    policy,
-    policyVersion: policyVersion(policy),
-    source,
-    publisher: new HubClient({ baseUrl: config.hubApiUrl }),
-    trust: trustMaterialFromPolicy(policy),
-    lastKnownDigest: store ? (repo: string, tag: string) => store.lastKnownDigest(repo, tag) : undefined,
-    now: () => new Date(),
-  };
+  const deps = await createCheckDeps({
+    policy: loaded.policy,
+    policySource: loaded.source,
+    config,
+    env: io.env,
+    cwd: io.cwd,
+    sourceKind: flags.source as SourceKind | undefined,
+    lastKnownDigest: store ? (repo, tag) => store.lastKnownDigest(repo, tag) : undefined,
+  });
 
   const outcomes = await Promise.all(
     positionals.map((reference) =>

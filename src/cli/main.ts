@@ -62,7 +62,8 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     return await command(rest, io);
   } catch (err) {
     if (debug && err instanceof Error) io.stderr(`${err.stack}\n`);
-    if (isCoded(err, "USAGE")) {
+    // Usage errors, and configuration or policy the user must fix before anything can run: 64.
+    if (isCoded(err, "USAGE", "INVALID_CONFIG", "INVALID_POLICY")) {
       io.stderr(`image-check: ${oneLine(err)}\n`);
       return EXIT.usage;
     }

@@ -50,6 +50,8 @@ export interface CheckOutcome {
   facts: ImageFacts | null;
   /** Set when facts could not be gathered (the report then carries `check.incomplete`). */
   gatherError?: { code: string; message: string };
+  /** A registry's Retry-After, when gathering failed with TOO_MANY_REQUESTS. */
+  retryAfterMs?: number;
 }
 
 /** Thrown for a platform string that is not `os/arch[/variant]`. */
@@ -111,7 +113,13 @@ export async function checkImage(
       policyVersion: deps.policyVersion,
       platform: formatPlatform(platform),
     });
-    return { report, facts: null, gatherError };
+    const retryAfterMs = (gathered.error as { retryAfterMs?: unknown }).retryAfterMs;
+    return {
+      report,
+      facts: null,
+      gatherError,
+      retryAfterMs: typeof retryAfterMs === "number" ? retryAfterMs : undefined,
+    };
   }
 
   const facts: ImageFacts = hub ? { ...gathered.facts, hub } : gathered.facts;

@@ -5,8 +5,8 @@ import { dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { humanSize, maskEnv, renderFacts, safe } from "../../src/cli/inspect.js";
-import { main } from "../../src/cli/main.js";
 import type { ImageFacts } from "../../src/facts/model.js";
+import { type CliRun, runCli } from "../support/cli.js";
 import { pushImage, randomRepo } from "../support/image-builder.js";
 import { getTestbed } from "../support/testbed.js";
 
@@ -19,24 +19,8 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(home, { recursive: true, force: true }));
 
-async function run(
-  args: string[],
-  env: NodeJS.ProcessEnv = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  const code = await main(args, {
-    stdout: (t) => {
-      stdout += t;
-    },
-    stderr: (t) => {
-      stderr += t;
-    },
-    env: { HOME: home, DOCKER_CONFIG: home, PATH: process.env.PATH, ...env },
-    isTTY: false,
-    cwd: home,
-  });
-  return { code, stdout, stderr };
+function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
+  return runCli(args, { env: { HOME: home, DOCKER_CONFIG: home, ...env }, cwd: home });
 }
 
 describe("image-check inspect", () => {
