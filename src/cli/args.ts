@@ -4,6 +4,9 @@
  */
 import { CodedError } from "../errors.js";
 
+/** Exit codes of the contract (../shared/CONTRACT.md, "Commands"). */
+export const EXIT = { pass: 0, review: 1, block: 2, couldNotCheck: 3, usage: 64, internal: 70 } as const;
+
 /** A usage error: a bad flag, a missing value, a wrong count of positionals. Exit 64. */
 export class UsageError extends CodedError<"USAGE"> {
   constructor(message: string) {
@@ -37,7 +40,10 @@ export function parseArgs(command: string, argv: readonly string[], spec: FlagSp
     const eq = arg.indexOf("=");
     const name = (eq === -1 ? arg : arg.slice(0, eq)).replace(/^--?/, "");
     const def = spec[name];
-    if (!def) throw new UsageError(`${command}: unknown flag ${eq === -1 ? arg : arg.slice(0, eq)} (see image-check ${command} --help)`);
+    if (!def)
+      throw new UsageError(
+        `${command}: unknown flag ${eq === -1 ? arg : arg.slice(0, eq)} (see image-check ${command} --help)`,
+      );
     if (def.type === "boolean") {
       if (eq !== -1) throw new UsageError(`${command}: --${name} takes no value`);
       flags[name] = true;

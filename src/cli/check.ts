@@ -7,8 +7,7 @@ import type { Report } from "../checks/report.js";
 import { loadConfig } from "../config.js";
 import { oneLine } from "../errors.js";
 import { parseReference } from "../reference/parse.js";
-import { type CliIO, type Command, parseArgs, UsageError } from "./args.js";
-import { EXIT } from "./main.js";
+import { type CliIO, type Command, EXIT, parseArgs, UsageError } from "./args.js";
 import type { SourceKind } from "./sources.js";
 
 const HELP = `Usage: image-check check REF [REF...] [options]

@@ -4,19 +4,38 @@
  * so `inspect` never loads Bolt or drizzle.
  */
 import { isCoded, oneLine } from "../errors.js";
-import type { CliIO, Command } from "./args.js";
+import { type CliIO, type Command, EXIT } from "./args.js";
 
-/** Exit codes of the contract. */
-export const EXIT = { pass: 0, review: 1, block: 2, couldNotCheck: 3, usage: 64, internal: 70 } as const;
+// Commands import EXIT from ./args.js, never from this module: main awaits the command at its top
+// level, so a command importing main would wait on itself.
+export { EXIT };
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
-  check: { summary: "check an image and print the report", load: async () => (await import("./check.js")).checkCommand },
-  inspect: { summary: "print the gathered facts only", load: async () => (await import("./inspect.js")).inspectCommand },
-  decisions: { summary: "query prior decisions", load: async () => (await import("./decisions.js")).decisionsCommand },
+  check: {
+    summary: "check an image and print the report",
+    load: async () => (await import("./check.js")).checkCommand,
+  },
+  inspect: {
+    summary: "print the gathered facts only",
+    load: async () => (await import("./inspect.js")).inspectCommand,
+  },
+  decisions: {
+    summary: "query prior decisions",
+    load: async () => (await import("./decisions.js")).decisionsCommand,
+  },
   serve: { summary: "start the Slack app", load: async () => (await import("./serve.js")).serveCommand },
-  migrate: { summary: "apply pending database migrations", load: async () => (await import("./migrate.js")).migrateCommand },
-  backup: { summary: "write a consistent online copy of the store", load: async () => (await import("./backup.js")).backupCommand },
-  policy: { summary: "print the built-in default policy", load: async () => (await import("./policy.js")).policyCommand },
+  migrate: {
+    summary: "apply pending database migrations",
+    load: async () => (await import("./migrate.js")).migrateCommand,
+  },
+  backup: {
+    summary: "write a consistent online copy of the store",
+    load: async () => (await import("./backup.js")).backupCommand,
+  },
+  policy: {
+    summary: "print the built-in default policy",
+    load: async () => (await import("./policy.js")).policyCommand,
+  },
 };
 
 /** Top-level help. */
@@ -72,7 +91,8 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
   }
 }
 
-const isEntry = process.argv[1] && import.meta.url === (await import("node:url")).pathToFileURL(process.argv[1]).href;
+const isEntry =
+  process.argv[1] && import.meta.url === (await import("node:url")).pathToFileURL(process.argv[1]).href;
 if (isEntry) {
   const code = await main(process.argv.slice(2), {
     stdout: (t) => process.stdout.write(t),

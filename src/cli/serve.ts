@@ -10,13 +10,7 @@ import { isCoded, oneLine } from "../errors.js";
 import type { Policy } from "../policy/schema.js";
 import type { OpenedStore } from "../store/service.js";
 import type { CheckRunner } from "../worker/types.js";
-import { type CliIO, type Command, parseArgs, UsageError } from "./args.js";
-
-/**
- * Exit code of a configuration or policy problem: a usage error (main.ts's EXIT.usage). Not imported
- * from main.ts: main awaits the command at its top level, so importing it back deadlocks the entry.
- */
-const EXIT_USAGE = 64;
+import { type CliIO, type Command, EXIT, parseArgs, UsageError } from "./args.js";
 
 const HELP = `Usage: image-check serve
 
@@ -78,12 +72,12 @@ export async function runServe(argv: string[], io: CliIO, overrides: ServeOverri
   } catch (err) {
     if (err instanceof ConfigError) {
       for (const problem of err.problems) io.stderr(`image-check serve: ${problem}\n`);
-      return EXIT_USAGE;
+      return EXIT.usage;
     }
     // A wrong policy file is a usage error like a wrong flag: one line naming the file and the field.
     if (isCoded(err, "INVALID_POLICY", "POLICY_NOT_FOUND", "KEY_NOT_FOUND")) {
       io.stderr(`image-check serve: ${oneLine(err)}\n`);
-      return EXIT_USAGE;
+      return EXIT.usage;
     }
     throw err;
   }

@@ -1,0 +1,58 @@
+import { execFile } from "node:child_process";
+import { resolve } from "node:path";
+import { promisify } from "node:util";
+import { describe, expect, it } from "vitest";
+
+const runProcess = promisify(execFile);
+
+/** The real entry as a process: catches what in-process tests cannot, such as an import cycle with main's top-level await. */
+async function entry(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await runProcess(
+      process.execPath,
+      ["--import", "tsx", resolve("src/cli/main.ts"), ...args],
+      {
+        env: { PATH: process.env.PATH, HOME: process.env.HOME },
+        timeout: 30_000,
+      },
+    );
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string; killed?: boolean };
+    if (e.killed) throw new Error(`image-check ${args.join(" ")} did not exit within 30 s`);
+    return { code: e.code ?? -1, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
+  }
+}
+
+describe("the image-check entry point", () => {
+  describe("when asked for a command's help", () => {
+    it.each(["check", "inspect", "decisions", "serve", "migrate", "backup", "policy"])(
+      "%s --help prints its usage and exits 0",
+      async (command) => {
+        const r = await entry([command, "--help"]);
+        expect(r.code).toBe(0);
+        expect(r.stdout).toMatch(new RegExp(`^Usage: image-check ${command}\\b`));
+      },
+    );
+  });
+
+  describe("when the command is unknown", () => {
+    it("prints one line and exits 64", async () => {
+      const r = await entry(["frobnicate"]);
+      expect(r.code).toBe(64);
+      expect(r.stderr.trim().split("\n")).toEqual([
+        'image-check: unknown command "frobnicate" (see image-check --help)',
+      ]);
+    });
+  });
+
+  describe("with --help", () => {
+    it("lists every command of the contract", async () => {
+      const r = await entry(["--help"]);
+      expect(r.code).toBe(0);
+      for (const c of ["check", "inspect", "decisions", "serve", "migrate", "backup", "policy"]) {
+        expect(r.stdout).toMatch(new RegExp(`^  ${c}\\b`, "m"));
+      }
+    });
+  });
+});
