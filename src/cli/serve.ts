@@ -59,9 +59,10 @@ export async function runServe(argv: string[], io: CliIO, overrides: ServeOverri
       import("../policy/evaluate.js"),
       import("../slack/bot.js"),
     ]);
-    const { policy } = await loadPolicy(config.policyPath, io.env, io.cwd);
+    const { policy, source: policySource } = await loadPolicy(config.policyPath, io.env, io.cwd);
     const version = policyVersion(policy);
-    const runner = overrides.runner ?? (await pipelineRunner(policy, version, config, io.env));
+    const runner =
+      overrides.runner ?? (await pipelineRunner({ policy, policySource, config, env: io.env, cwd: io.cwd }));
     const stopped = waitForSignal();
     const bot = await startBot({ config, policy, policyVersion: version, runner, logger: log });
     const signal = await stopped;
@@ -75,7 +76,7 @@ export async function runServe(argv: string[], io: CliIO, overrides: ServeOverri
       return EXIT.usage;
     }
     // A wrong policy file is a usage error like a wrong flag: one line naming the file and the field.
-    if (isCoded(err, "INVALID_POLICY", "POLICY_NOT_FOUND", "KEY_NOT_FOUND")) {
+    if (isCoded(err, "INVALID_POLICY", "POLICY_NOT_FOUND", "KEY_NOT_FOUND", "TRUSTED_ROOT_UNREADABLE")) {
       io.stderr(`image-check serve: ${oneLine(err)}\n`);
       return EXIT.usage;
     }
@@ -83,35 +84,26 @@ export async function runServe(argv: string[], io: CliIO, overrides: ServeOverri
   }
 }
 
-/** The check runner over the registry pipeline, as `image-check check` runs it. */
-export async function pipelineRunner(
-  policy: Policy,
-  version: string,
-  config: Config,
-  env: NodeJS.ProcessEnv,
-): Promise<(store: OpenedStore) => CheckRunner> {
-  const [{ checkImage }, { createSource }, { HubClient }, { trustMaterialFromPolicy }] = await Promise.all([
-    import("../worker/pipeline.js"),
-    import("./sources.js"),
-    import("../hub/client.js"),
-    import("../trust/material.js"),
-  ]);
-  // The bot checks what people are about to pull, so it asks the registry, never a local engine.
-  const source = await createSource("registry", { policy, config, env });
-  const publisher = new HubClient({ baseUrl: config.hubApiUrl });
-  const trust = trustMaterialFromPolicy(policy);
-  return (store) => async (input, signal) => {
-    const deps = {
-      policy,
-      policyVersion: version,
-      source,
-      publisher,
-      trust,
-      lastKnownDigest: (repository: string, tag: string) => store.lastKnownDigest(repository, tag),
-      now: () => new Date(),
-    };
-    const outcome = await checkImage(input.reference, deps, { platform: input.platform, signal });
-    return outcome.report;
+/**
+ * The check runner over the pipeline, as `image-check check` runs it, with the store's last known
+ * digests (for `tag.moved`). Temporary registry failures are retried by the worker.
+ */
+export async function pipelineRunner(input: {
+  policy: Policy;
+  policySource: string;
+  config: Config;
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+}): Promise<(store: OpenedStore) => CheckRunner> {
+  const { createCheckRunner } = await import("../worker/deps.js");
+  let current: OpenedStore | null = null;
+  const runner = await createCheckRunner({
+    ...input,
+    lastKnownDigest: (repository, tag) => current?.lastKnownDigest(repository, tag) ?? null,
+  });
+  return (store) => {
+    current = store;
+    return runner;
   };
 }
 

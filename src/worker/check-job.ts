@@ -130,7 +130,10 @@ export function checkJobHandler(deps: CheckJobDeps): JobHandlerSpec {
         report = reusableReport(p);
         reused = report !== null;
         if (!report) {
-          const input: { reference: string; platform?: string; source?: string } = { reference: p.reference };
+          const input: Parameters<CheckRunner>[0] = {
+            reference: p.reference,
+            lastAttempt: ctx.attempt >= ctx.maxAttempts,
+          };
           if (p.platform) input.platform = p.platform;
           if (p.source) input.source = p.source;
           report = await deps.runner(input, ctx.signal);

@@ -81,28 +81,30 @@ async function readTrustedRoot(input: CheckDepsInput): Promise<unknown> {
 }
 
 /**
- * The worker's CheckRunner over the pipeline, building the dependencies once per source kind. A
- * temporary failure to gather (timeout, network, 5xx, 429) is thrown so the worker retries it with
- * backoff; any other outcome, including a permanent failure to gather, is a report (which then
- * cannot pass).
+ * The worker's CheckRunner over the pipeline. The registry dependencies are built before it
+ * returns, so a broken trust setup (an unreadable trusted root) stops start-up instead of failing
+ * every check; other source kinds are built on first use. A temporary failure to gather (timeout,
+ * network, 5xx, 429) is thrown so the worker retries it with backoff, until the last attempt, which
+ * like any other outcome (a permanent failure to gather included) is a report that cannot pass.
  */
-export function createCheckRunner(input: Omit<CheckDepsInput, "sourceKind">): CheckRunner {
+export async function createCheckRunner(input: Omit<CheckDepsInput, "sourceKind">): Promise<CheckRunner> {
   const built = new Map<SourceKind, Promise<CheckDeps>>();
   const depsFor = (kind: SourceKind): Promise<CheckDeps> => {
     let deps = built.get(kind);
     if (!deps) {
       deps = createCheckDeps({ ...input, sourceKind: kind });
-      // A failed build (e.g. an unreadable trusted root) is not cached: the next job tries again.
+      // A failed build is not cached: the next job tries again.
       deps.catch(() => built.delete(kind));
       built.set(kind, deps);
     }
     return deps;
   };
+  await depsFor("registry");
   return async (job, signal) => {
     const kind = (job.source ?? "registry") as SourceKind;
     const outcome = await checkImage(job.reference, await depsFor(kind), { platform: job.platform, signal });
     const err = outcome.gatherError;
-    if (err && TEMPORARY_CODES.has(err.code)) {
+    if (err && TEMPORARY_CODES.has(err.code) && !job.lastAttempt) {
       throw Object.assign(new CodedError(err.code, err.message), { retryAfterMs: outcome.retryAfterMs });
     }
     return outcome.report;

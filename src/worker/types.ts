@@ -12,7 +12,8 @@ import type { Report } from "../checks/report.js";
  * to have the worker retry; any other error fails the request once.
  */
 export type CheckRunner = (
-  input: { reference: string; platform?: string; source?: string },
+  /** `lastAttempt`: no retry follows, so a temporary failure should come back as a report that cannot pass. */
+  input: { reference: string; platform?: string; source?: string; lastAttempt?: boolean },
   signal: AbortSignal,
 ) => Promise<Report>;
 

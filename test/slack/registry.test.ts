@@ -29,7 +29,13 @@ describe("the Slack app with the registry pipeline behind it", () => {
     const hosts = [testbed.open.host, down];
     const policy = policySchema.parse({ registries: { allowPrivate: hosts, allowInsecure: hosts } });
     const env = { HOME: testbed.tmpDir, DOCKER_CONFIG: testbed.tmpDir };
-    const runnerFor = await pipelineRunner(policy, policyVersion(policy), loadConfig(env), env);
+    const runnerFor = await pipelineRunner({
+      policy,
+      policySource: "built-in default",
+      config: loadConfig(env),
+      env,
+      cwd: testbed.tmpDir,
+    });
     h = await startHarness({ runnerFor, policy });
   });
   afterAll(async () => {

@@ -1,0 +1,60 @@
+import { createServer } from "node:net";
+import { describe, expect, it } from "vitest";
+import { loadConfig } from "../../src/config.js";
+import { policySchema } from "../../src/policy/schema.js";
+import { createCheckRunner } from "../../src/worker/deps.js";
+
+/** A loopback port nothing listens on: a registry that is down. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
+
+describe("createCheckRunner", () => {
+  describe("when the registry is down", async () => {
+    const host = `127.0.0.1:${await closedPort()}`;
+    const env = { HOME: "/nonexistent", DOCKER_CONFIG: "/nonexistent" };
+    const runner = await createCheckRunner({
+      policy: policySchema.parse({ registries: { allowPrivate: [host], allowInsecure: [host] } }),
+      policySource: "built-in default",
+      config: loadConfig(env),
+      env,
+      cwd: "/",
+    });
+
+    it("throws the temporary error so the worker retries", async () => {
+      const err = await runner({ reference: `${host}/team/app:1` }, new AbortController().signal).catch(
+        (e) => e,
+      );
+      expect(err).toMatchObject({ code: "NETWORK" });
+    });
+
+    it("on the last attempt returns a report that cannot pass, naming the error", async () => {
+      const report = await runner(
+        { reference: `${host}/team/app:1`, lastAttempt: true },
+        new AbortController().signal,
+      );
+      expect(report.verdict).not.toBe("pass");
+      const incomplete = report.findings.find((f) => f.id === "check.incomplete");
+      expect(JSON.stringify(incomplete)).toContain("NETWORK");
+    });
+  });
+
+  describe("when the policy's trusted root cannot be read", () => {
+    it("fails at once with a coded error, before any check runs", async () => {
+      const env = { HOME: "/nonexistent" };
+      const err = await createCheckRunner({
+        policy: policySchema.parse({ trust: { trustedRoot: "./missing-root.json" } }),
+        policySource: "/etc/image-check/policy.yaml",
+        config: loadConfig(env),
+        env,
+        cwd: "/",
+      }).catch((e) => e);
+      expect(err).toMatchObject({ code: "TRUSTED_ROOT_UNREADABLE" });
+      expect(err.message).toContain("missing-root.json");
+    });
+  });
+});
