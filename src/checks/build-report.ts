@@ -7,11 +7,9 @@ import type { ImageFacts } from "../facts/model.js";
 import type { Evaluation } from "../policy/evaluate.js";
 import type { ImageReference } from "../reference/types.js";
 import type { TrustReport } from "../trust/types.js";
-import { splitEnv } from "./config.js";
-import { secretsInCommandLine, secretsInHistoryLine } from "./history.js";
+import { redactFacts } from "./redact.js";
 import type { Report, ReportFacts } from "./report.js";
-import { runAdvice, shellQuote } from "./run-advice.js";
-import { redact, redactText, scanAssignment } from "./secrets.js";
+import { runAdvice } from "./run-advice.js";
 import { pinnedReference } from "./tag.js";
 
 /** What buildReport needs. */
@@ -67,13 +65,14 @@ export function buildReport(input: BuildReportInput): Report {
 }
 
 /** The facts summary: what a reviewer reads, secrets masked. */
-function factsSummary(facts: ImageFacts | null, trust: TrustReport): ReportFacts {
+function factsSummary(unmasked: ImageFacts | null, trust: TrustReport): ReportFacts {
+  const facts = unmasked ? redactFacts(unmasked) : null;
   const summary: ReportFacts = {
     user: facts?.config.user ?? "",
-    labels: facts ? maskPairs(facts.config.labels) : {},
+    labels: facts?.config.labels ?? {},
     history: (facts?.history ?? []).map((h) => ({
       ...(h.created ? { created: h.created } : {}),
-      createdBy: redact(h.createdBy, secretsInHistoryLine(h.createdBy)),
+      createdBy: h.createdBy,
       emptyLayer: h.emptyLayer,
     })),
     signatures: trust.signatures.map((s) => ({
@@ -94,16 +93,13 @@ function factsSummary(facts: ImageFacts | null, trust: TrustReport): ReportFacts
   if (facts?.config.created) summary.created = facts.config.created;
   if (!facts) return summary;
   const c = facts.config;
-  summary.env = c.env.map((e) => {
-    const { name, value } = splitEnv(e);
-    return e.includes("=") ? `${name}=${redact(value, scanAssignment(name, value))}` : e;
-  });
+  summary.env = c.env;
   summary.exposedPorts = c.exposedPorts;
   summary.volumes = c.volumes;
-  summary.entrypoint = c.entrypoint ? maskArgv(c.entrypoint) : null;
-  summary.cmd = c.cmd ? maskArgv(c.cmd) : null;
+  summary.entrypoint = c.entrypoint;
+  summary.cmd = c.cmd;
   summary.workingDir = c.workingDir;
-  summary.healthcheck = c.healthcheck ? { ...c.healthcheck, test: maskArgv(c.healthcheck.test) } : null;
+  summary.healthcheck = c.healthcheck;
   summary.compressedSize = facts.compressedSize ?? null;
   summary.layers = facts.layers.length;
   summary.platforms = facts.platforms.map((p) =>
@@ -111,23 +107,6 @@ function factsSummary(facts: ImageFacts | null, trust: TrustReport): ReportFacts
   );
   if (facts.hub) summary.hub = facts.hub;
   if (trust.notes.length) summary.trustNotes = trust.notes;
-  if (facts.incomplete.length)
-    summary.incomplete = facts.incomplete.map((p) => ({ ...p, message: redactText(p.message) }));
+  if (facts.incomplete.length) summary.incomplete = facts.incomplete;
   return summary;
-}
-
-function maskPairs(map: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(map).map(([k, v]) => [k, redact(v, scanAssignment(k, v))]));
-}
-
-/**
- * An argv with secrets masked: read as one command line (so `--password x` is seen), and each
- * argument with spaces as a script of its own (`CMD-SHELL "curl -u user:pass ..."`).
- */
-function maskArgv(argv: string[]): string[] {
-  const matches = [
-    ...secretsInCommandLine(argv.map(shellQuote).join(" ")),
-    ...argv.filter((a) => /\s/.test(a)).flatMap((a) => secretsInCommandLine(a)),
-  ];
-  return argv.map((a) => redact(a, matches));
 }

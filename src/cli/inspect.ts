@@ -3,6 +3,7 @@
  * `skopeo inspect` plus `--config`) or as a readable summary. Loads only the registry (and, for
  * `--source engine|auto`, the engine) modules: never the store or Slack.
  */
+import { redactFacts } from "../checks/redact.js";
 import { loadConfig } from "../config.js";
 import { oneLine } from "../errors.js";
 import {
@@ -79,7 +80,10 @@ export const inspectCommand: Command = async (argv, io) => {
   });
   try {
     const facts = await source.gather(ref, { platform });
-    io.stdout(flags.json ? `${JSON.stringify(facts, null, 2)}\n` : renderFacts(facts, platform));
+    // Secrets in env, labels, annotations and build steps are masked in both forms: nothing this
+    // tool prints shows one in full (the checks still see the real values).
+    const shown = redactFacts(facts);
+    io.stdout(flags.json ? `${JSON.stringify(shown, null, 2)}\n` : renderFacts(shown, platform));
   } finally {
     source.close?.();
   }
@@ -108,25 +112,6 @@ export function safe(text: string): string {
       ? `\\x${code.toString(16).padStart(2, "0")}`
       : `\\u${code.toString(16).padStart(4, "0")}`;
   });
-}
-
-/** Names that usually hold secrets, and the public values that merely look like them. */
-const SECRET_NAME =
-  /(pass(word|wd)?|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credential|auth)/i;
-const PUBLIC_NAME = /(^|_)GPG_KEYS?$|_(SHA256|SHA512|CHECKSUM)$|_FILE$|_PATH$|_URL$/i;
-/** Values that are secrets whatever their name (common token formats and key blocks). */
-const SECRET_VALUE =
-  /(gh[pousr]_[A-Za-z0-9]{20,}|github_pat_|glpat-|xox[abprs]-|AKIA[0-9A-Z]{16}|AIza[0-9A-Za-z_-]{30,}|-----BEGIN [A-Z ]*PRIVATE KEY|eyJ[A-Za-z0-9_-]+\.eyJ)/;
-
-/** `KEY=value` with the value masked when it looks secret. A masked value is never shown, not even in part. */
-export function maskEnv(entry: string): string {
-  const eq = entry.indexOf("=");
-  if (eq === -1) return entry;
-  const name = entry.slice(0, eq);
-  const value = entry.slice(eq + 1);
-  const secret =
-    value !== "" && ((SECRET_NAME.test(name) && !PUBLIC_NAME.test(name)) || SECRET_VALUE.test(value));
-  return secret ? `${name}=****** (masked, ${value.length} characters)` : entry;
 }
 
 /** Bytes as docker prints them (SI units). */
@@ -205,7 +190,7 @@ export function renderFacts(facts: ImageFacts, wanted?: Platform): string {
 
   section(
     "Env",
-    c.env.map((e) => safe(maskEnv(e))),
+    c.env.map((e) => safe(e)),
   );
   section(
     "Labels",

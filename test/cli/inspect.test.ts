@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { humanSize, maskEnv, renderFacts, safe } from "../../src/cli/inspect.js";
+import { redactFacts } from "../../src/checks/redact.js";
+import { humanSize, renderFacts, safe } from "../../src/cli/inspect.js";
 import type { ImageFacts } from "../../src/facts/model.js";
 import { type CliRun, runCli } from "../support/cli.js";
 import { pushImage, randomRepo } from "../support/image-builder.js";
@@ -136,6 +137,19 @@ describe("image-check inspect", () => {
       expect((JSON.parse(stdout) as ImageFacts).config.user).toBe("app");
     });
 
+    it("never prints a secret in full in --json either", async () => {
+      const { code, stdout } = await run([
+        "inspect",
+        `${testbed.open.host}/${repo}:1`,
+        "--json",
+        "--policy",
+        policyFile,
+      ]);
+      expect(code).toBe(0);
+      expect(stdout).not.toContain("hunter2hunter2");
+      expect((JSON.parse(stdout) as ImageFacts).config.env).toContain("API_TOKEN=hu…r2 (14 chars)");
+    });
+
     it("prints a readable summary that masks secrets and escapes control characters", async () => {
       const { code, stdout } = await run([
         "inspect",
@@ -145,7 +159,7 @@ describe("image-check inspect", () => {
       ]);
       expect(code).toBe(0);
       expect(stdout).toContain("User         app");
-      expect(stdout).toContain("API_TOKEN=****** (masked");
+      expect(stdout).toContain("API_TOKEN=hu…r2 (14 chars)");
       expect(stdout).not.toContain("hunter2");
       expect(stdout).toContain("GPG_KEY=0123ABCD");
       expect(stdout).toContain("evil=a\\x1b[31mred");
@@ -158,15 +172,16 @@ describe("image-check inspect", () => {
 
 describe("renderFacts helpers", () => {
   it.each([
-    ["PASSWORD=x", "PASSWORD=****** (masked, 1 characters)"],
+    ["PASSWORD=s3cr3tpassw0rd", "PASSWORD=s3…rd (14 chars)"],
     ["DB_PASS=", "DB_PASS="],
     ["GPG_KEY=B42F6819007F00F88E364FD4036A9C25BF357DD4", "GPG_KEY=B42F6819007F00F88E364FD4036A9C25BF357DD4"],
     ["PYTHON_SHA256=abc", "PYTHON_SHA256=abc"],
     ["SECRET_FILE=/run/secrets/x", "SECRET_FILE=/run/secrets/x"],
-    [`NOTE=ghp_${"a".repeat(36)}`, "NOTE=****** (masked, 40 characters)"],
+    [`NOTE=ghp_${"a".repeat(36)}`, "NOTE=ghp_…aaaa (40 chars)"],
     ["HOME=/root", "HOME=/root"],
-  ])("masks %s as %s", (entry, shown) => {
-    expect(maskEnv(entry)).toBe(shown);
+  ])("shows %s as %s", (entry, shown) => {
+    const facts = { ...factsWithEnv([entry]) };
+    expect(redactFacts(facts).config.env).toEqual([shown]);
   });
 
   it("escapes control characters", () => {
@@ -244,3 +259,14 @@ describe("the inspect module graph", () => {
     expect([...files].some((f) => f.endsWith("src/registry/source.ts"))).toBe(true);
   });
 });
+
+/** Minimal facts holding only `env`, for the masking table. */
+function factsWithEnv(env: string[]): ImageFacts {
+  return {
+    config: { env, labels: {}, entrypoint: null, cmd: null, healthcheck: null },
+    history: [],
+    annotations: {},
+    indexAnnotations: {},
+    incomplete: [],
+  } as unknown as ImageFacts;
+}

@@ -1,0 +1,56 @@
+/**
+ * Masking secrets in facts before anything prints them. Pure. The checks read the real values;
+ * every output (the report, `inspect`, Slack) shows only these masked ones.
+ */
+import type { ImageFacts } from "../facts/model.js";
+import { splitEnv } from "./config.js";
+import { secretsInCommandLine, secretsInHistoryLine } from "./history.js";
+import { shellQuote } from "./run-advice.js";
+import { redact, redactText, scanAssignment } from "./secrets.js";
+
+/**
+ * The facts with every secret masked: env values, labels, annotations, build steps, entrypoint,
+ * cmd, healthcheck and error messages. What `inspect` prints and the report summarizes, so no
+ * output shows a secret in full.
+ */
+export function redactFacts(facts: ImageFacts): ImageFacts {
+  const c = facts.config;
+  return {
+    ...facts,
+    config: {
+      ...c,
+      env: c.env.map((e) => {
+        if (!e.includes("=")) return e;
+        const { name, value } = splitEnv(e);
+        return `${name}=${redact(value, scanAssignment(name, value))}`;
+      }),
+      labels: maskPairs(c.labels),
+      entrypoint: c.entrypoint ? maskArgv(c.entrypoint) : null,
+      cmd: c.cmd ? maskArgv(c.cmd) : null,
+      healthcheck: c.healthcheck ? { ...c.healthcheck, test: maskArgv(c.healthcheck.test) } : null,
+    },
+    history: facts.history.map((h) => ({
+      ...h,
+      createdBy: redact(h.createdBy, secretsInHistoryLine(h.createdBy)),
+    })),
+    annotations: maskPairs(facts.annotations),
+    indexAnnotations: maskPairs(facts.indexAnnotations),
+    incomplete: facts.incomplete.map((p) => ({ ...p, message: redactText(p.message) })),
+  };
+}
+
+function maskPairs(map: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(map).map(([k, v]) => [k, redact(v, scanAssignment(k, v))]));
+}
+
+/**
+ * An argv with secrets masked: read as one command line (so `--password x` is seen), and each
+ * argument with spaces as a script of its own (`CMD-SHELL "curl -u user:pass ..."`).
+ */
+function maskArgv(argv: string[]): string[] {
+  const matches = [
+    ...secretsInCommandLine(argv.map(shellQuote).join(" ")),
+    ...argv.filter((a) => /\s/.test(a)).flatMap((a) => secretsInCommandLine(a)),
+  ];
+  return argv.map((a) => redact(a, matches));
+}
