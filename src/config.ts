@@ -50,7 +50,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   let port = CONFIG_DEFAULTS.port;
   if (portText) {
     const n = Number(portText);
-    if (!Number.isInteger(n) || n < 0 || n > 65535) problems.push(`PORT: expected a port number 0-65535, got "${portText}"`);
+    if (!Number.isInteger(n) || n < 0 || n > 65535)
+      problems.push(`PORT: expected a port number 0-65535, got "${portText}"`);
     else port = n;
   }
   let apiUrl = env.SLACK_API_URL?.trim() || CONFIG_DEFAULTS.slackApiUrl;
