@@ -2,7 +2,6 @@ import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pipelineRunner } from "../../src/cli/serve.js";
 import { loadConfig } from "../../src/config.js";
-import { policyVersion } from "../../src/policy/evaluate.js";
 import { policySchema } from "../../src/policy/schema.js";
 import { pushImage, randomRepo } from "../support/image-builder.js";
 import { HOSTILE } from "../support/slack-fixtures.js";
