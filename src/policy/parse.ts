@@ -149,7 +149,7 @@ function article(type: string): string {
  */
 export function defaultPolicyText(): string {
   const d = POLICY_DEFAULTS;
-  const ids = Object.entries(CHECKS).map(([id, c]) => `#   ${id.padEnd(32)} ${c.severity}`);
+  const ids = Object.entries(CHECKS).map(([id, c]) => `  #   ${id.padEnd(32)} ${c.severity}`);
   return `# image-check policy (YAML or JSON). Every field is optional: what is left out takes the value
 # shown here, which is the built-in default. Validate a file with: image-check policy --check FILE
 version: 1
