@@ -45,6 +45,17 @@ export class ConfigError extends CodedError<"INVALID_CONFIG"> {
 
 /** Read and validate the environment. Throws ConfigError listing every problem. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const { config, problems } = readConfig(env);
+  if (problems.length) throw new ConfigError(problems);
+  return config;
+}
+
+/**
+ * Read the environment and list every problem, without throwing: a wrong value is left out (its
+ * default applies) and named in `problems`. For commands that add checks of their own (serve) and
+ * then report every problem at once.
+ */
+export function readConfig(env: NodeJS.ProcessEnv = process.env): { config: Config; problems: string[] } {
   const problems: string[] = [];
   const portText = env.PORT?.trim();
   let port = CONFIG_DEFAULTS.port;
@@ -61,17 +72,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (!apiUrl.endsWith("/")) apiUrl += "/";
   } catch {
     problems.push(`SLACK_API_URL: expected an http(s) URL, got "${apiUrl}"`);
+    apiUrl = CONFIG_DEFAULTS.slackApiUrl;
   }
-  const approvers = (env.IMAGE_CHECK_APPROVERS ?? "")
-    .split(",")
-    .map((s) => s.trim())
-    .filter(Boolean);
-  for (const a of approvers) {
-    if (!/^[US][A-Z0-9]{2,}$/.test(a) && !/^W[A-Z0-9]{2,}$/.test(a))
-      problems.push(`IMAGE_CHECK_APPROVERS: "${a}" is not a Slack user id (U...) or user group id (S...)`);
+  const approvers: string[] = [];
+  for (const a of (env.IMAGE_CHECK_APPROVERS ?? "").split(",").map((s) => s.trim())) {
+    if (!a) continue;
+    // U... users, W... Enterprise Grid users, S... user groups.
+    if (/^[USW][A-Z0-9]{2,}$/.test(a)) approvers.push(a);
+    else problems.push(`IMAGE_CHECK_APPROVERS: "${a}" is not a Slack user id (U...) or user group id (S...)`);
   }
-  if (problems.length) throw new ConfigError(problems);
-  return {
+  const config: Config = {
     dbPath: env.IMAGE_CHECK_DB?.trim() || CONFIG_DEFAULTS.db,
     policyPath: env.IMAGE_CHECK_POLICY?.trim() || undefined,
     slack: {
@@ -87,4 +97,5 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dockerConfigDir: env.DOCKER_CONFIG?.trim() || join(env.HOME || homedir(), ".docker"),
     hubApiUrl: env.IMAGE_CHECK_HUB_URL?.trim() || "https://hub.docker.com/",
   };
+  return { config, problems };
 }

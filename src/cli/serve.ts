@@ -5,7 +5,7 @@
  * them back in the queue) and closes the database.
  */
 import type { Config } from "../config.js";
-import { ConfigError, loadConfig } from "../config.js";
+import { ConfigError, readConfig } from "../config.js";
 import { isCoded, oneLine } from "../errors.js";
 import type { Policy } from "../policy/schema.js";
 import type { OpenedStore } from "../store/service.js";
@@ -50,9 +50,11 @@ export async function runServe(argv: string[], io: CliIO, overrides: ServeOverri
   const { lineLogger } = await import("../slack/app.js");
   const log = lineLogger(io.stderr, io.env.LOG_LEVEL);
   try {
-    const config = loadConfig(io.env);
+    // Every problem at once, one line per problem: a wrong value and a missing one are both named.
+    const { config, problems } = readConfig(io.env);
     const { slackConfigProblems } = await import("../slack/config.js");
-    const problems = slackConfigProblems(config);
+    const named = new Set(problems.map((p) => p.slice(0, p.indexOf(":"))));
+    problems.push(...slackConfigProblems(config).filter((p) => !named.has(p.slice(0, p.indexOf(":")))));
     if (problems.length) throw new ConfigError(problems);
     const [{ loadPolicy }, { policyVersion }, { startBot }] = await Promise.all([
       import("./load-policy.js"),

@@ -318,6 +318,27 @@ describe("the Slack app's configuration", () => {
     }
   });
 
+  it("serve lists wrong and missing variables together, one line each, and exits 64", async () => {
+    const { runCli } = await import("../support/cli.js");
+    const r = await runCli(["serve"], {
+      env: { IMAGE_CHECK_DB: ":memory:", IMAGE_CHECK_APPROVERS: "U01ABC,bad", PORT: "abc" },
+      cwd: "/",
+    });
+    expect(r.code).toBe(64);
+    expect(
+      r.stderr
+        .trim()
+        .split("\n")
+        .map((l) => l.replace(/^image-check serve: /, "").split(":")[0]),
+    ).toEqual([
+      "PORT",
+      "IMAGE_CHECK_APPROVERS",
+      "SLACK_BOT_TOKEN",
+      "SLACK_SIGNING_SECRET",
+      "IMAGE_CHECK_IT_CHANNEL",
+    ]);
+  });
+
   it("refuses to start when Slack refuses the token", async () => {
     const { startFakeSlack } = await import("../support/fake-slack.js");
     const fake = await startFakeSlack();
