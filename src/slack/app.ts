@@ -15,6 +15,7 @@ import { ConfigError } from "../config.js";
 import { oneLine } from "../errors.js";
 import type { Policy } from "../policy/schema.js";
 import type { RequestRecord } from "../store/api.js";
+import { groupCommit } from "../store/group-commit.js";
 import type { OpenedStore } from "../store/service.js";
 import type { CheckOutcomeOfJob } from "../worker/check-job.js";
 import { enqueueCheck } from "../worker/check-job.js";
@@ -31,6 +32,14 @@ import { createSlackService, type SlackService } from "./service.js";
 
 /** Slack rejects requests whose timestamp is further than this from now (replay protection). */
 export const SIGNATURE_MAX_AGE_SECONDS = 5 * 60;
+
+/**
+ * How long after the last Slack request arrived the app still counts as busy (see `busy()`). Slack
+ * requests come in bursts (a team's morning, a channel trying a new image); between two requests of
+ * a burst nothing is in flight for a fraction of a millisecond, and a job started then would hold
+ * the event loop while the next requests wait unread in their sockets.
+ */
+export const ACK_QUIET_MS = 20;
 
 /** The few log calls the app makes. */
 export interface AppLogger {
@@ -71,6 +80,8 @@ export interface SlackApp {
   afterFailed(requests: RequestRecord[]): void;
   /** Slack requests being answered right now (HTTP mode), so background work can let them go first. */
   inFlight(): number;
+  /** Whether Slack requests are being answered, or one arrived less than `ACK_QUIET_MS` ago. */
+  busy(): boolean;
   metrics: Metrics;
   service: SlackService;
 }
@@ -150,11 +161,13 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
     () => now().getTime(),
   );
   const queue = openQueue(store.db);
-  const transaction = <T>(fn: () => T): T => store.db.sqlite.transaction(fn).immediate();
+  const tx = store.db.sqlite.transaction((fn: () => unknown) => fn());
+  const transaction = <T>(fn: () => T): T => tx.immediate(fn) as T;
   const service = createSlackService({
     store,
     queue,
     transaction,
+    groupTransaction: groupCommit(store.db.sqlite),
     enqueueCheck: (request, at) => {
       enqueueCheck(
         store,
@@ -190,6 +203,7 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
   let server: Server | undefined;
   let stopping = false;
   let inFlight = 0;
+  let lastRequestAt = Number.NEGATIVE_INFINITY;
 
   const health = (res: ServerResponse) => {
     let db = "ok";
@@ -227,6 +241,7 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
         return send(res, 401, "text/plain", "");
       }
       const started = performance.now();
+      lastRequestAt = started;
       inFlight++;
       res.once("close", () => {
         inFlight--;
@@ -306,6 +321,7 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
     },
 
     inFlight: () => inFlight,
+    busy: () => inFlight > 0 || performance.now() - lastRequestAt < ACK_QUIET_MS,
     metrics,
     service,
   };

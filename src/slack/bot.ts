@@ -7,6 +7,7 @@ import type { Config } from "../config.js";
 import { ConfigError } from "../config.js";
 import { oneLine } from "../errors.js";
 import type { Policy } from "../policy/schema.js";
+import { type Checkpointer, startCheckpointer } from "../store/db.js";
 import { type OpenedStore, openStore } from "../store/service.js";
 import { CHECK_JOB, checkJobHandler } from "../worker/check-job.js";
 import { openQueue } from "../worker/queue.js";
@@ -60,7 +61,8 @@ export interface Bot {
 /**
  * Acks come first. The workers share the event loop with the HTTP server, and a job's database work
  * is synchronous. A job starts only after pending I/O was handled (setImmediate runs after the poll
- * phase), and while Slack requests are being answered it waits a little longer (up to `maxWaitMs`):
+ * phase), and while Slack requests are being answered (or keep arriving: `SlackApp.busy`) it waits a
+ * little longer (up to `maxWaitMs`):
  * Slack gives up on an ack after 3 s, a queued check loses nothing by starting a moment later.
  */
 export function ackFirst(
@@ -88,6 +90,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
   const log = opts.logger ?? lineLogger((line) => process.stderr.write(line));
   const store = openStore(opts.config.dbPath);
   let workers: Worker[] = [];
+  let checkpointer: Checkpointer | undefined;
   let running = false;
   let app: SlackApp;
   try {
@@ -108,7 +111,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
         log.info(`job ${e.job.kind} #${e.job.id} retries at ${e.availableAt}: ${e.error.code}`);
       else if (e.type === "error") log.error(`worker: ${oneLine(e.error)}`);
     };
-    const busy = () => app.inFlight() > 0;
+    const busy = () => app.busy();
     const common = { db: store.db, now, onEvent, backoff: opts.worker?.backoff, pollMs: opts.worker?.pollMs };
     const checks = checkJobHandler({
       store,
@@ -136,6 +139,10 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
       }),
     ];
     running = true;
+    checkpointer = startCheckpointer(store.db, {
+      busy,
+      onError: (err) => log.warn(`checkpoint: ${oneLine(err)}`),
+    });
     const { port } = await app.start();
     let stopped: Promise<void> | null = null;
     return {
@@ -159,6 +166,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
           await Promise.all(
             workers.map((w) => w.stop({ graceMs: stopOpts.graceMs ?? BOT_DEFAULTS.graceMs })),
           );
+          checkpointer?.stop();
           store.close();
         })();
         return stopped;
@@ -167,6 +175,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
   } catch (err) {
     running = false;
     await Promise.all(workers.map((w) => w.stop({ graceMs: 0 })));
+    checkpointer?.stop();
     store.close();
     throw err;
   }

@@ -32,6 +32,11 @@ export interface SlackServiceDeps {
   queue: Pick<JobQueue, "enqueue">;
   /** Runs `fn` in one database transaction (store writes and enqueues commit together). */
   transaction: <T>(fn: () => T) => T;
+  /**
+   * Runs `fn` in a transaction shared with the other writes of this turn of the event loop (group
+   * commit, src/store/group-commit.ts); resolves once committed. For the slash command's write.
+   */
+  groupTransaction: <T>(fn: () => T) => Promise<T>;
   /** Enqueue the check of a new request (the worker's `enqueueCheck`); runs inside `transaction`. */
   enqueueCheck: (request: RequestRecord, now: Date) => void;
   approvers: Approvers;
@@ -57,8 +62,8 @@ export interface CheckInput {
 
 /** The app's operations. */
 export interface SlackService {
-  /** Record the request and enqueue its check, in one transaction. */
-  submitCheck(input: CheckInput): RequestRecord;
+  /** Record the request and enqueue its check, in one transaction; resolves once committed. */
+  submitCheck(input: CheckInput): Promise<RequestRecord>;
   /** Whether `userId` may decide `requestId` now (before opening the reject modal). */
   canDecide(requestId: string, userId: string): Promise<{ ok: true; request: RequestRecord } | Refusal>;
   /** Decide: the decision and the jobs that update the IT message and tell the requester, in one transaction. */
@@ -94,7 +99,7 @@ export function createSlackService(deps: SlackServiceDeps): SlackService {
     submitCheck(input) {
       const at = now();
       const ref = input.reference;
-      return transaction(() => {
+      return deps.groupTransaction(() => {
         const request = store.createRequest(
           {
             reference: ref.original,

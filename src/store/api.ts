@@ -9,7 +9,12 @@
  *   decision, so it needs a new one;
  * - approvals expire `expireDays` after the decision: their status reads `expired` from then on;
  * - a rejected digest stays rejected until someone decides again (on a new request);
- * - each decision is written in one transaction with its audit entry, and a request is decided once.
+ * - each decision is written in one transaction with its audit entry, and a request is decided once;
+ * - a new request for a digest that already has a decision in force (an unexpired approval, or a
+ *   rejection) is covered by it (`coverByDecision`): it takes that decision's outcome and expiry
+ *   without a new decision. A requester who was refused by a standing rejection may ask IT to look
+ *   again (`reopenCovered`): the request goes back to `pending`, and IT's new decision supersedes
+ *   the old one, which is what "until someone decides again" means.
  */
 import type { Report } from "../checks/report.js";
 import { CodedError } from "../errors.js";
@@ -50,6 +55,12 @@ export interface RequestRecord {
   updatedAt: string;
   /** Why the request failed (status `failed`), as a code and one line. */
   error: { code: string; message: string } | null;
+  /**
+   * The decision the request stands on (see `Store.getDecision`): its own, or the earlier decision
+   * on the same digest that covered it (then that decision's `requestId` is another request's). Null
+   * while undecided.
+   */
+  decisionId: string | null;
 }
 
 /** The stored decision statuses; `expired` is an approval past `expiresAt` (computed from `now`). */
@@ -227,6 +238,26 @@ export interface Store {
   decide(input: DecideInput): DecisionRecord;
   /** Approve a pending `pass` as `decidedBy: "policy"`. NOT_DECIDABLE unless the verdict is `pass`. */
   autoApprove(requestId: string, now: Date, expireDays: number): DecisionRecord;
+  /**
+   * Settle a pending request with a decision already in force for its digest, without writing a new
+   * decision or extending an approval: the request becomes `approved` (with the decision's expiry)
+   * or `rejected`, references the decision, and the audit log says `request.covered`. The decision
+   * must be the newest for the request's repository and digest and still in force at `now` (an
+   * approval not expired; a rejection). Idempotent: a request already covered by that decision is
+   * returned unchanged. Throws NOT_FOUND (request or decision); ALREADY_DECIDED (the request
+   * stands on another decision); NOT_DECIDABLE (not pending, another digest, or not in force).
+   */
+  coverByDecision(requestId: string, decisionId: string, now: Date): RequestRecord;
+  /**
+   * The requester asks IT to look again at a request that a standing rejection covered: back to
+   * `pending` with the new reason, no decision referenced (audit `request.reopened`); the next
+   * decision on it supersedes the old rejection. Idempotent on a request already pending. Throws
+   * NOT_FOUND; NOT_DECIDABLE unless the request was covered by a rejection (a request's own
+   * decision is final).
+   */
+  reopenCovered(requestId: string, actor: string, reason: string, now: Date): RequestRecord;
+  /** A decision by id (`dec_…`), with its status at `now`, or null. */
+  getDecision(id: string, now: Date): DecisionRecord | null;
   /**
    * The newest decision for that digest of that repository (approvals bind to the digest), with
    * status `expired` once past `expiresAt`; a rejection stays until a newer decision. Null: never decided.

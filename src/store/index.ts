@@ -3,5 +3,14 @@
  * handle for the worker and the admin commands.
  */
 export * from "./api.js";
-export { APPLICATION_ID, type Db, migrateDb, openDb, pendingMigrations } from "./db.js";
+export {
+  APPLICATION_ID,
+  type Checkpointer,
+  type Db,
+  migrateDb,
+  openDb,
+  pendingMigrations,
+  startCheckpointer,
+} from "./db.js";
+export { type GroupCommit, groupCommit } from "./group-commit.js";
 export { createStore, type OpenedStore, openStore } from "./service.js";

@@ -8,7 +8,15 @@
  * "newest first" paging is a cheap index walk. Every index names the query it serves.
  */
 import { sql } from "drizzle-orm";
-import { check, index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import {
+  type AnySQLiteColumn,
+  check,
+  index,
+  integer,
+  sqliteTable,
+  text,
+  uniqueIndex,
+} from "drizzle-orm/sqlite-core";
 
 /** Requests to use an image: who asked, from where, what, why, and where it stands. */
 export const requests = sqliteTable(
@@ -38,6 +46,11 @@ export const requests = sqliteTable(
     updatedAt: text("updated_at").notNull(),
     /** The check job this request waits on (identical requests share one job). Added by 0002. */
     jobId: integer("job_id"),
+    /**
+     * The decision this request stands on: its own, or the earlier decision on the same digest that
+     * covered it (an approval in force, or a standing rejection). Added by 0003.
+     */
+    decisionSeq: integer("decision_seq").references((): AnySQLiteColumn => decisions.seq),
   },
   (t) => [
     check("requests_status_check", sql`${t.status} IN ('checking','pending','approved','rejected','failed')`),
@@ -172,8 +185,10 @@ export const jobs = sqliteTable(
   },
   (t) => [
     check("jobs_status_check", sql`${t.status} IN ('queued','running','done','failed')`),
-    // claim: the oldest queued job that is due.
-    index("jobs_status_available_idx").on(t.status, t.availableAt),
+    // claim and nextDueAt, per kind: the oldest queued job of one kind that is due. Each worker
+    // claims only its own kinds; without the kind in the index, the Slack worker would walk every
+    // queued check (and the other way round) on each claim. Replaces 0002's (status, available_at).
+    index("jobs_status_kind_available_idx").on(t.status, t.kind, t.availableAt),
     // claim: a running job whose lease expired (its worker died).
     index("jobs_status_lease_idx").on(t.status, t.leaseExpiresAt),
     // Identical work shares one job while it is queued or running; a finished job frees its key.

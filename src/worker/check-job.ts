@@ -86,12 +86,26 @@ export function enqueueCheck(
   input: CheckJobPayload & { policyVersion: string; maxAttempts?: number },
   now: Date,
 ): { job: JobRecord; created: boolean } {
-  const queue = openQueue(store.db);
   const payload: CheckJobPayload = { requestId: input.requestId, reference: input.reference };
   if (input.platform) payload.platform = input.platform;
   if (input.source) payload.source = input.source;
-  return store.db.sqlite
-    .transaction(() => {
+  return enqueueCheckTx(store)(payload, input, now);
+}
+
+type EnqueueCheckTx = (
+  payload: CheckJobPayload,
+  input: { policyVersion: string; maxAttempts?: number },
+  now: Date,
+) => { job: JobRecord; created: boolean };
+
+const enqueueCheckTxs = new WeakMap<OpenedStore, EnqueueCheckTx>();
+
+/** The transaction of `enqueueCheck`, built once per store (it runs for every slash command). */
+function enqueueCheckTx(store: OpenedStore): EnqueueCheckTx {
+  let fn = enqueueCheckTxs.get(store);
+  if (!fn) {
+    const queue = openQueue(store.db);
+    const tx = store.db.sqlite.transaction((payload: CheckJobPayload, input, now: Date) => {
       const out = queue.enqueue(
         {
           kind: CHECK_JOB,
@@ -101,10 +115,13 @@ export function enqueueCheck(
         },
         now,
       );
-      store.linkJob(input.requestId, out.job.id);
+      store.linkJob(payload.requestId, out.job.id);
       return out;
-    })
-    .immediate();
+    }) as { immediate: EnqueueCheckTx };
+    fn = (payload, input, now) => tx.immediate(payload, input, now);
+    enqueueCheckTxs.set(store, fn);
+  }
+  return fn;
 }
 
 /** The handler of `check` jobs, for `startWorker({ handlers: { check: checkJobHandler(deps) } })`. */

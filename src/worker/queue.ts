@@ -6,7 +6,7 @@
  * processes) can never both own it. The owner renews its lease while the job runs; a worker that
  * dies (SIGKILL, power loss) stops renewing, its lease expires, and another claim runs the job again.
  */
-import { and, eq, inArray, lte, or, sql } from "drizzle-orm";
+import { and, eq, lte, or, sql } from "drizzle-orm";
 import type { Db } from "../store/db.js";
 import { jobs } from "../store/schema.js";
 import type { EnqueueInput, JobQueue, JobRecord, JobStatus } from "./types.js";
@@ -50,8 +50,8 @@ export interface DurableQueue extends JobQueue {
   releaseKey(id: number): void;
   /** The earliest time a job of `kinds` becomes claimable (due or lease expiry), or null when none is waiting. */
   nextDueAt(kinds: readonly string[]): string | null;
-  /** Called after each enqueue in this process (wakes the workers). Returns an unsubscribe. */
-  onEnqueue(listener: () => void): () => void;
+  /** Called with the job's kind after each enqueue in this process (wakes the workers of that kind). Returns an unsubscribe. */
+  onEnqueue(listener: (kind: string) => void): () => void;
 }
 
 const queues = new WeakMap<Db, DurableQueue>();
@@ -64,7 +64,7 @@ export function openQueue(db: Db): DurableQueue {
   const existing = queues.get(db);
   if (existing) return existing;
   const orm = db.orm;
-  const listeners = new Set<() => void>();
+  const listeners = new Set<(kind: string) => void>();
   const ph = sql.placeholder;
 
   // Prepared once per queue: the claim/complete path runs for every job, and compiling its SQL
@@ -75,10 +75,13 @@ export function openQueue(db: Db): DurableQueue {
     eq(jobs.leaseOwner, ph("owner")),
   );
   const stmt = {
+    // The status list is written as literals, exactly as in the partial index's WHERE, so SQLite
+    // can prove the index applies and look the key up in it; bound parameters would make it scan
+    // every queued and running job instead (a burst of 200 slash commands is 200 queued jobs).
     findActive: orm
       .select()
       .from(jobs)
-      .where(and(eq(jobs.idempotencyKey, ph("key")), inArray(jobs.status, ["queued", "running"])))
+      .where(and(eq(jobs.idempotencyKey, ph("key")), sql`${jobs.status} IN ('queued','running')`))
       .prepare(),
     insert: orm
       .insert(jobs)
@@ -152,6 +155,11 @@ export function openQueue(db: Db): DurableQueue {
       })
       .where(ownedRunning)
       .prepare(),
+    releaseKey: orm
+      .update(jobs)
+      .set({ idempotencyKey: null })
+      .where(eq(jobs.id, ph("id")))
+      .prepare(),
     fail: orm
       .update(jobs)
       .set({
@@ -167,69 +175,78 @@ export function openQueue(db: Db): DurableQueue {
       .prepare(),
   };
 
-  // The statements that filter by job kinds, prepared per set of kinds (one per worker).
-  const byKinds = new Map<string, ReturnType<typeof prepareForKinds>>();
-  function prepareForKinds(kinds: readonly string[]) {
-    const ofKinds = inArray(jobs.kind, [...kinds]);
-    return {
-      expired: orm
-        .select({ id: jobs.id })
-        .from(jobs)
-        .where(and(eq(jobs.status, "running"), lte(jobs.leaseExpiresAt, ph("at")), ofKinds))
-        .orderBy(jobs.leaseExpiresAt)
-        .limit(1)
-        .prepare(),
-      due: orm
-        .select({ id: jobs.id })
-        .from(jobs)
-        .where(and(eq(jobs.status, "queued"), lte(jobs.availableAt, ph("at")), ofKinds))
-        .orderBy(jobs.availableAt, jobs.id)
-        .limit(1)
-        .prepare(),
-      nextQueued: orm
-        .select({ at: sql<string | null>`min(${jobs.availableAt})` })
-        .from(jobs)
-        .where(and(eq(jobs.status, "queued"), ofKinds))
-        .prepare(),
-      nextLease: orm
-        .select({ at: sql<string | null>`min(${jobs.leaseExpiresAt})` })
-        .from(jobs)
-        .where(and(eq(jobs.status, "running"), ofKinds))
-        .prepare(),
-    };
-  }
-  const forKinds = (kinds: readonly string[]) => {
-    const key = kinds.join("\u0000");
-    let p = byKinds.get(key);
-    if (!p) {
-      p = prepareForKinds(kinds);
-      byKinds.set(key, p);
-    }
-    return p;
+  // The statements that filter by job kind, one kind at a time: each is an index seek on
+  // (status, kind, available_at), so a claim costs the same with 1 or 10,000 jobs of other kinds
+  // queued. A worker asks once per kind it handles and takes the oldest.
+  const byKind = {
+    expired: orm
+      .select({ id: jobs.id, at: jobs.leaseExpiresAt })
+      .from(jobs)
+      .where(and(eq(jobs.status, "running"), lte(jobs.leaseExpiresAt, ph("at")), eq(jobs.kind, ph("kind"))))
+      .orderBy(jobs.leaseExpiresAt)
+      .limit(1)
+      .prepare(),
+    due: orm
+      .select({ id: jobs.id, at: jobs.availableAt })
+      .from(jobs)
+      .where(and(eq(jobs.status, "queued"), eq(jobs.kind, ph("kind")), lte(jobs.availableAt, ph("at"))))
+      .orderBy(jobs.availableAt, jobs.id)
+      .limit(1)
+      .prepare(),
+    nextQueued: orm
+      .select({ at: jobs.availableAt })
+      .from(jobs)
+      .where(and(eq(jobs.status, "queued"), eq(jobs.kind, ph("kind"))))
+      .orderBy(jobs.availableAt)
+      .limit(1)
+      .prepare(),
+    nextLease: orm
+      .select({ at: sql<string | null>`min(${jobs.leaseExpiresAt})` })
+      .from(jobs)
+      .where(and(eq(jobs.status, "running"), eq(jobs.kind, ph("kind"))))
+      .prepare(),
   };
+
+  /** The oldest row (by `at`, then id) that `query` finds over `kinds`. */
+  function oldest(
+    query: { get(p: { kind: string; at: string }): { id: number; at: string | null } | undefined },
+    kinds: readonly string[],
+    at: string,
+  ): { id: number } | undefined {
+    let best: { id: number; at: string | null } | undefined;
+    for (const kind of kinds) {
+      const row = query.get({ kind, at });
+      if (row && (!best || (row.at ?? "") < (best.at ?? "") || (row.at === best.at && row.id < best.id)))
+        best = row;
+    }
+    return best;
+  }
+
+  // Built once: better-sqlite3 makes a new wrapper per `transaction()` call.
+  const enqueueTx = db.sqlite.transaction(
+    (input: EnqueueInput, now: Date): { job: JobRecord; created: boolean } => {
+      const at = now.toISOString();
+      const key = input.idempotencyKey ?? null;
+      if (key) {
+        const active = stmt.findActive.get({ key });
+        if (active) return { job: toJob(active), created: false };
+      }
+      const row = stmt.insert.get({
+        kind: input.kind,
+        payload: JSON.stringify(input.payload ?? null),
+        maxAttempts: input.maxAttempts ?? QUEUE_DEFAULTS.maxAttempts,
+        availableAt: (input.availableAt ?? now).toISOString(),
+        key,
+        at,
+      });
+      return { job: toJob(row!), created: true };
+    },
+  );
 
   const queue: DurableQueue = {
     enqueue(input: EnqueueInput, now: Date): { job: JobRecord; created: boolean } {
-      const at = now.toISOString();
-      const key = input.idempotencyKey ?? null;
-      const out = db.sqlite
-        .transaction(() => {
-          if (key) {
-            const active = stmt.findActive.get({ key });
-            if (active) return { job: toJob(active), created: false };
-          }
-          const row = stmt.insert.get({
-            kind: input.kind,
-            payload: JSON.stringify(input.payload ?? null),
-            maxAttempts: input.maxAttempts ?? QUEUE_DEFAULTS.maxAttempts,
-            availableAt: (input.availableAt ?? now).toISOString(),
-            key,
-            at,
-          });
-          return { job: toJob(row!), created: true };
-        })
-        .immediate();
-      if (out.created) for (const l of listeners) l();
+      const out = enqueueTx.immediate(input, now);
+      if (out.created) for (const l of listeners) l(input.kind);
       return out;
     },
 
@@ -253,11 +270,10 @@ export function openQueue(db: Db): DurableQueue {
       if (kinds.length === 0) return null;
       const at = now.toISOString();
       const leaseExpiresAt = new Date(now.getTime() + leaseMs).toISOString();
-      const p = forKinds(kinds);
       // A few rounds: losing a race to another worker just means trying the next candidate.
       for (let round = 0; round < 5; round++) {
         // Expired leases first: those jobs have waited longest (their worker died).
-        const candidate = p.expired.get({ at }) ?? p.due.get({ at });
+        const candidate = oldest(byKind.expired, kinds, at) ?? oldest(byKind.due, kinds, at);
         if (!candidate) return null;
         const row = stmt.claim.get({ id: candidate.id, owner, leaseExpiresAt, at });
         if (row) return toJob(row);
@@ -312,19 +328,18 @@ export function openQueue(db: Db): DurableQueue {
     },
 
     releaseKey(id: number): void {
-      orm.update(jobs).set({ idempotencyKey: null }).where(eq(jobs.id, id)).run();
+      stmt.releaseKey.run({ id });
     },
 
     nextDueAt(kinds: readonly string[]): string | null {
       if (kinds.length === 0) return null;
-      const p = forKinds(kinds);
-      const times = [p.nextQueued.get()?.at, p.nextLease.get()?.at].filter(
-        (t): t is string => typeof t === "string",
-      );
+      const times = kinds
+        .flatMap((kind) => [byKind.nextQueued.get({ kind })?.at, byKind.nextLease.get({ kind })?.at])
+        .filter((t): t is string => typeof t === "string");
       return times.length ? times.sort()[0]! : null;
     },
 
-    onEnqueue(listener: () => void): () => void {
+    onEnqueue(listener: (kind: string) => void): () => void {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },

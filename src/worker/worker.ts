@@ -54,6 +54,9 @@ export interface WorkerOptions {
   onEvent?: (event: WorkerEvent) => void;
 }
 
+/** The abort reason that ends the worker's sleep early (nothing failed, there is work). */
+const WAKE = "wake";
+
 /** Start claiming and running jobs. */
 export function startWorker(opts: WorkerOptions): Worker {
   const queue: DurableQueue = openQueue(opts.db);
@@ -80,9 +83,15 @@ export function startWorker(opts: WorkerOptions): Worker {
   let wakeController = new AbortController();
   const wake = () => {
     woken = true;
-    wakeController.abort();
+    // With a reason: abort() without one builds a DOMException (and its stack) on every enqueue.
+    wakeController.abort(WAKE);
   };
-  const unsubscribe = queue.onEnqueue(wake);
+  // Only jobs this worker handles wake it: a burst of checks must not make the Slack worker look
+  // for work 200 times (each look is a query per kind it handles).
+  const handled = new Set(kinds);
+  const unsubscribe = queue.onEnqueue((kind) => {
+    if (handled.has(kind)) wake();
+  });
   let idleWaiters: (() => void)[] = [];
 
   const loop = (async () => {

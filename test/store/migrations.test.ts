@@ -72,6 +72,11 @@ describe("migrations", () => {
       expect(store.requestsOfJob(1)).toEqual([]);
     });
 
+    it("links each decided request to its own decision", () => {
+      const decision = store.currentDecision("docker.io/library/redis", digest("redis-7"), T0)!;
+      expect(store.getRequest("req_aaaaaaaaaaaaaaaa", T0)?.decisionId).toBe(decision.id);
+    });
+
     it("works for new writes after the upgrade", () => {
       const req = store.createRequest(
         {

@@ -130,6 +130,7 @@ export function makeRequest(overrides: Partial<RequestRecord> = {}): RequestReco
     createdAt: "2026-11-30T12:00:00.000Z",
     updatedAt: "2026-11-30T12:00:00.000Z",
     error: null,
+    decisionId: null,
     ...overrides,
   };
 }

@@ -77,6 +77,14 @@ describe("the job queue", () => {
       expect(queue.claim("w", T0, LEASE, ["q.other"])?.kind).toBe("q.other");
     });
 
+    it("takes the oldest due job across the kinds asked for", () => {
+      const later = queue.enqueue({ kind: "q.mixed-a", payload: null }, minutesAfter(2));
+      const oldest = queue.enqueue({ kind: "q.mixed-b", payload: null }, minutesAfter(1));
+      const order = [oldest.job.id, later.job.id];
+      const at = minutesAfter(3);
+      expect(order.map(() => queue.claim("w", at, LEASE, ["q.mixed-a", "q.mixed-b"])?.id)).toEqual(order);
+    });
+
     it("takes over a running job whose lease expired, and the old owner loses it", () => {
       const { job } = queue.enqueue({ kind: "q.crash", payload: null }, T0);
       queue.claim("dead-worker", T0, LEASE, ["q.crash"]);

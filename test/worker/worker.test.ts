@@ -56,6 +56,27 @@ describe("the worker", () => {
       expect(await ran.promise).toEqual({ hello: "world" });
     });
 
+    it("is not woken by jobs of kinds it does not handle", async () => {
+      const w = worker({ handlers: { "w.mine": async () => "ran" } });
+      await w.idle();
+      const claim = w.queue.claim.bind(w.queue);
+      let claims = 0;
+      w.queue.claim = (...args) => {
+        claims++;
+        return claim(...args);
+      };
+      try {
+        for (let i = 0; i < 5; i++) w.queue.enqueue({ kind: "w.theirs", payload: i }, new Date());
+        await new Promise((r) => setTimeout(r, 20));
+        expect(claims).toBe(0);
+        w.queue.enqueue({ kind: "w.mine", payload: null }, new Date());
+        await w.idle();
+        expect(claims).toBeGreaterThan(0);
+      } finally {
+        w.queue.claim = claim;
+      }
+    });
+
     it("stores the handler's result and marks the job done", async () => {
       const events: WorkerEvent[] = [];
       const w = worker({

