@@ -43,17 +43,19 @@ export class ConfigError extends CodedError<"INVALID_CONFIG"> {
   }
 }
 
-/** Read and validate the environment. Throws ConfigError listing every problem. */
+/**
+ * Read the configuration every command shares. Variables only `serve` uses (PORT, SLACK_*,
+ * IMAGE_CHECK_APPROVERS) are not judged here: a typo in a Slack setting must not stop `check` in
+ * a CI pipeline. `serve` calls `readConfig` and reports those problems itself.
+ */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const { config, problems } = readConfig(env);
-  if (problems.length) throw new ConfigError(problems);
-  return config;
+  return readConfig(env).config;
 }
 
 /**
- * Read the environment and list every problem, without throwing: a wrong value is left out (its
- * default applies) and named in `problems`. For commands that add checks of their own (serve) and
- * then report every problem at once.
+ * Read the environment and list every problem with the variables `serve` needs, without
+ * throwing: a wrong value is left out (its default applies) and named in `problems`, one line
+ * each, naming the variable.
  */
 export function readConfig(env: NodeJS.ProcessEnv = process.env): { config: Config; problems: string[] } {
   const problems: string[] = [];

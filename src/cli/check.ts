@@ -24,7 +24,8 @@ Options:
   -h, --help             show this help
 
 Exit codes: 0 pass, 1 review, 2 block, 3 could not check (network, auth, bad registry data), 64 usage error.
-With several REFs the exit code is the worst: block, then could not check, then review.
+A reference that could not be fully checked (check.incomplete, a digest mismatch) exits 3; with
+several REFs the exit code is the worst: block, then could not check, then review. 70: internal error.
 `;
 
 const FLAGS = {
@@ -107,11 +108,22 @@ export const checkCommand: Command = async (argv, io) => {
   return exitCodeFor(outcomes.map((o) => ({ report: o.report, couldNotCheck: Boolean(o.gatherError) })));
 };
 
-/** The exit code for several outcomes: block, then could-not-check, then review, then pass. */
+/**
+ * The exit code for several outcomes. One reference: 3 when it could not be fully checked (the
+ * registry failed, sent bad data, or part of the facts is missing: `check.incomplete`), else its
+ * verdict's code. Several: the worst, in the order block, could not check, review, pass.
+ */
 export function exitCodeFor(results: { report: Report; couldNotCheck: boolean }[]): number {
-  if (results.some((r) => r.report.verdict === "block")) return EXIT.block;
-  if (results.some((r) => r.couldNotCheck)) return EXIT.couldNotCheck;
-  if (results.some((r) => r.report.verdict === "review")) return EXIT.review;
+  const codes = results.map((r) =>
+    r.couldNotCheck || r.report.findings.some((f) => f.id === "check.incomplete" && !f.waived)
+      ? EXIT.couldNotCheck
+      : r.report.verdict === "block"
+        ? EXIT.block
+        : r.report.verdict === "review"
+          ? EXIT.review
+          : EXIT.pass,
+  );
+  for (const code of [EXIT.block, EXIT.couldNotCheck, EXIT.review]) if (codes.includes(code)) return code;
   return EXIT.pass;
 }
 

@@ -15,6 +15,7 @@ import { parseReference, repositoryPath } from "../reference/parse.js";
 import type { DecisionListItem, DecisionQuery } from "../store/api.js";
 import { openStore } from "../store/service.js";
 import { type CliIO, type Command, parseArgs, UsageError } from "./args.js";
+import { TERMINAL_UNSAFE_INLINE } from "./terminal.js";
 
 /** The contract's fields, in the contract's order (also the CSV columns). */
 export const DECISION_FIELDS = [
@@ -144,9 +145,14 @@ export function toCsv(rows: readonly DecisionRow[]): string {
   return `${lines.join("\n")}\n`;
 }
 
+/**
+ * One CSV field. A value a spreadsheet would run as a formula (starting with =, +, -, @, tab or
+ * carriage return: a reason typed in Slack, say) gets a leading apostrophe (OWASP, "CSV Injection").
+ */
 function csvField(value: string | null): string {
   if (value === null) return "";
-  return /[",\r\n]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value;
+  const inert = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
+  return /[",\r\n]/.test(inert) ? `"${inert.replaceAll('"', '""')}"` : inert;
 }
 
 /** A table for people. Text from Slack users is flattened so it cannot move the cursor or colour the terminal. */
@@ -175,6 +181,6 @@ export function toTable(rows: readonly DecisionRow[]): string {
 }
 
 function terminalSafe(text: string): string {
-  const flat = text.replace(/[\u0000-\u001f\u007f-\u009f]+/g, " ");
+  const flat = text.replace(TERMINAL_UNSAFE_INLINE, " ");
   return flat.length > 60 ? `${flat.slice(0, 59)}…` : flat;
 }

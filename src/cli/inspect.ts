@@ -17,6 +17,7 @@ import type { Policy } from "../policy/schema.js";
 import { parseReference, pinnedReference, repositoryPath } from "../reference/parse.js";
 import type { ImageReference } from "../reference/types.js";
 import { type Command, type FlagSpec, parseArgs, UsageError } from "./args.js";
+import { TERMINAL_UNSAFE_INLINE } from "./terminal.js";
 
 const FLAGS: FlagSpec = {
   json: { type: "boolean" },
@@ -106,7 +107,7 @@ async function loadPolicyFor(path: string | undefined, env: NodeJS.ProcessEnv, c
 
 /** Untrusted text made printable: control characters shown as escapes, one line. */
 export function safe(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => {
+  return text.replace(TERMINAL_UNSAFE_INLINE, (c) => {
     const code = c.charCodeAt(0);
     return code <= 0xff
       ? `\\x${code.toString(16).padStart(2, "0")}`

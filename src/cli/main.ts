@@ -56,6 +56,26 @@ export function mainHelp(): string {
   ].join("\n");
 }
 
+/**
+ * The version in package.json, found by walking up from this module: it sits two folders up from
+ * src/cli (tsx) and three from dist/src/cli (the built binary).
+ */
+async function packageVersion(): Promise<string> {
+  const { readFile } = await import("node:fs/promises");
+  for (let dir = new URL("./", import.meta.url); dir.pathname !== "/"; dir = new URL("../", dir)) {
+    try {
+      const pkg = JSON.parse(await readFile(new URL("package.json", dir), "utf8")) as {
+        name?: string;
+        version?: string;
+      };
+      if (pkg.name === "image-check" && pkg.version) return pkg.version;
+    } catch {
+      // Not here: keep walking up.
+    }
+  }
+  return "unknown";
+}
+
 /** Run the CLI with `argv` (without node and script); returns the exit code. */
 export async function main(argv: string[], io: CliIO): Promise<number> {
   const debug = argv.includes("--debug");
@@ -66,9 +86,7 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     return name ? 0 : EXIT.usage;
   }
   if (name === "--version" || name === "-V") {
-    const { createRequire } = await import("node:module");
-    const pkg = createRequire(import.meta.url)("../../package.json") as { version: string };
-    io.stdout(`${pkg.version}\n`);
+    io.stdout(`${await packageVersion()}\n`);
     return 0;
   }
   const entry = COMMANDS[name];

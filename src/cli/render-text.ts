@@ -4,8 +4,10 @@
  * Every string from the image passes through `clean()`: a label or history line must not be able
  * to move the cursor, recolour the terminal or reorder text.
  */
+
 import type { Report } from "../checks/report.js";
 import { type Finding, SEVERITIES, type Severity } from "../checks/types.js";
+import { TERMINAL_UNSAFE } from "./terminal.js";
 
 /** Options of the text renderer. */
 export interface RenderOptions {
@@ -39,12 +41,9 @@ const VERDICT_STYLE: Record<Report["verdict"], (keyof typeof ANSI)[]> = {
 /** Text width the report wraps to: fits a standard 100-column terminal with the indent. */
 const WIDTH = 96;
 
-/** Control characters (C0 but newline, DEL, C1) and bidirectional overrides. */
-const UNSAFE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
-
 /** Untrusted text made safe for a terminal. */
 export function clean(text: string): string {
-  return text.replace(UNSAFE, "?");
+  return text.replace(TERMINAL_UNSAFE, "?");
 }
 
 /** The report as terminal text. */

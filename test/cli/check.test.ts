@@ -147,6 +147,13 @@ describe("image-check check", () => {
       expect(r.stderr).toContain(needle);
     });
 
+    it("a Slack setting with a typo does not stop a check (only serve needs it)", async () => {
+      const r = await run(["check", "UPPER/case"], { IMAGE_CHECK_APPROVERS: "bob", PORT: "x" });
+      // Judged on the reference alone: the Slack variables are not check's to refuse.
+      expect(r.stderr).toContain("UPPER/case");
+      expect(r.stderr).not.toContain("IMAGE_CHECK_APPROVERS");
+    });
+
     it("a malformed policy file exits 64 with one line naming the file and the field", async () => {
       const bad = join(dir, "bad.yaml");
       writeFileSync(bad, "registries:\n  allowPrivate: 3\n");

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { type DecisionRow, toCsv, toTable } from "../../src/cli/decisions.js";
 import { main } from "../../src/cli/main.js";
 import { openStore } from "../../src/store/service.js";
 import { checkedRequest, daysAfter, minutesAfter, recordingIO, tempDir } from "../store/support.js";
@@ -144,9 +145,27 @@ describe("image-check decisions", () => {
       expect(reason).toBe('needs "root", sorry,\nreally');
     });
 
+    it("makes a reason that a spreadsheet would run as a formula inert", () => {
+      const row = Object.fromEntries(FIELDS.map((f) => [f, "x"])) as unknown as DecisionRow;
+      for (const formula of ['=HYPERLINK("http://evil.example","ok")', "+1+1", "-2", "@SUM(A1)"]) {
+        const cell = parseCsv(toCsv([{ ...row, reason: formula }]))[1]![FIELDS.indexOf("reason")];
+        expect(cell).toBe(`'${formula}`);
+      }
+    });
+
     it("leaves null fields empty", async () => {
       const rows = parseCsv((await run("--csv", "--status", "rejected")).out);
       expect(rows[1]![FIELDS.indexOf("expiresAt")]).toBe("");
+    });
+  });
+
+  describe("as a table", () => {
+    it("flattens control and bidirectional-override characters from Slack text", () => {
+      const row = Object.fromEntries(FIELDS.map((f) => [f, "x"])) as unknown as DecisionRow;
+      const table = toTable([
+        { ...row, decidedAt: "2026-11-30T00:00:00Z", reason: "ok\u202Egnp.exe\u001b[2J" },
+      ]);
+      expect(table).not.toMatch(/[\u202E\u001b]/);
     });
   });
 

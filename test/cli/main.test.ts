@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
@@ -34,6 +35,15 @@ describe("the image-check entry point", () => {
         expect(r.stdout).toMatch(new RegExp(`^Usage: image-check ${command}\\b`));
       },
     );
+  });
+
+  describe("with --version", () => {
+    it("prints the package version", async () => {
+      const { version } = JSON.parse(readFileSync("package.json", "utf8")) as { version: string };
+      const r = await entry(["--version"]);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toBe(`${version}\n`);
+    });
   });
 
   describe("when the command is unknown", () => {
