@@ -2,7 +2,7 @@
  * Masking secrets in facts before anything prints them. Pure. The checks read the real values;
  * every output (the report, `inspect`, Slack) shows only these masked ones.
  */
-import type { ImageFacts } from "../facts/model.js";
+import type { FetchedBlob, ImageFacts } from "../facts/model.js";
 import { splitEnv } from "./config.js";
 import { secretsInCommandLine, secretsInHistoryLine } from "./history.js";
 import { shellQuote } from "./run-advice.js";
@@ -10,7 +10,7 @@ import { redact, redactText, scanAssignment } from "./secrets.js";
 
 /**
  * The facts with every secret masked: env values, labels, annotations, build steps, entrypoint,
- * cmd, healthcheck and error messages. What `inspect` prints and the report summarizes, so no
+ * cmd, healthcheck and error messages; signature and attestation bytes left out. What `inspect` prints and the report summarizes, so no
  * output shows a secret in full.
  */
 export function redactFacts(facts: ImageFacts): ImageFacts {
@@ -36,7 +36,15 @@ export function redactFacts(facts: ImageFacts): ImageFacts {
     annotations: maskPairs(facts.annotations),
     indexAnnotations: maskPairs(facts.indexAnnotations),
     incomplete: facts.incomplete.map((p) => ({ ...p, message: redactText(p.message) })),
+    // Signature and attestation bytes are verified by the trust layer, never shown: provenance
+    // records build arguments, so printing it (even as base64) could print a secret in full.
+    signatures: facts.signatures.map((s) => ({ ...s, blobs: s.blobs.map(withoutBytes) })),
+    attestations: facts.attestations.map((a) => ({ ...a, blobs: a.blobs.map(withoutBytes) })),
   };
+}
+
+function withoutBytes(blob: FetchedBlob): FetchedBlob {
+  return { ...blob, data: "", omitted: true };
 }
 
 function maskPairs(map: Record<string, string>): Record<string, string> {

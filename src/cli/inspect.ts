@@ -35,8 +35,8 @@ user, env, labels, ports, volumes, entrypoint and cmd, healthcheck, history, lay
 the signatures and attestations found, and what gathering cost. No layer is downloaded.
 
 Options:
-  --json               the facts as JSON (environment values are printed as stored; the text
-                       summary masks secret-looking ones)
+  --json               the facts as JSON. Both forms mask secrets (env, labels, build steps) and
+                       leave out signature and attestation bytes (digest and size are kept)
   --platform OS/ARCH   the platform to pick from a multi-arch index (default: the policy's, linux/amd64)
   --source KIND        registry (default), engine (the local Docker engine), or auto (engine if
                        the image is there, else registry)

@@ -71,8 +71,10 @@ export interface FetchedBlob {
   digest: string;
   size: number;
   annotations: Record<string, string>;
-  /** base64 of the exact bytes fetched (verified to hash to `digest`). */
+  /** base64 of the exact bytes fetched (verified to hash to `digest`). Empty when `omitted`. */
   data: string;
+  /** Set on printed facts: the bytes were left out (they may hold build arguments, i.e. secrets). */
+  omitted?: true;
 }
 
 /**

@@ -184,6 +184,27 @@ describe("renderFacts helpers", () => {
     expect(redactFacts(facts).config.env).toEqual([shown]);
   });
 
+  it("leaves out attestation and signature bytes, keeping their digest and size", () => {
+    const provenance = Buffer.from(JSON.stringify({ buildArgs: { GITHUB_TOKEN: `ghp_${"a".repeat(36)}` } }));
+    const blob = {
+      mediaType: "application/vnd.in-toto+json",
+      digest: "sha256:ab",
+      size: provenance.length,
+      annotations: {},
+      data: provenance.toString("base64"),
+    };
+    const facts = {
+      ...factsWithEnv([]),
+      signatures: [{ blobs: [blob] }],
+      attestations: [{ blobs: [blob] }],
+    } as unknown as ImageFacts;
+    const shown = redactFacts(facts);
+    for (const b of [...shown.signatures, ...shown.attestations].flatMap((a) => a.blobs)) {
+      expect(b).toEqual({ ...blob, data: "", omitted: true });
+    }
+    expect(JSON.stringify(shown)).not.toContain(blob.data);
+  });
+
   it("escapes control characters", () => {
     expect(safe("a\nb\u001bc\u2028")).toBe("a\\x0ab\\x1bc\\u2028");
   });
@@ -268,5 +289,7 @@ function factsWithEnv(env: string[]): ImageFacts {
     annotations: {},
     indexAnnotations: {},
     incomplete: [],
+    signatures: [],
+    attestations: [],
   } as unknown as ImageFacts;
 }
