@@ -5,8 +5,11 @@
  * One place enforces the distrust rules of STYLE.md convention 4 that are about the wire:
  * - the address of every hop is checked by the guard before a socket is opened;
  * - plain http only to hosts the policy lists in `allowInsecure`;
- * - redirects: at most 5 hops, scheme and address checked again, and the Authorization header is
- *   dropped as soon as a hop leaves the origin it was meant for;
+ * - redirects: at most 5 hops, scheme and address checked again; a hop that leaves the origin the
+ *   request was meant for carries no credential and no body (only the Accept header survives), and
+ *   a request with a body (a token POST) is never redirected to another origin at all;
+ * - the request log keeps origin and path, never a query string (signed CDN URLs carry their
+ *   signature there);
  * - sizes capped before reading (Content-Length) and while streaming;
  * - retries only as `retry.ts` says, honouring Retry-After.
  */
@@ -72,7 +75,11 @@ export class StatsRecorder {
   requests = 0;
   bytes = 0;
   readonly byKind: Record<string, number> = {};
-  /** Every request, in order: `METHOD url` (for tests and --debug). */
+  /**
+   * Every request, in order: `METHOD origin/path` (for tests and --debug). Never the query string
+   * or user info: a blob redirect's signed storage URL is a bearer credential for that blob, and
+   * a log line ends up in reports and bug trackers.
+   */
   readonly log: string[] = [];
 
   /** Count one round trip. */
@@ -80,7 +87,7 @@ export class StatsRecorder {
     this.requests++;
     const key = `${method} ${kind}`;
     this.byKind[key] = (this.byKind[key] ?? 0) + 1;
-    this.log.push(`${method} ${url.href}`);
+    this.log.push(`${method} ${url.origin}${url.pathname}`);
   }
 
   /** The stats as the facts model holds them. */
@@ -114,6 +121,13 @@ export interface TransportOptions {
 export const DEFAULT_USER_AGENT = "image-check/0.1 (+https://github.com/image-check)";
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+
+/**
+ * The only request headers that cross to another origin on a redirect. An allowlist rather than a
+ * list of credential headers to drop, so a header added later (a cookie, a registry-specific
+ * token) cannot leak by being forgotten here.
+ */
+const CROSS_ORIGIN_HEADERS = new Set(["accept"]);
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -239,10 +253,18 @@ export class Transport {
           `${url.host}: redirect to a ${next.protocol} URL refused`,
         );
       // Credentials belong to the origin they were issued for: a blob redirect to a CDN or object
-      // store carries its own signed URL, never our Authorization header.
+      // store carries its own signed URL, never our Authorization header. A body is refused
+      // outright rather than dropped: the only bodies sent are token POSTs, whose form holds the
+      // identity token, and a token answered by a host nobody vouched for is not worth having.
       if (next.origin !== origin) {
-        const { authorization: _dropped, ...rest } = headers;
-        headers = rest;
+        if (body !== undefined)
+          throw new RegistryError(
+            "REDIRECT_REFUSED",
+            `${url.host}: refusing to follow a redirect of a ${method} with a body to ${next.host}`,
+          );
+        headers = Object.fromEntries(
+          Object.entries(headers).filter(([name]) => CROSS_ORIGIN_HEADERS.has(name.toLowerCase())),
+        );
       }
       if (response.status === 303 && method === "POST") {
         method = "GET";

@@ -250,4 +250,31 @@ fi
       expect(form.get("scope")).toBe(`repository:${repo}:pull`);
     });
   });
+
+  it.each([301, 302, 303, 307, 308])(
+    "refuses to follow a %i from the token service to another origin, which never sees the token",
+    async (status) => {
+      const elsewhere = await startProxy(testbed.open.host, {
+        respond: () => ({ status: 200, body: JSON.stringify({ access_token: "stolen" }) }),
+      });
+      const realm = await startProxy(testbed.open.host, {
+        respond: () => ({ status, headers: { location: `${elsewhere.url}/token` } }),
+      });
+      const registry = await startProxy(testbed.open.host, {
+        respond: () => ({
+          status: 401,
+          headers: { "www-authenticate": `Bearer realm="${realm.url}/token",service="svc"` },
+        }),
+      });
+      const hosts = [registry.host, realm.host, elsewhere.host];
+      const source = sourceFor(hosts, {
+        credentials: staticCredentials({ [registry.host]: { identityToken: "refresh-me" } }),
+      });
+      const code = await codeOf(gatherWith(source, `${registry.host}/${randomRepo("redirected")}:1`));
+      await Promise.all([elsewhere.stop(), realm.stop(), registry.stop()]);
+      expect(code).toBe("REDIRECT_REFUSED");
+      expect(realm.requests.map((r) => r.method)).toEqual(["POST"]);
+      expect(elsewhere.requests).toEqual([]);
+    },
+  );
 });

@@ -7,7 +7,12 @@ import { RegistryError, staticCredentials } from "../../src/registry/index.js";
 import { backoffMs, parseRetryAfter, RETRY } from "../../src/registry/retry.js";
 import { LIMITS, StatsRecorder, Transport } from "../../src/registry/transport.js";
 import { MT, pushImage, randomRepo } from "../support/image-builder.js";
-import { type ProxyOptions, type Proxy as RecordingProxy, startProxy } from "../support/proxy.js";
+import {
+  type ProxyOptions,
+  type ProxyRequest,
+  type Proxy as RecordingProxy,
+  startProxy,
+} from "../support/proxy.js";
 import { BASIC_USER, getTestbed } from "../support/testbed.js";
 import { sourceFor } from "./helpers.js";
 
@@ -242,6 +247,66 @@ describe("the transport", () => {
       source.close();
       expect(facts.config.user).toBe("r");
       expect(seen).toEqual([{ path: `/store/${pushed.configDigest}` }]);
+    });
+
+    /** A blob GET with every kind of credential, redirected by the registry to storage with a signed URL. */
+    async function redirectedToStorage(): Promise<{
+      seen: ProxyRequest[];
+      stats: StatsRecorder;
+      urls: string[];
+    }> {
+      const seen: ProxyRequest[] = [];
+      const storage = await proxy({
+        respond: (req) => {
+          seen.push(req);
+          return { status: 200, body: "stored" };
+        },
+      });
+      const registry = await proxy({
+        respond: () => ({
+          status: 307,
+          headers: {
+            location: `${storage.url}/store/blob?X-Amz-Signature=signed-secret&X-Amz-Credential=id`,
+          },
+        }),
+      });
+      const transport = new Transport({
+        guard: new AddressGuard({ allowPrivate: [registry.host, storage.host] }),
+        allowInsecure: [registry.host, storage.host],
+      });
+      const stats = new StatsRecorder();
+      const response = await transport.send(
+        {
+          method: "GET",
+          url: new URL(`${registry.url}/v2/${repo}/blobs/x?token=query-secret`),
+          kind: "blob",
+          headers: {
+            accept: "application/octet-stream",
+            authorization: "Bearer registry-token",
+            cookie: "session=registry-cookie",
+            "x-registry-auth": "registry-secret",
+          },
+          maxBytes: 1024,
+        },
+        { stats },
+      );
+      transport.close();
+      expect(response.body.toString()).toBe("stored");
+      return { seen, stats, urls: [`${registry.url}/v2/${repo}/blobs/x`, `${storage.url}/store/blob`] };
+    }
+
+    it("sends another origin no header but Accept", async () => {
+      const { seen } = await redirectedToStorage();
+      expect(seen).toHaveLength(1);
+      const forwarded = Object.keys(seen[0]!.headers).filter(
+        (h) => !["host", "connection", "user-agent"].includes(h),
+      );
+      expect(forwarded).toEqual(["accept"]);
+    });
+
+    it("keeps no query string in the request log", async () => {
+      const { stats, urls } = await redirectedToStorage();
+      expect(stats.log).toEqual(urls.map((u) => `GET ${u}`));
     });
 
     it("follows at most 5 redirects", async () => {
