@@ -3,17 +3,22 @@
  * from the token service (https://distribution.github.io/distribution/spec/auth/token/ and
  * .../auth/oauth/ for identity tokens), and Basic.
  *
- * Where credentials go:
- * - a registry's credentials go to that registry's origin (Basic) or to the token realm it
- *   announces (that is how the token protocol works); the transport drops them on any redirect
- *   that leaves the origin;
+ * Where credentials go (credentials are never sent to a host nobody vouched for):
+ * - a registry's credentials go to that registry's origin (a Basic challenge), or to the token
+ *   realm its challenge names: Basic credentials on the token GET, an identity token in the
+ *   refresh-token POST. The realm may be another host; that is how the token protocol works and
+ *   what Docker does (registry-1.docker.io names https://auth.docker.io/token). Vouching for the
+ *   registry is vouching for the realm it names, on the conditions below.
  * - a token realm must be https. The one exception: a registry the policy allows over plain http
  *   (a local test or air-gapped registry) may name an http realm on its own host, or on a host
  *   that is itself allowed plain http. Anything else would send credentials in clear to a host
- *   nobody vouched for.
- * - a token realm is an address like any other: the guard checks it, and a realm on a private
- *   address is allowed only when the policy lists it, or when it is on the same host as a
- *   registry the policy allows private (its token service, usually on another port).
+ *   nobody vouched for. `realmUrl()` enforces this before any credential is attached.
+ * - a token realm is an address like any other: the guard checks the realm's own host and every
+ *   address it resolves to, so a realm on another host that resolves to a private address gets
+ *   nothing, whatever the registry is allowed. The one widening: a realm on the same host name as
+ *   a registry the policy allows private (its token service, usually on another port).
+ * - the transport sends no credential and no body across a redirect that leaves the origin, and
+ *   refuses to redirect a token POST to another origin at all (REDIRECT_REFUSED).
  */
 
 import type { Credential, CredentialStore } from "./credentials.js";

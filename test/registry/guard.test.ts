@@ -2,7 +2,13 @@ import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseReference } from "../../src/reference/parse.js";
 import { parseIPv4 } from "../../src/registry/guard.js";
-import { blockedKind, type Connector, RegistrySource, type Resolver } from "../../src/registry/index.js";
+import {
+  blockedKind,
+  type Connector,
+  RegistrySource,
+  type Resolver,
+  staticCredentials,
+} from "../../src/registry/index.js";
 import { pushImage, randomRepo } from "../support/image-builder.js";
 import { type Proxy as RecordingProxy, startProxy } from "../support/proxy.js";
 import { getTestbed } from "../support/testbed.js";
@@ -253,6 +259,77 @@ describe("the address guard", () => {
       const { source, attempts } = recordingSource({ "auth.example.com": ["93.184.216.34"] });
       expect(await codeOf(source.gather(parseReference(`${proxy.host}/${repo}:1`)))).toBe("INSECURE_REFUSED");
       expect(attempts.map((u) => u.host)).toEqual([proxy.host]);
+    });
+  });
+
+  describe("when a registry with Basic credentials names a token realm on another host", () => {
+    const alice = { username: "alice", password: "s3cret" };
+    let registry: RecordingProxy;
+    let realm: RecordingProxy;
+    const realmAuthorization: (string | undefined)[] = [];
+
+    beforeAll(async () => {
+      realm = await startProxy(testbed.open.host, {
+        respond: (req) => {
+          realmAuthorization.push(req.headers.authorization);
+          return { status: 200, body: JSON.stringify({ token: "realm-token" }) };
+        },
+      });
+      registry = await startProxy(testbed.open.host, {
+        respond: (req) =>
+          req.headers.authorization === "Bearer realm-token"
+            ? undefined
+            : {
+                status: 401,
+                headers: {
+                  "www-authenticate": 'Bearer realm="https://auth.example.com/token",service="reg"',
+                },
+              },
+      });
+    });
+    afterAll(() => Promise.all([registry.stop(), realm.stop()]));
+
+    /** A source whose connector sends the realm's host to the loopback token service, and records every attempt. */
+    function realmSource(realmAddresses: string[]) {
+      const attempts: URL[] = [];
+      const [host, port] = realm.host.split(":") as [string, string];
+      const connector: Connector = (url, options) => {
+        attempts.push(url);
+        if (url.hostname !== "auth.example.com") return http.request(url, options);
+        const { method, headers } = options;
+        return http.request({ host, port: Number(port), method, path: url.pathname + url.search, headers });
+      };
+      const { resolver } = tableResolver({ "auth.example.com": realmAddresses });
+      const source = new RegistrySource({
+        connector,
+        resolver,
+        allowPrivate: [registry.host],
+        allowInsecure: [registry.host],
+        credentials: staticCredentials({ [registry.host]: alice }),
+      });
+      return { source, attempts };
+    }
+
+    it("sends them to an https realm at a public address, as Docker sends Docker Hub's to auth.docker.io", async () => {
+      realmAuthorization.length = 0;
+      const { source, attempts } = realmSource(["93.184.216.34"]);
+      const facts = await source.gather(parseReference(`${registry.host}/${repo}:1`));
+      source.close();
+      expect(facts.config.user).toBe("guarded");
+      expect(attempts.some((u) => u.host === "auth.example.com")).toBe(true);
+      const basic = `Basic ${Buffer.from(`${alice.username}:${alice.password}`).toString("base64")}`;
+      expect(realmAuthorization).toEqual([basic]);
+    });
+
+    it("refuses the realm when it resolves to a private address, although the registry may be private", async () => {
+      realmAuthorization.length = 0;
+      const { source, attempts } = realmSource(["10.1.2.3"]);
+      expect(await codeOf(source.gather(parseReference(`${registry.host}/${repo}:1`)))).toBe(
+        "BLOCKED_ADDRESS",
+      );
+      source.close();
+      expect(attempts.map((u) => u.host)).toEqual([registry.host]);
+      expect(realmAuthorization).toEqual([]);
     });
   });
 });
