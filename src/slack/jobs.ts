@@ -5,6 +5,7 @@
  * and is safe to run twice.
  */
 import type { Report } from "../checks/report.js";
+import { isCoded } from "../errors.js";
 import type { DecisionRecord, RequestRecord, Store } from "../store/api.js";
 import type { JobHandlerSpec } from "../worker/types.js";
 import { type SlackApi, SlackApiError } from "./api.js";
@@ -47,16 +48,19 @@ export function enqueueRequestJob(
   deps.queue.enqueue({ kind, payload: { requestId }, idempotencyKey: `${kind}:${requestId}` }, now);
 }
 
-/** The decision recorded on `request` (not merely the newest for its digest), or null. */
+/**
+ * The decision `request` stands on (not merely the newest for its digest): its own, or the earlier
+ * one that covered it. Null while undecided.
+ */
 export function decisionOf(store: Store, request: RequestRecord, now: Date): DecisionRecord | null {
-  if (!request.digest) return null;
-  const newest = store.currentDecision(request.repository, request.digest, now);
-  if (!newest || newest.requestId === request.id) return newest;
-  const page = store.listDecisions(
-    { repository: request.repository, digest: request.digest, limit: 100 },
-    now,
+  return request.decisionId ? store.getDecision(request.decisionId, now) : null;
+}
+
+/** Whether `request` was settled by a standing rejection of its digest (so its requester may ask again). */
+export function coveredByRejection(request: RequestRecord, decision: DecisionRecord | null): boolean {
+  return (
+    request.status === "rejected" && decision?.decision === "rejected" && decision.requestId !== request.id
   );
-  return (page.items.find((d) => d.requestId === request.id) as DecisionRecord | undefined) ?? null;
 }
 
 /** Handlers of every `slack.*` job, for `startWorker({ handlers })`. */
@@ -98,13 +102,27 @@ export function slackJobHandlers(deps: SlackJobDeps): Record<string, JobHandlerS
     if (request.status === "failed")
       return { kind: "failed", error: request.error ?? { code: "FAILED", message: "the check failed" } };
     const mine = decisionOf(store, request, at);
+    if (mine && mine.requestId !== request.id)
+      return mine.decision === "approved"
+        ? { kind: "already-approved", decision: mine }
+        : { kind: "already-rejected", requestId: request.id, decision: mine };
     if (mine)
       return mine.decidedBy === "policy"
         ? { kind: "auto-approved", decision: mine }
         : { kind: "decided", decision: mine };
     if (request.status !== "pending") return null;
     const current = request.digest ? store.currentDecision(request.repository, request.digest, at) : null;
-    if (current?.status === "approved") return { kind: "already-approved", decision: current };
+    if (current?.status === "approved") {
+      // Approved since the check ran (another request for the same digest): the approval covers
+      // this one too, rather than leaving it in IT's pending list. Rejections are not re-applied
+      // here: a pending request under a standing rejection is one its requester asked IT to reconsider.
+      try {
+        store.coverByDecision(request.id, current.id, at);
+      } catch (err) {
+        if (!isCoded(err, "ALREADY_DECIDED", "NOT_DECIDABLE")) throw err;
+      }
+      return { kind: "already-approved", decision: current };
+    }
     if (!request.reason) return { kind: "needs-reason", requestId: request.id, previous: current };
     enqueueRequestJob(deps, JOB.itRequest, request.id, at);
     return { kind: "sent-to-it", requestId: request.id, previous: current };

@@ -19,7 +19,7 @@ import type {
 import type { JobQueue } from "../worker/types.js";
 import type { Approvers } from "./approvers.js";
 import { JOB } from "./ids.js";
-import { decisionOf, enqueueRequestJob } from "./jobs.js";
+import { coveredByRejection, decisionOf, enqueueRequestJob } from "./jobs.js";
 import type { Metrics } from "./metrics.js";
 import type { RefusalCode } from "./render/refusal.js";
 
@@ -73,7 +73,15 @@ export interface SlackService {
     decision: "approved" | "rejected";
     reason: string | null;
   }): Promise<DecideOutcome>;
-  /** The requester's reason (from the modal), and the job that routes the request to IT and tells them. */
+  /**
+   * Whether `userId` may ask IT for a decision on `requestId` (opening the reason modal): their own
+   * request, pending, or settled by a standing rejection of its digest (asking again reopens it).
+   */
+  canAskApproval(requestId: string, userId: string): { ok: true; request: RequestRecord } | Refusal;
+  /**
+   * The requester's reason (from the modal), and the job that routes the request to IT and tells
+   * them. A request settled by a standing rejection is reopened with it (IT decides again).
+   */
   addReason(requestId: string, userId: string, reason: string): { ok: true } | Refusal;
   /** Whether `userId` may decide; false when Slack cannot list the approver groups right now. */
   isApprover(userId: string): Promise<boolean>;
@@ -93,6 +101,19 @@ export function createSlackService(deps: SlackServiceDeps): SlackService {
   function refusal(code: RefusalCode, request: RequestRecord | null, at: Date): Refusal {
     if (code !== "ALREADY_DECIDED" || !request) return { ok: false, code };
     return { ok: false, code, decision: decisionOf(store, request, at) };
+  }
+
+  /** See `SlackService.canAskApproval`. */
+  function canAskApproval(requestId: string, userId: string): { ok: true; request: RequestRecord } | Refusal {
+    const at = now();
+    const request = store.getRequest(requestId, at);
+    if (!request) return { ok: false, code: "NOT_FOUND" };
+    if (request.requestedBy !== userId) return { ok: false, code: "NOT_REQUESTER" };
+    if (request.status === "pending") return { ok: true, request };
+    if (request.status === "checking" || request.status === "failed")
+      return { ok: false, code: "NOT_DECIDABLE" };
+    if (coveredByRejection(request, decisionOf(store, request, at))) return { ok: true, request };
+    return refusal("ALREADY_DECIDED", request, at);
   }
 
   return {
@@ -158,23 +179,24 @@ export function createSlackService(deps: SlackServiceDeps): SlackService {
       }
     },
 
+    canAskApproval,
+
     addReason(requestId, userId, reason) {
+      const asked = canAskApproval(requestId, userId);
+      if (!asked.ok) return asked;
       const at = now();
-      const request = store.getRequest(requestId, at);
-      if (!request) return { ok: false, code: "NOT_FOUND" };
-      if (request.requestedBy !== userId) return { ok: false, code: "NOT_REQUESTER" };
-      if (request.status !== "pending")
-        return {
-          ok: false,
-          code:
-            request.status === "checking" || request.status === "failed"
-              ? "NOT_DECIDABLE"
-              : "ALREADY_DECIDED",
-        };
-      transaction(() => {
-        store.setReason(requestId, reason, at);
-        enqueueRequestJob(deps, JOB.result, requestId, at);
-      });
+      try {
+        transaction(() => {
+          if (asked.request.status === "pending") store.setReason(requestId, reason, at);
+          else store.reopenCovered(requestId, userId, reason, at);
+          enqueueRequestJob(deps, JOB.result, requestId, at);
+        });
+      } catch (err) {
+        // Settled between the check above and this write (an approver was quicker).
+        if (isCoded(err, "NOT_DECIDABLE", "ALREADY_DECIDED"))
+          return refusal("ALREADY_DECIDED", store.getRequest(requestId, at), at);
+        throw err;
+      }
       return { ok: true };
     },
 

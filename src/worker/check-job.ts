@@ -9,6 +9,10 @@
  * The job frees its key in the same transaction that stores its results, so a request joins either
  * before (and gets the report) or after (and starts a fresh job), never in between.
  *
+ * Settling: a request whose digest already has a decision in force (an unexpired approval, or a
+ * rejection, which stands until someone decides again) takes that decision (`coverByDecision`)
+ * instead of waiting in IT's pending list; a `pass` is approved by the policy when it says so.
+ *
  * Reuse: a reference pinned by digest reuses a report for that digest under the same policy
  * version checked within `reuseReportMinutes`. A tag reference must be resolved first, which
  * happens inside the runner: the runner may call `store.freshReport(digest, policyVersion, ...)`
@@ -172,16 +176,7 @@ export function checkJobHandler(deps: CheckJobDeps): JobHandlerSpec {
       }
 
       // Follow-ups, idempotent: a re-run after a crash finds the report stored and continues here.
-      if (deps.autoApprovePass) {
-        for (const r of waiting(jobId, p.requestId)) {
-          if (r.status !== "pending" || r.verdict !== "pass") continue;
-          try {
-            store.autoApprove(r.id, deps.now(), deps.expireDays);
-          } catch (err) {
-            if (!isCoded(err, "ALREADY_DECIDED", "NOT_DECIDABLE")) throw err;
-          }
-        }
-      }
+      for (const r of waiting(jobId, p.requestId)) settle(r);
       const requests = waiting(jobId, p.requestId);
       const reportId = requests.find((r) => r.reportId)?.reportId ?? null;
       if (!report && reportId) report = store.getReport(reportId);
@@ -208,6 +203,25 @@ export function checkJobHandler(deps: CheckJobDeps): JobHandlerSpec {
       await deps.afterFailed?.(failed, error);
     },
   };
+
+  /**
+   * Settle a checked, pending request without asking anyone when a decision already stands for its
+   * digest: an unexpired approval or a rejection covers it (no new decision, no longer expiry; a
+   * policy approval of a `pass` never overrides a person's rejection). Otherwise a `pass` is
+   * approved by the policy when it says so. Whatever is left stays pending for IT.
+   */
+  function settle(r: RequestRecord): void {
+    if (r.status !== "pending" || !r.digest) return;
+    const at = deps.now();
+    try {
+      const standing = store.currentDecision(r.repository, r.digest, at);
+      if (standing && standing.status !== "expired") store.coverByDecision(r.id, standing.id, at);
+      else if (deps.autoApprovePass && r.verdict === "pass") store.autoApprove(r.id, at, deps.expireDays);
+    } catch (err) {
+      // Decided meanwhile (an approver was quicker, or another process settled it): nothing to do.
+      if (!isCoded(err, "ALREADY_DECIDED", "NOT_DECIDABLE")) throw err;
+    }
+  }
 
   function reusableReport(p: CheckJobPayload): Report | null {
     const minutes = deps.reuseReportMinutes ?? 0;

@@ -9,6 +9,7 @@ import {
   type Harness,
   IT_CHANNEL,
   itMessage,
+  requestToIt,
   startHarness,
 } from "../support/slack-harness.js";
 import { assertInert, assertWithinLimits } from "../support/slack-limits.js";
@@ -124,6 +125,92 @@ describe("the Slack app", () => {
           .ok("chat.postMessage")
           .filter((c) => c.body.channel === IT_CHANNEL && JSON.stringify(c.body).includes("team/twice")),
       ).toHaveLength(1);
+    });
+
+    it("settles the new request on that approval: not pending, no new decision", async () => {
+      await h.bot.idle();
+      const store = h.bot.store;
+      const requests = store.db.sqlite
+        .prepare("SELECT id FROM requests WHERE reference = 'team/twice:1' ORDER BY seq")
+        .all() as { id: string }[];
+      const [first, second] = requests.map((r) => store.getRequest(r.id, new Date())!);
+      expect(second).toMatchObject({ status: "approved", decisionId: first!.decisionId });
+      expect(store.pendingRequests({ limit: 500 }).items.map((r) => r.id)).not.toContain(second!.id);
+      expect(store.history("docker.io/team/twice", {}, new Date()).items).toHaveLength(1);
+    });
+  });
+
+  describe("when the digest was rejected", () => {
+    it("tells the requester who rejected it and why, and lets them ask IT to reconsider", async () => {
+      const { requestId: firstId } = await requestToIt(h, "team/refused:1");
+      await sendClick(h.target, {
+        actionId: "image_check.reject",
+        value: firstId,
+        userId: "UAPPROVER",
+        responseUrl: h.fake.responseUrl(),
+      });
+      await sendSubmission(h.target, {
+        callbackId: "image_check.reject_reason",
+        privateMetadata: firstId,
+        userId: "UAPPROVER",
+        values: { reason: { reason: "ships a cryptominer" } },
+      });
+      await h.bot.idle();
+
+      const second = await (await command(h, "team/refused:1 I still need it", "UOTHER")).answer();
+      const json = JSON.stringify(second.body);
+      expect(json).toContain("already rejected");
+      expect(json).toContain("<@UAPPROVER>");
+      expect(json).toContain("ships a cryptominer");
+      const [button] = buttonsOf(second.body);
+      expect(button?.actionId).toBe("image_check.request_approval");
+      const secondId = button!.value;
+      await h.bot.idle();
+      expect(h.bot.store.getRequest(secondId)).toMatchObject({ status: "rejected" });
+      expect(h.bot.store.pendingRequests({ limit: 500 }).items.map((r) => r.id)).not.toContain(secondId);
+      expect(
+        h.fake
+          .ok("chat.postMessage")
+          .filter((c) => c.body.channel === IT_CHANNEL && JSON.stringify(c.body).includes("team/refused")),
+      ).toHaveLength(1);
+
+      // Asking again: the reason modal, then the request is pending and goes to IT.
+      await sendClick(h.target, {
+        actionId: "image_check.request_approval",
+        value: secondId,
+        userId: "UOTHER",
+        responseUrl: h.fake.responseUrl(),
+      });
+      await h.fake.until(
+        () =>
+          h.fake
+            .ok("views.open")
+            .find((c) => (c.body.view as { private_metadata?: string }).private_metadata === secondId),
+        "the reason modal",
+      );
+      const submitted = await sendSubmission(h.target, {
+        callbackId: "image_check.reason",
+        privateMetadata: secondId,
+        userId: "UOTHER",
+        values: { reason: { reason: "1.0.1 removed the miner" } },
+      });
+      expect(submitted.status).toBe(200);
+      expect(h.bot.store.getRequest(secondId)).toMatchObject({
+        status: "pending",
+        reason: "1.0.1 removed the miner",
+        decisionId: null,
+      });
+      const post = await h.fake.until(
+        () =>
+          h.fake
+            .ok("chat.postMessage")
+            .find(
+              (c) =>
+                c.body.channel === IT_CHANNEL && JSON.stringify(c.body).includes("1.0.1 removed the miner"),
+            ),
+        "the IT message of the reconsidered request",
+      );
+      expect(buttonsOf(post.body).map((b) => b.value)).toEqual([secondId, secondId]);
     });
   });
 

@@ -110,6 +110,7 @@ describe("renderers", () => {
     it.each([
       ["auto-approved", { kind: "auto-approved", decision: makeDecision({ decidedBy: "policy" }) }],
       ["already-approved", { kind: "already-approved", decision: approval }],
+      ["already-rejected", { kind: "already-rejected", requestId: request.id, decision: rejection }],
       ["sent-to-it", { kind: "sent-to-it", requestId: request.id, previous: rejection }],
       ["needs-reason", { kind: "needs-reason", requestId: request.id }],
     ] as const)("renders the report with outcome %s", (_name, outcome) => {

@@ -327,3 +327,158 @@ describe("attachReport", () => {
     });
   });
 });
+
+describe("coverByDecision", () => {
+  const decisionsOf = (repository: string) =>
+    (
+      store.db.sqlite.prepare("SELECT COUNT(*) AS n FROM decisions WHERE repository = ?").get(repository) as {
+        n: number;
+      }
+    ).n;
+
+  describe("when the digest has an approval in force", () => {
+    const repository = "docker.io/acme/covered";
+    const first = checkedRequest(store, { repository, tag: "2" });
+    const approval = approve(first.id);
+    const later = daysAfter(10);
+    const second = checkedRequest(store, { repository, tag: "2", requestedBy: "U_OTHER", now: later });
+    const covered = store.coverByDecision(second.id, approval.id, later);
+
+    it("approves the new request on that decision, without a new one", () => {
+      expect(covered).toMatchObject({ status: "approved", decisionId: approval.id });
+      expect(decisionsOf(repository)).toBe(1);
+      expect(store.getDecision(covered.decisionId!, later)).toEqual({ ...approval, status: "approved" });
+    });
+
+    it("keeps the approval's expiry (no extension)", () => {
+      expect(store.getRequest(second.id, daysAfter(89))?.status).toBe("approved");
+      expect(store.getRequest(second.id, daysAfter(90))?.status).toBe("expired");
+    });
+
+    it("leaves the pending list", () => {
+      const pending = store.pendingRequests({ limit: 500 }).items.map((r) => r.id);
+      expect(pending).not.toContain(second.id);
+    });
+
+    it("writes an audit entry naming the decision", () => {
+      expect(store.audit(second.id).at(-1)).toMatchObject({
+        action: "request.covered",
+        detail: { decisionId: approval.id, decision: "approved", decidedBy: APPROVER },
+      });
+    });
+
+    it("is idempotent: running it again changes nothing", () => {
+      const trail = store.audit(second.id).length;
+      expect(store.coverByDecision(second.id, approval.id, daysAfter(11))).toEqual(covered);
+      expect(store.audit(second.id)).toHaveLength(trail);
+    });
+  });
+
+  describe("when the digest was rejected", () => {
+    const repository = "docker.io/acme/refused";
+    const first = checkedRequest(store, { repository, tag: "1" });
+    const rejection = reject(first.id);
+    const second = checkedRequest(store, {
+      repository,
+      tag: "1",
+      verdict: "pass",
+      requestedBy: "U_OTHER",
+      now: daysAfter(400),
+    });
+    const covered = store.coverByDecision(second.id, rejection.id, daysAfter(400));
+    // Before the requester reopens it and IT decides below (describe bodies run first, in order).
+    const autoApproval = codeOf(() => store.autoApprove(second.id, daysAfter(400), 90));
+    const decisionsAfterCover = decisionsOf(repository);
+
+    it("rejects the new request on that decision, whatever its verdict", () => {
+      expect(covered).toMatchObject({ status: "rejected", decisionId: rejection.id });
+      expect(decisionsAfterCover).toBe(1);
+    });
+
+    it("refuses a policy approval afterwards", () => {
+      expect(autoApproval).toBe("ALREADY_DECIDED");
+    });
+
+    describe("and the requester asks IT to reconsider", () => {
+      const reopened = store.reopenCovered(second.id, "U_OTHER", "fixed upstream in 1.0.1", daysAfter(401));
+      const pendingAfter = store.pendingRequests({ limit: 500 }).items.map((r) => r.id);
+      const trail = store.audit(second.id);
+      const again = store.reopenCovered(second.id, "U_OTHER", "again", daysAfter(401));
+      const approval = approve(second.id, daysAfter(402));
+
+      it("puts the request back in the pending list with the new reason, on no decision", () => {
+        expect(reopened).toMatchObject({
+          status: "pending",
+          decisionId: null,
+          reason: "fixed upstream in 1.0.1",
+        });
+        expect(pendingAfter).toContain(second.id);
+        expect(trail.at(-1)).toMatchObject({
+          action: "request.reopened",
+          actor: "U_OTHER",
+          detail: { previousDecisionId: rejection.id },
+        });
+      });
+
+      it("is idempotent", () => {
+        expect(again.reason).toBe("fixed upstream in 1.0.1");
+      });
+
+      it("lets IT decide again, and the new decision supersedes the rejection", () => {
+        expect(store.currentDecision(repository, second.digest!, daysAfter(403))?.id).toBe(approval.id);
+        expect(store.getRequest(second.id, daysAfter(403))?.decisionId).toBe(approval.id);
+      });
+    });
+
+    it("refuses to reopen a request rejected on its own decision", () => {
+      expect(codeOf(() => store.reopenCovered(first.id, first.requestedBy, "please", daysAfter(401)))).toBe(
+        "NOT_DECIDABLE",
+      );
+    });
+  });
+
+  describe("when the decision is not in force for the request", () => {
+    const repository = "docker.io/acme/stale";
+    const old = checkedRequest(store, { repository, tag: "1" });
+    const oldApproval = approve(old.id);
+    const other = checkedRequest(store, { repository, tag: "2" });
+
+    it("refuses an approval past its expiry", () => {
+      const late = checkedRequest(store, { repository, tag: "1", now: daysAfter(91) });
+      expect(codeOf(() => store.coverByDecision(late.id, oldApproval.id, daysAfter(91)))).toBe(
+        "NOT_DECIDABLE",
+      );
+      expect(store.getRequest(late.id)?.status).toBe("pending");
+    });
+
+    it("refuses a decision about another digest", () => {
+      expect(codeOf(() => store.coverByDecision(other.id, oldApproval.id, T0))).toBe("NOT_DECIDABLE");
+    });
+
+    it("refuses a decision that a newer one superseded", () => {
+      const again = checkedRequest(store, { repository, tag: "1", now: daysAfter(1) });
+      reject(again.id, daysAfter(1));
+      const third = checkedRequest(store, { repository, tag: "1", now: daysAfter(2) });
+      expect(codeOf(() => store.coverByDecision(third.id, oldApproval.id, daysAfter(2)))).toBe(
+        "NOT_DECIDABLE",
+      );
+    });
+
+    it("refuses a request still being checked, and an unknown decision", () => {
+      const checking = store.createRequest(
+        { reference: `${repository}:1`, repository, tag: "1", requestedBy: "U1", source: "slack" },
+        T0,
+      );
+      expect(codeOf(() => store.coverByDecision(checking.id, oldApproval.id, T0))).toBe("NOT_DECIDABLE");
+      expect(codeOf(() => store.coverByDecision(other.id, "dec_999999", T0))).toBe("NOT_FOUND");
+    });
+
+    it("refuses a request that stands on another decision", () => {
+      expect(codeOf(() => store.coverByDecision(old.id, oldApproval.id, T0))).toBeUndefined();
+      const mine = checkedRequest(store, { repository, tag: "3" });
+      const own = approve(mine.id);
+      expect(own.id).not.toBe(oldApproval.id);
+      expect(codeOf(() => store.coverByDecision(mine.id, oldApproval.id, T0))).toBe("ALREADY_DECIDED");
+    });
+  });
+});

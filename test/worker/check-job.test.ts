@@ -110,6 +110,60 @@ describe("the check job", () => {
     });
   });
 
+  describe("when the digest already has a decision in force", () => {
+    /** Check `reference` for `requestedBy` and wait until it settled. */
+    async function check(store: OpenedStore, w: Worker, reference: string, requestedBy: string) {
+      const req = request(store, reference, requestedBy);
+      enqueueCheck(store, { requestId: req.id, reference, policyVersion: POLICY }, new Date());
+      return (await settled(w, store, [req.id]))[0]!;
+    }
+    /** IT decides `requestId` now. */
+    const decide = (store: OpenedStore, requestId: string, decision: "approved" | "rejected") =>
+      store.decide({
+        requestId,
+        decision,
+        decidedBy: "U_IT",
+        isApprover: true,
+        now: new Date(),
+        expireDays: 90,
+      });
+    const decisionCount = (store: OpenedStore) =>
+      (store.db.sqlite.prepare("SELECT COUNT(*) AS n FROM decisions").get() as { n: number }).n;
+
+    it("settles a new request on an unexpired approval, without a new decision or a longer expiry", async () => {
+      const store = freshStore();
+      const w = run(store, checkJobHandler(deps(store, fakeRunner("review").runner)));
+      const first = await check(store, w, "nginx:1.27", "U_A");
+      const approval = decide(store, first.id, "approved");
+      const second = await check(store, w, "nginx:1.27", "U_B");
+      await w.idle();
+      expect(store.getRequest(second.id, new Date())).toMatchObject({
+        status: "approved",
+        decisionId: approval.id,
+      });
+      expect(decisionCount(store)).toBe(1);
+      expect(store.pendingRequests({}).items).toEqual([]);
+    });
+
+    it("settles a passing request on a person's rejection instead of approving it by policy", async () => {
+      const store = freshStore();
+      const verdicts = { current: "review" as Report["verdict"] };
+      const runner: CheckRunner = (input, signal) => fakeRunner(verdicts.current).runner(input, signal);
+      const w = run(store, checkJobHandler(deps(store, runner, { autoApprovePass: true })));
+      const first = await check(store, w, "busybox:1", "U_A");
+      const rejection = decide(store, first.id, "rejected");
+      verdicts.current = "pass";
+      const second = await check(store, w, "busybox:1", "U_B");
+      await w.idle();
+      expect(store.getRequest(second.id, new Date())).toMatchObject({
+        status: "rejected",
+        verdict: "pass",
+        decisionId: rejection.id,
+      });
+      expect(decisionCount(store)).toBe(1);
+    });
+  });
+
   describe("when identical requests arrive while one check is queued", () => {
     const store = freshStore();
     const { runner, calls } = fakeRunner("review");

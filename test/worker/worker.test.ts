@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { CodedError } from "../../src/errors.js";
+import { openQueue } from "../../src/worker/queue.js";
 import type { JobContext, JobRecord, Worker, WorkerEvent } from "../../src/worker/types.js";
 import { startWorker, type WorkerOptions } from "../../src/worker/worker.js";
 import { freshStore } from "../store/support.js";
@@ -59,9 +60,10 @@ describe("the worker", () => {
     it("is not woken by jobs of kinds it does not handle", async () => {
       const w = worker({ handlers: { "w.mine": async () => "ran" } });
       await w.idle();
-      const claim = w.queue.claim.bind(w.queue);
+      const queue = openQueue(store.db);
+      const claim = queue.claim.bind(queue);
       let claims = 0;
-      w.queue.claim = (...args) => {
+      queue.claim = (...args) => {
         claims++;
         return claim(...args);
       };
@@ -73,7 +75,7 @@ describe("the worker", () => {
         await w.idle();
         expect(claims).toBeGreaterThan(0);
       } finally {
-        w.queue.claim = claim;
+        queue.claim = claim;
       }
     });
 

@@ -44,8 +44,10 @@ export type ReportOutcome =
   | { kind: "auto-approved"; decision: DecisionRecord }
   /** This request was decided before the report reached the requester (from the pending list). */
   | { kind: "decided"; decision: DecisionRecord }
-  /** This digest already has an approval in force. */
+  /** This digest already has an approval in force; the request stands on it. */
   | { kind: "already-approved"; decision: DecisionRecord }
+  /** This digest was rejected, and the rejection stands; the requester may ask IT to look again. */
+  | { kind: "already-rejected"; requestId: string; decision: DecisionRecord }
   /** The request went to the IT channel. */
   | { kind: "sent-to-it"; requestId: string; previous?: DecisionRecord | null }
   /** Not a pass and no reason yet: ask for one before IT sees it. */
@@ -113,6 +115,13 @@ function outcomeBlocks(report: Report, outcome: ReportOutcome): Block[] {
         section(
           `This digest is already approved: ${decisionLine(outcome.decision)}\nNo new approval is needed; use the pinned reference above.`,
         ),
+      ];
+    case "already-rejected":
+      return [
+        section(
+          `This digest was already rejected, and the rejection stands: ${decisionLine(outcome.decision)}\nIf something changed (a fix, a new reason), ask IT to look at it again.`,
+        ),
+        actions([button("Ask IT to reconsider…", ACTION.requestApproval, outcome.requestId)]),
       ];
     case "sent-to-it":
       return [

@@ -1,6 +1,7 @@
 /**
- * The requester's "Request approval…" button (shown when no reason was typed): opens the reason
- * modal with the click's trigger id. Nothing is written until the modal is submitted.
+ * The requester's "Request approval…" button (shown when no reason was typed) and "Ask IT to
+ * reconsider…" (shown when a standing rejection settled the request): opens the reason modal with
+ * the click's trigger id. Nothing is written until the modal is submitted.
  */
 import type { App, BlockAction, ButtonAction } from "@slack/bolt";
 import { ACTION } from "../../ids.js";
@@ -13,23 +14,17 @@ import { type ListenerContext, originOf, tellClicker } from "../context.js";
 export function registerRequestApprovalAction(app: App, ctx: ListenerContext): void {
   app.action<BlockAction<ButtonAction>>(ACTION.requestApproval, async ({ ack, body, action }) => {
     const origin = originOf(body);
-    const request = ctx.store.getRequest(action.value ?? "");
-    const refusal = !request
-      ? "NOT_FOUND"
-      : request.requestedBy !== origin.userId
-        ? "NOT_REQUESTER"
-        : request.status !== "pending"
-          ? "ALREADY_DECIDED"
-          : null;
+    const asked = ctx.service.canAskApproval(action.value ?? "", origin.userId);
     ctx.metrics.inc("image_check_actions_total", {
       action: "request_approval",
-      outcome: refusal ?? "asked-reason",
+      outcome: asked.ok ? "asked-reason" : asked.code,
     });
     await ack();
-    if (refusal || !request) {
-      await tellClicker(ctx, origin, renderNote(refusalText(refusal ?? "NOT_FOUND")));
+    if (!asked.ok) {
+      await tellClicker(ctx, origin, renderNote(refusalText(asked.code, asked.decision)));
       return;
     }
+    const { request } = asked;
     try {
       await ctx.api.openView(body.trigger_id, renderReasonModal(request));
     } catch (err) {
