@@ -62,10 +62,33 @@ export interface ResponseUrlMessage extends Message {
   replaceOriginal: boolean;
 }
 
+/**
+ * Machine-readable metadata carried by a posted message, invisible to people
+ * (https://docs.slack.dev/messaging/message-metadata): an event type and a flat payload.
+ */
+export interface MessageMetadata {
+  eventType: string;
+  payload: Record<string, string>;
+}
+
 /** The Slack calls the app makes. */
 export interface SlackApi {
-  /** Post to a channel (or to a user id: their DM). Returns where it landed. */
-  postMessage(channel: string, message: Message): Promise<{ channel: string; ts: string }>;
+  /** Post to a channel (or to a user id: their DM), with metadata when given. Returns where it landed. */
+  postMessage(
+    channel: string,
+    message: Message,
+    metadata?: MessageMetadata,
+  ): Promise<{ channel: string; ts: string }>;
+  /**
+   * The newest of the channel's last `limit` messages whose metadata has `eventType` and every
+   * field of `payload`, or null (conversations.history with include_all_metadata; needs
+   * channels:history, or groups:history for a private channel).
+   */
+  findPosted(
+    channel: string,
+    metadata: MessageMetadata,
+    limit: number,
+  ): Promise<{ channel: string; ts: string } | null>;
   /** Show a message to one user in a channel. */
   postEphemeral(channel: string, user: string, message: Message): Promise<void>;
   /** Replace a message the app posted. */
@@ -100,10 +123,30 @@ export function createSlackApi(
   // Slack renders fallback `text` as mrkdwn too; nothing the app posts asks Slack to parse names.
   const common = { unfurl_links: false, unfurl_media: false } as const;
   return {
-    postMessage: (channel, m) =>
+    postMessage: (channel, m, metadata) =>
       call("chat.postMessage", async () => {
-        const r = await client.chat.postMessage({ channel, text: m.text, blocks: m.blocks, ...common });
+        const r = await client.chat.postMessage({
+          channel,
+          text: m.text,
+          blocks: m.blocks,
+          ...common,
+          ...(metadata
+            ? { metadata: { event_type: metadata.eventType, event_payload: metadata.payload } }
+            : {}),
+        });
         return { channel: String(r.channel ?? channel), ts: String(r.ts) };
+      }),
+    findPosted: (channel, metadata, limit) =>
+      call("conversations.history", async () => {
+        const r = await client.conversations.history({ channel, limit, include_all_metadata: true });
+        const found = (r.messages ?? []).find((msg) => {
+          const meta = msg.metadata as
+            | { event_type?: string; event_payload?: Record<string, unknown> }
+            | undefined;
+          if (meta?.event_type !== metadata.eventType) return false;
+          return Object.entries(metadata.payload).every(([k, v]) => meta.event_payload?.[k] === v);
+        });
+        return found?.ts ? { channel, ts: found.ts } : null;
       }),
     postEphemeral: (channel, user, m) =>
       call("chat.postEphemeral", async () => {

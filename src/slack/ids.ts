@@ -25,6 +25,15 @@ export const CALLBACK = {
 /** Block and action ids of the reason input in both modals. */
 export const REASON_INPUT = { blockId: "reason", actionId: "reason" } as const;
 
+/**
+ * Event types of the metadata the app attaches to its messages, so it can find them again
+ * (https://docs.slack.dev/messaging/message-metadata). The IT channel's approval request carries
+ * `{ request_id }`.
+ */
+export const METADATA = {
+  itRequest: "image_check_request",
+} as const;
+
 /** Kinds of the worker jobs that talk to Slack, so a failed post is retried and never lost. */
 export const JOB = {
   /** After a check: auto-approve, say "already approved", or route to IT; then answer the requester. */

@@ -8,9 +8,9 @@ import type { Report } from "../checks/report.js";
 import { isCoded } from "../errors.js";
 import type { DecisionRecord, RequestRecord, Store } from "../store/api.js";
 import type { JobHandlerSpec } from "../worker/types.js";
-import { type SlackApi, SlackApiError } from "./api.js";
+import { type MessageMetadata, type SlackApi, SlackApiError } from "./api.js";
 import type { Approvers } from "./approvers.js";
-import { JOB } from "./ids.js";
+import { JOB, METADATA } from "./ids.js";
 import type { Metrics } from "./metrics.js";
 import type { Message } from "./render/blocks.js";
 import { renderHome } from "./render/home.js";
@@ -32,6 +32,12 @@ export interface SlackJobDeps {
   metrics: Metrics;
   log: (level: "warn" | "error", message: string) => void;
 }
+
+/**
+ * How many of the IT channel's newest messages a retried approval post looks through for its earlier
+ * self: a retry comes within minutes, and a busy IT channel sees a few dozen messages in that time.
+ */
+export const IT_HISTORY_LOOKBACK = 50;
 
 /** Payload of the per-request jobs. */
 interface RequestPayload {
@@ -128,6 +134,19 @@ export function slackJobHandlers(deps: SlackJobDeps): Record<string, JobHandlerS
     return { kind: "sent-to-it", requestId: request.id, previous: current };
   }
 
+  /** The IT channel's post carrying `metadata`, among its recent messages; null when not found or not readable. */
+  async function earlierPost(metadata: MessageMetadata): Promise<{ channel: string; ts: string } | null> {
+    try {
+      return await api.findPosted(deps.itChannel, metadata, IT_HISTORY_LOOKBACK);
+    } catch (err) {
+      // Temporary trouble: retry the job later rather than risk a duplicate. Refused (an install
+      // without the history scopes, say): post, as before this look-up existed.
+      if (!(err instanceof SlackApiError) || err.code !== "SLACK_ERROR") throw err;
+      deps.log("warn", `could not read the IT channel's history (${err.message}); posting the request again`);
+      return null;
+    }
+  }
+
   const onFailed = (kind: string) => (payload: unknown, error: { code: string; message: string }) => {
     deps.metrics.inc("image_check_slack_jobs_failed_total", { kind, code: error.code });
     deps.log(
@@ -154,7 +173,7 @@ export function slackJobHandlers(deps: SlackJobDeps): Record<string, JobHandlerS
     },
 
     [JOB.itRequest]: {
-      async run(payload) {
+      async run(payload, ctx) {
         const loaded = load(payload);
         if (!loaded) return { skipped: "no such request" };
         const { request, report } = loaded;
@@ -162,7 +181,13 @@ export function slackJobHandlers(deps: SlackJobDeps): Record<string, JobHandlerS
           return { skipped: request.itMessage ? "posted" : request.status };
         const at = now();
         const current = request.digest ? store.currentDecision(request.repository, request.digest, at) : null;
-        const posted = await api.postMessage(deps.itChannel, renderItRequest(request, report, current));
+        const metadata = { eventType: METADATA.itRequest, payload: { request_id: request.id } };
+        // A retry may follow a post whose ts was never stored (the process died in between, or
+        // Slack's answer was lost): find that post by its metadata rather than post twice.
+        const earlier = ctx.attempt > 1 ? await earlierPost(metadata) : null;
+        const posted =
+          earlier ??
+          (await api.postMessage(deps.itChannel, renderItRequest(request, report, current), metadata));
         store.setItMessage(request.id, posted.channel, posted.ts);
         // Decided while we posted (from the pending list or Home)? Then show that decision here too.
         if (store.getRequest(request.id, at)?.status !== "pending")

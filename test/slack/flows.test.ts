@@ -2,7 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
 import { defaultPolicy } from "../../src/policy/schema.js";
 import { createSlackApp } from "../../src/slack/app.js";
+import { JOB } from "../../src/slack/ids.js";
 import { openStore } from "../../src/store/service.js";
+import { openQueue } from "../../src/worker/queue.js";
+import type { JobContext, JobHandler } from "../../src/worker/types.js";
 import {
   buttonsOf,
   command,
@@ -211,6 +214,73 @@ describe("the Slack app", () => {
         "the IT message of the reconsidered request",
       );
       expect(buttonsOf(post.body).map((b) => b.value)).toEqual([secondId, secondId]);
+    });
+  });
+
+  describe("when the process died between posting to IT and storing the post", () => {
+    /** Run the IT post job again, as a retry (attempt 2) after a crash would. */
+    const retryItPost = (requestId: string) => {
+      const spec = h.bot.app.jobHandlers[JOB.itRequest] as { run: JobHandler };
+      const job = h.bot.store.db.sqlite
+        .prepare("SELECT id FROM jobs WHERE idempotency_key = ? ORDER BY id DESC")
+        .get(`${JOB.itRequest}:${requestId}`) as { id: number };
+      const ctx = {
+        signal: new AbortController().signal,
+        attempt: 2,
+        maxAttempts: 5,
+        job: openQueue(h.bot.store.db).get(job.id)!,
+      } satisfies JobContext;
+      return spec.run({ requestId }, ctx);
+    };
+    /** Forget the stored post, as if the process died right after chat.postMessage. */
+    const forgetPost = (requestId: string) =>
+      h.bot.store.db.sqlite
+        .prepare("UPDATE requests SET it_channel = NULL, it_ts = NULL WHERE id = ?")
+        .run(requestId);
+    const itPostsOf = (fragment: string) =>
+      h.fake
+        .ok("chat.postMessage")
+        .filter((c) => c.body.channel === IT_CHANNEL && JSON.stringify(c.body).includes(fragment));
+
+    it("finds its earlier post by its metadata instead of posting twice", async () => {
+      const { post, requestId } = await requestToIt(h, "team/crashed:1");
+      await h.bot.idle();
+      expect(post.body.metadata).toEqual({
+        event_type: "image_check_request",
+        event_payload: { request_id: requestId },
+      });
+      forgetPost(requestId);
+      await retryItPost(requestId);
+      expect(itPostsOf("team/crashed")).toHaveLength(1);
+      expect(h.bot.store.getRequest(requestId)?.itMessage).toEqual({
+        channel: IT_CHANNEL,
+        ts: post.response?.ts,
+      });
+      expect(h.fake.ok("conversations.history").at(-1)?.body).toMatchObject({
+        channel: IT_CHANNEL,
+        include_all_metadata: "true",
+      });
+    });
+
+    it("posts again when Slack refuses to show the channel's history (no history scope)", async () => {
+      const { requestId } = await requestToIt(h, "team/no-scope:1");
+      await h.bot.idle();
+      forgetPost(requestId);
+      h.fake.fail("conversations.history", { kind: "error", error: "missing_scope" });
+      await retryItPost(requestId);
+      const posts = itPostsOf("team/no-scope");
+      expect(posts).toHaveLength(2);
+      expect(h.bot.store.getRequest(requestId)?.itMessage?.ts).toBe(posts[1]!.response?.ts);
+    });
+
+    it("retries later, without posting, when Slack cannot answer the look-up now", async () => {
+      const { requestId } = await requestToIt(h, "team/slack-down:1");
+      await h.bot.idle();
+      forgetPost(requestId);
+      // The client's own retries included.
+      h.fake.fail("conversations.history", { kind: "http", status: 503, times: 3 });
+      await expect(retryItPost(requestId)).rejects.toMatchObject({ code: "SERVER_ERROR" });
+      expect(itPostsOf("team/slack-down")).toHaveLength(1);
     });
   });
 

@@ -16,6 +16,8 @@ const SCOPES: Record<string, string[]> = {
   "views.open": [],
   "views.publish": [],
   "usergroups.users.list": ["usergroups:read"],
+  // The IT channel may be public or private.
+  "conversations.history": ["channels:history", "groups:history"],
   response_url: [],
 };
 

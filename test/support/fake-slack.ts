@@ -18,6 +18,16 @@ export interface SlackCall {
   response?: Record<string, unknown>;
 }
 
+/** A message as the fake keeps it in a channel's history. */
+interface StoredMessage {
+  type: "message";
+  ts: string;
+  text: unknown;
+  blocks: unknown;
+  bot_id: string;
+  metadata?: unknown;
+}
+
 /** One POST to a response_url. */
 export interface ResponseUrlPost {
   id: string;
@@ -75,6 +85,8 @@ export async function startFakeSlack(options: { botUserId?: string } = {}): Prom
   const responses: ResponseUrlPost[] = [];
   const failures = new Map<string, Failure>();
   const usergroups = new Map<string, string[]>();
+  /** What each channel holds, newest first (for conversations.history). */
+  const history = new Map<string, StoredMessage[]>();
   const waiters = new Set<() => void>();
   let seq = 0;
   let base = "";
@@ -99,13 +111,28 @@ export async function startFakeSlack(options: { botUserId?: string } = {}): Prom
         };
       case "chat.postMessage": {
         // Posting to a user id opens (or reuses) the DM with them, as Slack does.
-        const channel = String(body.channel ?? "");
-        return {
-          ok: true,
-          channel: /^[UW]/.test(channel) ? `D${channel.slice(1)}` : channel,
-          ts: nextTs(),
-          message: { text: body.text },
+        const asked = String(body.channel ?? "");
+        const channel = /^[UW]/.test(asked) ? `D${asked.slice(1)}` : asked;
+        const ts = nextTs();
+        const message: StoredMessage = {
+          type: "message",
+          ts,
+          text: body.text,
+          blocks: body.blocks,
+          bot_id: "BBOT",
         };
+        if (body.metadata && typeof body.metadata === "object") message.metadata = body.metadata;
+        history.set(channel, [message, ...(history.get(channel) ?? [])]);
+        return { ok: true, channel, ts, message: { text: body.text } };
+      }
+      case "conversations.history": {
+        // Newest first; metadata only when asked for (include_all_metadata), as Slack does.
+        const limit = Number(body.limit ?? 100);
+        const withMetadata = body.include_all_metadata === true || body.include_all_metadata === "true";
+        const messages = (history.get(String(body.channel ?? "")) ?? [])
+          .slice(0, limit)
+          .map(({ metadata, ...m }) => (withMetadata && metadata ? { ...m, metadata } : m));
+        return { ok: true, messages, has_more: false };
       }
       case "chat.postEphemeral":
         return { ok: true, message_ts: nextTs() };
