@@ -37,6 +37,11 @@ export const ARTIFACT_LIMITS = {
   referrersPerSubject: 32,
   /** Blobs per artifact manifest: a signature or attestation manifest holds one or a few. */
   blobsPerArtifact: 8,
+  /**
+   * BuildKit attestation manifests of an index considered for the chosen platform: BuildKit writes
+   * one per platform manifest; a few leave room for other tools, not for an index naming thousands.
+   */
+  attestationManifestsPerImage: 4,
 } as const;
 
 /** The cosign tag for a digest: `sha256-<hex>` plus `.sig`, `.att` or nothing (the referrers fallback tag). */

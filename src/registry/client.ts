@@ -5,6 +5,7 @@
  * Docker-Content-Digest (STYLE.md, convention 4); a mismatch is DIGEST_MISMATCH.
  */
 import { createHash } from "node:crypto";
+import { isCoded } from "../errors.js";
 import type { Platform, RateLimitFacts } from "../facts/model.js";
 import { type Authenticator, pullScope } from "./auth.js";
 import { RegistryError } from "./errors.js";
@@ -101,6 +102,40 @@ export function verifyDigest(bytes: Buffer, expected: string, what: string): voi
     );
 }
 
+/**
+ * How large a body may be. `declared`: the size a descriptor gives, covered by the digest of what
+ * named it; content is identified by digest and size together (image-spec descriptor.md), so a
+ * body of any other size is not the content described: DIGEST_MISMATCH, as go-containerregistry's
+ * verifying reader holds. `max`: only a cap (a HEAD's Content-Length, a fixed limit); past it is
+ * TOO_LARGE.
+ */
+export type SizeLimit = { declared: number } | { max: number };
+
+/** The cap a size limit puts on a body. */
+export function capOf(size: SizeLimit): number {
+  return "declared" in size ? size.declared : size.max;
+}
+
+function sizeMismatch(what: string, declared: number, served: string): RegistryError {
+  return new RegistryError("DIGEST_MISMATCH", `${what}: served ${served}, not ${declared} as declared`);
+}
+
+/** Run a request capped by `size`, holding the body to a declared size. */
+async function sized(what: string, size: SizeLimit, request: () => Promise<Response>): Promise<Response> {
+  let response: Response;
+  try {
+    response = await request();
+  } catch (err) {
+    if ("declared" in size && isCoded(err, "TOO_LARGE"))
+      throw sizeMismatch(what, size.declared, "more bytes");
+    throw err;
+  }
+  const ok = response.status >= 200 && response.status < 300;
+  if (ok && "declared" in size && response.body.length !== size.declared)
+    throw sizeMismatch(what, size.declared, `${response.body.length} bytes`);
+  return response;
+}
+
 function isDigest(reference: string): boolean {
   return /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/.test(reference);
 }
@@ -157,9 +192,9 @@ export class RegistryClient {
     repository: string,
     reference: string,
     ctx: RequestContext,
+    maxBytes = method === "GET" ? LIMITS.manifestBytes : 0,
   ) {
     const url = this.url(`/v2/${repository}/manifests/${reference}`);
-    const maxBytes = method === "GET" ? LIMITS.manifestBytes : 0;
     return this.pull(
       repository,
       { method, url, kind: "manifest", headers: { accept: MANIFEST_ACCEPT }, maxBytes },
@@ -191,10 +226,18 @@ export class RegistryClient {
     return errorFor(what, response, kind, this.options.now());
   }
 
-  /** GET a manifest or index by tag or digest, verified. */
-  async getManifest(repository: string, reference: string, ctx: RequestContext): Promise<FetchedManifest> {
+  /** GET a manifest or index by tag or digest, verified, its body within `size` (at most LIMITS.manifestBytes). */
+  async getManifest(
+    repository: string,
+    reference: string,
+    ctx: RequestContext,
+    size: SizeLimit = { max: LIMITS.manifestBytes },
+  ): Promise<FetchedManifest> {
     const what = this.name(repository, `manifest ${reference}`);
-    const response = await this.manifestRequest("GET", repository, reference, ctx);
+    const cap = Math.min(capOf(size), LIMITS.manifestBytes);
+    const response = await sized(what, size, () =>
+      this.manifestRequest("GET", repository, reference, ctx, cap),
+    );
     this.keepRateLimit(response);
     if (response.status !== 200) throw this.fail(response, `GET ${what}`, "manifest");
     const bytes = response.body;
@@ -252,11 +295,13 @@ export class RegistryClient {
     };
   }
 
-  /** GET a blob by digest, capped and verified. Redirects (to storage) are followed without credentials. */
-  async getBlob(repository: string, digest: string, maxBytes: number, ctx: RequestContext): Promise<Buffer> {
+  /** GET a blob by digest, verified, its body within `size`. Redirects (to storage) are followed without credentials. */
+  async getBlob(repository: string, digest: string, size: SizeLimit, ctx: RequestContext): Promise<Buffer> {
     const what = this.name(repository, `blob ${digest}`);
     const url = this.url(`/v2/${repository}/blobs/${digest}`);
-    const response = await this.pull(repository, { method: "GET", url, kind: "blob", maxBytes }, ctx);
+    const response = await sized(what, size, () =>
+      this.pull(repository, { method: "GET", url, kind: "blob", maxBytes: capOf(size) }, ctx),
+    );
     if (response.status !== 200) throw this.fail(response, `GET ${what}`, "blob");
     verifyDigest(response.body, digest, what);
     return response.body;

@@ -13,6 +13,12 @@
  * A failure looking up signatures or attestations, once the image itself was read, is recorded in
  * `facts.incomplete`; a DIGEST_MISMATCH anywhere fails the gather, since it means the registry
  * (or something between) serves content that is not what it claims.
+ *
+ * What a registry can make one gather fetch for signatures and attestations is bounded: a few
+ * BuildKit attestation manifests (those naming the chosen platform), a few dozen referrers per
+ * subject, one byte and request budget for all artifact manifests and blobs together, and a few
+ * artifact fetches in flight at once (ARTIFACT_LIMITS, LIMITS). What is left out is recorded as
+ * TOO_LARGE in `facts.incomplete`, so the check cannot pass on part of the evidence.
  */
 import { performance } from "node:perf_hooks";
 import { isCoded, oneLine } from "../errors.js";
@@ -42,6 +48,7 @@ import {
 } from "./artifacts.js";
 import { Authenticator, MemoryTokenCache, type TokenCache } from "./auth.js";
 import {
+  capOf,
   type Descriptor,
   type FetchedManifest,
   isImageManifest,
@@ -49,6 +56,7 @@ import {
   MEDIA,
   RegistryClient,
   registryBaseUrl,
+  type SizeLimit,
 } from "./client.js";
 import { anonymousCredentials, type CredentialStore } from "./credentials.js";
 import { RegistryError } from "./errors.js";
@@ -100,11 +108,65 @@ function incompleteFrom(part: IncompletePart["part"], err: unknown): IncompleteP
   return { part, code: isCoded(err) ? err.code : "UNKNOWN", message: oneLine(err) };
 }
 
-/** One gather's view of one repository: memoized requests, shared stats. */
+/**
+ * What one gather may spend on signatures and attestations (LIMITS.artifactBudgetBytes and
+ * LIMITS.artifactRequests). Each artifact manifest and blob takes its declared size before it is
+ * requested, so the budget holds however many fetches run at once. The first refusal closes it:
+ * every later fetch is refused too, and each look-up refused records TOO_LARGE, so the check
+ * says it is incomplete rather than judging a part of the evidence as the whole.
+ */
+class ArtifactBudget {
+  private bytesLeft: number = LIMITS.artifactBudgetBytes;
+  private requestsLeft: number = LIMITS.artifactRequests;
+  private closed = false;
+
+  /** Take `bytes` and one request for `what`, or throw TOO_LARGE. */
+  take(bytes: number, what: string): void {
+    if (!this.closed && bytes <= this.bytesLeft && this.requestsLeft > 0) {
+      this.bytesLeft -= bytes;
+      this.requestsLeft--;
+      return;
+    }
+    this.closed = true;
+    throw new RegistryError(
+      "TOO_LARGE",
+      `${what}: not fetched, past the budget for one image's signatures and attestations (${LIMITS.artifactBudgetBytes} bytes, ${LIMITS.artifactRequests} requests)`,
+    );
+  }
+}
+
+/** Runs at most `limit` tasks at once; the others wait their turn, in order. */
+class Limiter {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private readonly limit: number) {}
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.active < this.limit) this.active++;
+    // A finishing task hands its slot straight to the next, so `active` stays counted.
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    try {
+      return await task();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.active--;
+    }
+  }
+}
+
+/**
+ * One gather's view of one repository: memoized requests, shared stats. Artifact manifests and
+ * blobs (signatures, attestations) go through the gather's budget and concurrency limit; the
+ * image's own manifests and config do not wait behind them.
+ */
 class Session {
   private readonly manifests = new Map<string, Promise<FetchedManifest>>();
   private readonly heads = new Map<string, Promise<Descriptor | null>>();
   private readonly blobs = new Map<string, Promise<Buffer>>();
+  private readonly budget = new ArtifactBudget();
+  private readonly artifactSlots = new Limiter(LIMITS.artifactConcurrency);
 
   constructor(
     readonly client: RegistryClient,
@@ -112,16 +174,51 @@ class Session {
     readonly ctx: RequestContext,
   ) {}
 
-  manifest(reference: string): Promise<FetchedManifest> {
+  private memoManifest(reference: string, fetch: () => Promise<FetchedManifest>): Promise<FetchedManifest> {
     let p = this.manifests.get(reference);
     if (!p) {
-      p = started(this.client.getManifest(this.repository, reference, this.ctx));
+      p = started(fetch());
       this.manifests.set(reference, p);
       p.then((m) => {
         if (!this.manifests.has(m.digest)) this.manifests.set(m.digest, p!);
       }, noop);
     }
     return p;
+  }
+
+  /** The image's own manifest or index. */
+  manifest(reference: string): Promise<FetchedManifest> {
+    return this.memoManifest(reference, () => this.client.getManifest(this.repository, reference, this.ctx));
+  }
+
+  /**
+   * A manifest fetched only for signatures or attestations, within `size`: charged to the budget
+   * (as the largest manifest when its size is unknown) and run in an artifact slot.
+   */
+  artifactManifest(reference: string, size: SizeLimit): Promise<FetchedManifest> {
+    return this.memoManifest(reference, async () => {
+      const cap = capOf(size);
+      if (cap > LIMITS.manifestBytes)
+        throw new RegistryError(
+          "TOO_LARGE",
+          `${this.repository} manifest ${reference}: declared ${cap} bytes, over the ${LIMITS.manifestBytes}-byte cap`,
+        );
+      this.budget.take(cap, `${this.repository} manifest ${reference}`);
+      return this.artifactSlots.run(() =>
+        this.client.getManifest(this.repository, reference, this.ctx, size),
+      );
+    });
+  }
+
+  /**
+   * The artifact manifest a HEAD of `tag` found, by digest when the HEAD named one. Its
+   * Content-Length caps the GET, but is not covered by any digest: a GET that runs past it is
+   * TOO_LARGE (an inconsistent registry, or a tag that moved), not a mismatch.
+   */
+  artifactManifestAt(tag: string, head: Descriptor): Promise<FetchedManifest> {
+    return this.artifactManifest(head.digest || tag, {
+      max: head.size > 0 ? head.size : LIMITS.manifestBytes,
+    });
   }
 
   head(tag: string): Promise<Descriptor | null> {
@@ -133,11 +230,11 @@ class Session {
     return p;
   }
 
-  blob(descriptor: Descriptor, maxBytes: number): Promise<Buffer> {
+  private memoBlob(descriptor: Descriptor, maxBytes: number, fetch: () => Promise<Buffer>): Promise<Buffer> {
     let p = this.blobs.get(descriptor.digest);
     if (!p) {
       // The manifest's size is checked first: a blob declared too large is never requested.
-      p =
+      p = started(
         descriptor.size > maxBytes
           ? Promise.reject(
               new RegistryError(
@@ -145,11 +242,28 @@ class Session {
                 `${this.repository} blob ${descriptor.digest}: declared ${descriptor.size} bytes, over the ${maxBytes}-byte cap`,
               ),
             )
-          : this.client.getBlob(this.repository, descriptor.digest, maxBytes, this.ctx);
-      started(p);
+          : fetch(),
+      );
       this.blobs.set(descriptor.digest, p);
     }
     return p;
+  }
+
+  /** The image's config blob. */
+  blob(descriptor: Descriptor, maxBytes: number): Promise<Buffer> {
+    return this.memoBlob(descriptor, maxBytes, () =>
+      this.client.getBlob(this.repository, descriptor.digest, { max: maxBytes }, this.ctx),
+    );
+  }
+
+  /** A signature or attestation blob: charged to the budget, capped at and held to its declared size. */
+  private artifactBlob(descriptor: Descriptor): Promise<Buffer> {
+    return this.memoBlob(descriptor, LIMITS.artifactBytes, async () => {
+      this.budget.take(descriptor.size, `${this.repository} blob ${descriptor.digest}`);
+      return this.artifactSlots.run(() =>
+        this.client.getBlob(this.repository, descriptor.digest, { declared: descriptor.size }, this.ctx),
+      );
+    });
   }
 
   /** The blobs of an artifact manifest, as the facts keep them. */
@@ -161,7 +275,7 @@ class Session {
         digest: layer.digest,
         size: layer.size,
         annotations: stringRecord(layer.annotations),
-        data: (await this.blob(layer, LIMITS.artifactBytes)).toString("base64"),
+        data: (await this.artifactBlob(layer)).toString("base64"),
       })),
     );
   }
@@ -304,9 +418,23 @@ export class RegistrySource implements ImageSource {
           }`,
         );
       platform = platformOf(chosen.platform!);
-      for (const entry of top.json.manifests ?? [])
-        if (isBuildkitAttestationFor(entry, chosen.digest))
-          lookups.push(started(this.buildkit(session, top.digest, entry)));
+      // Only the attestation manifests that name the chosen platform, and only a few of those.
+      const attestationEntries = [
+        ...new Map(
+          (top.json.manifests ?? [])
+            .filter((entry) => isBuildkitAttestationFor(entry, chosen.digest))
+            .map((entry) => [entry.digest, entry]),
+        ).values(),
+      ];
+      const { attestationManifestsPerImage: most } = ARTIFACT_LIMITS;
+      for (const entry of attestationEntries.slice(0, most))
+        lookups.push(started(this.buildkit(session, top.digest, entry)));
+      if (attestationEntries.length > most)
+        incomplete.push({
+          part: "attestations",
+          code: "TOO_LARGE",
+          message: `${ref.registry}/${ref.repository}: the index names ${attestationEntries.length} attestation manifests for ${formatPlatform(platform)}; only the first ${most} were read`,
+        });
       // Stage 2 (index only): the platform manifest, while the index's look-ups run.
       manifest = await session.manifest(chosen.digest);
       if (!isImageManifest(manifest))
@@ -393,7 +521,7 @@ export class RegistrySource implements ImageSource {
     if (session.client.rateLimit) registryInfo.rateLimit = session.client.rateLimit;
     if (Object.keys(registryInfo).length) facts.registryInfo = registryInfo;
     if (notary) facts.notary = await notary;
-    facts.incomplete = [...incomplete, ...found.incomplete];
+    facts.incomplete = uniqueParts([...incomplete, ...found.incomplete]);
     if (facts.notary?.error) facts.incomplete.push({ part: "notary", ...facts.notary.error });
     facts.stats = ctx.stats.snapshot(Math.round(elapsed()));
     return facts;
@@ -439,6 +567,7 @@ export class RegistrySource implements ImageSource {
       found.signatures.push(...part.signatures);
       found.attestations.push(...part.attestations);
     }
+    if (refs) found.incomplete.push(...refs.incomplete);
     return found;
   }
 
@@ -452,7 +581,7 @@ export class RegistrySource implements ImageSource {
     const tag = digestTag(digest, suffix);
     const head = await session.head(tag);
     if (!head) return none;
-    const manifest = await session.manifest(head.digest || tag);
+    const manifest = await session.artifactManifestAt(tag, head);
     if (!isImageManifest(manifest)) return none;
     const blobs = await session.artifactBlobs(manifest);
     const common = {
@@ -482,14 +611,14 @@ export class RegistrySource implements ImageSource {
    * whether the registry has the API, both are asked at once, which saves a stage on registries
    * without it (Debian's 2.8, many mirrors) and costs one HEAD on those with it.
    */
-  private async referrers(session: Session, digest: string): Promise<Omit<FoundArtifacts, "incomplete">> {
+  private async referrers(session: Session, digest: string): Promise<FoundArtifacts> {
     const registry = session.client;
     const key = registry.base.origin;
     const fallbackTag = digestTag(digest);
     const fallback = async (): Promise<Descriptor[]> => {
       const head = await session.head(fallbackTag);
       if (!head) return [];
-      const index = await session.manifest(head.digest || fallbackTag);
+      const index = await session.artifactManifestAt(fallbackTag, head);
       return isIndex(index) ? (index.json.manifests ?? []) : [];
     };
     const api = () => registry.getReferrers(session.repository, digest, session.ctx);
@@ -527,10 +656,24 @@ export class RegistrySource implements ImageSource {
       seen.add(d.digest);
       return true;
     });
+    const out: FoundArtifacts = { signatures: [], attestations: [], incomplete: [] };
+    const { referrersPerSubject: most } = ARTIFACT_LIMITS;
+    if (wanted.length > most)
+      out.incomplete.push({
+        part: "referrers",
+        code: "TOO_LARGE",
+        message: `${session.repository}: ${wanted.length} referrers of ${digest}; only the first ${most} were read`,
+      });
+    // One referrer that cannot be read (past the budget, say) does not lose the others.
     const results = await Promise.all(
-      wanted.slice(0, ARTIFACT_LIMITS.referrersPerSubject).map((d) => this.referrer(session, d, digest, via)),
+      wanted.slice(0, most).map((d) =>
+        this.referrer(session, d, digest, via).catch((err: unknown) => {
+          if (isCoded(err, ...FATAL)) throw err;
+          out.incomplete.push(incompleteFrom(referrerPart(d), err));
+          return undefined;
+        }),
+      ),
     );
-    const out: Omit<FoundArtifacts, "incomplete"> = { signatures: [], attestations: [] };
     for (const r of results) {
       if (!r) continue;
       if ("predicateTypes" in r) out.attestations.push(r);
@@ -545,7 +688,8 @@ export class RegistrySource implements ImageSource {
     subject: string,
     via: string,
   ): Promise<SignatureArtifact | AttestationArtifact | undefined> {
-    const manifest = await session.manifest(descriptor.digest);
+    // A referrers listing is the registry's word, not covered by a digest: its size only caps.
+    const manifest = await session.artifactManifest(descriptor.digest, { max: descriptor.size });
     if (!isImageManifest(manifest)) return undefined;
     // A referrer names its subject; one naming another image is not ours, whatever the listing says.
     if (manifest.json.subject?.digest && manifest.json.subject.digest !== subject) return undefined;
@@ -576,7 +720,7 @@ export class RegistrySource implements ImageSource {
   private async buildkit(session: Session, indexDigest: string, entry: Descriptor): Promise<FoundArtifacts> {
     const found: FoundArtifacts = { signatures: [], attestations: [], incomplete: [] };
     try {
-      const manifest = await session.manifest(entry.digest);
+      const manifest = await session.artifactManifest(entry.digest, { declared: entry.size });
       if (!isImageManifest(manifest)) return found;
       const blobs = await session.artifactBlobs(manifest);
       const manifestAnnotations = stringRecord(manifest.json.annotations);
@@ -665,6 +809,26 @@ export function pickPlatform(entries: Descriptor[], wanted: Platform): Descripto
   return candidates.find((e) => !e.platform?.variant) ?? candidates[0];
 }
 
+/** Which part a referrer that could not be read leaves incomplete, by what its listing says it is. */
+function referrerPart(descriptor: Descriptor): IncompletePart["part"] {
+  const kind = referrerKind(descriptor.artifactType);
+  if (kind === "notation") return "signatures";
+  if (kind === "in-toto") return "attestations";
+  // A Sigstore bundle (or an untyped referrer) may be either until it is read.
+  return "referrers";
+}
+
+/** One entry per part and code: a budget that ran out refuses many fetches, and one line says so. */
+function uniqueParts(parts: IncompletePart[]): IncompletePart[] {
+  const seen = new Set<string>();
+  return parts.filter((p) => {
+    const key = `${p.part}|${p.code}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
 function mergeFound(parts: FoundArtifacts[]): FoundArtifacts {
   const out: FoundArtifacts = { signatures: [], attestations: [], incomplete: [] };
   const seen = new Set<string>();
@@ -681,5 +845,6 @@ function mergeFound(parts: FoundArtifacts[]): FoundArtifacts {
     }
     out.incomplete.push(...part.incomplete);
   }
+  out.incomplete = uniqueParts(out.incomplete);
   return out;
 }

@@ -27,8 +27,22 @@ export const LIMITS = {
   manifestBytes: 4 * 1024 * 1024,
   /** Configs with long histories reach a few hundred KiB; 8 MiB leaves room without inviting abuse. */
   configBytes: 8 * 1024 * 1024,
-  /** Signature payloads, bundles and in-toto statements (SBOMs can be large). */
+  /** One signature payload, bundle or in-toto statement (SBOMs can be large). */
   artifactBytes: 8 * 1024 * 1024,
+  /**
+   * Everything one gather fetches for signatures and attestations together (artifact manifests and
+   * blobs, by declared size, taken before each request): a signature, provenance and a couple of
+   * large SBOMs fit; an index or referrers list naming thousands of artifacts cannot make us read,
+   * and keep as base64 in the facts, gigabytes. Past it the look-up is recorded incomplete.
+   */
+  artifactBudgetBytes: 32 * 1024 * 1024,
+  /**
+   * Artifact manifests and blobs one gather fetches: a well-signed multi-platform image needs about
+   * 30; this bounds the request count where the byte budget cannot (thousands of tiny blobs).
+   */
+  artifactRequests: 128,
+  /** Artifact fetches in flight at once: a browser's connections per host, so no index opens hundreds of sockets. */
+  artifactConcurrency: 6,
   /** Enough for any registry error body; more is noise. */
   errorBodyBytes: 4 * 1024,
   /** A token response is a JWT or two; 64 KiB is generous. */
