@@ -118,20 +118,25 @@ export function slackJobHandlers(deps: SlackJobDeps): Record<string, JobHandlerS
         : { kind: "decided", decision: mine };
     if (request.status !== "pending") return null;
     const current = request.digest ? store.currentDecision(request.repository, request.digest, at) : null;
-    if (current?.status === "approved") {
-      // Approved since the check ran (another request for the same digest): the approval covers
-      // this one too, rather than leaving it in IT's pending list. Rejections are not re-applied
-      // here: a pending request under a standing rejection is one its requester asked IT to reconsider.
-      try {
-        store.coverByDecision(request.id, current.id, at);
-      } catch (err) {
-        if (!isCoded(err, "ALREADY_DECIDED", "NOT_DECIDABLE")) throw err;
-      }
+    // Approved since the check ran (another request for the same digest): the approval covers this
+    // one too, rather than leaving it in IT's pending list. Rejections are not re-applied here: a
+    // pending request under a standing rejection is one its requester asked IT to reconsider.
+    if (current?.status === "approved" && coverBy(request, current, at))
       return { kind: "already-approved", decision: current };
-    }
     if (!request.reason) return { kind: "needs-reason", requestId: request.id, previous: current };
     enqueueRequestJob(deps, JOB.itRequest, request.id, at);
     return { kind: "sent-to-it", requestId: request.id, previous: current };
+  }
+
+  /** Settle `request` on `decision` (see `Store.coverByDecision`); false when it cannot be (decided meanwhile). */
+  function coverBy(request: RequestRecord, decision: DecisionRecord, at: Date): boolean {
+    try {
+      store.coverByDecision(request.id, decision.id, at);
+      return true;
+    } catch (err) {
+      if (isCoded(err, "ALREADY_DECIDED", "NOT_DECIDABLE")) return false;
+      throw err;
+    }
   }
 
   /** The IT channel's post carrying `metadata`, among its recent messages; null when not found or not readable. */

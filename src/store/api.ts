@@ -245,7 +245,8 @@ export interface Store {
    * must be the newest for the request's repository and digest and still in force at `now` (an
    * approval not expired; a rejection). Idempotent: a request already covered by that decision is
    * returned unchanged. Throws NOT_FOUND (request or decision); ALREADY_DECIDED (the request
-   * stands on another decision); NOT_DECIDABLE (not pending, another digest, or not in force).
+   * stands on another decision); NOT_DECIDABLE (not pending, another digest, not in force, or a
+   * rejection over a request reopened by `reopenCovered`: that one is for a person to decide).
    */
   coverByDecision(requestId: string, decisionId: string, now: Date): RequestRecord;
   /**

@@ -259,6 +259,12 @@ export function createStore(db: Db, opts: Pick<OpenStoreOptions, "randomBytes"> 
       .where(eq(auditLog.requestId, ph("requestId")))
       .orderBy(auditLog.seq)
       .prepare(),
+    auditHas: orm
+      .select({ seq: auditLog.seq })
+      .from(auditLog)
+      .where(and(eq(auditLog.requestId, ph("requestId")), eq(auditLog.action, ph("action"))))
+      .limit(1)
+      .prepare(),
   };
 
   /**
@@ -527,6 +533,10 @@ export function createStore(db: Db, opts: Pick<OpenStoreOptions, "randomBytes"> 
       throw new StoreError("ALREADY_DECIDED", `request ${requestId} stands on another decision`);
     if (req.status !== "pending")
       throw new StoreError("NOT_DECIDABLE", `request ${requestId} is ${req.status}, not pending`);
+    // Its requester asked IT to reconsider a rejection: no rejection settles it again (a check job
+    // re-run after a crash must not put it back); a person decides, or an approval in force covers it.
+    if (dec.decision === "rejected" && stmt.auditHas.get({ requestId, action: "request.reopened" }))
+      throw new StoreError("NOT_DECIDABLE", `request ${requestId} was reopened for IT to decide`);
     if (dec.repository !== req.repository || dec.digest !== req.digest)
       throw new StoreError("NOT_DECIDABLE", `${id} is about another image than request ${requestId}`);
     const newest = newestDecision(dec.repository, dec.digest);

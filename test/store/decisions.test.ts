@@ -404,6 +404,8 @@ describe("coverByDecision", () => {
       const pendingAfter = store.pendingRequests({ limit: 500 }).items.map((r) => r.id);
       const trail = store.audit(second.id);
       const again = store.reopenCovered(second.id, "U_OTHER", "again", daysAfter(401));
+      // As a check job re-run after a crash would try.
+      const coverAgain = codeOf(() => store.coverByDecision(second.id, rejection.id, daysAfter(401)));
       const approval = approve(second.id, daysAfter(402));
 
       it("puts the request back in the pending list with the new reason, on no decision", () => {
@@ -422,6 +424,10 @@ describe("coverByDecision", () => {
 
       it("is idempotent", () => {
         expect(again.reason).toBe("fixed upstream in 1.0.1");
+      });
+
+      it("is never settled on the old rejection again (only a person decides it now)", () => {
+        expect(coverAgain).toBe("NOT_DECIDABLE");
       });
 
       it("lets IT decide again, and the new decision supersedes the rejection", () => {
