@@ -10,7 +10,8 @@
  * bot's event loop carries only the bot's work; the load thread sends with node:http (undici's
  * fetch costs about three times the CPU per request, taken from the same two cores).
  * Alone: `npx tsx bench/slack.ts`. `BENCH_CPU_PROF=DIR` writes a CPU profile of each thread for
- * the first burst (`main.cpuprofile`, `load.cpuprofile`; open them in Chrome DevTools).
+ * one burst (`main.cpuprofile`, `load.cpuprofile`; open them in Chrome DevTools): the first (new
+ * connections), or the one numbered by `BENCH_CPU_PROF_BURST`.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { Agent, request } from "node:http";
@@ -173,6 +174,7 @@ export async function benchSlack(): Promise<string> {
   });
   const target = { baseUrl: `http://127.0.0.1:${bot.port}`, signingSecret: SECRET };
   const profileDir = process.env.BENCH_CPU_PROF;
+  const profileBurst = Number(process.env.BENCH_CPU_PROF_BURST ?? 1) - 1;
   const bursts: Burst[] = [];
   const memoryBefore = process.memoryUsage();
   try {
@@ -191,7 +193,7 @@ export async function benchSlack(): Promise<string> {
       const loadElu = load.performance.eventLoopUtilization();
       const cpuStart = process.cpuUsage();
       const start = performance.now();
-      const profile = b === 0 && profileDir;
+      const profile = b === profileBurst && profileDir;
       const burst = await profiled(profile ? join(profileDir, "main.cpuprofile") : undefined, () =>
         ask({
           type: "burst",
