@@ -38,7 +38,8 @@ const PACKAGE_MARKERS: [RegExp, Runtime][] = [
 
 /** The runtime a package or program name implies, if any. */
 export function runtimeOf(name: string): Runtime | null {
-  const n = name.toLowerCase().replace(/[=<>@:].*$/, "");
+  // `[\s\S]` rather than `.`: a `.*$` that stops at a newline retries from every later `=`.
+  const n = name.toLowerCase().replace(/[=<>@:][\s\S]*$/, "");
   if ((RUNTIMES as readonly string[]).includes(n)) return n as Runtime;
   for (const [re, rt] of PACKAGE_MARKERS) if (re.test(n)) return rt;
   return null;

@@ -7,6 +7,7 @@
 import type { ImageFacts } from "../facts/model.js";
 import { clip, finding, listing, plural } from "./finding.js";
 import {
+  collectSecret,
   dedupe,
   describeKind,
   findEmbeddedAssignments,
@@ -14,7 +15,9 @@ import {
   findUrlCredentials,
   isLiteralSecretValue,
   isSecretName,
+  MAX_SCAN_CHARS,
   masked,
+  maskWhole,
   redact,
   type SecretMatch,
   scanAssignment,
@@ -83,7 +86,7 @@ function stepEvidence(step: BuildStep, extra: Record<string, unknown>): Record<s
   return {
     historyIndex: step.index,
     instruction: step.instruction || null,
-    createdBy: clip(redact(step.createdBy, stepSecrets(step)), 400),
+    createdBy: clip(redactStep(step, step.createdBy), 400),
     ...extra,
   };
 }
@@ -263,7 +266,8 @@ function download(r: ResolvedCommand): Download | null {
 
 function urlBasename(url: string | undefined): string | undefined {
   if (!url) return undefined;
-  const path = url.replace(/[?#].*$/, "");
+  // `[\s\S]` rather than `.`: a `.*$` that stops at a newline retries from every later `?`.
+  const path = url.replace(/[?#][\s\S]*$/, "");
   const b = basename(path);
   return b && !b.includes(":") ? b : undefined;
 }
@@ -290,7 +294,11 @@ const SCRIPT_FILE = /\.(?:sh|bash|zsh|py|pl|rb|js|php|ps1)$/;
 function remoteScriptHits(step: BuildStep): string[] {
   if (step.script === null) return [];
   const hits: string[] = [];
-  const downloaded: { file: string; where: string }[] = [];
+  // Downloaded file's basename -> the first command that wrote it.
+  const downloaded = new Map<string, string>();
+  const wrote = (file: string, where: string) => {
+    if (!downloaded.has(basename(file))) downloaded.set(basename(file), where);
+  };
   let verified = false;
   const executed: { path: string; text: string }[] = [];
   for (const v of walk(step.script)) {
@@ -316,11 +324,10 @@ function remoteScriptHits(step: BuildStep): string[] {
     if (r.word && r.name === "" && r.word.subs.some(downloadsToStdout)) hits.push(commandText(v.command));
     // Download to a file, then run that file, with no checksum or signature check in the step.
     const d = download(r);
-    if (d?.file) downloaded.push({ file: d.file, where: commandText(v.command) });
+    if (d?.file) wrote(d.file, commandText(v.command));
     if (d?.toStdout) {
       for (const red of v.command.redirects) {
-        if (/^>{1,2}$/.test(red.op) && red.target)
-          downloaded.push({ file: red.target.text, where: commandText(v.command) });
+        if (/^>{1,2}$/.test(red.op) && red.target) wrote(red.target.text, commandText(v.command));
       }
     }
     const target = ranFile(r);
@@ -328,8 +335,8 @@ function remoteScriptHits(step: BuildStep): string[] {
   }
   if (!verified) {
     for (const e of executed) {
-      const d = downloaded.find((x) => basename(x.file) === basename(e.path));
-      if (d) hits.push(`${d.where} … ${e.text}`);
+      const where = downloaded.get(basename(e.path));
+      if (where !== undefined) hits.push(`${where} … ${e.text}`);
     }
   }
   return hits;
@@ -370,8 +377,8 @@ function remoteScriptFinding(step: BuildStep, hits: string[]): Finding {
   return finding(
     "history.remote-script",
     `${where(step)} runs a script straight from the network`,
-    `Expected build steps to run only what was downloaded and verified (pinned version, checksum or signature); ${where(step)} runs downloaded code unverified: ${clip(redact(hits[0]!, stepSecrets(step)), 160)}. Whoever controls that URL (or the network path to it) controlled this build: download to a file, verify its sha256 or signature, then run it.`,
-    stepEvidence(step, { commands: hits.map((h) => clip(redact(h, stepSecrets(step)), 300)) }),
+    `Expected build steps to run only what was downloaded and verified (pinned version, checksum or signature); ${where(step)} runs downloaded code unverified: ${clip(redactStep(step, hits[0]!), 160)}. Whoever controls that URL (or the network path to it) controlled this build: download to a file, verify its sha256 or signature, then run it.`,
+    stepEvidence(step, { commands: hits.map((h) => clip(redactStep(step, h), 300)) }),
   );
 }
 
@@ -390,7 +397,7 @@ function remoteAddHits(step: BuildStep): string[] {
 }
 
 function remoteAddFinding(step: BuildStep, urls: string[]): Finding {
-  const shown = urls.map((u) => redact(u, stepSecrets(step)));
+  const shown = urls.map((u) => redactStep(step, u));
   return finding(
     "history.remote-add",
     `${where(step)} ADDs a file from ${shown.length === 1 ? "a URL" : "URLs"}`,
@@ -506,7 +513,7 @@ function remoteAddSources(step: BuildStep): string[] {
 }
 
 function insecureFetchFinding(step: BuildStep, hits: string[]): Finding {
-  const shown = hits.map((h) => clip(redact(h, stepSecrets(step)), 300));
+  const shown = hits.map((h) => clip(redactStep(step, h), 300));
   return finding(
     "history.insecure-fetch",
     `${where(step)} downloads without transport security`,
@@ -631,12 +638,15 @@ function commandSecrets(v: Visit): SecretMatch[] {
     if (!key.includes("=") && value !== undefined && isSecretName(key) && isLiteralSecretValue(value))
       out.push({ kind: "secret-name", name: key, value });
   }
-  // `echo 'root:hunter2' | chpasswd`
+  // `echo 'root:hunter2' | chpasswd`: the commands before it in the pipeline, back to an earlier
+  // chpasswd (which read those before it), so `| chpasswd | chpasswd …` reads each once.
   if (r.name === "chpasswd") {
-    for (const c of v.pipeline.commands.slice(0, v.position)) {
-      const words = c.words.slice(1).map((w) => w.text);
-      for (const w of words) {
-        const m = /^[^:\s]+:(\S+)$/.exec(w);
+    const commands = v.pipeline.commands;
+    let from = Math.max(0, v.position - 1);
+    while (from > 0 && resolveCommand(commands[from]!).name !== "chpasswd") from--;
+    for (const c of commands.slice(from, v.position)) {
+      for (const w of c.words.slice(1)) {
+        const m = /^[^:\s]+:(\S+)$/.exec(w.text);
         if (m && isLiteralSecretValue(m[1]!)) out.push({ kind: "chpasswd", value: m[1]! });
       }
     }
@@ -646,32 +656,55 @@ function commandSecrets(v: Visit): SecretMatch[] {
 
 const secretCache = new WeakMap<BuildStep, SecretMatch[]>();
 
-/** Every secret a build step carries (memoized per step: several checks redact with it). */
+/**
+ * Every secret a build step carries (memoized per step: several checks redact with it). A line
+ * longer than `MAX_SCAN_CHARS` is read over its first `MAX_SCAN_CHARS` (and shown nowhere: see
+ * `redactStep`); reading stops past `MAX_SECRETS`, which makes the step opaque.
+ */
 export function stepSecrets(step: BuildStep): SecretMatch[] {
   const hit = secretCache.get(step);
   if (hit) return hit;
+  const read =
+    step.createdBy.length > MAX_SCAN_CHARS
+      ? parseStep(step.createdBy.slice(0, MAX_SCAN_CHARS), step.index, step.emptyLayer)
+      : step;
   const found: SecretMatch[] = [];
-  for (const a of step.buildArgs) found.push(...scanAssignment(a.name, a.value));
+  scan: for (const batch of secretSources(read)) {
+    for (const m of batch) if (!collectSecret(found, m)) break scan;
+  }
+  const out = dedupe(found);
+  secretCache.set(step, out);
+  return out;
+}
+
+/** Where a step's secrets are, one batch at a time, so that reading can stop early. */
+function* secretSources(step: BuildStep): Generator<SecretMatch[]> {
+  for (const a of step.buildArgs) yield scanAssignment(a.name, a.value);
   switch (step.instruction) {
     case "RUN":
-      if (step.script !== null) {
-        for (const v of walk(step.script)) found.push(...commandSecrets(v));
-      }
-      found.push(...findTokens(step.args), ...findUrlCredentials(step.args));
+      if (step.script !== null) for (const v of walk(step.script)) yield commandSecrets(v);
+      yield findTokens(step.args);
+      yield findUrlCredentials(step.args);
       break;
     case "ENV":
     case "ARG":
     case "LABEL":
       for (const p of instructionPairs(step.args))
-        if (p.value !== undefined) found.push(...scanAssignment(p.name, p.value));
-      found.push(...findTokens(step.args), ...findUrlCredentials(step.args));
+        if (p.value !== undefined) yield scanAssignment(p.name, p.value);
+      yield findTokens(step.args);
+      yield findUrlCredentials(step.args);
       break;
     default:
-      found.push(...scanText(step.args));
+      yield scanText(step.args);
   }
-  const out = dedupe(found);
-  secretCache.set(step, out);
-  return out;
+}
+
+/**
+ * `text` taken from a step (a command, a URL, the line itself) with the step's secrets masked; the
+ * whole of it when the step was too long to read in full or held too many secrets.
+ */
+function redactStep(step: BuildStep, text: string): string {
+  return step.createdBy.length > MAX_SCAN_CHARS ? maskWhole(text) : redact(text, stepSecrets(step));
 }
 
 /** Secrets of one history line (for the report's masked history). */
@@ -681,7 +714,8 @@ export function secretsInHistoryLine(createdBy: string): SecretMatch[] {
 
 /** Secrets of a command line read as a script (for the report's masked entrypoint and cmd). */
 export function secretsInCommandLine(script: string): SecretMatch[] {
-  return stepSecrets({ ...parseStep("", 0), instruction: "RUN", args: script, script });
+  const read = script.slice(0, MAX_SCAN_CHARS);
+  return stepSecrets({ ...parseStep("", 0), instruction: "RUN", args: read, script: read });
 }
 
 function secretFindings(steps: BuildStep[], facts: ImageFacts): Finding[] {
@@ -702,8 +736,11 @@ function secretFindings(steps: BuildStep[], facts: ImageFacts): Finding[] {
     for (const m of matches) {
       const earlier = firstSeen.get(m.value);
       if (earlier) {
-        const also = (earlier.evidence.alsoIn as number[] | undefined) ?? [];
-        if (!also.includes(step.index)) earlier.evidence.alsoIn = [...also, step.index];
+        // Appended in place (steps come in order, so a repeat is the last entry): copying the list
+        // each time made a history of thousands of RUNs sharing one build arg quadratic.
+        const also = earlier.evidence.alsoIn as number[] | undefined;
+        if (!also) earlier.evidence.alsoIn = [step.index];
+        else if (also[also.length - 1] !== step.index) also.push(step.index);
       } else fresh.push(m);
     }
     if (fresh.length === 0) continue;
@@ -749,7 +786,7 @@ function sudoHits(step: BuildStep): string[] {
 }
 
 function sudoFinding(step: BuildStep, hits: string[]): Finding {
-  const shown = hits.map((h) => clip(redact(h, stepSecrets(step)), 300));
+  const shown = hits.map((h) => clip(redactStep(step, h), 300));
   return finding(
     "history.sudo",
     `${where(step)} uses sudo`,
@@ -814,7 +851,7 @@ function worldWritableFinding(step: BuildStep, hits: string[]): Finding {
   return finding(
     "history.world-writable",
     `${where(step)} makes files writable by everyone`,
-    `Expected files and directories to be writable only by their owner (chown them to the app user instead); ${where(step)} runs ${clip(hits[0]!, 120)}. Any process in the container, whatever its user, can then change them, including programs that run as root: use chown and mode 755/644 (or 1777 with the sticky bit for a shared scratch directory).`,
-    stepEvidence(step, { commands: hits.map((h) => clip(h, 300)) }),
+    `Expected files and directories to be writable only by their owner (chown them to the app user instead); ${where(step)} runs ${clip(redactStep(step, hits[0]!), 120)}. Any process in the container, whatever its user, can then change them, including programs that run as root: use chown and mode 755/644 (or 1777 with the sticky bit for a shared scratch directory).`,
+    stepEvidence(step, { commands: hits.map((h) => clip(redactStep(step, h), 300)) }),
   );
 }

@@ -6,7 +6,7 @@ import type { FetchedBlob, ImageFacts } from "../facts/model.js";
 import { splitEnv } from "./config.js";
 import { secretsInCommandLine, secretsInHistoryLine } from "./history.js";
 import { shellQuote } from "./run-advice.js";
-import { redact, redactText, scanAssignment } from "./secrets.js";
+import { MAX_SCAN_CHARS, maskWhole, redact, redactText, scanAssignment } from "./secrets.js";
 
 /**
  * The facts with every secret masked: env values, labels, annotations, build steps, entrypoint,
@@ -56,8 +56,11 @@ function maskPairs(map: Record<string, string>): Record<string, string> {
  * argument with spaces as a script of its own (`CMD-SHELL "curl -u user:pass ..."`).
  */
 function maskArgv(argv: string[]): string[] {
+  const line = argv.map(shellQuote).join(" ");
+  // Read only up to the scan limit: no argument of a longer command line is shown.
+  if (line.length > MAX_SCAN_CHARS) return argv.map(maskWhole);
   const matches = [
-    ...secretsInCommandLine(argv.map(shellQuote).join(" ")),
+    ...secretsInCommandLine(line),
     ...argv.filter((a) => /\s/.test(a)).flatMap((a) => secretsInCommandLine(a)),
   ];
   return argv.map((a) => redact(a, matches));

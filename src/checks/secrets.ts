@@ -12,6 +12,12 @@
  *   and values that are empty, references (`$TOKEN`, `${TOKEN}`), booleans, placeholders or paths.
  *
  * A secret value never leaves this module in full: findings and reports carry `mask(value)`.
+ *
+ * Every byte here comes from a registry, so every pattern runs in time linear in its input: no
+ * two quantifiers can split the same run of characters two ways, a match can only start on a real
+ * delimiter, and token bodies have the lengths their formats allow. On top of that, each value is
+ * read up to `MAX_SCAN_CHARS` and each scan keeps at most `MAX_SECRETS` secrets; a value past either
+ * limit is opaque (see `isOpaque`) and is never shown, not even partly.
  */
 
 /** What kind of secret was found. */
@@ -47,37 +53,71 @@ export interface MaskedSecret {
   value: string;
 }
 
-/** Known token formats, each anchored so that it does not match inside a longer identifier. */
+/**
+ * The most characters of one value (an env value, a label, an annotation, a history line, one
+ * argument) that the scanner reads. Far above anything written by hand: a 4096-bit RSA private key
+ * in PEM is about 3.3 KB, a JWT a few KB, the longest RUN lines of real Dockerfiles a few KB. Small
+ * enough that scanning one value stays in the low milliseconds, so a config blob of several MiB
+ * made of one huge label cannot hold the event loop (a synchronous regex cannot be aborted).
+ * A longer value is still scanned over its first `MAX_SCAN_CHARS` characters, for findings, and is
+ * masked entirely wherever it is printed, since the rest was never read.
+ */
+export const MAX_SCAN_CHARS = 64 * 1024;
+
+/**
+ * The most secrets one scan collects. A value that holds more is not a configuration mistake to
+ * list item by item; stopping there keeps `dedupe` and `redact` (quadratic in the number of
+ * secrets) bounded, and such a value is then masked entirely.
+ */
+export const MAX_SECRETS = 32;
+
+/**
+ * Known token formats, each anchored so that it does not match inside a longer identifier. Bodies
+ * are bounded where the format has a length (GitHub's 36 to 251, AWS's 16, Google's 35, npm's 36;
+ * 255 for the formats that only promise "at least"). A JWT has no length limit; its three segments
+ * exclude the `.` between them and it starts only where a segment can, so it stays linear unbounded.
+ */
 const TOKEN_FORMATS: { kind: SecretKind; re: RegExp }[] = [
   { kind: "aws-access-key-id", re: /(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])/g },
   { kind: "github-token", re: /(?<![A-Za-z0-9_])gh[pousr]_[A-Za-z0-9]{36,251}(?![A-Za-z0-9])/g },
-  { kind: "github-token", re: /(?<![A-Za-z0-9_])github_pat_[A-Za-z0-9_]{40,}(?![A-Za-z0-9_])/g },
-  { kind: "gitlab-token", re: /(?<![A-Za-z0-9_])glpat-[A-Za-z0-9_-]{20,}/g },
-  { kind: "slack-token", re: /(?<![A-Za-z0-9])xox[abprs]-[A-Za-z0-9-]{10,}/g },
-  { kind: "slack-token", re: /(?<![A-Za-z0-9])xapp-\d-[A-Za-z0-9-]{10,}/g },
+  { kind: "github-token", re: /(?<![A-Za-z0-9_])github_pat_[A-Za-z0-9_]{40,255}(?![A-Za-z0-9_])/g },
+  { kind: "gitlab-token", re: /(?<![A-Za-z0-9_])glpat-[A-Za-z0-9_-]{20,255}/g },
+  { kind: "slack-token", re: /(?<![A-Za-z0-9])xox[abprs]-[A-Za-z0-9-]{10,255}/g },
+  { kind: "slack-token", re: /(?<![A-Za-z0-9])xapp-\d-[A-Za-z0-9-]{10,255}/g },
   {
     kind: "slack-webhook",
-    re: /https:\/\/hooks\.slack\.com\/services\/T[A-Za-z0-9_]+\/B[A-Za-z0-9_]+\/[A-Za-z0-9_]+/g,
+    re: /https:\/\/hooks\.slack\.com\/services\/T[A-Za-z0-9_]{1,32}\/B[A-Za-z0-9_]{1,32}\/[A-Za-z0-9_]{1,64}/g,
   },
   { kind: "google-api-key", re: /(?<![A-Za-z0-9_-])AIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])/g },
   { kind: "npm-token", re: /(?<![A-Za-z0-9_])npm_[A-Za-z0-9]{36}(?![A-Za-z0-9])/g },
-  { kind: "stripe-key", re: /(?<![A-Za-z0-9_])[rs]k_live_[A-Za-z0-9]{20,}/g },
-  { kind: "docker-hub-token", re: /(?<![A-Za-z0-9_])dckr_pat_[A-Za-z0-9_-]{20,}/g },
+  { kind: "stripe-key", re: /(?<![A-Za-z0-9_])[rs]k_live_[A-Za-z0-9]{20,255}/g },
+  { kind: "docker-hub-token", re: /(?<![A-Za-z0-9_])dckr_pat_[A-Za-z0-9_-]{20,255}/g },
   {
     kind: "private-key",
     // Up to the END line, or to the end of the text when it was cut: the body must be masked too.
-    re: /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|[\s\S]*$)/g,
+    // Header words are bounded (`RSA `, `ENCRYPTED `, `OPENSSH `, `PGP `), and the body is read once.
+    re: /-----BEGIN (?:[A-Z0-9]{1,16} ){0,4}PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]*?-----END (?:[A-Z0-9]{1,16} ){0,4}PRIVATE KEY(?: BLOCK)?-----|[\s\S]*$)/g,
   },
   // Header and payload are both base64url JSON objects, so both start with `eyJ` (`{"`).
   { kind: "jwt", re: /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{8,}/g },
 ];
 
-/** `scheme://user:password@host`: the password part. */
-const URL_CREDENTIALS = /\b[a-z][a-z0-9+.-]*:\/\/([^\s:@/?#'"]*):([^\s@/'"]+)@/gi;
+/**
+ * `scheme://user:password@host`: the user and the password. A match starts at the `://`, then looks
+ * back for a scheme: starting at the scheme instead made `a.a.a.a…` quadratic, every `a` starting a
+ * scheme that ran to the end of the text. The lookbehind comes after the literal `://` so that it
+ * runs only there, and it walks back over one run of scheme characters, which for different `://`
+ * do not overlap. User and password stop at `/`, so they do not overlap either.
+ */
+const URL_CREDENTIALS = /:\/\/(?<=[a-z][a-z0-9+.-]*:\/\/)([^\s:@/?#'"]*):([^\s@/'"]+)@/gi;
 
-/** `KEY=value` inside a longer text (a command, `JAVA_OPTS`, a connection string). */
-const EMBEDDED_ASSIGNMENT =
-  /(?<![A-Za-z0-9_])([A-Za-z_][A-Za-z0-9_.-]*)=(?!=)("[^"]*"|'[^']*'|[^\s&;,'"|)]+)/g;
+/**
+ * `KEY=value` inside a longer text (a command, `JAVA_OPTS`, a connection string). The match starts
+ * only where a run of name characters starts, so each run is read once; the name is then the run
+ * from its first letter that follows a delimiter (`-Ddb.password=x` names `Ddb.password`). Starting
+ * the name after every `.` and `-` made `a.a.a.a…` quadratic.
+ */
+const EMBEDDED_ASSIGNMENT = /(?<![A-Za-z0-9_.-])([A-Za-z0-9_.-]+)=(?!=)("[^"]*"|'[^']*'|[^\s&;,'"|)]+)/g;
 
 /** Name tokens that mark a secret on their own. */
 const SECRET_TOKENS = new Set([
@@ -247,9 +287,12 @@ export function isSecretName(name: string): boolean {
   return false;
 }
 
-/** True when a value could be a literal secret: not empty, a reference, a boolean, a placeholder, a path or a plain URL. */
+/**
+ * True when a value could be a literal secret: not empty, a reference, a boolean, a placeholder, a
+ * path or a plain URL. Judged by its first `MAX_SCAN_CHARS`, so a longer value counts as literal.
+ */
 export function isLiteralSecretValue(value: string): boolean {
-  const v = unquote(value.trim());
+  const v = unquote(head(value).trim());
   if (v.length < 3) return false;
   if (/^\$(?:\{[^}]*\}|[A-Za-z_][A-Za-z0-9_]*|\(.*\))$/s.test(v) || /^`.*`$/s.test(v)) return false;
   if (/^%[A-Za-z_][A-Za-z0-9_]*%$/.test(v)) return false;
@@ -261,41 +304,68 @@ export function isLiteralSecretValue(value: string): boolean {
   return true;
 }
 
-/** Known token formats in a text. */
+/** The part of a value the scanner reads: its first `MAX_SCAN_CHARS` characters. */
+function head(text: string): string {
+  return text.length > MAX_SCAN_CHARS ? text.slice(0, MAX_SCAN_CHARS) : text;
+}
+
+/**
+ * Adds `m` to `out` unless a match with its value is there already. False once `out` holds more
+ * than `MAX_SECRETS`: the caller stops scanning, and the one match too many says that it stopped.
+ */
+export function collectSecret(out: SecretMatch[], m: SecretMatch): boolean {
+  if (!out.some((k) => k.value === m.value)) out.push(m);
+  return out.length <= MAX_SECRETS;
+}
+
+/** Known token formats in a text (its first `MAX_SCAN_CHARS`). */
 export function findTokens(text: string): SecretMatch[] {
+  const scanned = head(text);
   const out: SecretMatch[] = [];
   for (const { kind, re } of TOKEN_FORMATS) {
-    for (const m of text.matchAll(re)) out.push({ kind, value: m[0] });
+    for (const m of scanned.matchAll(re)) if (!collectSecret(out, { kind, value: m[0] })) return out;
   }
   return out;
 }
 
-/** Passwords in `scheme://user:password@host` URLs of a text. */
+/** Passwords in `scheme://user:password@host` URLs of a text (its first `MAX_SCAN_CHARS`). */
 export function findUrlCredentials(text: string): SecretMatch[] {
   const out: SecretMatch[] = [];
-  for (const m of text.matchAll(URL_CREDENTIALS)) {
+  for (const m of head(text).matchAll(URL_CREDENTIALS)) {
     const password = m[2]!;
-    if (isLiteralSecretValue(password)) {
-      out.push({ kind: "url-credentials", name: m[1] || undefined, value: password });
-    }
+    if (!isLiteralSecretValue(password)) continue;
+    if (!collectSecret(out, { kind: "url-credentials", name: m[1] || undefined, value: password })) break;
   }
   return out;
 }
 
-/** A secret-named variable with a literal value, or null. */
+/** A secret-named variable with a literal value (kept whole, however long, so it is masked whole), or null. */
 export function namedSecret(name: string, value: string): SecretMatch | null {
-  if (!isSecretName(name) || !isLiteralSecretValue(value)) return null;
+  if (!isSecretName(head(name)) || !isLiteralSecretValue(value)) return null;
   return { kind: "secret-name", name, value: unquote(value.trim()) };
 }
 
-/** `KEY=value` pairs with a secret-like key inside a text (`-Ddb.password=x`, `?password=x`). */
+/**
+ * `KEY=value` pairs with a secret-like key inside a text (`-Ddb.password=x`, `?password=x`), over
+ * its first `MAX_SCAN_CHARS`.
+ */
 export function findEmbeddedAssignments(text: string): SecretMatch[] {
   const out: SecretMatch[] = [];
-  for (const m of text.matchAll(EMBEDDED_ASSIGNMENT)) {
-    const hit = namedSecret(m[1]!, m[2]!);
-    if (hit) out.push(hit);
+  for (const m of head(text).matchAll(EMBEDDED_ASSIGNMENT)) {
+    const name = nameInRun(m[1]!);
+    const hit = name === null ? null : namedSecret(name, m[2]!);
+    if (hit && !collectSecret(out, hit)) break;
   }
   return out;
+}
+
+/**
+ * The name in a run of name characters before `=`: from the first letter or `_` that starts the run
+ * or follows a `.` or `-` in it (`-Ddb.password` holds `Ddb.password`, `1.5.token` holds `token`).
+ */
+function nameInRun(run: string): string | null {
+  const m = /(?:^|[.-])[A-Za-z_]/.exec(run);
+  return m ? run.slice(m.index + m[0].length - 1) : null;
 }
 
 /** Every secret in a free text value: token formats, URL credentials, embedded `KEY=value`. */
@@ -313,31 +383,55 @@ export function scanAssignment(name: string, value: string): SecretMatch[] {
   return dedupe(named);
 }
 
-/** Drop matches whose value another match already covers. */
-export function dedupe(matches: SecretMatch[]): SecretMatch[] {
-  const sorted = [...matches].sort((a, b) => b.value.length - a.value.length);
-  const kept: SecretMatch[] = [];
-  for (const m of sorted) if (!kept.some((k) => k.value.includes(m.value))) kept.push(m);
+/**
+ * Drop matches whose value another match already covers. Past `MAX_SECRETS` distinct values only
+ * exact repeats are dropped, and one match more than the limit is kept: the text they came from is
+ * opaque then (masked whole), so which of them covers which no longer matters.
+ */
+export function dedupe(matches: readonly SecretMatch[]): SecretMatch[] {
+  const distinct: SecretMatch[] = [];
+  for (const m of matches) if (!collectSecret(distinct, m)) return distinct;
+  const sorted = [...distinct].sort((a, b) => b.value.length - a.value.length);
+  const kept = new Set<SecretMatch>();
+  for (const m of sorted) if (![...kept].some((k) => k.value.includes(m.value))) kept.add(m);
   // Back to the order found, for stable output.
-  return matches.filter((m) => kept.includes(m));
+  return distinct.filter((m) => kept.has(m));
+}
+
+/**
+ * True when `text` may not be shown even with its secrets masked one by one: it is longer than
+ * `MAX_SCAN_CHARS` (the rest was never read) or `matches` went past `MAX_SECRETS` (the scan stopped).
+ */
+export function isOpaque(text: string, matches: readonly SecretMatch[]): boolean {
+  return text.length > MAX_SCAN_CHARS || matches.length > MAX_SECRETS;
 }
 
 /**
  * A secret as it may be shown: `AKIA…XYZ1 (20 chars)`. Short values show nothing of themselves,
- * since four characters from each end of an 8-character password is the password.
+ * since four characters from each end of an 8-character password is the password; nor do values
+ * over `MAX_SCAN_CHARS`, which were not read in full.
  */
 export function mask(value: string): string {
   const chars = [...value];
   const n = chars.length;
   const pem = /^-----BEGIN [A-Z0-9 ]+-----/.exec(value);
   if (pem) return `${pem[0]}… (${n} chars)`;
-  const show = n >= 20 ? 4 : n >= 12 ? 2 : 0;
+  const show = value.length > MAX_SCAN_CHARS ? 0 : n >= 20 ? 4 : n >= 12 ? 2 : 0;
   if (show === 0) return `… (${n} chars)`;
   return `${chars.slice(0, show).join("")}…${chars.slice(n - show).join("")} (${n} chars)`;
 }
 
-/** `text` with every occurrence of every secret replaced by its mask. */
+/** What an opaque text (see `isOpaque`) is shown as: its length, nothing of its content. */
+export function maskWhole(text: string): string {
+  return `… (${[...text].length} chars, not shown)`;
+}
+
+/**
+ * `text` with every occurrence of every secret replaced by its mask; an opaque text (see
+ * `isOpaque`) masked whole.
+ */
 export function redact(text: string, matches: readonly SecretMatch[]): string {
+  if (isOpaque(text, matches)) return maskWhole(text);
   let out = text;
   const values = [...new Set(matches.map((m) => m.value))].sort((a, b) => b.length - a.length);
   for (const v of values) if (v.length > 0) out = out.split(v).join(mask(v));

@@ -358,7 +358,10 @@ export function resolveCommand(cmd: SimpleCommand): ResolvedCommand {
 
 /** The last path segment: `/usr/bin/curl` -> `curl`. */
 export function basename(path: string): string {
-  const t = path.replace(/\/+$/, "");
+  // A loop, not `/\/+$/`: that regex retries from every slash of a long run of them.
+  let end = path.length;
+  while (end > 0 && path[end - 1] === "/") end--;
+  const t = path.slice(0, end);
   return t.slice(t.lastIndexOf("/") + 1);
 }
 
@@ -456,7 +459,12 @@ export function parseOptions(
   const flags = new Set<string>();
   const values = new Map<string, string[]>();
   const positionals: Word[] = [];
-  const put = (k: string, v: string) => values.set(k, [...(values.get(k) ?? []), v]);
+  const put = (k: string, v: string) => {
+    // Appended in place: copying the list on each value made `curl -o a -o a …` quadratic.
+    const list = values.get(k);
+    if (list) list.push(v);
+    else values.set(k, [v]);
+  };
   for (let i = 0; i < args.length; i++) {
     const t = args[i]!.text;
     if (t === "--") {

@@ -54,9 +54,14 @@ const INSTRUCTIONS = new Set([
 ]);
 
 const NOP = /^(?:\S*\/)?(?:sh|bash)\s+-c\s+#\(nop\)\s*([\s\S]*)$/;
-/** A shell's argv before the script: `/bin/sh -c`, `/bin/bash -euxo pipefail -c`, `sh -ec`. */
+/**
+ * A shell's argv before the script: `/bin/sh -c`, `/bin/bash -euxo pipefail -c`, `sh -ec`. Each
+ * option word is read one way only: ending in `o` it takes the next word as its value, otherwise
+ * it takes none. When `-ao` could be read both ways, `sh -ao -bo -ao -bo … x` took exponential time
+ * (22 pairs, 67 s).
+ */
 const SHELL_PREFIX =
-  /^(?:\S*\/)?(?:sh|bash|ash|dash|zsh|ksh)((?:\s+(?:-[A-Za-z]*o\s+\S+|[-+][A-Za-z]+))*?)\s+-[A-Za-z]*c\s+([\s\S]*)$/;
+  /^(?:\S*\/)?(?:sh|bash|ash|dash|zsh|ksh)((?:\s+(?:[-+][A-Za-z]*o\s+\S+|[-+][A-Za-z]*[A-Za-np-z]))*?)\s+-[A-Za-z]*c\s+([\s\S]*)$/;
 const WINDOWS_CMD = /^cmd(?:\.exe)?\s+\/S\s+\/C\s+([\s\S]*)$/i;
 const POWERSHELL = /^(?:powershell|pwsh)(?:\.exe)?\s[\s\S]*?-Command\s+([\s\S]*)$/i;
 
