@@ -8,6 +8,14 @@ import type { SignatureVerification } from "../trust/types.js";
 import { finding, listing, plural } from "./finding.js";
 import type { Check, Finding } from "./types.js";
 
+/** What a verified signature of each kind was checked against (CONTRACT: "a trusted key or identity"). */
+const ANCHORS: Record<SignatureVerification["kind"], string> = {
+  cosign: "verified against a key or keyless identity the policy trusts",
+  "sigstore-bundle": "verified against a key or keyless identity the policy trusts",
+  notation: "verified against a certificate in the policy's Notation trust store",
+  "notary-v1": "verified through Docker Content Trust metadata whose root key the policy pins",
+};
+
 function describe(s: SignatureVerification): string {
   return `${s.kind} signature (${s.foundVia})${s.signer ? ` by ${s.signer}` : ""}`;
 }
@@ -43,7 +51,7 @@ export const trustChecks: Check = (facts, ctx) => {
       finding(
         "trust.signed",
         `Signed by ${listing(signers)}`,
-        `${plural(verified.length, "signature")} for ${digest} verified against the policy's trusted keys or identities: ${listing(verified.map(describe))}.`,
+        `${plural(verified.length, "signature")} for ${digest}: ${listing(verified.map((s) => `${describe(s)} ${ANCHORS[s.kind]} (${s.detail})`))}.`,
         { signatures: verified.map(sigEvidence) },
       ),
     );
@@ -87,7 +95,7 @@ export const trustChecks: Check = (facts, ctx) => {
       finding(
         "trust.untrusted-signer",
         "Signed, but not by anyone the policy trusts",
-        `Expected a signature that verifies against a key or keyless identity in the policy (trust.keys, trust.keyless); found ${listing(shown)}${unproven.length ? `: ${unproven.map((s) => s.detail).join("; ")}` : ", not verified"}. Find out who signed it; if you trust them, add their public key or identity to the policy.`,
+        `Expected a signature that verifies against a key or keyless identity in the policy (trust.keys, trust.keyless; for Docker Content Trust, a root pinned by trust.notary rootKeyId or trust.keys); found ${listing(shown)}${unproven.length ? `: ${unproven.map((s) => s.detail).join("; ")}` : ", not verified"}. Find out who signed it; if you trust them, add their public key or identity to the policy.`,
         {
           signatures: unproven.length
             ? unproven.map(sigEvidence)

@@ -185,7 +185,10 @@ trust:
   keyless: []
   # A Sigstore trusted_root.json; null uses the one shipped with image-check.
   trustedRoot: null
-  # Legacy Docker Content Trust: [{ registry: host, server: https://notary.example.com }].
+  # Legacy Docker Content Trust: [{ registry: host, server: https://notary.example.com,
+  # rootKeyId: <64 hex digits> }]. A signature counts as verified only when its root key is pinned:
+  # by rootKeyId (the key id root.json lists under roles.root.keyids), or by the root
+  # certificate's public key in keys above; otherwise the root is trusted on first use only.
   notary: []
 
 checks:

@@ -47,6 +47,12 @@ const notaryServer = z
   .object({
     registry: registryHost,
     server: z.url(),
+    // The repository's root key id, as root.json lists it under roles.root.keyids: without it (or
+    // the root's public key in trust.keys) a root is only trusted on first use, never `verified`.
+    rootKeyId: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/, "a root key id: 64 lowercase hex digits, as root.json lists it")
+      .optional(),
   })
   .strict();
 

@@ -18,7 +18,7 @@ export interface TrustContext {
   /** Notation trust store certificates (from `notationCerts` and certificate PEMs among `keys`). */
   notationCerts: X509Certificate[];
   /** Notary servers the policy names, by registry; undefined when the material says nothing. */
-  notaryServers?: readonly { registry: string; server: string }[];
+  notaryServers?: readonly { registry: string; server: string; rootKeyId?: string }[];
   /** True when the policy trusts any key or identity (attestation signatures are then checked). */
   hasTrust: boolean;
   /** Problems with the material itself, for the report's notes. */

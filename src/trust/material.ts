@@ -39,7 +39,11 @@ export function trustMaterialFromPolicy(policy: Policy, trustedRoot?: unknown): 
     keys,
     keyless: policy.trust.keyless.map((id) => ({ issuer: id.issuer, subject: id.subject })),
     trustedRoot: trustedRoot ?? rootFallback(policy),
-    notary: policy.trust.notary.map((n) => ({ registry: n.registry, server: n.server })),
+    notary: policy.trust.notary.map((n) => ({
+      registry: n.registry,
+      server: n.server,
+      ...(n.rootKeyId === undefined ? {} : { rootKeyId: n.rootKeyId }),
+    })),
     notationCerts,
   };
 }

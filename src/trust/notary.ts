@@ -1,22 +1,32 @@
 /**
  * Docker Content Trust (Notary v1): the tag's target hash, checked through the repository's TUF
  * metadata (https://theupdateframework.github.io/specification/v1.0.0/ section 5; notary's
- * tuf/signed package). root is self-signed by its threshold and trusted on first use, as the
- * docker client does; timestamp, snapshot and targets are signed by the keys root names for them;
- * each file is pinned by the hash and length its parent records; nothing may be expired; and the
- * tag's target sha256 must be the image digest. Delegated roles (targets/releases) are not fetched.
+ * tuf/signed package). root is self-signed by its threshold; timestamp, snapshot and targets are
+ * signed by the keys root names for them; each file is pinned by the hash and length its parent
+ * records; nothing may be expired; and the tag's target sha256 must be the image digest. Delegated
+ * roles (targets/releases) are not fetched.
+ *
+ * A self-signed root proves nothing about who made it: the docker client trusts it on first use,
+ * so whoever answered for the notary URL the first time could have made it. Here a chain that
+ * verifies is `verified` only when the policy pins a key that signed root.json, by its key id on
+ * the notary entry (`rootKeyId`) or by its public key among `trust.keys`; otherwise `unverified`.
  */
 import { Buffer } from "node:buffer";
 import { constants, createHash, createPublicKey, type KeyObject, verify, X509Certificate } from "node:crypto";
+import { CodedError } from "../errors.js";
 import type { ImageFacts, NotaryFacts } from "../facts/model.js";
 import { CanonicalJsonError, olpcCanonical } from "./canonical-json.js";
 import type { TrustContext } from "./context.js";
 import { describeDigests } from "./digests.js";
+import { sameKey, type TrustedKey } from "./keys.js";
 import { arr, at, clip, decodeBase64, isObject, type JsonObject, parseJson, str } from "./parse.js";
 import type { SignatureVerification } from "./types.js";
 
-/** Raised inside this module for a check that fails; turned into an `invalid` result. */
-class TufError extends Error {}
+/** Why the TUF chain could not be verified: a role file is missing, or a check failed. */
+type TufErrorCode = "TUF_INCOMPLETE" | "TUF_INVALID";
+
+/** Raised inside this module for a check that fails: TUF_INCOMPLETE is `unverified`, TUF_INVALID `invalid`. */
+class TufError extends CodedError<TufErrorCode> {}
 
 /** A role file as served: its bytes and parsed content. */
 interface RoleFile {
@@ -38,12 +48,13 @@ function readRole(facts: NotaryFacts, role: RoleName): RoleFile | null {
   const text = facts[role];
   if (text === undefined) return null;
   const bytes = decodeBase64(text);
-  if (!bytes.ok) throw new TufError(`${role}.json is not base64`);
+  if (!bytes.ok) throw new TufError("TUF_INVALID", `${role}.json is not base64`);
   const json = parseJson(bytes.value);
   if (!json.ok || !isObject(json.value) || !isObject(json.value.signed)) {
-    throw new TufError(`${role}.json is not TUF metadata`);
+    throw new TufError("TUF_INVALID", `${role}.json is not TUF metadata`);
   }
-  if (str(json.value.signed, "_type") !== TYPES[role]) throw new TufError(`${role}.json has the wrong _type`);
+  if (str(json.value.signed, "_type") !== TYPES[role])
+    throw new TufError("TUF_INVALID", `${role}.json has the wrong _type`);
   return { bytes: bytes.value, signed: json.value.signed, signatures: arr(json.value, "signatures") };
 }
 
@@ -51,7 +62,7 @@ function readRole(facts: NotaryFacts, role: RoleName): RoleFile | null {
 function keyFromTuf(key: unknown, gun: string, now: Date): KeyObject {
   const type = str(key, "keytype");
   const material = decodeBase64(str(key, "keyval", "public"));
-  if (!type || !material.ok) throw new TufError("root.json has a key without public material");
+  if (!type || !material.ok) throw new TufError("TUF_INVALID", "root.json has a key without public material");
   try {
     switch (type) {
       case "ed25519":
@@ -66,19 +77,19 @@ function keyFromTuf(key: unknown, gun: string, now: Date): KeyObject {
       case "rsa-x509": {
         const cert = new X509Certificate(material.value);
         if (Date.parse(cert.validTo) < now.getTime())
-          throw new TufError("a root.json certificate has expired");
+          throw new TufError("TUF_INVALID", "a root.json certificate has expired");
         // notary requires root certificates to name the repository (GUN) as their common name.
         const cn = cert.subject.split("\n").find((l) => l.startsWith("CN="));
         if (cn !== undefined && cn.slice(3) !== gun)
-          throw new TufError(`a root.json certificate names ${clip(cn, 60)}, not ${gun}`);
+          throw new TufError("TUF_INVALID", `a root.json certificate names ${clip(cn, 60)}, not ${gun}`);
         return cert.publicKey;
       }
       default:
-        throw new TufError(`root.json has a key of unknown type ${clip(type, 20)}`);
+        throw new TufError("TUF_INVALID", `root.json has a key of unknown type ${clip(type, 20)}`);
     }
   } catch (err) {
     if (err instanceof TufError) throw err;
-    throw new TufError(`root.json has an unreadable ${clip(type, 20)} key`);
+    throw new TufError("TUF_INVALID", `root.json has an unreadable ${clip(type, 20)} key`);
   }
 }
 
@@ -120,19 +131,29 @@ function roleKeys(
   const ids = arr(root.signed, "roles", role, "keyids").filter((k): k is string => typeof k === "string");
   const threshold = at(root.signed, "roles", role, "threshold");
   if (!Number.isSafeInteger(threshold) || (threshold as number) < 1)
-    throw new TufError(`root.json gives ${role} no threshold`);
-  if (ids.some((id) => !keys.has(id))) throw new TufError(`root.json names an unknown key for ${role}`);
+    throw new TufError("TUF_INVALID", `root.json gives ${role} no threshold`);
+  if (ids.some((id) => !keys.has(id)))
+    throw new TufError("TUF_INVALID", `root.json names an unknown key for ${role}`);
   return { ids, threshold: threshold as number };
 }
 
-/** Checks that `file` carries at least `threshold` valid signatures by distinct keys of `role`. */
-function checkSignatures(file: RoleFile, role: RoleName, root: RoleFile, keys: Map<string, KeyObject>): void {
+/**
+ * Checks that `file` carries at least `threshold` valid signatures by distinct keys of `role`;
+ * returns the ids of the keys whose signatures verified.
+ */
+function checkSignatures(
+  file: RoleFile,
+  role: RoleName,
+  root: RoleFile,
+  keys: Map<string, KeyObject>,
+): Set<string> {
   const { ids, threshold } = roleKeys(root, keys, role);
   let canonical: Buffer;
   try {
     canonical = Buffer.from(olpcCanonical(file.signed), "utf8");
   } catch (err) {
-    if (err instanceof CanonicalJsonError) throw new TufError(`${role}.json cannot be canonicalized`);
+    if (err instanceof CanonicalJsonError)
+      throw new TufError("TUF_INVALID", `${role}.json cannot be canonicalized`);
     throw err;
   }
   const good = new Set<string>();
@@ -143,21 +164,25 @@ function checkSignatures(file: RoleFile, role: RoleName, root: RoleFile, keys: M
     if (id && key && sig.ok && verifySig(str(s, "method") ?? "", key, canonical, sig.value)) good.add(id);
   }
   if (good.size < threshold) {
-    throw new TufError(`${role}.json has ${good.size} valid signature(s) of the ${threshold} its role needs`);
+    throw new TufError(
+      "TUF_INVALID",
+      `${role}.json has ${good.size} valid signature(s) of the ${threshold} its role needs`,
+    );
   }
+  return good;
 }
 
 function checkExpiry(file: RoleFile, role: RoleName, now: Date): void {
   const expires = Date.parse(str(file.signed, "expires") ?? "");
   if (!(expires > now.getTime()))
-    throw new TufError(`${role}.json expired at ${clip(String(file.signed.expires), 40)}`);
+    throw new TufError("TUF_INVALID", `${role}.json expired at ${clip(String(file.signed.expires), 40)}`);
 }
 
 /** Checks `file` against the length and hashes its parent recorded for it. */
 function checkMeta(meta: unknown, file: RoleFile, role: RoleName, parent: RoleName): void {
-  if (!isObject(meta)) throw new TufError(`${parent}.json does not record ${role}.json`);
+  if (!isObject(meta)) throw new TufError("TUF_INVALID", `${parent}.json does not record ${role}.json`);
   if (at(meta, "length") !== file.bytes.length)
-    throw new TufError(`${role}.json length differs from what ${parent}.json records`);
+    throw new TufError("TUF_INVALID", `${role}.json length differs from what ${parent}.json records`);
   const hashes = at(meta, "hashes");
   let checked = 0;
   for (const alg of ["sha256", "sha512"]) {
@@ -165,32 +190,42 @@ function checkMeta(meta: unknown, file: RoleFile, role: RoleName, parent: RoleNa
     if (want === undefined) continue;
     checked++;
     if (createHash(alg).update(file.bytes).digest("base64") !== want) {
-      throw new TufError(`${role}.json ${alg} differs from what ${parent}.json records`);
+      throw new TufError("TUF_INVALID", `${role}.json ${alg} differs from what ${parent}.json records`);
     }
   }
-  if (checked === 0) throw new TufError(`${parent}.json records no usable hash for ${role}.json`);
+  if (checked === 0)
+    throw new TufError("TUF_INVALID", `${parent}.json records no usable hash for ${role}.json`);
 }
 
-/** Runs the whole TUF chain; returns the verified target digest or throws TufError. */
-function verifyChain(
-  n: NotaryFacts,
-  tag: string,
-  now: Date,
-): { digest: string | null; rootKey: string; delegated: boolean } {
+/** What a TUF chain that verifies says. */
+interface Chain {
+  /** The tag's target, or null when targets.json has none for it. */
+  digest: string | null;
+  /** The keys whose signatures on root.json verified, by key id. */
+  rootSigners: Map<string, KeyObject>;
+  delegated: boolean;
+}
+
+/** Runs the whole TUF chain; returns what it says or throws TufError. */
+function verifyChain(n: NotaryFacts, tag: string, now: Date): Chain {
   const root = readRole(n, "root");
   const timestamp = readRole(n, "timestamp");
   const snapshot = readRole(n, "snapshot");
   const targets = readRole(n, "targets");
-  if (!root || !timestamp || !snapshot || !targets) throw new TufError("TUF metadata incomplete");
+  if (!root || !timestamp || !snapshot || !targets)
+    throw new TufError("TUF_INCOMPLETE", "TUF metadata incomplete");
 
   const keys = new Map<string, KeyObject>();
   const declared = at(root.signed, "keys");
-  if (!isObject(declared)) throw new TufError("root.json lists no keys");
+  if (!isObject(declared)) throw new TufError("TUF_INVALID", "root.json lists no keys");
   for (const [id, key] of Object.entries(declared)) {
-    if (keyId(key) !== id) throw new TufError(`root.json key id ${clip(id, 16)} does not match its key`);
+    if (keyId(key) !== id)
+      throw new TufError("TUF_INVALID", `root.json key id ${clip(id, 16)} does not match its key`);
     keys.set(id, keyFromTuf(key, n.gun, now));
   }
-  checkSignatures(root, "root", root, keys);
+  const rootSigners = new Map(
+    [...checkSignatures(root, "root", root, keys)].map((id) => [id, keys.get(id)!]),
+  );
   checkExpiry(root, "root", now);
 
   checkSignatures(timestamp, "timestamp", root, keys);
@@ -206,13 +241,42 @@ function verifyChain(
   checkSignatures(targets, "targets", root, keys);
   checkExpiry(targets, "targets", now);
 
-  const rootKey = (arr(root.signed, "roles", "root", "keyids")[0] as string | undefined) ?? "";
   const delegated = arr(targets.signed, "delegations", "roles").length > 0;
   const target = at(targets.signed, "targets", tag);
-  if (target === undefined) return { digest: null, rootKey, delegated };
+  if (target === undefined) return { digest: null, rootSigners, delegated };
   const sha256 = decodeBase64(str(target, "hashes", "sha256"));
-  if (!sha256.ok || sha256.value.length !== 32) throw new TufError(`target ${clip(tag, 40)} has no sha256`);
-  return { digest: `sha256:${sha256.value.toString("hex")}`, rootKey, delegated };
+  if (!sha256.ok || sha256.value.length !== 32)
+    throw new TufError("TUF_INVALID", `target ${clip(tag, 40)} has no sha256`);
+  return { digest: `sha256:${sha256.value.toString("hex")}`, rootSigners, delegated };
+}
+
+/** A notary server as the policy names it, with the root key id it pins, if any. */
+type NotaryEntry = { registry: string; server: string; rootKeyId?: string };
+
+/**
+ * How the policy pins a key that signed root.json: by its key id on the notary entry, or by its
+ * public key among the trusted keys (a root certificate's key, for notary's x509 root keys).
+ * Null when it pins none of them.
+ */
+function rootPin(
+  signers: Map<string, KeyObject>,
+  entry: NotaryEntry | undefined,
+  keys: readonly TrustedKey[],
+): { signer: string; how: string } | null {
+  for (const [id, key] of signers) {
+    if (entry?.rootKeyId === id)
+      return {
+        signer: `notary root ${id.slice(0, 12)}`,
+        how: `root key ${id.slice(0, 12)} pinned by the policy's rootKeyId`,
+      };
+    const trusted = keys.find((k) => sameKey(k.key, key));
+    if (trusted)
+      return {
+        signer: trusted.name,
+        how: `root key ${id.slice(0, 12)} is the policy's trusted key ${trusted.name}`,
+      };
+  }
+  return null;
 }
 
 /** Verifies the DCT metadata in `facts.notary` (if any) for the reference's tag. */
@@ -231,12 +295,11 @@ export function verifyNotary(
     signatures: [{ kind: "notary-v1" as const, foundVia, status, detail, ...extra }],
     notes: [],
   });
-  // The root is trusted on first use only because the policy names this server for this registry.
-  const sameServer = (a: string, b: string) => a.replace(/\/+$/, "") === b.replace(/\/+$/, "");
-  if (
-    ctx.notaryServers &&
-    !ctx.notaryServers.some((s) => s.registry === facts.reference.registry && sameServer(s.server, n.server))
-  ) {
+  // Metadata counts only from the server the policy names for this registry.
+  const entry = ctx.notaryServers?.find(
+    (s) => s.registry === facts.reference.registry && sameServer(s.server, n.server),
+  );
+  if (ctx.notaryServers && !entry) {
     return result(
       "unverified",
       `the policy does not name ${n.server} as the notary server for ${facts.reference.registry}`,
@@ -246,13 +309,12 @@ export function verifyNotary(
     return result("unverified", `content trust metadata could not be fetched: ${clip(n.error.code, 40)}`);
   const tag = facts.reference.tag;
   if (!tag) return result("unverified", "content trust signs tags, and the reference has none");
-  let chain: ReturnType<typeof verifyChain>;
+  let chain: Chain;
   try {
     chain = verifyChain(n, tag, ctx.now);
   } catch (err) {
     if (!(err instanceof TufError)) throw err;
-    if (err.message === "TUF metadata incomplete") return result("unverified", err.message);
-    return result("invalid", err.message);
+    return result(err.code === "TUF_INCOMPLETE" ? "unverified" : "invalid", err.message);
   }
   if (!chain.digest) {
     if (chain.delegated) {
@@ -272,11 +334,30 @@ export function verifyNotary(
       },
     );
   }
+  const pin = rootPin(chain.rootSigners, entry, ctx.sigstore.keys);
+  if (!pin) {
+    const id = [...chain.rootSigners.keys()][0] ?? "";
+    return result(
+      "unverified",
+      `the TUF chain for tag ${tag} verifies (${chain.digest}), but its root is not pinned, only trusted on first use from ${n.server}: pin it with rootKeyId: ${id} on the policy's notary entry for ${facts.reference.registry}, or its root certificate's public key in trust.keys`,
+      { signedDigest: chain.digest, signer: `notary root ${id.slice(0, 12)}` },
+    );
+  }
   return result(
     "verified",
-    `tag ${tag} is signed for ${chain.digest} through root, timestamp, snapshot and targets; root trusted on first use from ${n.server}`,
-    { signedDigest: chain.digest, signer: `notary root ${chain.rootKey.slice(0, 12)}` },
+    `tag ${tag} is signed for ${chain.digest} through root, timestamp, snapshot and targets; ${pin.how}`,
+    { signedDigest: chain.digest, signer: pin.signer },
   );
+}
+
+/** Server URLs compare without trailing slashes (trimmed by a loop: `/\/+$/` retries at every slash). */
+function sameServer(a: string, b: string): boolean {
+  const trim = (u: string) => {
+    let end = u.length;
+    while (end > 0 && u[end - 1] === "/") end--;
+    return u.slice(0, end);
+  };
+  return trim(a) === trim(b);
 }
 
 /** The note every Docker Hub report carries about legacy content trust. */

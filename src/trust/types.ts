@@ -65,8 +65,12 @@ export interface TrustMaterial {
   keyless: { issuer: string; subject: string }[];
   /** A parsed Sigstore trusted_root.json (Fulcio CAs, Rekor and CT log keys, TSAs). */
   trustedRoot: unknown;
-  /** Legacy content trust servers, by registry host. */
-  notary?: { registry: string; server: string }[];
+  /**
+   * Legacy content trust servers, by registry host. `rootKeyId` pins the repository's root key (its
+   * key id as root.json lists it under roles.root.keyids): without a pin, or the root's public key
+   * among `keys`, a chain that verifies is only `unverified` (its root was trusted on first use).
+   */
+  notary?: { registry: string; server: string; rootKeyId?: string }[];
   /** Extra Rekor log public keys (PEM), for log entries of logs the trusted root does not list (e.g. a private Rekor). */
   rekorKeys?: { name: string; pem: string }[];
   /** Notation trust store: PEM certificates (a signing leaf or a CA above it). Certificate PEMs among `keys` count too. */

@@ -32,6 +32,18 @@ describe("trust checks", () => {
     ]);
   });
 
+  it.each<[SignatureVerification["kind"], string]>([
+    ["cosign", "against a key or keyless identity the policy trusts"],
+    ["sigstore-bundle", "against a key or keyless identity the policy trusts"],
+    ["notation", "against a certificate in the policy's Notation trust store"],
+    ["notary-v1", "whose root key the policy pins"],
+  ])("trust.signed says what a %s signature was verified against", (kind, anchor) => {
+    const fs = run({ signatures: [sig("verified", { kind, signer: "release", detail: "how it verified" })] });
+    expect(fs[0]!.id).toBe("trust.signed");
+    expect(fs[0]!.detail).toContain(anchor);
+    expect(fs[0]!.detail).toContain("how it verified");
+  });
+
   it("trust.unsigned fires when no signature of any kind was found", () => {
     expect(ids(run({ signatures: [] }, (f) => (f.signatures = [])))).toEqual(["trust.unsigned"]);
   });

@@ -73,4 +73,27 @@ describe("trustMaterialFromPolicy", () => {
       expect(material.trustedRoot).toBe(root);
     });
   });
+
+  describe("when a notary server pins its root key id", () => {
+    const rootKeyId = "9e3d2f9997b98d1de195a24d46c99641cfb9022fd65c67c9e8c62183c6c673a4";
+
+    it("copies the pin", () => {
+      const policy = policySchema.parse({
+        trust: { notary: [{ registry: "docker.io", server: "https://notary.docker.io", rootKeyId }] },
+      });
+      expect(trustMaterialFromPolicy(policy).notary).toEqual([
+        { registry: "docker.io", server: "https://notary.docker.io", rootKeyId },
+      ]);
+    });
+
+    it.each([rootKeyId.slice(0, 12), rootKeyId.toUpperCase(), `${rootKeyId}0`])(
+      "refuses a pin that is not a whole key id (%s)",
+      (id) => {
+        const parsed = policySchema.safeParse({
+          trust: { notary: [{ registry: "docker.io", server: "https://notary.docker.io", rootKeyId: id }] },
+        });
+        expect(parsed.success).toBe(false);
+      },
+    );
+  });
 });

@@ -1,22 +1,32 @@
+import { X509Certificate } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import type { NotaryFacts } from "../../src/facts/model.js";
 import { olpcCanonical } from "../../src/trust/canonical-json.js";
 import type { TrustMaterial } from "../../src/trust/types.js";
 import { verifyTrust } from "../../src/trust/verify.js";
 import { trustFacts } from "../support/signing.js";
-import { readVector, sha256Digest } from "../support/vectors.js";
+import { readVector, readVectorText, sha256Digest } from "../support/vectors.js";
 
 const DIR = "notary-v1/local-notary-0.7.0";
+const COSIGN_PUB = "containers-image-cosign/cosign.pub";
 const GUN = "127.0.0.1:15099/probe/app";
 // timestamp.json expires 2026-12-14; the others later.
 const BEFORE_EXPIRY = new Date("2026-06-01T00:00:00Z");
 const DIGEST = sha256Digest(readVector(`${DIR}/manifest.json`));
-const MATERIAL: TrustMaterial = {
-  keys: [],
-  keyless: [],
-  trustedRoot: {},
-  notary: [{ registry: "127.0.0.1:15099", server: "http://127.0.0.1:4443" }],
-};
+const SERVER = { registry: "127.0.0.1:15099", server: "http://127.0.0.1:4443" };
+const MATERIAL: TrustMaterial = { keys: [], keyless: [], trustedRoot: {}, notary: [SERVER] };
+
+/** The root role's key id in root.json, and the PEM certificate it stands for. */
+const ROOT_KEY_ID = "9e3d2f9997b98d1de195a24d46c99641cfb9022fd65c67c9e8c62183c6c673a4";
+const ROOT_CERT_PEM = Buffer.from(
+  JSON.parse(readVector(`${DIR}/root.json`).toString("utf8")).signed.keys[ROOT_KEY_ID].keyval.public,
+  "base64",
+).toString("utf8");
+/** The targets role's key id: in root.json, but not a root key. */
+const TARGETS_KEY_ID = "e735de4306fade2ebd341e7ec3368960597ac963965f4e4686f255280c6801af";
+
+/** MATERIAL with the root pinned by key id on the notary entry. */
+const PINNED: TrustMaterial = { ...MATERIAL, notary: [{ ...SERVER, rootKeyId: ROOT_KEY_ID }] };
 
 type Role = "root" | "timestamp" | "snapshot" | "targets";
 
@@ -43,7 +53,14 @@ function editRole(
 }
 
 function check(
-  opts: { notary?: NotaryFacts; digest?: string; now?: Date; tag?: string; registry?: string } = {},
+  opts: {
+    notary?: NotaryFacts;
+    digest?: string;
+    now?: Date;
+    tag?: string;
+    registry?: string;
+    material?: TrustMaterial;
+  } = {},
 ) {
   const facts = trustFacts({
     digest: opts.digest ?? DIGEST,
@@ -54,21 +71,62 @@ function check(
       tag: opts.tag ?? "v1",
     },
   });
-  return verifyTrust(facts, MATERIAL, opts.now ?? BEFORE_EXPIRY);
+  return verifyTrust(facts, opts.material ?? MATERIAL, opts.now ?? BEFORE_EXPIRY);
 }
 
 describe("Docker Content Trust (Notary v1)", () => {
   describe("when notary 0.7.0's metadata for tag v1 is checked before it expires", () => {
-    it("verifies the tag's target as the manifest digest through root, timestamp, snapshot and targets", () => {
-      expect(check().signatures).toEqual([
-        expect.objectContaining({
-          kind: "notary-v1",
-          foundVia: "notary:http://127.0.0.1:4443",
-          status: "verified",
-          signedDigest: DIGEST,
-          signer: "notary root 9e3d2f9997b9",
-        }),
-      ]);
+    describe("and the policy pins its root key id", () => {
+      it("verifies the tag's target as the manifest digest through root, timestamp, snapshot and targets", () => {
+        expect(check({ material: PINNED }).signatures).toEqual([
+          expect.objectContaining({
+            kind: "notary-v1",
+            foundVia: "notary:http://127.0.0.1:4443",
+            status: "verified",
+            signedDigest: DIGEST,
+            signer: "notary root 9e3d2f9997b9",
+          }),
+        ]);
+      });
+
+      it("is still invalid once the timestamp has expired", () => {
+        const sig = check({ material: PINNED, now: new Date("2026-12-15T00:00:00Z") }).signatures[0];
+        expect(sig?.status).toBe("invalid");
+      });
+    });
+
+    describe("and the policy pins the root certificate's key among its trusted keys", () => {
+      const publicPem = new X509Certificate(ROOT_CERT_PEM).publicKey
+        .export({ type: "spki", format: "pem" })
+        .toString();
+
+      it.each([
+        ["the certificate", ROOT_CERT_PEM],
+        ["its public key", publicPem],
+      ])("verifies it, naming the key, when the policy gives %s", (_what, pem) => {
+        const material = { ...MATERIAL, keys: [{ name: "dct-root", pem }] };
+        expect(check({ material }).signatures[0]).toMatchObject({ status: "verified", signer: "dct-root" });
+      });
+    });
+
+    describe("and the policy does not pin its root", () => {
+      it("is unverified: the chain verifies, but its root was trusted on first use", () => {
+        const sig = check().signatures[0];
+        expect(sig).toMatchObject({ kind: "notary-v1", status: "unverified", signedDigest: DIGEST });
+        // The detail says how to pin it.
+        expect(sig?.detail).toContain(`rootKeyId: ${ROOT_KEY_ID}`);
+      });
+
+      it.each<[string, TrustMaterial]>([
+        ["a key id of another role", { ...MATERIAL, notary: [{ ...SERVER, rootKeyId: TARGETS_KEY_ID }] }],
+        ["another trusted key", { ...MATERIAL, keys: [{ name: "other", pem: readVectorText(COSIGN_PUB) }] }],
+        [
+          "the root key id for another registry",
+          { ...MATERIAL, notary: [SERVER, { ...SERVER, registry: "other.test", rootKeyId: ROOT_KEY_ID }] },
+        ],
+      ])("is unverified when the policy pins %s", (_what, material) => {
+        expect(check({ material }).signatures[0]?.status).toBe("unverified");
+      });
     });
 
     it("adds no Docker Hub note for another registry", () => {
