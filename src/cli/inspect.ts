@@ -24,11 +24,12 @@ const FLAGS: FlagSpec = {
   platform: { type: "string" },
   source: { type: "string", choices: ["registry", "engine", "auto"] },
   policy: { type: "string" },
+  tags: { type: "boolean" },
   help: { type: "boolean" },
   h: { type: "boolean" },
 };
 
-const HELP = `Usage: image-check inspect REF [--json] [--platform OS/ARCH] [--source registry|engine|auto] [--policy FILE]
+const HELP = `Usage: image-check inspect REF [--json] [--tags] [--platform OS/ARCH] [--source registry|engine|auto] [--policy FILE]
 
 Print the facts gathered about an image, without checking them: digests, platform(s), created,
 user, env, labels, ports, volumes, entrypoint and cmd, healthcheck, history, layers and sizes,
@@ -37,6 +38,7 @@ the signatures and attestations found, and what gathering cost. No layer is down
 Options:
   --json               the facts as JSON. Both forms mask secrets (env, labels, build steps) and
                        leave out signature and attestation bytes (digest and size are kept)
+  --tags               also list the repository's tags (one more request per page of tags)
   --platform OS/ARCH   the platform to pick from a multi-arch index (default: the policy's, linux/amd64)
   --source KIND        registry (default), engine (the local Docker engine), or auto (engine if
                        the image is there, else registry)
@@ -80,7 +82,7 @@ export const inspectCommand: Command = async (argv, io) => {
     env: io.env,
   });
   try {
-    const facts = await source.gather(ref, { platform });
+    const facts = await source.gather(ref, { platform, listTags: Boolean(flags.tags) });
     // Secrets in env, labels, annotations and build steps are masked in both forms: nothing this
     // tool prints shows one in full (the checks still see the real values).
     const shown = redactFacts(facts);
@@ -252,6 +254,7 @@ export function renderFacts(facts: ImageFacts, wanted?: Platform): string {
         info.rateLimit.source ? ` (for ${safe(info.rateLimit.source)})` : ""
       }`,
     ]);
+  if (info?.tags) section(`Tags (${info.tags.length})`, [info.tags.map((t) => safe(t)).join(" ")]);
   if (info?.tagDigest && info.tagDigest !== facts.digest)
     section("Tag", [`${safe(ref.tag ?? "")} now points to ${info.tagDigest}, not the pinned digest`]);
   section(

@@ -95,6 +95,18 @@ describe("image-check inspect", () => {
       );
     });
 
+    it("lists the repository's tags only with --tags", async () => {
+      await pushImage(testbed.open, repo, { config: { User: "app" } }, "2.0.0");
+      const without = JSON.parse(
+        (await run(["inspect", `${testbed.open.host}/${repo}:1`, "--json", "--policy", policyFile])).stdout,
+      ) as ImageFacts;
+      expect(without.registryInfo?.tags).toBeUndefined();
+      const r = await run(["inspect", `${testbed.open.host}/${repo}:1`, "--tags", "--policy", policyFile]);
+      expect(r.code).toBe(0);
+      const line = r.stdout.split("Tags (2)\n")[1]?.split("\n")[0] ?? "";
+      expect(line.trim().split(" ").sort()).toEqual(["1", "2.0.0"]);
+    });
+
     it("prints the facts as JSON with --json", async () => {
       const { code, stdout } = await run([
         "inspect",
