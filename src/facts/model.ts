@@ -170,7 +170,9 @@ export interface IncompletePart {
     | "engine"
     | "tags"
     | "config"
-    | "manifest";
+    | "manifest"
+    /** Read, but cut to the checks' limits: the rest was not checked. */
+    | "limits";
   code: string;
   message: string;
 }

@@ -21,6 +21,40 @@ import { EMPTY_TRUST } from "../trust/types.js";
 import type { TrustMaterial } from "../trust/verify.js";
 import { verifyTrust } from "../trust/verify.js";
 
+/**
+ * The most entries of each kind the checks read. Far above any real image (Docker stops at 127
+ * layers; images carry tens of env vars and labels), low enough that a hostile config cannot hold
+ * the checks (and serve's event loop) for seconds. Anything beyond is cut and the report says
+ * `check.incomplete`, so such an image cannot pass.
+ */
+export const FACT_LIMITS = { env: 1024, labels: 1024, history: 2048, exposedPorts: 1024, volumes: 1024 };
+
+/** `facts` with every list cut to FACT_LIMITS; what was cut is named in `incomplete`. */
+export function boundFacts(facts: ImageFacts): ImageFacts {
+  const c = facts.config;
+  const cut: string[] = [];
+  const bound = <T>(what: keyof typeof FACT_LIMITS, list: T[]): T[] => {
+    if (list.length <= FACT_LIMITS[what]) return list;
+    cut.push(`${list.length} ${what} entries (only the first ${FACT_LIMITS[what]} were checked)`);
+    return list.slice(0, FACT_LIMITS[what]);
+  };
+  const labels = Object.entries(c.labels);
+  const bounded: ImageFacts = {
+    ...facts,
+    config: {
+      ...c,
+      env: bound("env", c.env),
+      labels: labels.length > FACT_LIMITS.labels ? Object.fromEntries(bound("labels", labels)) : c.labels,
+      exposedPorts: bound("exposedPorts", c.exposedPorts),
+      volumes: bound("volumes", c.volumes),
+    },
+    history: bound("history", facts.history),
+  };
+  if (cut.length === 0) return facts;
+  const message = `the image config is unreasonably large: ${cut.join(", ")}`;
+  return { ...bounded, incomplete: [...facts.incomplete, { part: "limits", code: "TOO_LARGE", message }] };
+}
+
 /** Everything a check needs from outside. */
 export interface CheckDeps {
   policy: Policy;
@@ -122,7 +156,8 @@ export async function checkImage(
     };
   }
 
-  const facts: ImageFacts = hub ? { ...gathered.facts, hub } : gathered.facts;
+  const bounded = boundFacts(gathered.facts);
+  const facts: ImageFacts = hub ? { ...bounded, hub } : bounded;
   let findings: Finding[];
   let trust = EMPTY_TRUST;
   try {
