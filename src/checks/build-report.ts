@@ -33,6 +33,8 @@ export function buildReport(input: BuildReportInput): Report {
   const { ref, facts, evaluation, trust } = input;
   const digest = facts?.digest ?? ref.digest;
   const pinned = pinnedReference(ref, digest);
+  // Only meaningful when the reference pins a digest: for a tag alone, `digest` is what the tag resolves to.
+  const tagDigest = ref.tag && ref.digest ? facts?.registryInfo?.tagDigest : undefined;
   const report: Report = {
     schema: "image-check/report@1",
     reference: input.reference,
@@ -45,6 +47,7 @@ export function buildReport(input: BuildReportInput): Report {
       ...(facts?.manifestDigest ? { manifestDigest: facts.manifestDigest } : {}),
       ...(facts?.configDigest ? { configDigest: facts.configDigest } : {}),
       ...(pinned ? { pinned } : {}),
+      ...(tagDigest ? { tagDigest } : {}),
     },
     verdict: evaluation.verdict,
     findings: evaluation.findings,

@@ -19,6 +19,11 @@ export interface ReportImage {
   configDigest?: string;
   /** `registry/repository:tag@digest`, the reference to use. */
   pinned?: string;
+  /**
+   * For a `name:tag@digest` reference: what the tag resolves to now, when it could be looked up
+   * (`digest` is then the pinned digest, which the tag may no longer point at).
+   */
+  tagDigest?: string;
 }
 
 /** One signature as the report shows it (no raw bytes). */

@@ -3,10 +3,12 @@
  * (../shared/CONTRACT.md, "Commands"). Several references are checked concurrently and reported in
  * the order given. Exit: 0 pass, 1 review, 2 block, 3 could not check, 64 usage.
  */
+import { userInfo } from "node:os";
 import type { Report } from "../checks/report.js";
 import { loadConfig } from "../config.js";
 import { oneLine } from "../errors.js";
 import { parseReference } from "../reference/parse.js";
+import type { CliReportInput } from "../store/api.js";
 import { type CliIO, type Command, EXIT, parseArgs, UsageError } from "./args.js";
 import type { SourceKind } from "./sources.js";
 
@@ -93,7 +95,8 @@ export const checkCommand: Command = async (argv, io) => {
     ),
   );
   if (store) {
-    for (const o of outcomes) recordQuietly(store, o.report, io);
+    const record: CliReportInput = { requestedBy: cliUser(io.env), approvals: loaded.policy.approvals };
+    for (const o of outcomes) recordQuietly(store, o.report, record, io);
     store.close();
   }
 
@@ -129,7 +132,7 @@ export function exitCodeFor(results: { report: Report; couldNotCheck: boolean }[
 
 type StoreLike = {
   lastKnownDigest(repository: string, tag: string): string | null;
-  recordCliReport(report: Report, now: Date): void;
+  recordCliReport(report: Report, now: Date, input: CliReportInput): unknown;
   close(): void;
 };
 
@@ -144,9 +147,20 @@ async function openStoreQuietly(path: string, io: CliIO): Promise<StoreLike | nu
   }
 }
 
-function recordQuietly(store: StoreLike, report: Report, io: CliIO): void {
+/** Who ran the check, as the store records it: `cli:<os user>`. */
+function cliUser(env: NodeJS.ProcessEnv): string {
+  let name = env.USER || env.LOGNAME;
   try {
-    store.recordCliReport(report, new Date());
+    name ||= userInfo().username;
+  } catch {
+    // No passwd entry for this uid (some containers): the name stays unknown.
+  }
+  return `cli:${name || "unknown"}`;
+}
+
+function recordQuietly(store: StoreLike, report: Report, input: CliReportInput, io: CliIO): void {
+  try {
+    store.recordCliReport(report, new Date(), input);
   } catch (err) {
     io.stderr(`image-check check: note: report not recorded (${oneLine(err)})\n`);
   }

@@ -169,6 +169,23 @@ export interface CreateRequestInput {
   responseUrl?: string | null;
 }
 
+/** What `recordCliReport` needs besides the report. */
+export interface CliReportInput {
+  /** Who ran the check, as requests and the audit log name them: `cli:<os user>`. */
+  requestedBy: string;
+  /** The policy's `approvals` settings. */
+  approvals: { autoApprovePass: boolean; expireDays: number };
+}
+
+/** What `recordCliReport` stored. */
+export interface CliReportRecord {
+  reportId: string;
+  /** The request recorded for the policy's approval of a `pass`; null when none was recorded. */
+  request: RequestRecord | null;
+  /** The policy's approval; null when none was recorded. */
+  decision: DecisionRecord | null;
+}
+
 /** What `decide` needs. */
 export interface DecideInput {
   requestId: string;
@@ -214,11 +231,15 @@ export interface Store {
    */
   attachReport(requestId: string, report: Report, now: Date): RequestRecord;
   /**
-   * Record a report of `image-check check` (no request: the CLI asks nobody for approval), with
-   * its tag observation and an audit entry, so later `status` queries and `tag.moved` see it.
-   * Idempotent for the same report. Returns the report id.
+   * Record a report of `image-check check`, with its tag observation and an audit entry, so later
+   * `status` queries and `tag.moved` see it. A `pass` that the policy approves (`autoApprovePass`)
+   * also becomes a request (source `cli`) approved by `"policy"` for `expireDays`, in the same
+   * transaction, so `decisions` and Slack show it; unless a decision is already in force for that
+   * digest (an unexpired approval, or a rejection, which a policy never overrides). Anything else
+   * records no request: IT was not asked, and a CLI user cannot be told of a decision.
+   * Idempotent for the same report (the second time, the first one's approval is in force).
    */
-  recordCliReport(report: Report, now: Date, actor?: string): string;
+  recordCliReport(report: Report, now: Date, input: CliReportInput): CliReportRecord;
   /** Mark a request `failed` (audit `request.failed`). No-op on a request already past `checking`. Throws NOT_FOUND. */
   failRequest(requestId: string, error: { code: string; message: string }, now: Date): RequestRecord;
   /** Remember the approval message posted to the IT channel. Throws NOT_FOUND. */

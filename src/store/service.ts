@@ -8,6 +8,8 @@ import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
 import type { Report } from "../checks/report.js";
 import type {
   AuditEntry,
+  CliReportInput,
+  CliReportRecord,
   CreateRequestInput,
   DecideInput,
   DecisionListItem,
@@ -24,6 +26,7 @@ import type {
 import { StoreError } from "./api.js";
 import { type Db, openDb } from "./db.js";
 import { auditLog, decisions, reports, requests, tagObservations } from "./schema.js";
+import { referenceTagOf, tagObservationOf } from "./tags.js";
 
 /** Defaults, each with why. */
 export const STORE_DEFAULTS = {
@@ -434,16 +437,16 @@ export function createStore(db: Db, opts: Pick<OpenStoreOptions, "randomBytes"> 
     return toRequest(row, now);
   });
 
-  const attachReportTx = writeTx((requestId: string, report: Report, now: Date): RequestRecord => {
-    const req = requireRequest(requestId);
+  /** Store the report of a `checking` request and move it on (see `Store.attachReport`); `actor` ran the check. */
+  function attach(req: RequestRow, report: Report, now: Date, actor: string): RequestRow {
     // Idempotent: a re-run after a crash between this commit and the job's completion must
     // not write a second report or move the request again.
-    if (req.status !== "checking") return toRequest(req, now);
+    if (req.status !== "checking") return req;
     const digest = report.image.digest ?? req.digest;
     const reportId = insertReport(report, digest ?? null, now);
     const failed = !digest;
     const row = stmt.attachReport.get({
-      id: requestId,
+      id: req.id,
       status: failed ? "failed" : "pending",
       digest,
       verdict: report.verdict,
@@ -452,26 +455,60 @@ export function createStore(db: Db, opts: Pick<OpenStoreOptions, "randomBytes"> 
       errorMessage: failed ? "the check could not resolve the image to a digest" : null,
       at: now.toISOString(),
     })!;
-    audit(now, "worker", failed ? "request.failed" : "request.checked", requestId, {
+    audit(now, actor, failed ? "request.failed" : "request.checked", req.id, {
       reportId,
       digest,
       verdict: report.verdict,
     });
-    return toRequest(row, now);
-  });
+    return row;
+  }
 
-  const recordCliReportTx = writeTx((report: Report, now: Date, actor: string): string => {
+  const attachReportTx = writeTx(
+    (requestId: string, report: Report, now: Date): RequestRecord =>
+      toRequest(attach(requireRequest(requestId), report, now, "worker"), now),
+  );
+
+  const recordCliReportTx = writeTx((report: Report, now: Date, input: CliReportInput): CliReportRecord => {
     const digest = report.image.digest ?? null;
-    const id = insertReport(report, digest, now);
-    const { registry, repository, tag } = report.image;
-    if (tag && digest) store.recordTagObservation(`${registry}/${repository}`, tag, digest, now);
-    audit(now, actor, "report.recorded", null, {
-      reportId: id,
+    const reportId = insertReport(report, digest, now);
+    const seen = tagObservationOf(report);
+    if (seen) store.recordTagObservation(seen.repository, seen.tag, seen.digest, now);
+    audit(now, input.requestedBy, "report.recorded", null, {
+      reportId,
       reference: report.reference,
       digest,
       verdict: report.verdict,
     });
-    return id;
+    const none: CliReportRecord = { reportId, request: null, decision: null };
+    // Only a pass the policy approves becomes a request: anything else would wait for IT, who were
+    // never asked, and a CLI user cannot be told of a decision.
+    if (report.verdict !== "pass" || !input.approvals.autoApprovePass || !digest) return none;
+    const repository = `${report.image.registry}/${report.image.repository}`;
+    // A decision in force stands: a person's rejection is not overridden, and an approval is
+    // not extended by checking again.
+    const standing = newestDecision(repository, digest);
+    if (standing && toDecision(standing, now).status !== "expired") return none;
+    const request = createRequestTx(
+      {
+        reference: report.reference,
+        repository,
+        tag: referenceTagOf(report)?.tag ?? null,
+        digest,
+        requestedBy: input.requestedBy,
+        source: "cli",
+      },
+      now,
+    );
+    const checked = attach(requireRequest(request.id), report, now, input.requestedBy);
+    const decision = recordDecision(
+      checked,
+      "approved",
+      STORE_DEFAULTS.policyActor,
+      null,
+      now,
+      input.approvals.expireDays,
+    );
+    return { reportId, request: toRequest(requireRequest(request.id), now), decision };
   });
 
   const failRequestTx = writeTx(
@@ -585,7 +622,7 @@ export function createStore(db: Db, opts: Pick<OpenStoreOptions, "randomBytes"> 
 
     attachReport: (requestId, report, now) => attachReportTx(requestId, report, now),
 
-    recordCliReport: (report, now, actor = "cli") => recordCliReportTx(report, now, actor),
+    recordCliReport: (report, now, input) => recordCliReportTx(report, now, input),
 
     failRequest: (requestId, error, now) => failRequestTx(requestId, error, now),
 

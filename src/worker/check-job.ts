@@ -22,6 +22,7 @@ import type { Report } from "../checks/report.js";
 import { isCoded } from "../errors.js";
 import type { RequestRecord } from "../store/api.js";
 import type { OpenedStore } from "../store/service.js";
+import { tagObservationOf } from "../store/tags.js";
 import { openQueue } from "./queue.js";
 import type { CheckJobPayload, CheckRunner, JobContext, JobHandlerSpec, JobRecord } from "./types.js";
 
@@ -168,9 +169,8 @@ export function checkJobHandler(deps: CheckJobDeps): JobHandlerSpec {
             for (const r of waiting(jobId, p.requestId))
               if (r.status === "checking") store.attachReport(r.id, got, at);
             queue.releaseKey(jobId);
-            const { registry, repository, tag, digest } = got.image;
-            if (!reused && tag && digest)
-              store.recordTagObservation(`${registry}/${repository}`, tag, digest, at);
+            const seen = reused ? null : tagObservationOf(got);
+            if (seen) store.recordTagObservation(seen.repository, seen.tag, seen.digest, at);
           })
           .immediate();
       }

@@ -56,6 +56,32 @@ describe("buildReport", () => {
     expect(JSON.parse(JSON.stringify(r))).toEqual(r);
   });
 
+  describe("when the reference names a tag and a digest", () => {
+    const NEW = `sha256:${"b".repeat(64)}`;
+
+    it("says what the tag resolves to now, next to the pinned digest", () => {
+      const facts = cleanFacts();
+      facts.registryInfo = { tagDigest: NEW };
+      expect(reportFor(facts).image).toMatchObject({ digest: DIGEST, tagDigest: NEW });
+    });
+
+    it("leaves tagDigest out when the tag could not be looked up", () => {
+      expect(reportFor(cleanFacts()).image.tagDigest).toBeUndefined();
+    });
+  });
+
+  describe("when the reference names a tag only", () => {
+    it("leaves tagDigest out: digest is what the tag resolves to", () => {
+      const facts = cleanFacts();
+      const { digest: _pinned, ...ref } = facts.reference;
+      facts.reference = { ...ref, original: "registry.example.com/acme/app:1.4.2" };
+      facts.registryInfo = { tagDigest: `sha256:${"c".repeat(64)}` };
+      const r = reportFor(facts);
+      expect(r.image.digest).toBe(DIGEST);
+      expect(r.image.tagDigest).toBeUndefined();
+    });
+  });
+
   it("never carries a secret in full, anywhere", () => {
     const facts = cleanFacts();
     facts.config.env.push(`GITHUB_TOKEN=${GITHUB}`, "DB_PASSWORD=hunter2hunter2");

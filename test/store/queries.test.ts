@@ -188,33 +188,3 @@ describe("setItMessage and setReason", () => {
     );
   });
 });
-
-describe("recordCliReport", () => {
-  // Its own store, so nothing else shares the repository.
-  const store = freshStore();
-  const report = makeReport({
-    repository: "docker.io/library/clitool",
-    tag: "2.1",
-    digest: digest("clitool-2.1"),
-  });
-  const id = store.recordCliReport(report, T0);
-
-  it("makes the report visible to a status query by tag", () => {
-    const status = store.statusOf("docker.io/library/clitool", { tag: "2.1" }, T0);
-    expect(status.report).toEqual(report);
-    expect(status.request).toBeNull();
-  });
-
-  it("records what the tag resolved to", () => {
-    expect(store.lastKnownDigest("docker.io/library/clitool", "2.1")).toBe(digest("clitool-2.1"));
-  });
-
-  it("asks nobody for approval", () => {
-    expect(store.pendingRequests({}).items).toEqual([]);
-  });
-
-  it("stores the same report once", () => {
-    expect(store.recordCliReport(report, T0)).toBe(id);
-    expect(store.db.sqlite.prepare("SELECT COUNT(*) AS n FROM reports").get()).toEqual({ n: 1 });
-  });
-});

@@ -96,6 +96,37 @@ describe("the check job", () => {
     });
   });
 
+  describe("when the reference pins a digest under a tag that has moved on", () => {
+    const OLD = digest("app-1.0-old");
+    const NEW = digest("app-1.0-new");
+    /** A runner that checks `app:1.0@OLD` while `1.0` points at `tagDigest` (unknown when undefined). */
+    const pinnedRunner =
+      (tagDigest: string | undefined): CheckRunner =>
+      async ({ reference }) => {
+        const report = makeReport({ repository: "docker.io/library/app", tag: "1.0", digest: OLD });
+        return { ...report, reference, image: { ...report.image, ...(tagDigest ? { tagDigest } : {}) } };
+      };
+
+    it("remembers what the tag resolves to now, not the pinned digest", async () => {
+      const store = freshStore();
+      const req = request(store, `app:1.0@${OLD}`);
+      const w = run(store, checkJobHandler(deps(store, pinnedRunner(NEW))));
+      enqueueCheck(store, { requestId: req.id, reference: req.reference, policyVersion: POLICY }, new Date());
+      const [done] = await settled(w, store, [req.id]);
+      expect(done?.digest).toBe(OLD);
+      expect(store.lastKnownDigest("docker.io/library/app", "1.0")).toBe(NEW);
+    });
+
+    it("remembers nothing when the tag could not be looked up", async () => {
+      const store = freshStore();
+      const req = request(store, `app:1.0@${OLD}`);
+      const w = run(store, checkJobHandler(deps(store, pinnedRunner(undefined))));
+      enqueueCheck(store, { requestId: req.id, reference: req.reference, policyVersion: POLICY }, new Date());
+      await settled(w, store, [req.id]);
+      expect(store.lastKnownDigest("docker.io/library/app", "1.0")).toBeNull();
+    });
+  });
+
   describe("when the check passes and the policy approves passes", () => {
     it("approves the request as the policy", async () => {
       const store = freshStore();

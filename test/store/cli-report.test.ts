@@ -1,0 +1,204 @@
+import { describe, expect, it } from "vitest";
+import type { Report } from "../../src/checks/report.js";
+import type { CliReportInput } from "../../src/store/api.js";
+import type { OpenedStore } from "../../src/store/service.js";
+import { checkedRequest, daysAfter, digest, freshStore, makeReport, T0 } from "./support.js";
+
+const AUTO: CliReportInput = {
+  requestedBy: "cli:alice",
+  approvals: { autoApprovePass: true, expireDays: 30 },
+};
+const reportCount = (store: OpenedStore) =>
+  (store.db.sqlite.prepare("SELECT COUNT(*) AS n FROM reports").get() as { n: number }).n;
+const decisionCount = (store: OpenedStore) =>
+  (store.db.sqlite.prepare("SELECT COUNT(*) AS n FROM decisions").get() as { n: number }).n;
+
+/** A report of `repository` checked as `reference` (which decides whether a digest was pinned). */
+function reportAs(reference: string, image: Partial<Report["image"]>, verdict: Report["verdict"] = "review") {
+  const report = makeReport({ repository: "docker.io/library/app", verdict });
+  return { ...report, reference, image: { ...report.image, ...image } };
+}
+
+describe("recordCliReport", () => {
+  describe("when the check does not pass", () => {
+    // Its own store, so nothing else shares the repository.
+    const store = freshStore();
+    const report = makeReport({
+      repository: "docker.io/library/clitool",
+      tag: "2.1",
+      digest: digest("clitool-2.1"),
+      verdict: "review",
+    });
+    const first = store.recordCliReport(report, T0, AUTO);
+
+    it("makes the report visible to a status query by tag", () => {
+      const status = store.statusOf("docker.io/library/clitool", { tag: "2.1" }, T0);
+      expect(status.report).toEqual(report);
+      expect(status.request).toBeNull();
+    });
+
+    it("records what the tag resolved to", () => {
+      expect(store.lastKnownDigest("docker.io/library/clitool", "2.1")).toBe(digest("clitool-2.1"));
+    });
+
+    it("records no request: IT was not asked, and nothing waits for them", () => {
+      expect(first).toEqual({ reportId: expect.stringMatching(/^rep_/), request: null, decision: null });
+      expect(store.pendingRequests({}).items).toEqual([]);
+      expect(store.listDecisions({}, T0).items).toEqual([]);
+    });
+
+    it("stores the same report once", () => {
+      expect(store.recordCliReport(report, T0, AUTO).reportId).toBe(first.reportId);
+      expect(reportCount(store)).toBe(1);
+    });
+
+    it("names the CLI user in the audit log", () => {
+      const rows = store.db.sqlite
+        .prepare("SELECT actor, action FROM audit_log WHERE action = 'report.recorded'")
+        .all();
+      expect(rows).toEqual([
+        { actor: "cli:alice", action: "report.recorded" },
+        { actor: "cli:alice", action: "report.recorded" },
+      ]);
+    });
+  });
+
+  describe("when the check passes and the policy approves passes", () => {
+    const store = freshStore();
+    const d = digest("tool-3.0");
+    const report = makeReport({
+      repository: "docker.io/library/tool",
+      tag: "3.0",
+      digest: d,
+      verdict: "pass",
+    });
+    const out = store.recordCliReport(report, T0, AUTO);
+
+    it("records a CLI request approved by the policy, with the policy's expiry", () => {
+      expect(out.request).toMatchObject({
+        source: "cli",
+        requestedBy: "cli:alice",
+        reference: "docker.io/library/tool:3.0",
+        repository: "docker.io/library/tool",
+        tag: "3.0",
+        digest: d,
+        verdict: "pass",
+        status: "approved",
+        reportId: out.reportId,
+        decisionId: out.decision?.id,
+      });
+      expect(out.decision).toMatchObject({
+        decidedBy: "policy",
+        requestedBy: "cli:alice",
+        digest: d,
+        decision: "approved",
+        expiresAt: daysAfter(30).toISOString(),
+      });
+    });
+
+    it("shows the approval to `decisions` and to a status query", () => {
+      expect(store.listDecisions({ repository: "docker.io/library/tool" }, T0).items).toEqual([out.decision]);
+      const status = store.statusOf("docker.io/library/tool", { tag: "3.0" }, T0);
+      expect(status.decision?.id).toBe(out.decision?.id);
+      expect(status.request?.id).toBe(out.request?.id);
+    });
+
+    it("does not approve again, or extend the approval, while it is in force", () => {
+      const again = store.recordCliReport(report, daysAfter(1), AUTO);
+      expect(again).toEqual({ reportId: out.reportId, request: null, decision: null });
+      expect(decisionCount(store)).toBe(1);
+    });
+
+    it("approves again once the approval expired", () => {
+      const later = daysAfter(31);
+      const renewed = store.recordCliReport({ ...report, checkedAt: later.toISOString() }, later, AUTO);
+      expect(renewed.decision).toMatchObject({ decidedBy: "policy", status: "approved" });
+      expect(decisionCount(store)).toBe(2);
+    });
+  });
+
+  describe("when the check passes but a person rejected that digest", () => {
+    it("lets the rejection stand and records no request", () => {
+      const store = freshStore();
+      const d = digest("legacy-1.0");
+      const asked = checkedRequest(store, { repository: "docker.io/library/legacy", tag: "1.0", digest: d });
+      const rejection = store.decide({
+        requestId: asked.id,
+        decision: "rejected",
+        decidedBy: "U_IT",
+        isApprover: true,
+        now: T0,
+        expireDays: 90,
+      });
+      const report = makeReport({
+        repository: "docker.io/library/legacy",
+        tag: "1.0",
+        digest: d,
+        verdict: "pass",
+      });
+      const out = store.recordCliReport(report, daysAfter(1), AUTO);
+      expect(out.request).toBeNull();
+      expect(store.currentDecision("docker.io/library/legacy", d, daysAfter(1))).toEqual(rejection);
+      expect(decisionCount(store)).toBe(1);
+    });
+  });
+
+  describe("when the policy does not approve passes", () => {
+    it("records the report only", () => {
+      const store = freshStore();
+      const report = makeReport({ repository: "docker.io/library/quiet", verdict: "pass" });
+      const out = store.recordCliReport(report, T0, {
+        requestedBy: "cli:bob",
+        approvals: { autoApprovePass: false, expireDays: 30 },
+      });
+      expect(out.request).toBeNull();
+      expect(decisionCount(store)).toBe(0);
+      expect(store.pendingRequests({}).items).toEqual([]);
+    });
+  });
+
+  describe("what it records as the tag's digest (for tag.moved)", () => {
+    const OLD = digest("app-old");
+    const NEW = digest("app-new");
+    const cases: { name: string; report: Report; tag: string; expected: string | null }[] = [
+      {
+        name: "a tag alone: the digest it resolved to",
+        report: reportAs("docker.io/library/app:1.0", { tag: "1.0", digest: NEW }),
+        tag: "1.0",
+        expected: NEW,
+      },
+      {
+        name: "a bare name: the digest `latest` resolved to",
+        report: reportAs("app", { tag: undefined, digest: NEW }),
+        tag: "latest",
+        expected: NEW,
+      },
+      {
+        name: "tag@digest: what the tag resolves to now, not the pinned digest",
+        report: reportAs(`app:1.0@${OLD}`, { tag: "1.0", digest: OLD, tagDigest: NEW }),
+        tag: "1.0",
+        expected: NEW,
+      },
+      {
+        name: "tag@digest whose tag could not be looked up: nothing",
+        report: reportAs(`app:1.0@${OLD}`, { tag: "1.0", digest: OLD }),
+        tag: "1.0",
+        expected: null,
+      },
+    ];
+    for (const c of cases) {
+      it(c.name, () => {
+        const store = freshStore();
+        store.recordCliReport(c.report, T0, AUTO);
+        expect(store.lastKnownDigest("docker.io/library/app", c.tag)).toBe(c.expected);
+      });
+    }
+
+    it("a digest alone: nothing", () => {
+      const store = freshStore();
+      store.recordCliReport(reportAs(`app@${OLD}`, { tag: undefined, digest: OLD }), T0, AUTO);
+      const n = store.db.sqlite.prepare("SELECT COUNT(*) AS n FROM tag_observations").get();
+      expect(n).toEqual({ n: 0 });
+    });
+  });
+});
