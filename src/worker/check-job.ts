@@ -4,8 +4,9 @@
  * so. Written to be re-run safely: a worker killed at any point leaves the job to run again, and
  * the second run neither writes a second report nor decides twice.
  *
- * Sharing: identical requests (same reference, platform, source and policy version) enqueued while
- * a check job is queued or running join that job (its idempotency key) instead of starting another.
+ * Sharing: identical requests (same normalized reference, platform, source and policy version)
+ * enqueued while a check job is queued or running join that job (its idempotency key) instead of
+ * starting another.
  * The job frees its key in the same transaction that stores its results, so a request joins either
  * before (and gets the report) or after (and starts a fresh job), never in between.
  *
@@ -20,6 +21,7 @@
  */
 import type { Report } from "../checks/report.js";
 import { isCoded } from "../errors.js";
+import { effectiveTag, formatReference, parseReference } from "../reference/parse.js";
 import type { RequestRecord } from "../store/api.js";
 import type { OpenedStore } from "../store/service.js";
 import { tagObservationOf } from "../store/tags.js";
@@ -68,18 +70,37 @@ export interface CheckJobResult {
   reused: boolean;
 }
 
-/** The sharing key of a check: identical work while one is queued or running shares the job. */
+/**
+ * The sharing key of a check: identical work while one is queued or running shares the job. The
+ * reference is keyed in its canonical form (`registry/repository:tag@digest`, a bare name meaning
+ * `latest`), so `nginx`, `docker.io/library/nginx` and `docker.io/library/nginx:latest` share one check.
+ */
 export function checkIdempotencyKey(
   input: Omit<CheckJobPayload, "requestId">,
   policyVersion: string,
 ): string {
   return JSON.stringify([
     "check",
-    input.reference,
+    canonicalReference(input.reference),
     input.platform ?? null,
-    input.source ?? null,
+    input.source ?? DEFAULT_SOURCE,
     policyVersion,
   ]);
+}
+
+/** The source a check uses when the request names none (as the runner does). */
+const DEFAULT_SOURCE = "registry";
+
+/** `registry/repository[:tag][@digest]` with the tag a pull would use; the text itself if it does not parse. */
+function canonicalReference(text: string): string {
+  try {
+    const ref = parseReference(text);
+    const tag = effectiveTag(ref);
+    return formatReference(tag ? { ...ref, tag } : ref);
+  } catch {
+    // Not a reference (the check will fail on it): only the same text shares its job.
+    return text;
+  }
 }
 
 /**

@@ -235,6 +235,61 @@ describe("the check job", () => {
     });
   });
 
+  describe("when identical requests spell the same image differently", () => {
+    const d = digest("nginx-pinned");
+    /** Enqueue a check of `reference` (a new request each time); the job it ran on. */
+    const enqueue = (
+      store: OpenedStore,
+      reference: string,
+      extra: { platform?: string; source?: string } = {},
+    ) =>
+      enqueueCheck(
+        store,
+        { requestId: request(store, reference).id, reference, policyVersion: POLICY, ...extra },
+        new Date(),
+      ).job.id;
+
+    const same: [string, string[]][] = [
+      [
+        "a bare name and its full name, with and without latest",
+        [
+          "nginx",
+          "docker.io/library/nginx",
+          "docker.io/library/nginx:latest",
+          "index.docker.io/library/nginx:latest",
+        ],
+      ],
+      ["a tag, short and full", ["nginx:1.27", "docker.io/library/nginx:1.27"]],
+      ["a digest, short and full", [`nginx@${d}`, `docker.io/library/nginx@${d}`]],
+    ];
+    for (const [name, references] of same) {
+      it(`shares one job: ${name}`, () => {
+        const store = freshStore();
+        const jobs = references.map((r) => enqueue(store, r));
+        expect(new Set(jobs).size).toBe(1);
+      });
+    }
+
+    it("keeps different images, platforms, sources and policies apart", () => {
+      const store = freshStore();
+      const jobs = [
+        enqueue(store, "nginx"),
+        enqueue(store, "nginx:1.27"),
+        enqueue(store, `nginx@${d}`),
+        enqueue(store, `nginx:1.27@${d}`),
+        enqueue(store, "ghcr.io/library/nginx"),
+        enqueue(store, "nginx", { platform: "linux/arm64" }),
+        enqueue(store, "nginx", { source: "engine" }),
+        enqueueCheck(
+          store,
+          { requestId: request(store, "nginx").id, reference: "nginx", policyVersion: "policy-2" },
+          new Date(),
+        ).job.id,
+      ];
+      expect(new Set(jobs).size).toBe(jobs.length);
+    });
+  });
+
   describe("when a digest-pinned reference has a fresh report", () => {
     it("reuses it instead of running the check", async () => {
       const store = freshStore();
