@@ -17,7 +17,7 @@ import type {
   Store,
 } from "../store/api.js";
 import type { JobQueue } from "../worker/types.js";
-import type { Approvers } from "./approvers.js";
+import { APPROVER_ACK_BUDGET_MS, type Approvers } from "./approvers.js";
 import { JOB } from "./ids.js";
 import { coveredByRejection, decisionOf, enqueueRequestJob } from "./jobs.js";
 import type { Metrics } from "./metrics.js";
@@ -40,6 +40,11 @@ export interface SlackServiceDeps {
   /** Enqueue the check of a new request (the worker's `enqueueCheck`); runs inside `transaction`. */
   enqueueCheck: (request: RequestRecord, now: Date) => void;
   approvers: Approvers;
+  /**
+   * How long a listener waits for Slack to say who the approvers are (default
+   * `APPROVER_ACK_BUDGET_MS`): these answers are part of an ack that Slack wants within 3 s.
+   */
+  approverWithinMs?: number;
   policy: Policy;
   now: () => Date;
   metrics: Metrics;
@@ -64,9 +69,16 @@ export interface CheckInput {
 export interface SlackService {
   /** Record the request and enqueue its check, in one transaction; resolves once committed. */
   submitCheck(input: CheckInput): Promise<RequestRecord>;
-  /** Whether `userId` may decide `requestId` now (before opening the reject modal). */
+  /**
+   * Whether `userId` may decide `requestId` now (before opening the reject modal). Refused with
+   * APPROVERS_UNAVAILABLE when Slack cannot say whether they are an approver within `approverWithinMs`.
+   */
   canDecide(requestId: string, userId: string): Promise<{ ok: true; request: RequestRecord } | Refusal>;
-  /** Decide: the decision and the jobs that update the IT message and tell the requester, in one transaction. */
+  /**
+   * Decide: the decision and the jobs that update the IT message and tell the requester, in one
+   * transaction. Refused with APPROVERS_UNAVAILABLE (nothing written) when Slack cannot say whether
+   * the user is an approver within `approverWithinMs`.
+   */
   decide(input: {
     requestId: string;
     userId: string;
@@ -83,8 +95,8 @@ export interface SlackService {
    * them. A request settled by a standing rejection is reopened with it (IT decides again).
    */
   addReason(requestId: string, userId: string, reason: string): { ok: true } | Refusal;
-  /** Whether `userId` may decide; false when Slack cannot list the approver groups right now. */
-  isApprover(userId: string): Promise<boolean>;
+  /** Whether `userId` may decide; null when Slack cannot say right now (or not within `approverWithinMs`). */
+  isApprover(userId: string): Promise<boolean | null>;
   /** Queue a Home tab refresh for a user (with a one-line notice on top, already escaped). */
   refreshHome(userId: string, notice?: string): void;
   status(reference: ImageReference): StatusAnswer;
@@ -96,6 +108,19 @@ export interface SlackService {
 /** The service over the store and the queue. */
 export function createSlackService(deps: SlackServiceDeps): SlackService {
   const { store, queue, transaction, now } = deps;
+  const withinMs = deps.approverWithinMs ?? APPROVER_ACK_BUDGET_MS;
+  /** The approver check of the ack path: bounded, and never a guess. */
+  const isApprover = (userId: string) => deps.approvers.isApprover(userId, withinMs);
+
+  /** Whether `userId` is an approver, or the refusal to give when Slack cannot say in time. */
+  async function approverOrRefusal(userId: string): Promise<boolean | Refusal> {
+    try {
+      return await isApprover(userId);
+    } catch (err) {
+      if (isCoded(err, "APPROVERS_UNAVAILABLE")) return { ok: false, code: "APPROVERS_UNAVAILABLE" };
+      throw err;
+    }
+  }
 
   /** A refusal; an ALREADY_DECIDED one carries the request's decision, to say who decided and when. */
   function refusal(code: RefusalCode, request: RequestRecord | null, at: Date): Refusal {
@@ -148,12 +173,14 @@ export function createSlackService(deps: SlackServiceDeps): SlackService {
         return refusal("ALREADY_DECIDED", request, at);
       if (request.status !== "pending") return { ok: false, code: "NOT_DECIDABLE" };
       if (request.requestedBy === userId) return { ok: false, code: "SELF_DECISION" };
-      if (!(await deps.approvers.isApprover(userId))) return { ok: false, code: "NOT_APPROVER" };
+      const approver = await approverOrRefusal(userId);
+      if (approver !== true) return approver === false ? { ok: false, code: "NOT_APPROVER" } : approver;
       return { ok: true, request };
     },
 
     async decide(input) {
-      const isApprover = await deps.approvers.isApprover(input.userId);
+      const approver = await approverOrRefusal(input.userId);
+      if (typeof approver !== "boolean") return approver;
       const at = now();
       try {
         const out = transaction(() => {
@@ -161,7 +188,7 @@ export function createSlackService(deps: SlackServiceDeps): SlackService {
             requestId: input.requestId,
             decision: input.decision,
             decidedBy: input.userId,
-            isApprover,
+            isApprover: approver,
             reason: input.reason,
             now: at,
             expireDays: deps.policy.approvals.expireDays,
@@ -200,7 +227,7 @@ export function createSlackService(deps: SlackServiceDeps): SlackService {
       return { ok: true };
     },
 
-    isApprover: (userId) => deps.approvers.isApprover(userId).catch(() => false),
+    isApprover: (userId) => isApprover(userId).catch(() => null),
 
     refreshHome(userId, notice) {
       queue.enqueue(

@@ -176,6 +176,18 @@ describe("renderers", () => {
       const asUser = renderPending(page([request]), { userId: "UOTHER", isApprover: false });
       expect(asUser.blocks.some((b) => b.type === "actions")).toBe(false);
     });
+    it("renders the pending list without buttons, saying why, when the viewer could not be verified", () => {
+      const unverified = renderPending(page([request]), {
+        userId: "UAPPROVER",
+        isApprover: false,
+        unverified: true,
+      });
+      expect(unverified).toMatchSnapshot();
+      expect(unverified.blocks.some((b) => b.type === "actions")).toBe(false);
+    });
+    it("explains a click refused because the approver could not be verified", () => {
+      expect(refusalText("APPROVERS_UNAVAILABLE")).toMatchSnapshot();
+    });
     it("renders help", () => {
       expect(renderHelp()).toMatchSnapshot();
     });

@@ -1,7 +1,8 @@
 // A small fake of Slack's Web API on 127.0.0.1, the one in-repo fake this project allows (STYLE.md,
 // convention 8): Slack cannot run here. It records every call (method, decoded body, token), answers
 // the way Slack does for the methods the app uses, serves `response_url` POSTs, and can be told to
-// answer a method with a 429 + Retry-After or an error, a given number of times.
+// answer a method with a 429 + Retry-After or an error, a given number of times, or hold a method's
+// answers until the test lets them go (a slow Slack).
 import { createHash, randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
@@ -63,6 +64,12 @@ export interface FakeSlack {
   /** Answer the next `times` calls of `method` with the failure. */
   fail(method: string, failure: Omit<Failure, "times"> & { times?: number }): void;
   /**
+   * Hold the answers to `method` from now on, until the returned `release` is called: then every
+   * held call is answered as usual, and later calls are no longer held. `arrived` resolves once a
+   * held call came in.
+   */
+  hold(method: string): { arrived: Promise<void>; release: () => void };
+  /**
    * Resolve once `predicate` holds over the recorded traffic, re-checked on every call. Rejects after
    * `limitMs` only so a broken app fails the test with a message instead of hanging it; this is not a
    * timing assertion.
@@ -85,6 +92,7 @@ export async function startFakeSlack(options: { botUserId?: string } = {}): Prom
   const responses: ResponseUrlPost[] = [];
   const failures = new Map<string, Failure>();
   const usergroups = new Map<string, string[]>();
+  const holds = new Map<string, { gate: Promise<void>; arrive: () => void; release: () => void }>();
   /** What each channel holds, newest first (for conversations.history). */
   const history = new Map<string, StoredMessage[]>();
   const waiters = new Set<() => void>();
@@ -164,6 +172,11 @@ export async function startFakeSlack(options: { botUserId?: string } = {}): Prom
       return;
     }
     const method = url.pathname.replace(/^\/api\//, "");
+    const hold = holds.get(method);
+    if (hold) {
+      hold.arrive();
+      await hold.gate;
+    }
     const auth = req.headers.authorization;
     const token = auth?.startsWith("Bearer ")
       ? auth.slice(7)
@@ -216,6 +229,22 @@ export async function startFakeSlack(options: { botUserId?: string } = {}): Prom
     fail(method, failure) {
       failures.set(method, { ...failure, times: failure.times ?? 1 });
     },
+    hold(method) {
+      let arrive!: () => void;
+      const arrived = new Promise<void>((resolve) => {
+        arrive = resolve;
+      });
+      let open!: () => void;
+      const gate = new Promise<void>((resolve) => {
+        open = resolve;
+      });
+      const release = () => {
+        if (holds.get(method)?.gate === gate) holds.delete(method);
+        open();
+      };
+      holds.set(method, { gate, arrive, release });
+      return { arrived, release };
+    },
     until<T>(predicate: () => T | undefined | false | null, what: string, limitMs = 20_000): Promise<T> {
       return new Promise<T>((resolve, reject) => {
         const check = () => {
@@ -247,6 +276,7 @@ export async function startFakeSlack(options: { botUserId?: string } = {}): Prom
     close: () =>
       new Promise<void>((resolve) => {
         socketMode.close();
+        for (const h of [...holds.values()]) h.release();
         server.closeAllConnections();
         server.close(() => resolve());
       }),

@@ -47,10 +47,13 @@ export function pendingBlocks(
   return out;
 }
 
-/** The answer to `/image-check pending`. */
+/**
+ * The answer to `/image-check pending`. `viewer.unverified`: Slack could not say in time whether the
+ * viewer is an approver, so the list comes without buttons and says so.
+ */
 export function renderPending(
   page: Page<RequestRecord>,
-  viewer: { userId: string; isApprover: boolean },
+  viewer: { userId: string; isApprover: boolean; unverified?: boolean },
 ): Message {
   if (page.items.length === 0) {
     return {
@@ -58,9 +61,12 @@ export function renderPending(
       blocks: [section("Nothing is waiting for a decision. :tada:")],
     };
   }
-  const head = section(
-    `*Waiting for a decision* (newest first)${viewer.isApprover ? "" : " — only IT approvers can decide"}`,
-  );
+  const who = viewer.unverified
+    ? " — could not verify that you are an approver right now, so no buttons: try again in a moment"
+    : viewer.isApprover
+      ? ""
+      : " — only IT approvers can decide";
+  const head = section(`*Waiting for a decision* (newest first)${who}`);
   return {
     text: fallback(`${page.items.length}${page.next ? "+" : ""} requests waiting for a decision`),
     blocks: [head, ...pendingBlocks(page, viewer, LIMITS.messageBlocks - 1)],

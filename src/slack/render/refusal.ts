@@ -4,14 +4,18 @@
 import type { DecisionRecord } from "../../store/api.js";
 import { decisionLine } from "./common.js";
 
-/** Why a decision was refused: the store's codes, plus a request the clicker may not touch. */
+/**
+ * Why a decision was refused: the store's codes, a request the clicker may not touch, and a clicker
+ * Slack could not tell us about in time (never taken for an approver).
+ */
 export type RefusalCode =
   | "NOT_APPROVER"
   | "SELF_DECISION"
   | "ALREADY_DECIDED"
   | "NOT_DECIDABLE"
   | "NOT_FOUND"
-  | "NOT_REQUESTER";
+  | "NOT_REQUESTER"
+  | "APPROVERS_UNAVAILABLE";
 
 /** The explanation of a refusal; with the decision in force when one exists. */
 export function refusalText(code: RefusalCode, decision?: DecisionRecord | null): string {
@@ -30,5 +34,7 @@ export function refusalText(code: RefusalCode, decision?: DecisionRecord | null)
       return "This request no longer exists. Nothing was changed.";
     case "NOT_REQUESTER":
       return ":no_entry: Only the person who asked can add the reason for this request. Nothing was changed.";
+    case "APPROVERS_UNAVAILABLE":
+      return ":warning: Could not verify that you are an approver right now (Slack did not answer in time), so nothing was changed. Try again in a moment.";
   }
 }

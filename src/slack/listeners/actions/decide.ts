@@ -4,40 +4,28 @@
  * the decision is written when the modal is submitted. A refused click changes nothing and says why.
  */
 import type { App, BlockAction, ButtonAction } from "@slack/bolt";
-import { isCoded } from "../../../errors.js";
 import { ACTION } from "../../ids.js";
 import { renderRejectModal } from "../../render/modals.js";
 import { refusalText } from "../../render/refusal.js";
 import { renderNote } from "../../render/report.js";
 import { type ListenerContext, originOf, tellClicker } from "../context.js";
 
-/** The note for a click we could not authorize because Slack did not answer. */
-const APPROVERS_UNAVAILABLE =
-  ":warning: Slack did not tell us who the approvers are right now, so nothing was changed. Try again in a minute.";
-
 /** Register the approve and reject buttons. */
 export function registerDecisionActions(app: App, ctx: ListenerContext): void {
   app.action<BlockAction<ButtonAction>>(ACTION.approve, async ({ ack, body, action }) => {
     const origin = originOf(body);
     const requestId = action.value ?? "";
-    let note: string | null = null;
-    try {
-      const out = await ctx.service.decide({
-        requestId,
-        userId: origin.userId,
-        decision: "approved",
-        reason: null,
-      });
-      ctx.metrics.inc("image_check_actions_total", {
-        action: "approve",
-        outcome: out.ok ? "decided" : out.code,
-      });
-      if (!out.ok) note = refusalText(out.code, out.decision);
-    } catch (err) {
-      if (!isCoded(err, "APPROVERS_UNAVAILABLE")) throw err;
-      ctx.metrics.inc("image_check_actions_total", { action: "approve", outcome: err.code });
-      note = APPROVERS_UNAVAILABLE;
-    }
+    const out = await ctx.service.decide({
+      requestId,
+      userId: origin.userId,
+      decision: "approved",
+      reason: null,
+    });
+    ctx.metrics.inc("image_check_actions_total", {
+      action: "approve",
+      outcome: out.ok ? "decided" : out.code,
+    });
+    const note = out.ok ? null : refusalText(out.code, out.decision);
     await ack();
     if (note) await tellClicker(ctx, origin, renderNote(note));
     else if (origin.fromHome) ctx.service.refreshHome(origin.userId);
@@ -46,15 +34,7 @@ export function registerDecisionActions(app: App, ctx: ListenerContext): void {
   app.action<BlockAction<ButtonAction>>(ACTION.reject, async ({ ack, body, action }) => {
     const origin = originOf(body);
     const requestId = action.value ?? "";
-    let check: Awaited<ReturnType<typeof ctx.service.canDecide>>;
-    try {
-      check = await ctx.service.canDecide(requestId, origin.userId);
-    } catch (err) {
-      if (!isCoded(err, "APPROVERS_UNAVAILABLE")) throw err;
-      await ack();
-      await tellClicker(ctx, origin, renderNote(APPROVERS_UNAVAILABLE));
-      return;
-    }
+    const check = await ctx.service.canDecide(requestId, origin.userId);
     ctx.metrics.inc("image_check_actions_total", {
       action: "reject",
       outcome: check.ok ? "asked-reason" : check.code,

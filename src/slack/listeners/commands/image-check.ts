@@ -41,10 +41,13 @@ export function registerImageCheckCommand(app: App, ctx: ListenerContext): void 
           return await ack(ephemeral(renderHistory(repository, ctx.service.history(repository))));
         }
         case "pending": {
-          const isApprover = await ctx.service.isApprover(command.user_id);
-          return await ack(
-            ephemeral(renderPending(ctx.service.pending(), { userId: command.user_id, isApprover })),
-          );
+          const approver = await ctx.service.isApprover(command.user_id);
+          const viewer = {
+            userId: command.user_id,
+            isApprover: approver === true,
+            unverified: approver === null,
+          };
+          return await ack(ephemeral(renderPending(ctx.service.pending(), viewer)));
         }
         case "check": {
           // Written first: once Slack sees the ack, the request and its check job are on disk.

@@ -3,7 +3,6 @@
  * and DM the requester) before the submission is acknowledged. Refusals replace the form with why.
  */
 import type { App } from "@slack/bolt";
-import { isCoded } from "../../../errors.js";
 import { CALLBACK, REASON_INPUT } from "../../ids.js";
 import { renderNoticeModal } from "../../render/modals.js";
 import { refusalText } from "../../render/refusal.js";
@@ -18,24 +17,17 @@ export function registerRejectReasonView(app: App, ctx: ListenerContext): void {
       await ack({ response_action: "errors", errors: { [REASON_INPUT.blockId]: reason.error } });
       return;
     }
-    let note: string | null = null;
-    try {
-      const out = await ctx.service.decide({
-        requestId: view.private_metadata,
-        userId: body.user.id,
-        decision: "rejected",
-        reason: reason.value,
-      });
-      ctx.metrics.inc("image_check_actions_total", {
-        action: "reject_reason",
-        outcome: out.ok ? "decided" : out.code,
-      });
-      if (!out.ok) note = refusalText(out.code, out.decision);
-    } catch (err) {
-      if (!isCoded(err, "APPROVERS_UNAVAILABLE")) throw err;
-      note =
-        ":warning: Slack did not tell us who the approvers are right now, so nothing was changed. Try again in a minute.";
-    }
+    const out = await ctx.service.decide({
+      requestId: view.private_metadata,
+      userId: body.user.id,
+      decision: "rejected",
+      reason: reason.value,
+    });
+    ctx.metrics.inc("image_check_actions_total", {
+      action: "reject_reason",
+      outcome: out.ok ? "decided" : out.code,
+    });
+    const note = out.ok ? null : refusalText(out.code, out.decision);
     if (note) await ack({ response_action: "update", view: renderNoticeModal("Nothing changed", note) });
     else await ack();
   });
