@@ -1,0 +1,252 @@
+/**
+ * The statements of the `jobs` table, where the durable queue of src/worker/queue.ts lives. Only
+ * reads and writes, as plain rows: the queue's rules (which job to claim, retries, wake-ups) stay
+ * in the worker, and drizzle stays in src/store.
+ */
+import { and, eq, lte, or, sql } from "drizzle-orm";
+import type { Db } from "./db.js";
+import { jobs } from "./schema.js";
+
+/** Where a job is. */
+export type JobRowStatus = "queued" | "running" | "done" | "failed";
+
+/** A row of `jobs`: payload and result are JSON text, timestamps UTC ISO-8601. */
+export interface JobRow {
+  id: number;
+  kind: string;
+  payload: string;
+  status: JobRowStatus;
+  attempts: number;
+  maxAttempts: number;
+  availableAt: string;
+  leaseOwner: string | null;
+  leaseExpiresAt: string | null;
+  idempotencyKey: string | null;
+  result: string | null;
+  lastErrorCode: string | null;
+  lastErrorMessage: string | null;
+  createdAt: string;
+  updatedAt: string;
+  finishedAt: string | null;
+}
+
+/** A new row of `jobs`. */
+export interface NewJobRow {
+  kind: string;
+  /** JSON text. */
+  payload: string;
+  maxAttempts: number;
+  availableAt: string;
+  key: string | null;
+  at: string;
+}
+
+/** A job of one kind and the time it is waiting on (due, or lease expiry), for picking the oldest. */
+export interface JobCandidate {
+  id: number;
+  at: string | null;
+}
+
+/** The statements; every write that concerns a claimed job takes its owner, and says whether it matched. */
+export interface JobTable {
+  /**
+   * Insert a queued job, unless a queued or running job has the same idempotency key: then that
+   * one is returned, `created` false. One IMMEDIATE transaction.
+   */
+  insert(job: NewJobRow): { row: JobRow; created: boolean };
+  get(id: number): JobRow | undefined;
+  /** How many jobs are in each status (statuses with none are left out). */
+  countByStatus(): { status: JobRowStatus; n: number }[];
+  /** The running job of `kind` whose lease expired longest ago, by `at`. */
+  oldestExpired(kind: string, at: string): JobCandidate | undefined;
+  /** The queued job of `kind` due longest ago, by `at`. */
+  oldestDue(kind: string, at: string): JobCandidate | undefined;
+  /** When the earliest queued job of `kind` becomes due. */
+  nextQueuedAt(kind: string): string | undefined;
+  /** When the earliest lease of a running job of `kind` expires. */
+  nextLeaseExpiry(kind: string): string | null | undefined;
+  /** Claim by compare-and-swap: only while the job is queued and due, or running under an expired lease. Starts an attempt. */
+  claim(id: number, owner: string, leaseExpiresAt: string, at: string): JobRow | undefined;
+  renew(id: number, owner: string, leaseExpiresAt: string, at: string): boolean;
+  complete(id: number, owner: string, result: string | null, at: string): boolean;
+  /** Back to queued, due at `availableAt`; `giveBack` returns the claimed attempt. Null error fields keep the last error. */
+  requeue(
+    id: number,
+    owner: string,
+    r: { giveBack: boolean; availableAt: string; code: string | null; message: string | null; at: string },
+  ): boolean;
+  fail(id: number, owner: string, error: { code: string; message: string }, at: string): boolean;
+  releaseKey(id: number): void;
+}
+
+/** The statements over an open database, prepared once (they run for every job). */
+export function openJobTable(db: Db): JobTable {
+  const orm = db.orm;
+  const ph = sql.placeholder;
+  const ownedRunning = and(
+    eq(jobs.id, ph("id")),
+    eq(jobs.status, "running"),
+    eq(jobs.leaseOwner, ph("owner")),
+  );
+  const stmt = {
+    // The status list is written as literals, exactly as in the partial index's WHERE, so SQLite
+    // can prove the index applies and look the key up in it; bound parameters would make it scan
+    // every queued and running job instead (a burst of 200 slash commands is 200 queued jobs).
+    findActive: orm
+      .select()
+      .from(jobs)
+      .where(and(eq(jobs.idempotencyKey, ph("key")), sql`${jobs.status} IN ('queued','running')`))
+      .prepare(),
+    insert: orm
+      .insert(jobs)
+      .values({
+        kind: ph("kind"),
+        payload: ph("payload"),
+        status: "queued",
+        attempts: 0,
+        maxAttempts: ph("maxAttempts"),
+        availableAt: ph("availableAt"),
+        idempotencyKey: ph("key"),
+        createdAt: ph("at"),
+        updatedAt: ph("at"),
+      })
+      .returning()
+      .prepare(),
+    get: orm
+      .select()
+      .from(jobs)
+      .where(eq(jobs.id, ph("id")))
+      .prepare(),
+    claim: orm
+      .update(jobs)
+      .set({
+        status: "running",
+        attempts: sql`${jobs.attempts} + 1`,
+        leaseOwner: sql`${ph("owner")}`,
+        leaseExpiresAt: sql`${ph("leaseExpiresAt")}`,
+        updatedAt: sql`${ph("at")}`,
+      })
+      .where(
+        and(
+          eq(jobs.id, ph("id")),
+          or(
+            and(eq(jobs.status, "queued"), lte(jobs.availableAt, ph("at"))),
+            and(eq(jobs.status, "running"), lte(jobs.leaseExpiresAt, ph("at"))),
+          ),
+        ),
+      )
+      .returning()
+      .prepare(),
+    renew: orm
+      .update(jobs)
+      .set({ leaseExpiresAt: sql`${ph("leaseExpiresAt")}`, updatedAt: sql`${ph("at")}` })
+      .where(ownedRunning)
+      .prepare(),
+    complete: orm
+      .update(jobs)
+      .set({
+        status: "done",
+        result: sql`${ph("result")}`,
+        leaseOwner: null,
+        leaseExpiresAt: null,
+        updatedAt: sql`${ph("at")}`,
+        finishedAt: sql`${ph("at")}`,
+      })
+      .where(ownedRunning)
+      .prepare(),
+    // `giveBack` is 1 to return the claimed attempt (Retry-After, shutdown), 0 to spend it.
+    requeue: orm
+      .update(jobs)
+      .set({
+        status: "queued",
+        attempts: sql`max(${jobs.attempts} - ${ph("giveBack")}, 0)`,
+        availableAt: sql`${ph("availableAt")}`,
+        leaseOwner: null,
+        leaseExpiresAt: null,
+        lastErrorCode: sql`coalesce(${ph("code")}, ${jobs.lastErrorCode})`,
+        lastErrorMessage: sql`coalesce(${ph("message")}, ${jobs.lastErrorMessage})`,
+        updatedAt: sql`${ph("at")}`,
+      })
+      .where(ownedRunning)
+      .prepare(),
+    releaseKey: orm
+      .update(jobs)
+      .set({ idempotencyKey: null })
+      .where(eq(jobs.id, ph("id")))
+      .prepare(),
+    fail: orm
+      .update(jobs)
+      .set({
+        status: "failed",
+        leaseOwner: null,
+        leaseExpiresAt: null,
+        lastErrorCode: sql`${ph("code")}`,
+        lastErrorMessage: sql`${ph("message")}`,
+        updatedAt: sql`${ph("at")}`,
+        finishedAt: sql`${ph("at")}`,
+      })
+      .where(ownedRunning)
+      .prepare(),
+  };
+
+  // The statements that filter by job kind, one kind at a time: each is an index seek on
+  // (status, kind, available_at), so a claim costs the same with 1 or 10,000 jobs of other kinds
+  // queued.
+  const byKind = {
+    expired: orm
+      .select({ id: jobs.id, at: jobs.leaseExpiresAt })
+      .from(jobs)
+      .where(and(eq(jobs.status, "running"), lte(jobs.leaseExpiresAt, ph("at")), eq(jobs.kind, ph("kind"))))
+      .orderBy(jobs.leaseExpiresAt)
+      .limit(1)
+      .prepare(),
+    due: orm
+      .select({ id: jobs.id, at: jobs.availableAt })
+      .from(jobs)
+      .where(and(eq(jobs.status, "queued"), eq(jobs.kind, ph("kind")), lte(jobs.availableAt, ph("at"))))
+      .orderBy(jobs.availableAt, jobs.id)
+      .limit(1)
+      .prepare(),
+    nextQueued: orm
+      .select({ at: jobs.availableAt })
+      .from(jobs)
+      .where(and(eq(jobs.status, "queued"), eq(jobs.kind, ph("kind"))))
+      .orderBy(jobs.availableAt)
+      .limit(1)
+      .prepare(),
+    nextLease: orm
+      .select({ at: sql<string | null>`min(${jobs.leaseExpiresAt})` })
+      .from(jobs)
+      .where(and(eq(jobs.status, "running"), eq(jobs.kind, ph("kind"))))
+      .prepare(),
+  };
+
+  // Built once: better-sqlite3 makes a new wrapper per `transaction()` call.
+  const insertTx = db.sqlite.transaction((job: NewJobRow): { row: JobRow; created: boolean } => {
+    if (job.key) {
+      const active = stmt.findActive.get({ key: job.key });
+      if (active) return { row: active, created: false };
+    }
+    return { row: stmt.insert.get({ ...job })!, created: true };
+  });
+
+  return {
+    insert: (job) => insertTx.immediate(job),
+    get: (id) => stmt.get.get({ id }),
+    countByStatus: () =>
+      orm.select({ status: jobs.status, n: sql<number>`count(*)` }).from(jobs).groupBy(jobs.status).all(),
+    oldestExpired: (kind, at) => byKind.expired.get({ kind, at }),
+    oldestDue: (kind, at) => byKind.due.get({ kind, at }),
+    nextQueuedAt: (kind) => byKind.nextQueued.get({ kind })?.at,
+    nextLeaseExpiry: (kind) => byKind.nextLease.get({ kind })?.at,
+    claim: (id, owner, leaseExpiresAt, at) => stmt.claim.get({ id, owner, leaseExpiresAt, at }),
+    renew: (id, owner, leaseExpiresAt, at) => stmt.renew.run({ id, owner, leaseExpiresAt, at }).changes === 1,
+    complete: (id, owner, result, at) => stmt.complete.run({ id, owner, result, at }).changes === 1,
+    requeue: (id, owner, r) =>
+      stmt.requeue.run({ id, owner, ...r, giveBack: r.giveBack ? 1 : 0 }).changes === 1,
+    fail: (id, owner, error, at) => stmt.fail.run({ id, owner, ...error, at }).changes === 1,
+    releaseKey: (id) => {
+      stmt.releaseKey.run({ id });
+    },
+  };
+}

@@ -1,0 +1,24 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+
+const SRC = fileURLToPath(new URL("../../src/", import.meta.url));
+
+/** Every TypeScript file under `dir`. */
+function sources(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith(".ts") ? [join(dir, e.name)] : [],
+  );
+}
+
+describe("the store's boundary (STYLE.md: driver types stay inside src/store)", () => {
+  it("is the only place that imports drizzle-orm or better-sqlite3", () => {
+    const importsDriver = /\bfrom\s+["'](?:drizzle-orm|better-sqlite3)(?:\/[^"']*)?["']/;
+    const outside = sources(SRC)
+      .map((file) => relative(SRC, file))
+      .filter((file) => !file.startsWith("store/"))
+      .filter((file) => importsDriver.test(readFileSync(join(SRC, file), "utf8")));
+    expect(outside).toEqual([]);
+  });
+});
