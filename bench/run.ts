@@ -1,8 +1,11 @@
 /**
  * `npm run bench`: every benchmark in one run, so figures are compared against peers measured in
  * the same run on the same (noisy, 2-core) machine. Prints ratios, never asserts a time.
- * Run one part alone with `npm run bench -- registry|store|slack`.
+ * Each part runs in a process of its own, so one part's memory (the store's million rows) does not
+ * show up in another's figures. Run one part alone with `npm run bench -- registry|store|slack`.
  */
+import { spawnSync } from "node:child_process";
+
 const parts: Record<string, () => Promise<string>> = {
   registry: async () => {
     const { startTestbed } = await import("../test/support/testbed.js");
@@ -25,9 +28,20 @@ for (const name of wanted) {
     process.exit(64);
   }
 }
-for (const name of wanted.length ? wanted : Object.keys(parts)) {
-  process.stdout.write(`\n## ${name}\n\n`);
-  const started = performance.now();
-  process.stdout.write(`${await parts[name]!()}\n`);
-  process.stdout.write(`(${name} took ${((performance.now() - started) / 1000).toFixed(1)} s)\n`);
+
+if (wanted.length === 0) {
+  // All parts: each in its own process, one after another (never two at once on 2 cores).
+  for (const name of Object.keys(parts)) {
+    const child = spawnSync(process.execPath, [...process.execArgv, process.argv[1]!, name], {
+      stdio: "inherit",
+    });
+    if (child.status !== 0) process.exit(child.status ?? 1);
+  }
+} else {
+  for (const name of wanted) {
+    process.stdout.write(`\n## ${name}\n\n`);
+    const started = performance.now();
+    process.stdout.write(`${await parts[name]!()}\n`);
+    process.stdout.write(`(${name} took ${((performance.now() - started) / 1000).toFixed(1)} s)\n`);
+  }
 }
