@@ -9,7 +9,7 @@ import { enqueueCheck } from "../../src/worker/check-job.js";
 import { openQueue } from "../../src/worker/queue.js";
 import { tempDir } from "../store/support.js";
 import { type PushedImage, pushImage, randomRepo } from "../support/image-builder.js";
-import { type Proxy, type ProxyRequest, startProxy } from "../support/proxy.js";
+import { type Proxy as RecordingProxy, type ProxyRequest, startProxy } from "../support/proxy.js";
 import { getTestbed } from "../support/testbed.js";
 import { crashPolicy } from "./fixtures/crash-policy.js";
 
@@ -99,7 +99,7 @@ describe("a worker killed with SIGKILL in the middle of a check against a slow r
   });
 
   it("loses nothing: on restart the request completes with exactly one report", async () => {
-    const proxy: Proxy = slow.proxy;
+    const proxy: RecordingProxy = slow.proxy;
     const reference = `${proxy.host}/${repo}:1.0`;
     const req = store.createRequest(
       { reference, repository: `${proxy.host}/${repo}`, tag: "1.0", requestedBy: "U_DEV", source: "slack" },
