@@ -44,6 +44,12 @@ export interface SecretMatch {
   /** The variable, option or key that holds it, when one does. */
   name?: string;
   value: string;
+  /**
+   * Shorter secrets found inside `value` and folded into this match by `dedupe`. They are listed
+   * once (as this match), but each may also stand alone elsewhere in the text, so `redact` masks
+   * them too.
+   */
+  covers?: string[];
 }
 
 /** A secret as findings show it: the value masked. */
@@ -392,10 +398,19 @@ export function dedupe(matches: readonly SecretMatch[]): SecretMatch[] {
   const distinct: SecretMatch[] = [];
   for (const m of matches) if (!collectSecret(distinct, m)) return distinct;
   const sorted = [...distinct].sort((a, b) => b.value.length - a.value.length);
-  const kept = new Set<SecretMatch>();
-  for (const m of sorted) if (![...kept].some((k) => k.value.includes(m.value))) kept.add(m);
-  // Back to the order found, for stable output.
-  return distinct.filter((m) => kept.has(m));
+  const kept = new Map<SecretMatch, SecretMatch>();
+  for (const m of sorted) {
+    const outer = [...kept.values()].find((k) => k.value.includes(m.value));
+    if (!outer) kept.set(m, { ...m, covers: [...(m.covers ?? [])] });
+    else outer.covers = [...(outer.covers ?? []), m.value, ...(m.covers ?? [])];
+  }
+  // Back to the order found, for stable output; `covers` only where something was folded in.
+  return distinct.flatMap((m) => {
+    const k = kept.get(m);
+    if (!k) return [];
+    if (k.covers?.length === 0) delete k.covers;
+    return [k];
+  });
 }
 
 /**
@@ -433,7 +448,9 @@ export function maskWhole(text: string): string {
 export function redact(text: string, matches: readonly SecretMatch[]): string {
   if (isOpaque(text, matches)) return maskWhole(text);
   let out = text;
-  const values = [...new Set(matches.map((m) => m.value))].sort((a, b) => b.length - a.length);
+  const values = [...new Set(matches.flatMap((m) => [m.value, ...(m.covers ?? [])]))].sort(
+    (a, b) => b.length - a.length,
+  );
   for (const v of values) if (v.length > 0) out = out.split(v).join(mask(v));
   return out;
 }

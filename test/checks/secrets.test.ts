@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { redactFacts } from "../../src/checks/redact.js";
 import {
   isSecretName,
   mask,
@@ -7,6 +8,7 @@ import {
   scanAssignment,
   scanText,
 } from "../../src/checks/secrets.js";
+import type { ImageFacts } from "../../src/facts/model.js";
 
 // Test tokens are shaped like the real formats; none is a live credential (AWS's documented example key).
 const AWS = "AKIAIOSFODNN7EXAMPLE";
@@ -156,5 +158,27 @@ describe("redact", () => {
 
   it("masks a whole private key block", () => {
     expect(redactText(`key: ${PRIVATE_KEY} end`)).not.toContain("MIIEow");
+  });
+});
+
+describe("masking secrets that contain one another", () => {
+  it.each([
+    ["|2 SSH_PASSPHRASE=Sup3rS3cret DB_PASSWORD=Sup3rS3cret2 /bin/sh -c make", "Sup3rS3cret"],
+    ["|2 API_KEY=abcd1234efgh DB_PASSWORD=abcd1234efgh5678 /bin/sh -c make", "abcd1234efgh"],
+    ["/bin/sh -c export SECRET='pass Sup3rS3cret' && mysql -pSup3rS3cret", "Sup3rS3cret"],
+  ])("never shows the shorter one in full: %s", (createdBy, secret) => {
+    const facts = {
+      config: { env: [], labels: {}, entrypoint: null, cmd: null, healthcheck: null },
+      history: [{ createdBy, emptyLayer: false }],
+      annotations: {},
+      indexAnnotations: {},
+      incomplete: [],
+      signatures: [],
+      attestations: [],
+    } as unknown as ImageFacts;
+    const shown = redactFacts(facts).history[0]!.createdBy;
+    expect(shown).not.toContain(secret);
+    // The build step is still readable around the masks.
+    expect(shown).toContain("/bin/sh -c");
   });
 });
