@@ -88,7 +88,8 @@ const TOKEN_FORMATS: { kind: SecretKind; re: RegExp }[] = [
   { kind: "github-token", re: /(?<![A-Za-z0-9_])gh[pousr]_[A-Za-z0-9]{36,251}(?![A-Za-z0-9])/g },
   { kind: "github-token", re: /(?<![A-Za-z0-9_])github_pat_[A-Za-z0-9_]{40,255}(?![A-Za-z0-9_])/g },
   { kind: "gitlab-token", re: /(?<![A-Za-z0-9_])glpat-[A-Za-z0-9_-]{20,255}/g },
-  { kind: "slack-token", re: /(?<![A-Za-z0-9])xox[abprs]-[A-Za-z0-9-]{10,255}/g },
+  // Bot, user, app-config, refresh (xoxe-, xoxe.xoxp-) and browser (xoxc-) tokens: every xox?- form.
+  { kind: "slack-token", re: /(?<![A-Za-z0-9])(?:xoxe\.)?xox[a-z]-[A-Za-z0-9-]{10,255}/g },
   { kind: "slack-token", re: /(?<![A-Za-z0-9])xapp-\d-[A-Za-z0-9-]{10,255}/g },
   {
     kind: "slack-webhook",

@@ -182,3 +182,16 @@ describe("masking secrets that contain one another", () => {
     expect(shown).toContain("/bin/sh -c");
   });
 });
+
+describe("Slack token formats", () => {
+  it.each([
+    "xoxb-1234567890-0987654321-abcdefghijklmnop",
+    "xoxp-1234567890-0987654321-abcdefghijklmnop",
+    "xoxe-1-My0xLTEyMzQ1Njc4OTAtYWJjZGVm",
+    "xoxe.xoxp-1-My0xLTEyMzQ1Njc4OTAtYWJjZGVm",
+    "xoxc-1234567890-0987654321-abcdefghijklmnop",
+  ])("finds %s in free text", (token) => {
+    const found = scanText(`curl -H "Authorization: Bearer ${token}" https://slack.com/api/auth.test`);
+    expect(found.map((m) => m.value)).toContain(token);
+  });
+});
