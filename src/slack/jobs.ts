@@ -121,7 +121,7 @@ export function slackJobHandlers(deps: SlackJobDeps): Record<string, JobHandlerS
     // Approved since the check ran (another request for the same digest): the approval covers this
     // one too, rather than leaving it in IT's pending list. Rejections are not re-applied here: a
     // pending request under a standing rejection is one its requester asked IT to reconsider.
-    if (current?.status === "approved" && coverBy(request, current, at))
+    if (current?.status === "approved" && current.decidedBy !== "policy" && coverBy(request, current, at))
       return { kind: "already-approved", decision: current };
     if (!request.reason) return { kind: "needs-reason", requestId: request.id, previous: current };
     enqueueRequestJob(deps, JOB.itRequest, request.id, at);

@@ -270,6 +270,8 @@ export interface Store {
    * rejection over a request reopened by `reopenCovered`: that one is for a person to decide).
    */
   coverByDecision(requestId: string, decisionId: string, now: Date): RequestRecord;
+  // (Only a person's decision covers: a decision by "policy" is NOT_DECIDABLE here, since the policy
+  // that made it, e.g. a CLI run's --policy, need not be the one in force.)
   /**
    * The requester asks IT to look again at a request that a standing rejection covered: back to
    * `pending` with the new reason, no decision referenced (audit `request.reopened`); the next

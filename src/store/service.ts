@@ -576,6 +576,13 @@ export function createStore(db: Db, opts: Pick<OpenStoreOptions, "randomBytes"> 
       throw new StoreError("NOT_DECIDABLE", `request ${requestId} was reopened for IT to decide`);
     if (dec.repository !== req.repository || dec.digest !== req.digest)
       throw new StoreError("NOT_DECIDABLE", `${id} is about another image than request ${requestId}`);
+    // A policy approval speaks for the policy that made it (a CLI run may use another one): each
+    // request is judged by the policy in force, which approves it itself when it passes.
+    if (dec.decidedBy === STORE_DEFAULTS.policyActor)
+      throw new StoreError(
+        "NOT_DECIDABLE",
+        `${id} was made by a policy, not a person: it covers no other request`,
+      );
     const newest = newestDecision(dec.repository, dec.digest);
     if (newest?.seq !== dec.seq || toDecision(dec, now).status === "expired")
       throw new StoreError("NOT_DECIDABLE", `${id} is no longer in force for ${dec.digest}`);

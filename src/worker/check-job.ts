@@ -236,7 +236,10 @@ export function checkJobHandler(deps: CheckJobDeps): JobHandlerSpec {
     const at = deps.now();
     try {
       const standing = store.currentDecision(r.repository, r.digest, at);
-      if (standing && standing.status !== "expired") store.coverByDecision(r.id, standing.id, at);
+      // Only a person's decision stands for other requests; a policy approval is re-derived under
+      // the policy in force (it may have come from a CLI run with another policy).
+      if (standing && standing.status !== "expired" && standing.decidedBy !== "policy")
+        store.coverByDecision(r.id, standing.id, at);
       else if (deps.autoApprovePass && r.verdict === "pass") store.autoApprove(r.id, at, deps.expireDays);
     } catch (err) {
       // Decided meanwhile (an approver was quicker, or another process settled it): nothing to do.

@@ -117,6 +117,30 @@ describe("recordCliReport", () => {
     });
   });
 
+  describe("when a Slack request comes for a digest a CLI run approved by its own policy", () => {
+    it("is not covered by that approval: the policy in force judges it", () => {
+      const store = freshStore();
+      const d = digest("lax-1.0");
+      const cli = store.recordCliReport(
+        makeReport({ repository: "docker.io/library/lax", tag: "1.0", digest: d, verdict: "pass" }),
+        T0,
+        AUTO,
+      );
+      expect(cli.decision?.decidedBy).toBe("policy");
+      // Under serve's policy the same image needs review.
+      const asked = checkedRequest(store, {
+        repository: "docker.io/library/lax",
+        tag: "1.0",
+        digest: d,
+        verdict: "review",
+      });
+      expect(() => store.coverByDecision(asked.id, cli.decision!.id, T0)).toThrow(
+        expect.objectContaining({ code: "NOT_DECIDABLE" }),
+      );
+      expect(store.getRequest(asked.id, T0)?.status).toBe("pending");
+    });
+  });
+
   describe("when the check passes but a person rejected that digest", () => {
     it("lets the rejection stand and records no request", () => {
       const store = freshStore();

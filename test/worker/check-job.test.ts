@@ -193,6 +193,25 @@ describe("the check job", () => {
       });
       expect(decisionCount(store)).toBe(1);
     });
+    it("does not settle on a policy approval from elsewhere: the policy in force judges each request", async () => {
+      const store = freshStore();
+      const verdicts = { current: "pass" as Report["verdict"] };
+      const runner: CheckRunner = (input, signal) => fakeRunner(verdicts.current).runner(input, signal);
+      const w = run(store, checkJobHandler(deps(store, runner, { autoApprovePass: true })));
+      const first = await check(store, w, "redis:7.4", "U_A");
+      expect(first.status).toBe("approved");
+      // The same digest now needs review under the policy in force: the earlier policy approval
+      // must not wave it through...
+      verdicts.current = "review";
+      const second = await check(store, w, "redis:7.4", "U_B");
+      await w.idle();
+      expect(store.getRequest(second.id, new Date())?.status).toBe("pending");
+      // ...and a pass is approved by the policy in force itself, not left pending.
+      verdicts.current = "pass";
+      const third = await check(store, w, "redis:7.4", "U_C");
+      await w.idle();
+      expect(store.getRequest(third.id, new Date())?.status).toBe("approved");
+    });
   });
 
   describe("when identical requests arrive while one check is queued", () => {
