@@ -8,6 +8,7 @@
 import { buildReport } from "../checks/build-report.js";
 import { findingsForGatherError, runChecks } from "../checks/index.js";
 import type { Report } from "../checks/report.js";
+import { MAX_SCAN_CHARS } from "../checks/secrets.js";
 import type { Finding } from "../checks/types.js";
 import { CodedError, oneLine } from "../errors.js";
 import type { ImageFacts, ImageSource, Platform } from "../facts/model.js";
@@ -50,6 +51,14 @@ export function boundFacts(facts: ImageFacts): ImageFacts {
     },
     history: bound("history", facts.history),
   };
+  // A value longer than the secret scanner reads was not fully checked for secrets.
+  const long = [
+    ...bounded.config.env,
+    ...Object.values(bounded.config.labels),
+    ...bounded.history.map((h) => h.createdBy),
+  ].filter((v) => v.length > MAX_SCAN_CHARS).length;
+  if (long > 0)
+    cut.push(`${long} values longer than ${MAX_SCAN_CHARS} characters (only their start was scanned)`);
   if (cut.length === 0) return facts;
   const message = `the image config is unreasonably large: ${cut.join(", ")}`;
   return { ...bounded, incomplete: [...facts.incomplete, { part: "limits", code: "TOO_LARGE", message }] };

@@ -52,6 +52,23 @@ describe("checkImage", () => {
     });
   });
 
+  describe("when a value is longer than the secret scanner reads", () => {
+    it("says it was only partly scanned and cannot pass", async () => {
+      const facts = cleanFacts();
+      facts.config = {
+        ...facts.config,
+        env: [...facts.config.env, `NOTES=${"x".repeat(70_000)} AKIAIOSFODNN7EXAMPLE`],
+      };
+      const { report } = await checkImage(
+        "registry.example.com/acme/app:1.4.2",
+        depsWith(fixedSource(facts)),
+      );
+      const incomplete = report.findings.find((f) => f.id === "check.incomplete");
+      expect(JSON.stringify(incomplete)).toContain("only their start was scanned");
+      expect(report.verdict).not.toBe("pass");
+    });
+  });
+
   describe("when the facts fit the limits", () => {
     it("adds nothing about limits", async () => {
       const { report } = await checkImage(
