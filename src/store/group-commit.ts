@@ -49,6 +49,16 @@ export function groupCommit(
   const each = sqlite.transaction((fn: () => unknown) => fn());
   const all = sqlite.transaction((group: Pending[]) => {
     for (const p of group) {
+      // An error SQLite answers by rolling back the whole transaction (disk full, I/O error) ends
+      // the group: the writes after it must not run as transactions of their own and be committed
+      // while the group as a whole reports failure.
+      if (!sqlite.inTransaction) {
+        p.outcome = {
+          ok: false,
+          error: new Error("the group's transaction was rolled back by an earlier write"),
+        };
+        continue;
+      }
       try {
         p.outcome = { ok: true, value: each(p.fn) };
       } catch (error) {

@@ -88,6 +88,25 @@ describe("groupCommit", () => {
     });
   });
 
+  describe("when a write makes SQLite roll back the whole transaction", () => {
+    it("runs none of the later writes on their own, and commits nothing of the group", async () => {
+      const { commit, flushes } = manual();
+      const before = commit(() => insert.run("f-before"));
+      // What SQLITE_FULL or an I/O error does: the whole transaction is gone mid-group.
+      const fatal = commit(() => {
+        db.sqlite.exec("ROLLBACK");
+        throw new Error("disk full");
+      });
+      const after = commit(() => insert.run("f-after"));
+      flushes[0]!();
+      await expect(fatal).rejects.toThrow();
+      await expect(before).rejects.toThrow();
+      await expect(after).rejects.toThrow();
+      expect(seenByOther("f-before") + seenByOther("f-after")).toBe(0);
+      expect(db.sqlite.inTransaction).toBe(false);
+    });
+  });
+
   describe("when a group reaches its size limit", () => {
     it("commits at once, without waiting for the scheduled flush", async () => {
       const { commit, flushes } = manual(2);
