@@ -187,9 +187,10 @@ export function slackJobHandlers(deps: SlackJobDeps): Record<string, JobHandlerS
         const at = now();
         const current = request.digest ? store.currentDecision(request.repository, request.digest, at) : null;
         const metadata = { eventType: METADATA.itRequest, payload: { request_id: request.id } };
-        // A retry may follow a post whose ts was never stored (the process died in between, or
-        // Slack's answer was lost): find that post by its metadata rather than post twice.
-        const earlier = ctx.attempt > 1 ? await earlierPost(metadata) : null;
+        // A retry (or a run given back at shutdown, which keeps its attempt) may follow a post whose
+        // ts was never stored: find that post by its metadata rather than post twice.
+        const ranBefore = ctx.attempt > 1 || ctx.job.lastError !== null;
+        const earlier = ranBefore ? await earlierPost(metadata) : null;
         const posted =
           earlier ??
           (await api.postMessage(deps.itChannel, renderItRequest(request, report, current), metadata));

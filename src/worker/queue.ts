@@ -152,7 +152,10 @@ export function openQueue(db: Db): DurableQueue {
 
     release(id: number, owner: string, now: Date): boolean {
       const at = now.toISOString();
-      return table.requeue(id, owner, { giveBack: true, availableAt: at, code: null, message: null, at });
+      // The attempt is given back, but the job keeps a trace that it ran: a handler with an outside
+      // effect (a Slack post) then knows to look for what the earlier run may have done.
+      const trace = { code: "RELEASED", message: "given back unfinished (shutdown or lost lease)" };
+      return table.requeue(id, owner, { giveBack: true, availableAt: at, ...trace, at });
     },
 
     releaseKey(id: number): void {

@@ -135,6 +135,8 @@ describe("the job queue", () => {
       queue.claim("w", T0, LEASE, ["q.release"]);
       expect(queue.release(job.id, "w", T0)).toBe(true);
       expect(queue.get(job.id)).toMatchObject({ status: "queued", attempts: 0, leaseOwner: null });
+      // ...while keeping a trace that it ran, for handlers with outside effects (a Slack post).
+      expect(queue.get(job.id)?.lastError).toMatchObject({ code: "RELEASED" });
     });
 
     it("fails for good with the error", () => {
