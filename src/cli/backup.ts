@@ -10,7 +10,8 @@ import { loadConfig } from "../config.js";
 import { openDb } from "../store/db.js";
 import { type CliIO, type Command, parseArgs, UsageError } from "./args.js";
 
-const HELP = `Usage: image-check backup FILE [--force]
+/** The command's --help text (main prints it for --help or -h). */
+export const HELP = `Usage: image-check backup FILE [--force]
 
 Writes a consistent online copy of the store (IMAGE_CHECK_DB) to FILE; safe while serve runs.
 Restore by stopping serve and copying FILE over the store.
@@ -24,13 +25,7 @@ Options:
 export const backupCommand: Command = async (argv: string[], io: CliIO): Promise<number> => {
   const { flags, positionals } = parseArgs("backup", argv, {
     force: { type: "boolean" },
-    help: { type: "boolean" },
-    h: { type: "boolean" },
   });
-  if (flags.help || flags.h) {
-    io.stdout(HELP);
-    return 0;
-  }
   if (positionals.length !== 1)
     throw new UsageError("backup: expected one FILE to write (see image-check backup --help)");
   const target = resolve(io.cwd, positionals[0]!);

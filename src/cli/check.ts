@@ -12,7 +12,8 @@ import type { CliReportInput } from "../store/api.js";
 import { type CliIO, type Command, EXIT, parseArgs, UsageError } from "./args.js";
 import type { SourceKind } from "./sources.js";
 
-const HELP = `Usage: image-check check REF [REF...] [options]
+/** The command's --help text (main prints it for --help or -h). */
+export const HELP = `Usage: image-check check REF [REF...] [options]
 
 Gather the facts about each image (no layer is downloaded), run every check, and print the report.
 
@@ -36,17 +37,11 @@ const FLAGS = {
   platform: { type: "string" },
   source: { type: "string", choices: ["registry", "engine", "auto"] },
   "no-store": { type: "boolean" },
-  help: { type: "boolean" },
-  h: { type: "boolean" },
 } as const;
 
 /** The `check` command. */
 export const checkCommand: Command = async (argv, io) => {
   const { flags, positionals } = parseArgs("check", argv, FLAGS);
-  if (flags.help || flags.h) {
-    io.stdout(HELP);
-    return 0;
-  }
   if (positionals.length === 0)
     throw new UsageError("check: missing image reference (usage: image-check check REF [--json])");
   // Every reference is parsed before anything is fetched, so one typo fails fast and changes nothing.

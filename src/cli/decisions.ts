@@ -45,7 +45,8 @@ export const DECISIONS_DEFAULTS = {
 
 const STATUSES = ["approved", "rejected", "pending", "expired"] as const;
 
-const HELP = `Usage: image-check decisions [--image REPO] [--status STATUS] [--limit N] [--json | --csv]
+/** The command's --help text (main prints it for --help or -h). */
+export const HELP = `Usage: image-check decisions [--image REPO] [--status STATUS] [--limit N] [--json | --csv]
 
 Prior decisions from the store (IMAGE_CHECK_DB), newest first.
 
@@ -68,13 +69,7 @@ export const decisionsCommand: Command = async (argv: string[], io: CliIO): Prom
     limit: { type: "string" },
     json: { type: "boolean" },
     csv: { type: "boolean" },
-    help: { type: "boolean" },
-    h: { type: "boolean" },
   });
-  if (flags.help || flags.h) {
-    io.stdout(HELP);
-    return 0;
-  }
   if (positionals.length)
     throw new UsageError(
       `decisions: unexpected argument "${positionals[0]}" (see image-check decisions --help)`,

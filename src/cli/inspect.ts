@@ -25,11 +25,10 @@ const FLAGS: FlagSpec = {
   source: { type: "string", choices: ["registry", "engine", "auto"] },
   policy: { type: "string" },
   tags: { type: "boolean" },
-  help: { type: "boolean" },
-  h: { type: "boolean" },
 };
 
-const HELP = `Usage: image-check inspect REF [--json] [--tags] [--platform OS/ARCH] [--source registry|engine|auto] [--policy FILE]
+/** The command's --help text (main prints it for --help or -h). */
+export const HELP = `Usage: image-check inspect REF [--json] [--tags] [--platform OS/ARCH] [--source registry|engine|auto] [--policy FILE]
 
 Print the facts gathered about an image, without checking them: digests, platform(s), created,
 user, env, labels, ports, volumes, entrypoint and cmd, healthcheck, history, layers and sizes,
@@ -53,10 +52,6 @@ Exit codes: 0 facts printed, 3 could not gather (network, auth, bad registry dat
 /** The `inspect` command. */
 export const inspectCommand: Command = async (argv, io) => {
   const { flags, positionals } = parseArgs("inspect", argv, FLAGS);
-  if (flags.help || flags.h) {
-    io.stdout(HELP);
-    return 0;
-  }
   if (positionals.length !== 1)
     throw new UsageError(
       `inspect: ${positionals.length === 0 ? "missing the image reference" : "takes one image reference"} (usage: image-check inspect REF [--json])`,

@@ -10,31 +10,55 @@ import { type CliIO, type Command, EXIT } from "./args.js";
 // level, so a command importing main would wait on itself.
 export { EXIT };
 
-const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
+const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: Command; help: string }> }> = {
   check: {
     summary: "check an image and print the report",
-    load: async () => (await import("./check.js")).checkCommand,
+    load: async () => {
+      const m = await import("./check.js");
+      return { run: m.checkCommand, help: m.HELP };
+    },
   },
   inspect: {
     summary: "print the gathered facts only",
-    load: async () => (await import("./inspect.js")).inspectCommand,
+    load: async () => {
+      const m = await import("./inspect.js");
+      return { run: m.inspectCommand, help: m.HELP };
+    },
   },
   decisions: {
     summary: "query prior decisions",
-    load: async () => (await import("./decisions.js")).decisionsCommand,
+    load: async () => {
+      const m = await import("./decisions.js");
+      return { run: m.decisionsCommand, help: m.HELP };
+    },
   },
-  serve: { summary: "start the Slack app", load: async () => (await import("./serve.js")).serveCommand },
+  serve: {
+    summary: "start the Slack app",
+    load: async () => {
+      const m = await import("./serve.js");
+      return { run: m.serveCommand, help: m.HELP };
+    },
+  },
   migrate: {
     summary: "apply pending database migrations",
-    load: async () => (await import("./migrate.js")).migrateCommand,
+    load: async () => {
+      const m = await import("./migrate.js");
+      return { run: m.migrateCommand, help: m.HELP };
+    },
   },
   backup: {
     summary: "write a consistent online copy of the store",
-    load: async () => (await import("./backup.js")).backupCommand,
+    load: async () => {
+      const m = await import("./backup.js");
+      return { run: m.backupCommand, help: m.HELP };
+    },
   },
   policy: {
     summary: "print the built-in default policy",
-    load: async () => (await import("./policy.js")).policyCommand,
+    load: async () => {
+      const m = await import("./policy.js");
+      return { run: m.policyCommand, help: m.HELP };
+    },
   },
 };
 
@@ -96,7 +120,12 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
   }
   try {
     const command = await entry.load();
-    return await command(rest, io);
+    // Every command's help is asked the same way, wherever --help or -h stands among its arguments.
+    if (rest.some((a) => a === "--help" || a === "-h")) {
+      io.stdout(command.help);
+      return 0;
+    }
+    return await command.run(rest, io);
   } catch (err) {
     if (debug && err instanceof Error) io.stderr(`${err.stack}\n`);
     // Usage errors, and configuration or policy the user must fix before anything can run: 64.

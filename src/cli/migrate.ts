@@ -7,7 +7,8 @@ import { loadConfig } from "../config.js";
 import { migrateDb, openDb } from "../store/db.js";
 import { type CliIO, type Command, parseArgs, UsageError } from "./args.js";
 
-const HELP = `Usage: image-check migrate
+/** The command's --help text (main prints it for --help or -h). */
+export const HELP = `Usage: image-check migrate
 
 Creates the store (IMAGE_CHECK_DB, default ./data/image-check.db) when missing and applies
 pending database migrations. Safe to run while serve runs, and more than once.
@@ -15,14 +16,7 @@ pending database migrations. Safe to run while serve runs, and more than once.
 
 /** The `migrate` command. */
 export const migrateCommand: Command = async (argv: string[], io: CliIO): Promise<number> => {
-  const { flags, positionals } = parseArgs("migrate", argv, {
-    help: { type: "boolean" },
-    h: { type: "boolean" },
-  });
-  if (flags.help || flags.h) {
-    io.stdout(HELP);
-    return 0;
-  }
+  const { positionals } = parseArgs("migrate", argv, {});
   if (positionals.length)
     throw new UsageError(`migrate: unexpected argument "${positionals[0]}" (see image-check migrate --help)`);
   const path = resolve(io.cwd, loadConfig(io.env).dbPath);

@@ -6,7 +6,8 @@ import { oneLine } from "../errors.js";
 import { type Command, parseArgs, UsageError } from "./args.js";
 import { loadPolicy } from "./load-policy.js";
 
-const HELP = `Usage: image-check policy --print-default
+/** The command's --help text (main prints it for --help or -h). */
+export const HELP = `Usage: image-check policy --print-default
        image-check policy --check FILE
 
   --print-default   print the built-in default policy as commented YAML (a starting point for your own)
@@ -21,17 +22,11 @@ the built-in default applies.
 const FLAGS = {
   "print-default": { type: "boolean" },
   check: { type: "string" },
-  help: { type: "boolean" },
-  h: { type: "boolean" },
 } as const;
 
 /** The `policy` command. */
 export const policyCommand: Command = async (argv, io) => {
   const { flags, positionals } = parseArgs("policy", argv, FLAGS);
-  if (flags.help || flags.h) {
-    io.stdout(HELP);
-    return 0;
-  }
   if (positionals.length)
     throw new UsageError(`policy: unexpected argument "${positionals[0]}" (see image-check policy --help)`);
   if (flags["print-default"] && flags.check)

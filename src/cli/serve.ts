@@ -12,7 +12,8 @@ import type { OpenedStore } from "../store/service.js";
 import type { CheckRunner } from "../worker/types.js";
 import { type CliIO, type Command, EXIT, parseArgs, UsageError } from "./args.js";
 
-const HELP = `Usage: image-check serve
+/** The command's --help text (main prints it for --help or -h). */
+export const HELP = `Usage: image-check serve
 
 Start the Slack app: /image-check, the IT approval buttons, the App Home tab, and the workers that
 run checks and post to Slack. HTTP mode serves POST /slack/events, GET /healthz and GET /metrics on
@@ -37,14 +38,7 @@ export const serveCommand: Command = (argv, io) => runServe(argv, io);
 
 /** Run the bot until SIGTERM or SIGINT; returns the exit code. */
 export async function runServe(argv: string[], io: CliIO, overrides: ServeOverrides = {}): Promise<number> {
-  const { flags, positionals } = parseArgs("serve", argv, {
-    help: { type: "boolean" },
-    h: { type: "boolean" },
-  });
-  if (flags.help || flags.h) {
-    io.stdout(HELP);
-    return 0;
-  }
+  const { positionals } = parseArgs("serve", argv, {});
   if (positionals.length > 0) throw new UsageError(`serve: takes no arguments, got "${positionals[0]}"`);
   // Log lines go to stderr; stdout stays free for command output.
   const { lineLogger } = await import("../slack/app.js");

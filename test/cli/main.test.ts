@@ -37,6 +37,15 @@ describe("the image-check entry point", () => {
     );
   });
 
+  describe("when -h stands among other arguments", () => {
+    it("prints the command's help and runs nothing", async () => {
+      const r = await entry(["check", "UPPER/case", "--frobnicate", "-h"]);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/^Usage: image-check check\b/);
+      expect(r.stderr).toBe("");
+    });
+  });
+
   describe("with --version", () => {
     it("prints the package version", async () => {
       const { version } = JSON.parse(readFileSync("package.json", "utf8")) as { version: string };
