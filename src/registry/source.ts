@@ -266,9 +266,19 @@ class Session {
     });
   }
 
-  /** The blobs of an artifact manifest, as the facts keep them. */
+  /**
+   * The blobs of an artifact manifest, as the facts keep them. A manifest with more layers than
+   * are read is refused whole (TOO_LARGE, recorded as incomplete): a signature among the unread
+   * layers would otherwise be judged on part of its evidence.
+   */
   async artifactBlobs(manifest: FetchedManifest): Promise<FetchedBlob[]> {
-    const layers = (manifest.json.layers ?? []).slice(0, ARTIFACT_LIMITS.blobsPerArtifact);
+    const all = manifest.json.layers ?? [];
+    if (all.length > ARTIFACT_LIMITS.blobsPerArtifact)
+      throw new RegistryError(
+        "TOO_LARGE",
+        `${this.repository} artifact ${manifest.digest}: ${all.length} layers, at most ${ARTIFACT_LIMITS.blobsPerArtifact} are read`,
+      );
+    const layers = all;
     return Promise.all(
       layers.map(async (layer) => ({
         mediaType: typeof layer.mediaType === "string" ? layer.mediaType : "",

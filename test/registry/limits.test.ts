@@ -231,3 +231,24 @@ describe("the limits on one gather's signatures and attestations", () => {
     });
   });
 });
+
+describe("a signature manifest with more layers than are read", () => {
+  it("is refused whole and recorded as incomplete, never judged on part of its layers", async () => {
+    const { generateKeyPairSync } = await import("node:crypto");
+    const { signCosign } = await import("../support/image-builder.js");
+    const repo = randomRepo("limits");
+    const image = await pushImage(testbed.open, repo, {}, "1.0");
+    const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    // cosign appends one layer per signature to the same .sig manifest.
+    for (let i = 0; i <= ARTIFACT_LIMITS.blobsPerArtifact; i++) {
+      await signCosign(testbed.open, repo, image.digest, privateKey);
+    }
+    const facts = await sourceFor([testbed.open.host]).gather(
+      parseReference(`${testbed.open.host}/${repo}:1.0`),
+    );
+    expect(facts.signatures).toEqual([]);
+    expect(facts.incomplete).toContainEqual(
+      expect.objectContaining({ part: "signatures", code: "TOO_LARGE" }),
+    );
+  });
+});
