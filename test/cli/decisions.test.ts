@@ -15,45 +15,42 @@ const dbPath = join(dir, "store.db");
 // The command reads the real clock, so the seed is relative to it.
 const NOW = new Date();
 const store = openStore(dbPath);
-const expired = checkedRequest(store, {
+/** A checked request for `repository:tag` at `at`, decided by IT at the same time. */
+function decidedRequest(
+  decision: "approved" | "rejected",
+  opts: { repository: string; tag: string; at: Date; reason?: string },
+) {
+  const req = checkedRequest(store, {
+    repository: opts.repository,
+    tag: opts.tag,
+    now: opts.at,
+    reason: opts.reason,
+  });
+  store.decide({
+    requestId: req.id,
+    decision,
+    decidedBy: "U_IT",
+    isApprover: true,
+    now: opts.at,
+    expireDays: 90,
+  });
+  return req;
+}
+const expired = decidedRequest("approved", {
   repository: "docker.io/library/nginx",
   tag: "1.25",
-  now: daysAfter(-200, NOW),
+  at: daysAfter(-200, NOW),
 });
-store.decide({
-  requestId: expired.id,
-  decision: "approved",
-  decidedBy: "U_IT",
-  isApprover: true,
-  now: daysAfter(-200, NOW),
-  expireDays: 90,
-});
-const rejected = checkedRequest(store, {
+const rejected = decidedRequest("rejected", {
   repository: "ghcr.io/acme/tool",
   tag: "2.0",
-  now: minutesAfter(-2, NOW),
+  at: minutesAfter(-2, NOW),
   reason: 'needs "root", sorry,\nreally',
 });
-store.decide({
-  requestId: rejected.id,
-  decision: "rejected",
-  decidedBy: "U_IT",
-  isApprover: true,
-  now: minutesAfter(-2, NOW),
-  expireDays: 90,
-});
-const approved = checkedRequest(store, {
+const approved = decidedRequest("approved", {
   repository: "docker.io/library/nginx",
   tag: "1.27",
-  now: minutesAfter(-1, NOW),
-});
-store.decide({
-  requestId: approved.id,
-  decision: "approved",
-  decidedBy: "U_IT",
-  isApprover: true,
-  now: minutesAfter(-1, NOW),
-  expireDays: 90,
+  at: minutesAfter(-1, NOW),
 });
 const pending = checkedRequest(store, {
   repository: "docker.io/library/redis",
