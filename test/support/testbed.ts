@@ -62,7 +62,9 @@ export const TOKEN_ISSUER = "image-check-testbed-issuer";
 export function getTestbed(): Testbed {
   const testbed = inject("testbed");
   if (testbed === undefined)
-    throw new Error("testbed: not provided; is test/support/global-setup.ts the globalSetup?");
+    throw new Error(
+      "testbed: not provided; a test that needs the registries or dockerd must be named *.int.test.ts (the integration project)",
+    );
   return testbed;
 }
 
