@@ -226,5 +226,18 @@ approvals:
 #     reason: nginx drops privileges after binding its port
 #     expires: 2027-03-31
 exceptions: []
+
+watch:
+  # serve (and image-check watch) re-checks approved digests whose last check is older than this;
+  # 0 turns re-checks off.
+  intervalHours: ${d.watchIntervalHours}
+  # A re-check whose new findings reach this severity revokes the approval and asks IT again.
+  revokeAt: ${d.revokeAt}
+
+limits:
+  # One check's overall deadline in seconds: waits, retries and Retry-After together.
+  checkSeconds: ${d.checkSeconds}
+  # Slack checks one user may have queued or running at once.
+  perUserInFlight: ${d.perUserInFlight}
 `;
 }

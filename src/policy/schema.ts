@@ -92,6 +92,18 @@ export const POLICY_DEFAULTS = {
   autoApprovePass: true,
   /** A fresh report for the same digest and policy is reused this long, saving registry calls. */
   reuseReportMinutes: 10,
+  /**
+   * One check's overall deadline, waits, retries and Retry-After included. A registry answers a
+   * healthy check in well under a second; a minute leaves room for a slow one and a few retries,
+   * while a hostile one can no longer hold a worker for minutes.
+   */
+  checkSeconds: 60,
+  /** Slack checks one user may have queued or running: enough for a pair, not enough to starve others. */
+  perUserInFlight: 2,
+  /** Re-check approved digests daily: new CVEs and moved tags are news within a day. */
+  watchIntervalHours: 24,
+  /** Only what would have blocked revokes an approval by itself; anything less asks IT in the thread. */
+  revokeAt: "critical" as const,
 };
 
 /** The policy file, validated. Unknown fields are errors, so typos do not pass silently. */
@@ -144,6 +156,20 @@ export const policySchema = z
       .strict()
       .prefault({}),
     exceptions: z.array(exception).default([]),
+    watch: z
+      .object({
+        intervalHours: z.number().min(0).default(POLICY_DEFAULTS.watchIntervalHours),
+        revokeAt: severity.default(POLICY_DEFAULTS.revokeAt),
+      })
+      .strict()
+      .prefault({}),
+    limits: z
+      .object({
+        checkSeconds: z.number().positive().max(3600).default(POLICY_DEFAULTS.checkSeconds),
+        perUserInFlight: z.number().int().positive().default(POLICY_DEFAULTS.perUserInFlight),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 
