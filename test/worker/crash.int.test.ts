@@ -9,7 +9,7 @@ import { enqueueCheck } from "../../src/worker/check-job.js";
 import { openQueue } from "../../src/worker/queue.js";
 import { tempDir } from "../store/support.js";
 import { type PushedImage, pushImage, randomRepo } from "../support/image-builder.js";
-import { type Proxy as RecordingProxy, type ProxyRequest, startProxy } from "../support/proxy.js";
+import { type ProxyRequest, type Proxy as RecordingProxy, startProxy } from "../support/proxy.js";
 import { getTestbed } from "../support/testbed.js";
 import { crashPolicy } from "./fixtures/crash-policy.js";
 
