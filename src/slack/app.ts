@@ -161,12 +161,10 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
     () => now().getTime(),
   );
   const queue = openQueue(store.db);
-  const tx = store.db.sqlite.transaction((fn: () => unknown) => fn());
-  const transaction = <T>(fn: () => T): T => tx.immediate(fn) as T;
   const service = createSlackService({
     store,
     queue,
-    transaction,
+    transaction: (fn) => store.transaction(fn),
     groupTransaction: groupCommit(store.db.sqlite),
     enqueueCheck: (request, at) => {
       enqueueCheck(

@@ -16,10 +16,11 @@ import type {
   StatusAnswer,
   Store,
 } from "../store/api.js";
+import { coveredByRejection } from "../store/decisions.js";
 import type { JobQueue } from "../worker/types.js";
 import { APPROVER_ACK_BUDGET_MS, type Approvers } from "./approvers.js";
 import { JOB } from "./ids.js";
-import { coveredByRejection, decisionOf, enqueueRequestJob } from "./jobs.js";
+import { decisionOf, enqueueRequestJob } from "./jobs.js";
 import type { Metrics } from "./metrics.js";
 import type { RefusalCode } from "./render/refusal.js";
 

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { Report } from "../../src/checks/report.js";
 import { CodedError } from "../../src/errors.js";
+import { parseReference } from "../../src/reference/parse.js";
 import type { RequestRecord } from "../../src/store/api.js";
 import type { OpenedStore } from "../../src/store/service.js";
 import { CHECK_JOB, type CheckJobDeps, checkJobHandler, enqueueCheck } from "../../src/worker/check-job.js";
@@ -211,6 +212,154 @@ describe("the check job", () => {
       const third = await check(store, w, "redis:7.4", "U_C");
       await w.idle();
       expect(store.getRequest(third.id, new Date())?.status).toBe("approved");
+    });
+  });
+
+  describe("when a person decided the digest under another name", () => {
+    const D = digest("plain-1.0");
+    const REGISTRY = "127.0.0.1:5000";
+    /** A runner as the real one answers: the reference as asked, every name resolving to D. */
+    const sameDigest =
+      (verdict: Report["verdict"]): CheckRunner =>
+      async ({ reference }) => {
+        const ref = parseReference(reference);
+        return {
+          ...makeReport({
+            repository: `${ref.registry}/${ref.repository}`,
+            tag: ref.tag ?? "latest",
+            digest: D,
+            verdict,
+            policyVersion: POLICY,
+            checkedAt: new Date(),
+          }),
+          reference,
+        };
+      };
+    /** Ask for `reference` as `requestedBy`, check it, and wait until it settled. */
+    async function ask(store: OpenedStore, w: Worker, reference: string, requestedBy: string) {
+      const ref = parseReference(reference);
+      const req = store.createRequest(
+        {
+          reference,
+          repository: `${ref.registry}/${ref.repository}`,
+          tag: ref.tag ?? null,
+          requestedBy,
+          source: "slack",
+        },
+        new Date(),
+      );
+      enqueueCheck(store, { requestId: req.id, reference, policyVersion: POLICY }, new Date());
+      await settled(w, store, [req.id]);
+      await w.idle();
+      return store.getRequest(req.id, new Date())!;
+    }
+    const decideAs = (
+      store: OpenedStore,
+      approver: string,
+      requestId: string,
+      decision: "approved" | "rejected",
+    ) =>
+      store.decide({
+        requestId,
+        decision,
+        decidedBy: approver,
+        isApprover: true,
+        reason: decision === "rejected" ? "ships a cryptominer" : null,
+        now: new Date(),
+        expireDays: 90,
+      });
+
+    const otherNames: [string, string][] = [
+      ["a shortened IPv4 host", "127.1:5000/test/plain:1.0"],
+      ["a decimal IPv4 host", "2130706433:5000/test/plain:1.0"],
+      ["a hex IPv4 host", "0x7f.1:5000/test/plain:1.0"],
+      ["an IPv4-mapped IPv6 host", "[::ffff:127.0.0.1]:5000/test/plain:1.0"],
+      ["another repository holding the same manifest", `${REGISTRY}/test/plaincopy:9.9`],
+    ];
+    for (const [name, reference] of otherNames) {
+      it(`settles a passing request on the rejection, never approving it by policy: ${name}`, async () => {
+        const store = freshStore();
+        const verdicts = { current: "review" as Report["verdict"] };
+        const runner: CheckRunner = (input, signal) => sameDigest(verdicts.current)(input, signal);
+        const w = run(store, checkJobHandler(deps(store, runner, { autoApprovePass: true })));
+        const first = await ask(store, w, `${REGISTRY}/test/plain`, "U_A");
+        const rejection = decideAs(store, "U_IT", first.id, "rejected");
+        verdicts.current = "pass";
+        const again = await ask(store, w, reference, "U_B");
+        expect(again).toMatchObject({ status: "rejected", verdict: "pass", decisionId: rejection.id });
+        expect(store.listDecisions({ digest: D }, new Date()).items).toHaveLength(1);
+      });
+    }
+
+    it("settles a request that needs review on the rejection instead of sending it to IT", async () => {
+      const store = freshStore();
+      const w = run(store, checkJobHandler(deps(store, sameDigest("review"))));
+      const first = await ask(store, w, `${REGISTRY}/test/plain`, "U_A");
+      const rejection = decideAs(store, "U_IT", first.id, "rejected");
+      const again = await ask(store, w, "0x7f.1:5000/test/plain:1.0", "U_B");
+      expect(again).toMatchObject({ status: "rejected", decisionId: rejection.id });
+      expect(store.pendingRequests({}).items).toEqual([]);
+    });
+
+    it("files every spelling under one repository, so status and history find it by any", async () => {
+      const store = freshStore();
+      const w = run(store, checkJobHandler(deps(store, sameDigest("review"))));
+      const first = await ask(store, w, "127.1:5000/test/plain:1.0", "U_A");
+      decideAs(store, "U_IT", first.id, "rejected");
+      expect(first.repository).toBe(`${REGISTRY}/test/plain`);
+      for (const spelling of ["127.0.0.1:5000", "2130706433:5000", "[::ffff:7f00:1]:5000"]) {
+        expect(store.history(`${spelling}/test/plain`, {}, new Date()).items).toHaveLength(1);
+        expect(store.statusOf(`${spelling}/test/plain`, { tag: "1.0" }, new Date())).toMatchObject({
+          request: { id: first.id },
+          decision: { decision: "rejected" },
+        });
+      }
+    });
+  });
+
+  describe("when the requester made the decision that stands for the digest (two-person rule)", () => {
+    it("sends their own request to IT instead of settling it on their decision", async () => {
+      const store = freshStore();
+      const w = run(store, checkJobHandler(deps(store, fakeRunner("review").runner)));
+      const req = (reference: string, by: string) => {
+        const r = request(store, reference, by);
+        enqueueCheck(store, { requestId: r.id, reference, policyVersion: POLICY }, new Date());
+        return r;
+      };
+      const first = req("nginx:1.27", "U_USER");
+      await settled(w, store, [first.id]);
+      const approval = store.decide({
+        requestId: first.id,
+        decision: "approved",
+        decidedBy: "U_APPROVER",
+        isApprover: true,
+        now: new Date(),
+        expireDays: 90,
+      });
+      const own = req("nginx:1.27", "U_APPROVER");
+      await settled(w, store, [own.id]);
+      await w.idle();
+      expect(store.getRequest(own.id, new Date())).toMatchObject({ status: "pending", decisionId: null });
+      expect(store.pendingRequests({}).items.map((r) => r.id)).toEqual([own.id]);
+      // Someone else's request is still settled on that approval...
+      const other = req("nginx:1.27", "U_OTHER");
+      await settled(w, store, [other.id]);
+      await w.idle();
+      expect(store.getRequest(other.id, new Date())).toMatchObject({
+        status: "approved",
+        decisionId: approval.id,
+      });
+      // ...and nobody decides their own request: another approver must.
+      expect(() =>
+        store.decide({
+          requestId: own.id,
+          decision: "approved",
+          decidedBy: "U_APPROVER",
+          isApprover: true,
+          now: new Date(),
+          expireDays: 90,
+        }),
+      ).toThrow(expect.objectContaining({ code: "SELF_DECISION" }));
     });
   });
 
