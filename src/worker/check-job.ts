@@ -21,6 +21,7 @@
  * after resolving the tag to skip the rest of the work.
  */
 
+import { respelledReport } from "../checks/build-report.js";
 import type { Report } from "../checks/report.js";
 import { isCoded } from "../errors.js";
 import { canonicalHost } from "../reference/host.js";
@@ -198,8 +199,10 @@ export function checkJobHandler(deps: CheckJobDeps): JobHandlerSpec {
         const got = report;
         store.transaction(() => {
           const at = deps.now();
+          // Each request sees the report under its own spelling of the reference (a shared or
+          // reused check ran under another one).
           for (const r of waiting(jobId, p.requestId))
-            if (r.status === "checking") store.attachReport(r.id, got, at);
+            if (r.status === "checking") store.attachReport(r.id, respelledReport(got, r.reference), at);
           queue.releaseKey(jobId);
           const seen = reused ? null : tagObservationOf(got);
           if (seen) store.recordTagObservation(seen.repository, seen.tag, seen.digest, at);
@@ -250,6 +253,9 @@ export function checkJobHandler(deps: CheckJobDeps): JobHandlerSpec {
     if (minutes <= 0 || !digest) return null;
     const report = store.freshReport(digest, deps.policyVersion, deps.now(), minutes * 60_000);
     if (!report || (p.platform && report.image.platform !== p.platform)) return null;
+    // Only a report about this very image under this very name: the publisher, the tag findings
+    // and the trusted globs all depend on the name. The spelling is the request's own (`respelledReport`).
+    if (canonicalReference(report.reference) !== canonicalReference(p.reference)) return null;
     return report;
   }
 }

@@ -459,22 +459,45 @@ describe("the check job", () => {
   });
 
   describe("when a digest-pinned reference has a fresh report", () => {
-    it("reuses it instead of running the check", async () => {
-      const store = freshStore();
-      const { runner, calls } = fakeRunner("review");
-      const d = digest("node-pinned");
-      const earlier = request(store, `node@${d}`);
-      store.attachReport(
-        earlier.id,
-        makeReport({
-          repository: "docker.io/library/node",
-          digest: d,
-          policyVersion: POLICY,
-          checkedAt: new Date(),
-        }),
+    const d = digest("node-pinned");
+    /** A request for `reference` (any registry) and its report as the check of that reference made it. */
+    function checked(store: OpenedStore, reference: string) {
+      const ref = parseReference(reference);
+      const repository = `${ref.registry}/${ref.repository}`;
+      const req = store.createRequest(
+        { reference, repository, tag: null, requestedBy: "U_DEV", source: "slack" },
         new Date(),
       );
-      const req = request(store, `node@${d}`);
+      const base = makeReport({ repository, digest: d, policyVersion: POLICY, checkedAt: new Date() });
+      const pinned = `${repository}@${d}`;
+      const report: Report = {
+        ...base,
+        reference,
+        image: {
+          registry: ref.registry,
+          repository: ref.repository,
+          digest: d,
+          platform: "linux/amd64",
+          pinned,
+        },
+        findings: [
+          {
+            id: "tag.not-pinned",
+            category: "tag",
+            severity: "info",
+            title: "pinned",
+            detail: `use ${pinned}`,
+            evidence: { reference, pinned },
+          },
+        ],
+        run: { dockerRun: `docker run --read-only ${pinned}`, compose: `image: ${pinned}`, notes: [] },
+      };
+      return { req, report };
+    }
+    /** Ask for `reference` with report reuse on; the request once checked, and what the runner was asked. */
+    async function reuse(store: OpenedStore, reference: string) {
+      const { runner, calls } = fakeRunner("review");
+      const { req } = checked(store, reference);
       const w = run(store, checkJobHandler(deps(store, runner, { reuseReportMinutes: 10 })));
       const { job } = enqueueCheck(
         store,
@@ -482,10 +505,81 @@ describe("the check job", () => {
         new Date(),
       );
       const [done] = await settled(w, store, [req.id]);
-      expect(calls).toEqual([]);
-      expect(done?.reportId).toBe(store.getRequest(earlier.id)?.reportId);
       while (w.queue.get(job.id)?.status !== "done") await w.idle();
-      expect(w.queue.get(job.id)?.result).toMatchObject({ reused: true });
+      return { done: done!, calls, result: w.queue.get(job.id)?.result };
+    }
+
+    it("reuses it instead of running the check", async () => {
+      const store = freshStore();
+      const earlier = checked(store, `node@${d}`);
+      store.attachReport(earlier.req.id, earlier.report, new Date());
+      const { done, calls, result } = await reuse(store, `node@${d}`);
+      expect(calls).toEqual([]);
+      expect(done.reportId).toBe(store.getRequest(earlier.req.id)?.reportId);
+      expect(result).toMatchObject({ reused: true });
+    });
+
+    it("shows the request its own reference and pinned reference, not the earlier request's spelling", async () => {
+      const store = freshStore();
+      const earlier = checked(store, `127.0.0.1:5000/team/node@${d}`);
+      store.attachReport(earlier.req.id, earlier.report, new Date());
+      const { done, calls } = await reuse(store, `0x7f.1:5000/team/node@${d}`);
+      expect(calls).toEqual([]);
+      const mine = store.getReport(done.reportId!)!;
+      const pinned = `0x7f.1:5000/team/node@${d}`;
+      expect(mine.reference).toBe(`0x7f.1:5000/team/node@${d}`);
+      expect(mine.image).toMatchObject({ registry: "0x7f.1:5000", repository: "team/node", pinned });
+      expect(mine.findings[0]).toMatchObject({
+        detail: `use ${pinned}`,
+        evidence: { reference: pinned, pinned },
+      });
+      expect(mine.run).toMatchObject({
+        dockerRun: `docker run --read-only ${pinned}`,
+        compose: `image: ${pinned}`,
+      });
+      expect(JSON.stringify(mine)).not.toContain("127.0.0.1");
+      // The earlier request keeps its own.
+      expect(store.getReport(store.getRequest(earlier.req.id)!.reportId!)?.reference).toBe(
+        `127.0.0.1:5000/team/node@${d}`,
+      );
+    });
+
+    it("does not reuse a report made for another repository holding the same digest", async () => {
+      const store = freshStore();
+      const earlier = checked(store, `docker.io/library/node@${d}`);
+      store.attachReport(earlier.req.id, earlier.report, new Date());
+      const { calls, result } = await reuse(store, `docker.io/someone/node@${d}`);
+      expect(calls).toEqual([`docker.io/someone/node@${d}`]);
+      expect(result).toMatchObject({ reused: false });
+    });
+  });
+
+  describe("when identical requests spelled differently share one check", () => {
+    it("gives each request the report under its own reference", async () => {
+      const store = freshStore();
+      const runner: CheckRunner = async ({ reference }) => ({
+        ...makeReport({ repository: "docker.io/library/nginx", tag: "1.27", digest: digest("nginx-1.27") }),
+        reference,
+      });
+      const a = request(store, "nginx:1.27", "U_A");
+      const b = store.createRequest(
+        {
+          reference: "index.docker.io/library/nginx:1.27",
+          repository: "docker.io/library/nginx",
+          tag: "1.27",
+          requestedBy: "U_B",
+          source: "slack",
+        },
+        new Date(),
+      );
+      for (const r of [a, b])
+        enqueueCheck(store, { requestId: r.id, reference: r.reference, policyVersion: POLICY }, new Date());
+      const w = run(store, checkJobHandler(deps(store, runner)));
+      const done = await settled(w, store, [a.id, b.id]);
+      expect(done.map((r) => store.getReport(r.reportId!)?.reference)).toEqual([
+        "nginx:1.27",
+        "index.docker.io/library/nginx:1.27",
+      ]);
     });
   });
 
