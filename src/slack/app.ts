@@ -15,7 +15,6 @@ import { ConfigError } from "../config.js";
 import { oneLine } from "../errors.js";
 import type { Policy } from "../policy/schema.js";
 import type { RequestRecord } from "../store/api.js";
-import { groupCommit } from "../store/group-commit.js";
 import type { OpenedStore } from "../store/service.js";
 import type { CheckOutcomeOfJob } from "../worker/check-job.js";
 import { enqueueCheck } from "../worker/check-job.js";
@@ -165,7 +164,7 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
     store,
     queue,
     transaction: (fn) => store.transaction(fn),
-    groupTransaction: groupCommit(store.db.sqlite),
+    groupTransaction: store.groupCommit(),
     enqueueCheck: (request, at) => {
       enqueueCheck(
         store,

@@ -11,7 +11,7 @@
  * | a rejected digest is never approved by the policy | `policyMayApprove` |
  * | a new request is settled on the standing decision when it is in force, unless its requester made that decision (two-person rule: it goes to another approver) or asked IT to reconsider a rejection | `whyNotCovered` |
  * | a request settled by another request's rejection may be reopened for IT; a request's own decision is final | `coveredByRejection` |
- * | nobody decides their own request; a request is decided once | `decide` |
+ * | nobody decides their own request; a request is decided once | `isOwnRequest`, `decide` |
  */
 import { and, desc, eq, ne, sql } from "drizzle-orm";
 import {
@@ -94,11 +94,16 @@ export function whyNotCovered(
   if (!isPersonDecision(decision)) return "it was made by a policy, not a person: it covers no other request";
   if (!ctx.standing || ctx.standing.requestId !== decision.requestId || !inForce(decision, ctx.now))
     return `it is no longer in force for ${decision.digest}`;
-  if (decision.decidedBy === request.requestedBy)
+  if (isOwnRequest(request, decision.decidedBy))
     return "its requester made that decision: another approver must decide (two-person rule)";
   if (decision.decision === "rejected" && ctx.reopened)
     return "it was reopened for IT to decide: no rejection settles it again";
   return null;
+}
+
+/** Whether `userId` asked for `request` themselves: then they may not decide it (another approver must). */
+export function isOwnRequest(request: { requestedBy: string }, userId: string): boolean {
+  return request.requestedBy === userId;
 }
 
 /** Whether `request` was settled by a standing rejection of another request (so its requester may ask IT again). */
@@ -356,7 +361,7 @@ export function decisionMethods(ctx: DecisionContext) {
     const req = requireRequest(input.requestId);
     if (!input.isApprover)
       throw new StoreError("NOT_APPROVER", `${input.decidedBy} is not an approver: ask IT to decide`);
-    if (input.decidedBy === req.requestedBy)
+    if (isOwnRequest(req, input.decidedBy))
       throw new StoreError("SELF_DECISION", "nobody decides their own request: another approver must");
     return recordDecision(
       req,

@@ -26,6 +26,7 @@ import type {
 import { StoreError } from "./api.js";
 import { type Db, openDb } from "./db.js";
 import { approvalExpired, decisionId, decisionMethods, POLICY_ACTOR, toDecision } from "./decisions.js";
+import { type GroupCommit, type GroupCommitOptions, groupCommit } from "./group-commit.js";
 import { auditLog, decisions, reports, requests, tagObservations } from "./schema.js";
 import { referenceTagOf, tagObservationOf } from "./tags.js";
 
@@ -49,6 +50,8 @@ export interface OpenedStore extends Store {
    * writes and queue writes made by a caller commit together. `fn` must be synchronous.
    */
   transaction<T>(fn: () => T): T;
+  /** A group committer over this store's connection (see ./group-commit.ts), for the ack path's writes. */
+  groupCommit(opts?: GroupCommitOptions): GroupCommit;
   /** Note that `requestId` waits on check job `jobId` (identical requests share one job). */
   linkJob(requestId: string, jobId: number): void;
   /** The requests waiting on check job `jobId`, oldest first. */
@@ -414,6 +417,8 @@ export function createStore(db: Db, opts: Pick<OpenStoreOptions, "randomBytes"> 
     db,
 
     transaction: <T>(fn: () => T): T => anyTx(fn) as T,
+
+    groupCommit: (groupOpts) => groupCommit(db.sqlite, groupOpts),
 
     createRequest: (input, now) => createRequestTx(input, now),
 
