@@ -134,16 +134,12 @@ type EnqueueCheckTx = (
 
 const enqueueCheckTxs = new WeakMap<OpenedStore, EnqueueCheckTx>();
 
-/** The transaction of `enqueueCheck`, built once per store (it runs for every slash command). */
+/** The transaction of `enqueueCheck`, its queue opened once per store (it runs for every slash command). */
 function enqueueCheckTx(store: OpenedStore): EnqueueCheckTx {
   let fn = enqueueCheckTxs.get(store);
   if (!fn) {
     const queue = openQueue(store.db);
-    const tx = (
-      payload: CheckJobPayload,
-      input: { policyVersion: string; maxAttempts?: number },
-      now: Date,
-    ) =>
+    fn = (payload, input, now) =>
       store.transaction(() => {
         const out = queue.enqueue(
           {
@@ -157,7 +153,6 @@ function enqueueCheckTx(store: OpenedStore): EnqueueCheckTx {
         store.linkJob(payload.requestId, out.job.id);
         return out;
       });
-    fn = tx;
     enqueueCheckTxs.set(store, fn);
   }
   return fn;
