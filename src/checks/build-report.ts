@@ -5,6 +5,7 @@
  */
 import type { ImageFacts } from "../facts/model.js";
 import type { Evaluation } from "../policy/evaluate.js";
+import { parseReference } from "../reference/parse.js";
 import type { ImageReference } from "../reference/types.js";
 import type { TrustReport } from "../trust/types.js";
 import { redactFacts } from "./redact.js";
@@ -65,6 +66,68 @@ export function buildReport(input: BuildReportInput): Report {
     report.source = { kind: facts.source, requests: facts.stats.requests, bytes: facts.stats.bytes };
   }
   return report;
+}
+
+/**
+ * The report as a request that named the same image another way sees it (a check shared by
+ * identical requests, or a stored report reused): its own reference, image name and pinned
+ * reference, also where findings and the run advice quote them. The caller ensures the two
+ * references name the same image (same registry, repository, tag and digest in canonical form):
+ * nothing else in the report depends on the spelling. A reference that does not parse changes
+ * nothing.
+ */
+export function respelledReport(report: Report, reference: string): Report {
+  if (report.reference === reference) return report;
+  let ref: ImageReference;
+  try {
+    ref = parseReference(reference);
+  } catch {
+    return report;
+  }
+  const old = report.image;
+  const oldName = old.pinned ?? `${old.registry}/${old.repository}${old.tag ? `:${old.tag}` : ""}`;
+  const pinned = pinnedReference(ref, old.digest);
+  const newName = pinned ?? `${ref.registry}/${ref.repository}${ref.tag ? `:${ref.tag}` : ""}`;
+  const names = new Map([[oldName, newName]]);
+  const withReference = new Map([...names, [report.reference, reference]]);
+  const { tag: _oldTag, pinned: _oldPinned, ...image } = old;
+  return {
+    ...report,
+    reference,
+    image: {
+      ...image,
+      registry: ref.registry,
+      repository: ref.repository,
+      ...(ref.tag ? { tag: ref.tag } : {}),
+      ...(pinned ? { pinned } : {}),
+    },
+    findings: report.findings.map((f) => {
+      // A finding that quotes the reference (evidence.reference) names it in its text too.
+      const quotes = f.evidence.reference === report.reference;
+      const swaps = quotes ? withReference : names;
+      const evidence = { ...f.evidence };
+      if (quotes) evidence.reference = reference;
+      if (old.pinned && evidence.pinned === old.pinned) evidence.pinned = pinned ?? null;
+      return { ...f, title: swapAll(f.title, swaps), detail: swapAll(f.detail, swaps), evidence };
+    }),
+    ...(report.run
+      ? {
+          run: {
+            dockerRun: swapAll(report.run.dockerRun, names),
+            compose: swapAll(report.run.compose, names),
+            notes: report.run.notes.map((n) => swapAll(n, names)),
+          },
+        }
+      : {}),
+  };
+}
+
+/** `text` with every occurrence of a key of `swaps` replaced by its value, in one pass (longest key first). */
+function swapAll(text: string, swaps: ReadonlyMap<string, string>): string {
+  const keys = [...swaps.keys()].filter((k) => k !== "").sort((a, b) => b.length - a.length);
+  if (keys.length === 0) return text;
+  const pattern = new RegExp(keys.map((k) => k.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|"), "g");
+  return text.replace(pattern, (m) => swaps.get(m) ?? m);
 }
 
 /** The facts summary: what a reviewer reads, secrets masked. */

@@ -6,6 +6,7 @@
  * other than `/`; everything else is literal. So `docker.io/library/*` trusts the official images but
  * not `docker.io/library/x/y`, and `ghcr.io/acme/**` trusts every repository below `ghcr.io/acme/`.
  */
+import { canonicalHost } from "../reference/host.js";
 
 const cache = new Map<string, RegExp>();
 
@@ -37,7 +38,8 @@ export function globMatch(glob: string, text: string): boolean {
 /**
  * Write a pattern the way references are normalized, so `nginx:*` means `docker.io/library/nginx:*`
  * and `acme/app` means `docker.io/acme/app`, as `docker pull` would read them. A first segment with a
- * `.`, a `:` or a wildcard, or `localhost`, is taken as a registry host and left alone.
+ * `.` or a `:`, or `localhost`, is a registry host, written in its canonical form (so `127.1:5000`
+ * and `index.docker.io` match what they name); one with a wildcard is left alone.
  */
 export function normalizeImagePattern(pattern: string): string {
   const slash = pattern.indexOf("/");
@@ -46,8 +48,8 @@ export function normalizeImagePattern(pattern: string): string {
     if (/[*?]/.test(first.split(/[:@]/)[0] ?? "")) return pattern;
     return `docker.io/library/${pattern}`;
   }
-  if (first === "index.docker.io") return `docker.io${pattern.slice(slash)}`;
-  if (/[.:*?]/.test(first) || first === "localhost") return pattern;
+  if (/[*?]/.test(first)) return pattern;
+  if (/[.:]/.test(first) || first === "localhost") return `${canonicalHost(first)}${pattern.slice(slash)}`;
   return `docker.io/${pattern}`;
 }
 
@@ -58,7 +60,7 @@ export function imageNames(image: {
   tag?: string;
   digest?: string;
 }): string[] {
-  const base = `${image.registry}/${image.repository}`;
+  const base = `${canonicalHost(image.registry)}/${image.repository}`;
   const names = [base];
   // A reference with neither tag nor digest means `:latest`, as docker reads it.
   const tag = image.tag ?? (image.digest ? undefined : "latest");

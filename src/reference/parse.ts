@@ -11,7 +11,10 @@
  *   digest     := algorithm ":" encoded
  */
 import { CodedError } from "../errors.js";
+import { DOCKER_HUB, DOCKER_HUB_ALIASES } from "./host.js";
 import type { ImageReference, ReferenceErrorCode } from "./types.js";
+
+export { DOCKER_HUB };
 
 /** A reference that does not parse. The message is one line and says what is wrong. */
 export class InvalidReferenceError extends CodedError<ReferenceErrorCode> {}
@@ -21,12 +24,6 @@ export class InvalidReferenceError extends CodedError<ReferenceErrorCode> {}
  * linter objects to shadowing the global ReferenceError.
  */
 export { InvalidReferenceError as ReferenceError };
-
-/** Docker Hub's canonical registry name. */
-export const DOCKER_HUB = "docker.io";
-
-/** Names Docker Hub is also known by; all normalize to `docker.io`. */
-const DOCKER_HUB_ALIASES = new Set(["docker.io", "index.docker.io", "registry-1.docker.io"]);
 
 /** distribution/reference's NameTotalLengthMax: the name (domain and path) as written. */
 export const NAME_MAX_LENGTH = 255;

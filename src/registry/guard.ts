@@ -13,7 +13,12 @@
  */
 import { lookup as dnsLookup } from "node:dns/promises";
 import { isIP } from "node:net";
+import { hostEntryCovers, parseIPv4, parseIPv6 } from "../reference/host.js";
 import { RegistryError } from "./errors.js";
+
+// The literal parsers live with the rest of "how a host is compared" (src/reference/host.ts), so the
+// guard judges exactly the bytes the policy's host lists and the store's keys compare.
+export { parseIPv4, parseIPv6 };
 
 /** One resolved address. */
 export interface ResolvedAddress {
@@ -101,62 +106,6 @@ function inRange(bytes: ArrayLike<number>, range: Range): boolean {
 }
 
 /**
- * Parse IPv4 the way inet_aton does (1 to 4 parts; each decimal, octal with a leading 0, or hex
- * with 0x), so `127.1`, `0x7f.1`, `2130706433` and `017700000001` are all 127.0.0.1.
- * Returns the 4 bytes, or null when it is not an IPv4 address in any spelling.
- */
-export function parseIPv4(text: string): number[] | null {
-  const parts = text.split(".");
-  if (parts.length > 4 || parts.some((p) => p === "")) return null;
-  const values: number[] = [];
-  for (const part of parts) {
-    let value: number;
-    if (/^0x[0-9a-f]*$/i.test(part)) value = part.length === 2 ? 0 : Number.parseInt(part.slice(2), 16);
-    else if (/^0[0-7]*$/.test(part)) value = Number.parseInt(part, 8);
-    else if (/^[1-9][0-9]*$/.test(part)) value = Number(part);
-    else return null;
-    values.push(value);
-  }
-  const last = values.pop()!;
-  if (values.some((v) => v > 255) || last >= 2 ** (8 * (4 - values.length))) return null;
-  const bytes = [...values];
-  for (let i = 4 - values.length - 1; i >= 0; i--) bytes.push(Math.floor(last / 2 ** (8 * i)) % 256);
-  return bytes;
-}
-
-/** Parse an IPv6 address (with optional brackets, zone and trailing dotted IPv4) into 16 bytes. */
-export function parseIPv6(text: string): Uint8Array | null {
-  let s = text.startsWith("[") && text.endsWith("]") ? text.slice(1, -1) : text;
-  const zone = s.indexOf("%");
-  if (zone !== -1) s = s.slice(0, zone);
-  if (isIP(s) !== 6) return null;
-  const words: number[] = [];
-  const [head, tail] = s.includes("::") ? (s.split("::") as [string, string]) : [s, undefined];
-  const toWords = (chunk: string): number[] => {
-    if (chunk === "") return [];
-    const out: number[] = [];
-    for (const piece of chunk.split(":")) {
-      if (piece.includes(".")) {
-        const b = piece.split(".").map(Number) as [number, number, number, number];
-        out.push((b[0] << 8) | b[1], (b[2] << 8) | b[3]);
-      } else out.push(Number.parseInt(piece, 16));
-    }
-    return out;
-  };
-  const headWords = toWords(head);
-  const tailWords = tail === undefined ? [] : toWords(tail);
-  words.push(...headWords);
-  if (tail !== undefined) for (let i = headWords.length + tailWords.length; i < 8; i++) words.push(0);
-  words.push(...tailWords);
-  const bytes = new Uint8Array(16);
-  words.forEach((w, i) => {
-    bytes[2 * i] = w >> 8;
-    bytes[2 * i + 1] = w & 0xff;
-  });
-  return bytes;
-}
-
-/**
  * Why an address must not be connected to (`"loopback"`, `"private"`, `"cloud metadata"`, ...),
  * or undefined when it is a public unicast address.
  */
@@ -164,6 +113,8 @@ export function blockedKind(address: string): string | undefined {
   const four = isIP(address) === 4 ? address.split(".").map(Number) : null;
   if (four) return V4_RANGES.find((r) => inRange(four, r))?.kind;
   const six = parseIPv6(address);
+  // An address the system calls IPv6 that the parser cannot read is refused, never waved through.
+  if (!six && isIP(address) === 6) return "unparsable IPv6";
   if (!six) {
     // Not a canonical literal: try every inet_aton spelling before treating it as a name.
     const loose = parseIPv4(address);
@@ -185,33 +136,18 @@ function hostPort(url: URL): { host: string; port: string } {
   return { host: url.hostname.toLowerCase(), port: url.port || (url.protocol === "https:" ? "443" : "80") };
 }
 
-/** Normalize a policy entry `host[:port]` the same way URLs are (so `0x7f.1:5000` names 127.0.0.1:5000). */
-function parseHostEntry(entry: string): { host: string; port?: string } | null {
-  try {
-    const url = new URL(`http://${entry.trim()}`);
-    const explicitPort = /:\d+$/.test(entry.trim()) && !/^\[[^\]]*\]$/.test(entry.trim());
-    return explicitPort
-      ? { host: url.hostname.toLowerCase(), port: url.port || "80" }
-      : { host: url.hostname.toLowerCase() };
-  } catch {
-    return null;
-  }
-}
-
 /** A list of `host[:port]` entries: with a port it names that port only, without one every port. */
 export class HostList {
-  private readonly entries: { host: string; port?: string }[];
+  private readonly entries: readonly string[];
 
   constructor(entries: readonly string[]) {
-    this.entries = entries
-      .map(parseHostEntry)
-      .filter((e): e is { host: string; port?: string } => e !== null);
+    this.entries = entries;
   }
 
-  /** Whether the URL's host (and port) is listed. */
+  /** Whether the URL's host (and port) is listed; hosts compare canonically (src/reference/host.ts). */
   includes(url: URL): boolean {
     const { host, port } = hostPort(url);
-    return this.entries.some((e) => e.host === host && (e.port === undefined || e.port === port));
+    return this.entries.some((e) => hostEntryCovers(e, host, port));
   }
 }
 

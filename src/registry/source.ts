@@ -35,6 +35,7 @@ import {
   type Platform,
   type SignatureArtifact,
 } from "../facts/model.js";
+import { sameHost } from "../reference/host.js";
 import { effectiveTag } from "../reference/parse.js";
 import type { ImageReference } from "../reference/types.js";
 import {
@@ -751,7 +752,7 @@ export class RegistrySource implements ImageSource {
   }
 
   private notaryFor(ref: ImageReference): { registry: string; server: string } | undefined {
-    return this.notary.find((n) => n.registry.toLowerCase() === ref.registry);
+    return this.notary.find((n) => sameHost(n.registry, ref.registry));
   }
 
   /** Legacy Docker Content Trust metadata (notary v1 TUF roles). Never fails the gather. */

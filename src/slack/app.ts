@@ -15,7 +15,6 @@ import { ConfigError } from "../config.js";
 import { oneLine } from "../errors.js";
 import type { Policy } from "../policy/schema.js";
 import type { RequestRecord } from "../store/api.js";
-import { groupCommit } from "../store/group-commit.js";
 import type { OpenedStore } from "../store/service.js";
 import type { CheckOutcomeOfJob } from "../worker/check-job.js";
 import { enqueueCheck } from "../worker/check-job.js";
@@ -161,13 +160,11 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
     () => now().getTime(),
   );
   const queue = openQueue(store.db);
-  const tx = store.db.sqlite.transaction((fn: () => unknown) => fn());
-  const transaction = <T>(fn: () => T): T => tx.immediate(fn) as T;
   const service = createSlackService({
     store,
     queue,
-    transaction,
-    groupTransaction: groupCommit(store.db.sqlite),
+    transaction: (fn) => store.transaction(fn),
+    groupTransaction: store.groupCommit(),
     enqueueCheck: (request, at) => {
       enqueueCheck(
         store,

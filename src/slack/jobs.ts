@@ -7,6 +7,7 @@
 import type { Report } from "../checks/report.js";
 import { isCoded } from "../errors.js";
 import type { DecisionRecord, RequestRecord, Store } from "../store/api.js";
+import { isPersonDecision } from "../store/decisions.js";
 import type { JobHandlerSpec } from "../worker/types.js";
 import { type MessageMetadata, type SlackApi, SlackApiError } from "./api.js";
 import type { Approvers } from "./approvers.js";
@@ -62,13 +63,6 @@ export function decisionOf(store: Store, request: RequestRecord, now: Date): Dec
   return request.decisionId ? store.getDecision(request.decisionId, now) : null;
 }
 
-/** Whether `request` was settled by a standing rejection of its digest (so its requester may ask again). */
-export function coveredByRejection(request: RequestRecord, decision: DecisionRecord | null): boolean {
-  return (
-    request.status === "rejected" && decision?.decision === "rejected" && decision.requestId !== request.id
-  );
-}
-
 /** Handlers of every `slack.*` job, for `startWorker({ handlers })`. */
 export function slackJobHandlers(deps: SlackJobDeps): Record<string, JobHandlerSpec> {
   const { store, api, now } = deps;
@@ -104,37 +98,36 @@ export function slackJobHandlers(deps: SlackJobDeps): Record<string, JobHandlerS
   }
 
   /** What happened after the check, deciding (idempotently) whether IT must see it. */
-  function outcomeOf(request: RequestRecord, at: Date): ReportOutcome | null {
-    if (request.status === "failed")
-      return { kind: "failed", error: request.error ?? { code: "FAILED", message: "the check failed" } };
+  function outcomeOf(checked: RequestRecord, at: Date): ReportOutcome | null {
+    if (checked.status === "failed")
+      return { kind: "failed", error: checked.error ?? { code: "FAILED", message: "the check failed" } };
+    // A person may have decided the digest since the check ran (another request for it, under any
+    // name): the approval rules settle this one on it where they allow (src/store/decisions.ts).
+    const request = settled(checked, at);
     const mine = decisionOf(store, request, at);
     if (mine && mine.requestId !== request.id)
       return mine.decision === "approved"
         ? { kind: "already-approved", decision: mine }
         : { kind: "already-rejected", requestId: request.id, decision: mine };
     if (mine)
-      return mine.decidedBy === "policy"
-        ? { kind: "auto-approved", decision: mine }
-        : { kind: "decided", decision: mine };
+      return isPersonDecision(mine)
+        ? { kind: "decided", decision: mine }
+        : { kind: "auto-approved", decision: mine };
     if (request.status !== "pending") return null;
-    const current = request.digest ? store.currentDecision(request.repository, request.digest, at) : null;
-    // Approved since the check ran (another request for the same digest): the approval covers this
-    // one too, rather than leaving it in IT's pending list. Rejections are not re-applied here: a
-    // pending request under a standing rejection is one its requester asked IT to reconsider.
-    if (current?.status === "approved" && current.decidedBy !== "policy" && coverBy(request, current, at))
-      return { kind: "already-approved", decision: current };
-    if (!request.reason) return { kind: "needs-reason", requestId: request.id, previous: current };
+    const previous = request.digest ? store.currentDecision(request.repository, request.digest, at) : null;
+    if (!request.reason) return { kind: "needs-reason", requestId: request.id, previous };
     enqueueRequestJob(deps, JOB.itRequest, request.id, at);
-    return { kind: "sent-to-it", requestId: request.id, previous: current };
+    return { kind: "sent-to-it", requestId: request.id, previous };
   }
 
-  /** Settle `request` on `decision` (see `Store.coverByDecision`); false when it cannot be (decided meanwhile). */
-  function coverBy(request: RequestRecord, decision: DecisionRecord, at: Date): boolean {
+  /** `request` after `Store.settle` (unchanged when it cannot be settled now: decided meanwhile). */
+  function settled(request: RequestRecord, at: Date): RequestRecord {
+    if (request.status !== "pending") return request;
     try {
-      store.coverByDecision(request.id, decision.id, at);
-      return true;
+      return store.settle(request.id, at);
     } catch (err) {
-      if (isCoded(err, "ALREADY_DECIDED", "NOT_DECIDABLE")) return false;
+      if (isCoded(err, "ALREADY_DECIDED", "NOT_DECIDABLE"))
+        return store.getRequest(request.id, at) ?? request;
       throw err;
     }
   }

@@ -16,10 +16,11 @@ import type {
   StatusAnswer,
   Store,
 } from "../store/api.js";
+import { coveredByRejection, isOwnRequest } from "../store/decisions.js";
 import type { JobQueue } from "../worker/types.js";
 import { APPROVER_ACK_BUDGET_MS, type Approvers } from "./approvers.js";
 import { JOB } from "./ids.js";
-import { coveredByRejection, decisionOf, enqueueRequestJob } from "./jobs.js";
+import { decisionOf, enqueueRequestJob } from "./jobs.js";
 import type { Metrics } from "./metrics.js";
 import type { RefusalCode } from "./render/refusal.js";
 
@@ -172,7 +173,7 @@ export function createSlackService(deps: SlackServiceDeps): SlackService {
       if (request.status === "approved" || request.status === "rejected" || request.status === "expired")
         return refusal("ALREADY_DECIDED", request, at);
       if (request.status !== "pending") return { ok: false, code: "NOT_DECIDABLE" };
-      if (request.requestedBy === userId) return { ok: false, code: "SELF_DECISION" };
+      if (isOwnRequest(request, userId)) return { ok: false, code: "SELF_DECISION" };
       const approver = await approverOrRefusal(userId);
       if (approver !== true) return approver === false ? { ok: false, code: "NOT_APPROVER" } : approver;
       return { ok: true, request };

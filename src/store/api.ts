@@ -10,11 +10,19 @@
  * - approvals expire `expireDays` after the decision: their status reads `expired` from then on;
  * - a rejected digest stays rejected until someone decides again (on a new request);
  * - each decision is written in one transaction with its audit entry, and a request is decided once;
- * - a new request for a digest that already has a decision in force (an unexpired approval, or a
- *   rejection) is covered by it (`coverByDecision`): it takes that decision's outcome and expiry
- *   without a new decision. A requester who was refused by a standing rejection may ask IT to look
- *   again (`reopenCovered`): the request goes back to `pending`, and IT's new decision supersedes
- *   the old one, which is what "until someone decides again" means.
+ * - a person's decision stands for the digest, whatever name it is asked under (another spelling of
+ *   the registry host, another repository holding the same manifest); a rejected digest is never
+ *   approved by the policy;
+ * - a new request for a digest that already has a person's decision in force (an unexpired
+ *   approval, or a rejection) is covered by it (`settle`, `coverByDecision`): it takes that
+ *   decision's outcome and expiry without a new decision, unless its requester made that decision
+ *   (two-person rule: it goes to another approver). A requester who was refused by a standing
+ *   rejection may ask IT to look again (`reopenCovered`): the request goes back to `pending`, and
+ *   IT's new decision supersedes the old one, which is what "until someone decides again" means.
+ * - repositories are keyed in canonical form (src/reference/host.ts): every method that takes a
+ *   `registry/repository` accepts any spelling of the registry host.
+ *
+ * The rules themselves live in ./decisions.ts.
  */
 import type { Report } from "../checks/report.js";
 import { CodedError } from "../errors.js";
@@ -31,7 +39,7 @@ export interface RequestRecord {
   id: string;
   /** The reference exactly as the user typed it. */
   reference: string;
-  /** `registry/repository`, normalized, e.g. `docker.io/library/python`. */
+  /** `registry/repository`, the registry in canonical form (src/reference/host.ts), e.g. `docker.io/library/python`. */
   repository: string;
   tag: string | null;
   /** Set from the reference when pinned, else from the report once the check resolved the tag. */
@@ -257,19 +265,35 @@ export interface Store {
    * NOT_DECIDABLE (still `checking`, or `failed`). Approvals expire after `expireDays`.
    */
   decide(input: DecideInput): DecisionRecord;
-  /** Approve a pending `pass` as `decidedBy: "policy"`. NOT_DECIDABLE unless the verdict is `pass`. */
+  /**
+   * Approve a pending `pass` as `decidedBy: "policy"`. NOT_DECIDABLE unless the verdict is `pass`, or
+   * when a person's rejection stands for the digest (under any name): the policy never overrides it.
+   */
   autoApprove(requestId: string, now: Date, expireDays: number): DecisionRecord;
   /**
    * Settle a pending request with a decision already in force for its digest, without writing a new
    * decision or extending an approval: the request becomes `approved` (with the decision's expiry)
    * or `rejected`, references the decision, and the audit log says `request.covered`. The decision
-   * must be the newest for the request's repository and digest and still in force at `now` (an
-   * approval not expired; a rejection). Idempotent: a request already covered by that decision is
-   * returned unchanged. Throws NOT_FOUND (request or decision); ALREADY_DECIDED (the request
-   * stands on another decision); NOT_DECIDABLE (not pending, another digest, not in force, or a
-   * rejection over a request reopened by `reopenCovered`: that one is for a person to decide).
+   * must be the digest's standing decision (`standingDecision`, under any name) and still in force
+   * at `now` (an approval not expired; a rejection). Idempotent: a request already covered by that
+   * decision is returned unchanged. Throws NOT_FOUND (request or decision); ALREADY_DECIDED (the
+   * request stands on another decision); NOT_DECIDABLE (not pending, another digest, not in force,
+   * made by the policy, made by the request's own requester (two-person rule), or a rejection over
+   * a request reopened by `reopenCovered`: those are for another person to decide).
    */
   coverByDecision(requestId: string, decisionId: string, now: Date): RequestRecord;
+  /**
+   * Settle a checked, pending request without asking anyone where the rules allow (./decisions.ts),
+   * in one transaction: on the digest's standing decision when it covers the request (as
+   * `coverByDecision`); else, given `policy`, a `pass` is approved by the policy when it says so and
+   * no person's rejection stands. Anything else stays pending for IT. Returns the request as it
+   * stands; a request no longer pending is returned unchanged.
+   */
+  settle(
+    requestId: string,
+    now: Date,
+    policy?: { autoApprovePass: boolean; expireDays: number },
+  ): RequestRecord;
   // (Only a person's decision covers: a decision by "policy" is NOT_DECIDABLE here, since the policy
   // that made it, e.g. a CLI run's --policy, need not be the one in force.)
   /**
@@ -283,10 +307,17 @@ export interface Store {
   /** A decision by id (`dec_…`), with its status at `now`, or null. */
   getDecision(id: string, now: Date): DecisionRecord | null;
   /**
-   * The newest decision for that digest of that repository (approvals bind to the digest), with
-   * status `expired` once past `expiresAt`; a rejection stays until a newer decision. Null: never decided.
+   * The decision that governs `repository@digest`: the newer of the digest's standing decision (a
+   * person's, made under any name) and the newest decision under this name (which may be the
+   * policy's), with status `expired` once past `expiresAt`; a rejection stays until a newer
+   * decision. Null: never decided.
    */
   currentDecision(repository: string, digest: string, now: Date): DecisionRecord | null;
+  /**
+   * The newest decision a person made on `digest`, under any name (status `expired` once past its
+   * expiry): what stands for the digest wherever it is asked for. Null: no person decided it.
+   */
+  standingDecision(digest: string, now: Date): DecisionRecord | null;
 
   // --- reports and tags ---
 

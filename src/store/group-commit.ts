@@ -22,6 +22,12 @@ interface Pending {
   outcome?: { ok: true; value: unknown } | { ok: false; error: unknown };
 }
 
+/** Options of `groupCommit`. */
+export interface GroupCommitOptions {
+  maxGroup?: number;
+  schedule?: (flush: () => void) => void;
+}
+
 /** Defaults, each with why. */
 export const GROUP_COMMIT_DEFAULTS = {
   /**
@@ -37,10 +43,7 @@ export const GROUP_COMMIT_DEFAULTS = {
  * callbacks (setImmediate: after the poll phase, so every request read in it joins the group);
  * a group that reaches `maxGroup` commits at once.
  */
-export function groupCommit(
-  sqlite: Database.Database,
-  opts: { maxGroup?: number; schedule?: (flush: () => void) => void } = {},
-): GroupCommit {
+export function groupCommit(sqlite: Database.Database, opts: GroupCommitOptions = {}): GroupCommit {
   const maxGroup = opts.maxGroup ?? GROUP_COMMIT_DEFAULTS.maxGroup;
   const schedule = opts.schedule ?? ((flush: () => void) => setImmediate(flush));
   let queue: Pending[] = [];

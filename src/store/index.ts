@@ -12,5 +12,5 @@ export {
   pendingMigrations,
   startCheckpointer,
 } from "./db.js";
-export { type GroupCommit, groupCommit } from "./group-commit.js";
+export { type GroupCommit, type GroupCommitOptions, groupCommit } from "./group-commit.js";
 export { createStore, type OpenedStore, openStore } from "./service.js";

@@ -113,6 +113,9 @@ export const decisions = sqliteTable(
     check("decisions_decision_check", sql`${t.decision} IN ('approved','rejected')`),
     // currentDecision and statusOf: the newest decision for repository@digest.
     index("decisions_repository_digest_decided_idx").on(t.repository, t.digest, t.decidedAt),
+    // standingDecision: the newest person's decision on a digest, under any name (a decision
+    // stands for the digest, whatever repository or host spelling it was asked under).
+    index("decisions_digest_decided_idx").on(t.digest, t.decidedAt),
     // history and decisions --image: newest decisions of a repository.
     index("decisions_repository_decided_idx").on(t.repository, t.decidedAt),
     // decisions with no filter: newest first over everything.

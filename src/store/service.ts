@@ -6,12 +6,12 @@ import { createHash, randomBytes as nodeRandomBytes, randomFillSync } from "node
 import { and, desc, eq, gt, isNull, lte, or, type SQL, sql } from "drizzle-orm";
 import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
 import type { Report } from "../checks/report.js";
+import { canonicalRepository } from "../reference/host.js";
 import type {
   AuditEntry,
   CliReportInput,
   CliReportRecord,
   CreateRequestInput,
-  DecideInput,
   DecisionListItem,
   DecisionQuery,
   DecisionRecord,
@@ -25,6 +25,8 @@ import type {
 } from "./api.js";
 import { StoreError } from "./api.js";
 import { type Db, openDb } from "./db.js";
+import { approvalExpired, decisionId, decisionMethods, POLICY_ACTOR, toDecision } from "./decisions.js";
+import { type GroupCommit, type GroupCommitOptions, groupCommit } from "./group-commit.js";
 import { auditLog, decisions, reports, requests, tagObservations } from "./schema.js";
 import { referenceTagOf, tagObservationOf } from "./tags.js";
 
@@ -34,18 +36,22 @@ export const STORE_DEFAULTS = {
   pageSize: 20,
   /** Bounds the work of one query (and of one `--limit`): larger exports page. */
   maxPageSize: 500,
-  /** Who `decidedBy` is when the policy approves a `pass` without asking IT. */
-  policyActor: "policy",
+  /** Who `decidedBy` is when the policy approves a `pass` without asking IT (see ./decisions.ts). */
+  policyActor: POLICY_ACTOR,
 };
 
-const DAY_MS = 86_400_000;
-
 type RequestRow = typeof requests.$inferSelect;
-type DecisionRow = typeof decisions.$inferSelect;
 
 /** The store with its database and the job links, for src/worker (the queue lives in the same file) and backups. */
 export interface OpenedStore extends Store {
   readonly db: Db;
+  /**
+   * Run `fn` in one IMMEDIATE write transaction (a savepoint when already inside one), so store
+   * writes and queue writes made by a caller commit together. `fn` must be synchronous.
+   */
+  transaction<T>(fn: () => T): T;
+  /** A group committer over this store's connection (see ./group-commit.ts), for the ack path's writes. */
+  groupCommit(opts?: GroupCommitOptions): GroupCommit;
   /** Note that `requestId` waits on check job `jobId` (identical requests share one job). */
   linkJob(requestId: string, jobId: number): void;
   /** The requests waiting on check job `jobId`, oldest first. */
@@ -114,53 +120,6 @@ export function createStore(db: Db, opts: Pick<OpenStoreOptions, "randomBytes"> 
       .where(eq(requests.jobId, ph("jobId")))
       .orderBy(requests.seq)
       .prepare(),
-    // The guard against a concurrent decider: only the statement that moves the request out of
-    // `pending` may settle it (for a decision of its own, the UNIQUE request_id on decisions is
-    // the second lock).
-    settlePending: orm
-      .update(requests)
-      .set({
-        status: sql`${ph("status")}`,
-        expiresAt: sql`${ph("expiresAt")}`,
-        decisionSeq: sql`${ph("decisionSeq")}`,
-        updatedAt: sql`${ph("at")}`,
-      })
-      .where(and(eq(requests.id, ph("id")), eq(requests.status, "pending")))
-      .returning()
-      .prepare(),
-    linkDecision: orm
-      .update(requests)
-      .set({ decisionSeq: sql`${ph("decisionSeq")}` })
-      .where(eq(requests.id, ph("id")))
-      .prepare(),
-    insertDecision: orm
-      .insert(decisions)
-      .values({
-        requestId: ph("requestId"),
-        repository: ph("repository"),
-        reference: ph("reference"),
-        digest: ph("digest"),
-        decision: ph("decision"),
-        decidedBy: ph("decidedBy"),
-        requestedBy: ph("requestedBy"),
-        reason: ph("reason"),
-        decidedAt: ph("decidedAt"),
-        expiresAt: ph("expiresAt"),
-      })
-      .returning()
-      .prepare(),
-    decisionBySeq: orm
-      .select()
-      .from(decisions)
-      .where(eq(decisions.seq, ph("seq")))
-      .prepare(),
-    newestDecision: orm
-      .select()
-      .from(decisions)
-      .where(and(eq(decisions.repository, ph("repository")), eq(decisions.digest, ph("digest"))))
-      .orderBy(desc(decisions.decidedAt), desc(decisions.seq))
-      .limit(1)
-      .prepare(),
     insertReport: orm
       .insert(reports)
       .values({
@@ -220,18 +179,6 @@ export function createStore(db: Db, opts: Pick<OpenStoreOptions, "randomBytes"> 
       .where(eq(requests.id, ph("id")))
       .returning()
       .prepare(),
-    reopen: orm
-      .update(requests)
-      .set({
-        status: "pending",
-        reason: sql`${ph("reason")}`,
-        expiresAt: null,
-        decisionSeq: null,
-        updatedAt: sql`${ph("at")}`,
-      })
-      .where(and(eq(requests.id, ph("id")), eq(requests.status, "rejected")))
-      .returning()
-      .prepare(),
     observeTag: orm
       .insert(tagObservations)
       .values({
@@ -262,12 +209,6 @@ export function createStore(db: Db, opts: Pick<OpenStoreOptions, "randomBytes"> 
       .where(eq(auditLog.requestId, ph("requestId")))
       .orderBy(auditLog.seq)
       .prepare(),
-    auditHas: orm
-      .select({ seq: auditLog.seq })
-      .from(auditLog)
-      .where(and(eq(auditLog.requestId, ph("requestId")), eq(auditLog.action, ph("action"))))
-      .limit(1)
-      .prepare(),
   };
 
   /**
@@ -296,6 +237,10 @@ export function createStore(db: Db, opts: Pick<OpenStoreOptions, "randomBytes"> 
     });
   }
 
+  // The approval rules and the decision methods (./decisions.ts).
+  const rules = decisionMethods({ db, writeTx, requireRequest, audit, toRequest });
+  const anyTx = writeTx((fn: () => unknown) => fn());
+
   /** Store a report (content-addressed: the same report twice is one row); returns its id. */
   function insertReport(report: Report, digest: string | null, now: Date): string {
     const json = JSON.stringify(report);
@@ -304,7 +249,7 @@ export function createStore(db: Db, opts: Pick<OpenStoreOptions, "randomBytes"> 
       id,
       digest,
       policyVersion: report.policyVersion ?? "",
-      repository: `${report.image.registry}/${report.image.repository}`,
+      repository: canonicalRepository(`${report.image.registry}/${report.image.repository}`),
       reference: report.reference,
       verdict: report.verdict,
       checkedAt: report.checkedAt,
@@ -312,67 +257,6 @@ export function createStore(db: Db, opts: Pick<OpenStoreOptions, "randomBytes"> 
       at: now.toISOString(),
     });
     return id;
-  }
-
-  function recordDecision(
-    req: RequestRow,
-    decision: "approved" | "rejected",
-    decidedBy: string,
-    reason: string | null,
-    now: Date,
-    expireDays: number,
-  ): DecisionRecord {
-    if (req.status === "approved" || req.status === "rejected")
-      throw new StoreError("ALREADY_DECIDED", `request ${req.id} was already ${req.status}`);
-    if (req.status !== "pending" || !req.digest)
-      throw new StoreError(
-        "NOT_DECIDABLE",
-        `request ${req.id} is ${req.status}: only a checked, pending request can be decided`,
-      );
-    const decidedAt = now.toISOString();
-    const expiresAt =
-      decision === "approved" && expireDays > 0
-        ? new Date(now.getTime() + expireDays * DAY_MS).toISOString()
-        : null;
-    const moved = stmt.settlePending.get({
-      id: req.id,
-      status: decision,
-      expiresAt,
-      decisionSeq: null,
-      at: decidedAt,
-    });
-    if (!moved) throw new StoreError("ALREADY_DECIDED", `request ${req.id} was already decided`);
-    let row: DecisionRow;
-    try {
-      row = stmt.insertDecision.get({
-        requestId: req.id,
-        repository: req.repository,
-        reference: req.reference,
-        digest: req.digest,
-        decision,
-        decidedBy,
-        requestedBy: req.requestedBy,
-        reason: reason ?? req.reason,
-        decidedAt,
-        expiresAt,
-      })!;
-    } catch (err) {
-      if ((err as { code?: string }).code === "SQLITE_CONSTRAINT_UNIQUE")
-        throw new StoreError("ALREADY_DECIDED", `request ${req.id} was already decided`, { cause: err });
-      throw err;
-    }
-    stmt.linkDecision.run({ id: req.id, decisionSeq: row.seq });
-    audit(now, decidedBy, `decision.${decision}`, req.id, {
-      decisionId: decisionId(row.seq),
-      digest: req.digest,
-      reason: row.reason,
-      expiresAt,
-    });
-    return toDecision(row, now);
-  }
-
-  function newestDecision(repository: string, digest: string): DecisionRow | undefined {
-    return stmt.newestDecision.get({ repository, digest });
   }
 
   function queryDecisions(filters: SQL[], q: PageQuery, now: Date): Page<DecisionRecord> {
@@ -418,7 +302,7 @@ export function createStore(db: Db, opts: Pick<OpenStoreOptions, "randomBytes"> 
     const row = stmt.insertRequest.get({
       id,
       reference: input.reference,
-      repository: input.repository,
+      repository: canonicalRepository(input.repository),
       tag: input.tag,
       digest: input.digest ?? null,
       requestedBy: input.requestedBy,
@@ -483,11 +367,10 @@ export function createStore(db: Db, opts: Pick<OpenStoreOptions, "randomBytes"> 
     // Only a pass the policy approves becomes a request: anything else would wait for IT, who were
     // never asked, and a CLI user cannot be told of a decision.
     if (report.verdict !== "pass" || !input.approvals.autoApprovePass || !digest) return none;
-    const repository = `${report.image.registry}/${report.image.repository}`;
+    const repository = canonicalRepository(`${report.image.registry}/${report.image.repository}`);
     // A decision in force stands: a person's rejection is not overridden, and an approval is
     // not extended by checking again.
-    const standing = newestDecision(repository, digest);
-    if (standing && toDecision(standing, now).status !== "expired") return none;
+    if (rules.cliPassSettled(repository, digest, now)) return none;
     const request = createRequestTx(
       {
         reference: report.reference,
@@ -500,14 +383,7 @@ export function createStore(db: Db, opts: Pick<OpenStoreOptions, "randomBytes"> 
       now,
     );
     const checked = attach(requireRequest(request.id), report, now, input.requestedBy);
-    const decision = recordDecision(
-      checked,
-      "approved",
-      STORE_DEFAULTS.policyActor,
-      null,
-      now,
-      input.approvals.expireDays,
-    );
+    const decision = rules.approveByPolicy(checked, now, input.approvals.expireDays);
     return { reportId, request: toRequest(requireRequest(request.id), now), decision };
   });
 
@@ -537,88 +413,12 @@ export function createStore(db: Db, opts: Pick<OpenStoreOptions, "randomBytes"> 
     return toRequest(row, now);
   });
 
-  const decideTx = writeTx((input: DecideInput): DecisionRecord => {
-    const req = requireRequest(input.requestId);
-    if (!input.isApprover)
-      throw new StoreError("NOT_APPROVER", `${input.decidedBy} is not an approver: ask IT to decide`);
-    if (input.decidedBy === req.requestedBy)
-      throw new StoreError("SELF_DECISION", "nobody decides their own request: another approver must");
-    return recordDecision(
-      req,
-      input.decision,
-      input.decidedBy,
-      input.reason ?? null,
-      input.now,
-      input.expireDays,
-    );
-  });
-
-  const autoApproveTx = writeTx((requestId: string, now: Date, expireDays: number): DecisionRecord => {
-    const req = requireRequest(requestId);
-    if (req.status === "pending" && req.verdict !== "pass")
-      throw new StoreError("NOT_DECIDABLE", `request ${requestId} did not pass: a person must decide`);
-    return recordDecision(req, "approved", STORE_DEFAULTS.policyActor, null, now, expireDays);
-  });
-
-  const coverTx = writeTx((requestId: string, id: string, now: Date): RequestRecord => {
-    const req = requireRequest(requestId);
-    const seq = decisionSeq(id);
-    const dec = seq === null ? undefined : stmt.decisionBySeq.get({ seq });
-    if (!dec) throw new StoreError("NOT_FOUND", `no decision ${id}`);
-    if (req.decisionSeq === dec.seq) return toRequest(req, now);
-    if (req.decisionSeq !== null)
-      throw new StoreError("ALREADY_DECIDED", `request ${requestId} stands on another decision`);
-    if (req.status !== "pending")
-      throw new StoreError("NOT_DECIDABLE", `request ${requestId} is ${req.status}, not pending`);
-    // Its requester asked IT to reconsider a rejection: no rejection settles it again (a check job
-    // re-run after a crash must not put it back); a person decides, or an approval in force covers it.
-    if (dec.decision === "rejected" && stmt.auditHas.get({ requestId, action: "request.reopened" }))
-      throw new StoreError("NOT_DECIDABLE", `request ${requestId} was reopened for IT to decide`);
-    if (dec.repository !== req.repository || dec.digest !== req.digest)
-      throw new StoreError("NOT_DECIDABLE", `${id} is about another image than request ${requestId}`);
-    // A policy approval speaks for the policy that made it (a CLI run may use another one): each
-    // request is judged by the policy in force, which approves it itself when it passes.
-    if (dec.decidedBy === STORE_DEFAULTS.policyActor)
-      throw new StoreError(
-        "NOT_DECIDABLE",
-        `${id} was made by a policy, not a person: it covers no other request`,
-      );
-    const newest = newestDecision(dec.repository, dec.digest);
-    if (newest?.seq !== dec.seq || toDecision(dec, now).status === "expired")
-      throw new StoreError("NOT_DECIDABLE", `${id} is no longer in force for ${dec.digest}`);
-    const row = stmt.settlePending.get({
-      id: requestId,
-      status: dec.decision,
-      expiresAt: dec.expiresAt,
-      decisionSeq: dec.seq,
-      at: now.toISOString(),
-    });
-    if (!row) throw new StoreError("ALREADY_DECIDED", `request ${requestId} was already decided`);
-    audit(now, "worker", "request.covered", requestId, {
-      decisionId: id,
-      decision: dec.decision,
-      decidedBy: dec.decidedBy,
-      expiresAt: dec.expiresAt,
-    });
-    return toRequest(row, now);
-  });
-
-  const reopenTx = writeTx((requestId: string, actor: string, reason: string, now: Date): RequestRecord => {
-    const req = requireRequest(requestId);
-    if (req.status === "pending") return toRequest(req, now);
-    const dec = req.decisionSeq === null ? undefined : stmt.decisionBySeq.get({ seq: req.decisionSeq });
-    if (req.status !== "rejected" || !dec || dec.requestId === req.id)
-      throw new StoreError(
-        "NOT_DECIDABLE",
-        `request ${requestId} is ${req.status}: only a request refused by an earlier rejection can be reopened`,
-      );
-    const row = stmt.reopen.get({ id: requestId, reason, at: now.toISOString() })!;
-    audit(now, actor, "request.reopened", requestId, { previousDecisionId: decisionId(dec.seq), reason });
-    return toRequest(row, now);
-  });
-
   const store: OpenedStore = {
     db,
+
+    transaction: <T>(fn: () => T): T => anyTx(fn) as T,
+
+    groupCommit: (groupOpts) => groupCommit(db.sqlite, groupOpts),
 
     createRequest: (input, now) => createRequestTx(input, now),
 
@@ -640,22 +440,22 @@ export function createStore(db: Db, opts: Pick<OpenStoreOptions, "randomBytes"> 
 
     setReason: (requestId, reason, now) => setReasonTx(requestId, reason, now),
 
-    decide: (input) => decideTx(input),
+    decide: rules.decide,
 
-    autoApprove: (requestId, now, expireDays) => autoApproveTx(requestId, now, expireDays),
+    autoApprove: rules.autoApprove,
 
-    coverByDecision: (requestId, id, now) => coverTx(requestId, id, now),
+    coverByDecision: rules.coverByDecision,
 
-    reopenCovered: (requestId, actor, reason, now) => reopenTx(requestId, actor, reason, now),
+    settle: rules.settle,
 
-    getDecision(id: string, now: Date): DecisionRecord | null {
-      const seq = decisionSeq(id);
-      const row = seq === null ? undefined : stmt.decisionBySeq.get({ seq });
-      return row ? toDecision(row, now) : null;
-    },
+    reopenCovered: rules.reopenCovered,
+
+    getDecision: rules.getDecision,
+
+    standingDecision: rules.standingDecision,
 
     currentDecision(repository: string, digest: string, now: Date): DecisionRecord | null {
-      const row = newestDecision(repository, digest);
+      const row = rules.currentRow(canonicalRepository(repository), digest);
       return row ? toDecision(row, now) : null;
     },
 
@@ -671,24 +471,29 @@ export function createStore(db: Db, opts: Pick<OpenStoreOptions, "randomBytes"> 
     },
 
     recordTagObservation(repository: string, tag: string, digest: string, now: Date): void {
-      stmt.observeTag.run({ repository, tag, digest, at: now.toISOString() });
+      stmt.observeTag.run({
+        repository: canonicalRepository(repository),
+        tag,
+        digest,
+        at: now.toISOString(),
+      });
     },
 
     lastKnownDigest(repository: string, tag: string): string | null {
-      return stmt.lastKnownDigest.get({ repository, tag })?.digest ?? null;
+      return stmt.lastKnownDigest.get({ repository: canonicalRepository(repository), tag })?.digest ?? null;
     },
 
     listDecisions(q: DecisionQuery, now: Date): Page<DecisionListItem> {
       if (q.status === "pending") {
         const filters: SQL[] = [];
-        if (q.repository) filters.push(eq(requests.repository, q.repository));
+        if (q.repository) filters.push(eq(requests.repository, canonicalRepository(q.repository)));
         if (q.digest) filters.push(eq(requests.digest, q.digest));
         const page = queryPending(filters, q);
         return { items: page.items.map(toPendingRow), next: page.next };
       }
       const at = now.toISOString();
       const filters: SQL[] = [];
-      if (q.repository) filters.push(eq(decisions.repository, q.repository));
+      if (q.repository) filters.push(eq(decisions.repository, canonicalRepository(q.repository)));
       if (q.digest) filters.push(eq(decisions.digest, q.digest));
       if (q.status === "rejected") filters.push(eq(decisions.decision, "rejected"));
       else if (q.status === "approved")
@@ -706,7 +511,8 @@ export function createStore(db: Db, opts: Pick<OpenStoreOptions, "randomBytes"> 
       return { items: page.items.map((r) => toRequest(r)), next: page.next };
     },
 
-    statusOf(repository: string, at: { tag?: string; digest?: string }, now: Date): StatusAnswer {
+    statusOf(name: string, at: { tag?: string; digest?: string }, now: Date): StatusAnswer {
+      const repository = canonicalRepository(name);
       const byDigest = at.digest
         ? eq(requests.digest, at.digest)
         : at.tag
@@ -725,7 +531,7 @@ export function createStore(db: Db, opts: Pick<OpenStoreOptions, "randomBytes"> 
       // decision, the new digest has none, which is what the asker must learn.
       const digest =
         at.digest ?? (at.tag ? (store.lastKnownDigest(repository, at.tag) ?? reqRow?.digest) : null) ?? null;
-      const decisionRow = digest ? newestDecision(repository, digest) : undefined;
+      const decisionRow = digest ? rules.currentRow(repository, digest) : undefined;
       let report = readReport(reqRow?.reportId ?? null);
       if (!report && digest) {
         const row = orm
@@ -745,7 +551,7 @@ export function createStore(db: Db, opts: Pick<OpenStoreOptions, "randomBytes"> 
     },
 
     history(repository: string, q: PageQuery, now: Date): Page<DecisionRecord> {
-      return queryDecisions([eq(decisions.repository, repository)], q, now);
+      return queryDecisions([eq(decisions.repository, canonicalRepository(repository))], q, now);
     },
 
     audit(requestId: string): AuditEntry[] {
@@ -774,8 +580,7 @@ export function createStore(db: Db, opts: Pick<OpenStoreOptions, "randomBytes"> 
 }
 
 function toRequest(r: RequestRow, now?: Date): RequestRecord {
-  const expired =
-    r.status === "approved" && r.expiresAt !== null && now !== undefined && r.expiresAt <= now.toISOString();
+  const expired = approvalExpired({ status: r.status, expiresAt: r.expiresAt }, now);
   return {
     id: r.id,
     reference: r.reference,
@@ -798,24 +603,6 @@ function toRequest(r: RequestRow, now?: Date): RequestRecord {
   };
 }
 
-function toDecision(r: DecisionRow, now: Date): DecisionRecord {
-  const expired = r.decision === "approved" && r.expiresAt !== null && r.expiresAt <= now.toISOString();
-  return {
-    id: decisionId(r.seq),
-    requestId: r.requestId,
-    repository: r.repository,
-    reference: r.reference,
-    digest: r.digest,
-    decision: r.decision,
-    status: expired ? "expired" : r.decision,
-    decidedBy: r.decidedBy,
-    requestedBy: r.requestedBy,
-    reason: r.reason,
-    decidedAt: r.decidedAt,
-    expiresAt: r.expiresAt,
-  };
-}
-
 function toPendingRow(r: RequestRow): PendingDecisionRow {
   return {
     id: null,
@@ -831,16 +618,6 @@ function toPendingRow(r: RequestRow): PendingDecisionRow {
     decidedAt: null,
     expiresAt: null,
   };
-}
-
-function decisionId(seq: number): string {
-  return `dec_${seq}`;
-}
-
-/** The row number of a decision id, or null when `id` is not one this store handed out. */
-function decisionSeq(id: string): number | null {
-  const m = /^dec_([1-9][0-9]{0,15})$/.exec(id);
-  return m ? Number(m[1]) : null;
 }
 
 function pageSize(limit: number | undefined): number {

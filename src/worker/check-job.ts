@@ -10,17 +10,21 @@
  * The job frees its key in the same transaction that stores its results, so a request joins either
  * before (and gets the report) or after (and starts a fresh job), never in between.
  *
- * Settling: a request whose digest already has a decision in force (an unexpired approval, or a
- * rejection, which stands until someone decides again) takes that decision (`coverByDecision`)
- * instead of waiting in IT's pending list; a `pass` is approved by the policy when it says so.
+ * Settling: `store.settle` applies the approval rules (src/store/decisions.ts): a request whose
+ * digest has a person's decision in force, under any name, takes it instead of waiting in IT's
+ * pending list (unless its requester made it); a `pass` is approved by the policy when it says so
+ * and no rejection stands. Whatever is left waits for IT.
  *
  * Reuse: a reference pinned by digest reuses a report for that digest under the same policy
  * version checked within `reuseReportMinutes`. A tag reference must be resolved first, which
  * happens inside the runner: the runner may call `store.freshReport(digest, policyVersion, ...)`
  * after resolving the tag to skip the rest of the work.
  */
+
+import { respelledReport } from "../checks/build-report.js";
 import type { Report } from "../checks/report.js";
 import { isCoded } from "../errors.js";
+import { canonicalHost } from "../reference/host.js";
 import { effectiveTag, formatReference, parseReference } from "../reference/parse.js";
 import type { RequestRecord } from "../store/api.js";
 import type { OpenedStore } from "../store/service.js";
@@ -91,10 +95,14 @@ export function checkIdempotencyKey(
 /** The source a check uses when the request names none (as the runner does). */
 const DEFAULT_SOURCE = "registry";
 
-/** `registry/repository[:tag][@digest]` with the tag a pull would use; the text itself if it does not parse. */
+/**
+ * `registry/repository[:tag][@digest]` with the registry in canonical form (src/reference/host.ts)
+ * and the tag a pull would use; the text itself if it does not parse.
+ */
 function canonicalReference(text: string): string {
   try {
-    const ref = parseReference(text);
+    const parsed = parseReference(text);
+    const ref = { ...parsed, registry: canonicalHost(parsed.registry) };
     const tag = effectiveTag(ref);
     return formatReference(tag ? { ...ref, tag } : ref);
   } catch {
@@ -126,25 +134,25 @@ type EnqueueCheckTx = (
 
 const enqueueCheckTxs = new WeakMap<OpenedStore, EnqueueCheckTx>();
 
-/** The transaction of `enqueueCheck`, built once per store (it runs for every slash command). */
+/** The transaction of `enqueueCheck`, its queue opened once per store (it runs for every slash command). */
 function enqueueCheckTx(store: OpenedStore): EnqueueCheckTx {
   let fn = enqueueCheckTxs.get(store);
   if (!fn) {
     const queue = openQueue(store.db);
-    const tx = store.db.sqlite.transaction((payload: CheckJobPayload, input, now: Date) => {
-      const out = queue.enqueue(
-        {
-          kind: CHECK_JOB,
-          payload,
-          idempotencyKey: checkIdempotencyKey(payload, input.policyVersion),
-          maxAttempts: input.maxAttempts,
-        },
-        now,
-      );
-      store.linkJob(payload.requestId, out.job.id);
-      return out;
-    }) as { immediate: EnqueueCheckTx };
-    fn = (payload, input, now) => tx.immediate(payload, input, now);
+    fn = (payload, input, now) =>
+      store.transaction(() => {
+        const out = queue.enqueue(
+          {
+            kind: CHECK_JOB,
+            payload,
+            idempotencyKey: checkIdempotencyKey(payload, input.policyVersion),
+            maxAttempts: input.maxAttempts,
+          },
+          now,
+        );
+        store.linkJob(payload.requestId, out.job.id);
+        return out;
+      });
     enqueueCheckTxs.set(store, fn);
   }
   return fn;
@@ -184,16 +192,16 @@ export function checkJobHandler(deps: CheckJobDeps): JobHandlerSpec {
         // The worker gave up on this attempt (timeout, lost lease, shutdown): its results must not land.
         ctx.signal.throwIfAborted();
         const got = report;
-        store.db.sqlite
-          .transaction(() => {
-            const at = deps.now();
-            for (const r of waiting(jobId, p.requestId))
-              if (r.status === "checking") store.attachReport(r.id, got, at);
-            queue.releaseKey(jobId);
-            const seen = reused ? null : tagObservationOf(got);
-            if (seen) store.recordTagObservation(seen.repository, seen.tag, seen.digest, at);
-          })
-          .immediate();
+        store.transaction(() => {
+          const at = deps.now();
+          // Each request sees the report under its own spelling of the reference (a shared or
+          // reused check ran under another one).
+          for (const r of waiting(jobId, p.requestId))
+            if (r.status === "checking") store.attachReport(r.id, respelledReport(got, r.reference), at);
+          queue.releaseKey(jobId);
+          const seen = reused ? null : tagObservationOf(got);
+          if (seen) store.recordTagObservation(seen.repository, seen.tag, seen.digest, at);
+        });
       }
 
       // Follow-ups, idempotent: a re-run after a crash finds the report stored and continues here.
@@ -211,36 +219,23 @@ export function checkJobHandler(deps: CheckJobDeps): JobHandlerSpec {
       job: JobRecord,
     ): Promise<void> {
       const p = payload as CheckJobPayload;
-      const failed = store.db.sqlite
-        .transaction(() => {
-          const at = deps.now();
-          const out = waiting(job.id, p.requestId).map((r) =>
-            r.status === "checking" ? store.failRequest(r.id, error, at) : r,
-          );
-          queue.releaseKey(job.id);
-          return out;
-        })
-        .immediate();
+      const failed = store.transaction(() => {
+        const at = deps.now();
+        const out = waiting(job.id, p.requestId).map((r) =>
+          r.status === "checking" ? store.failRequest(r.id, error, at) : r,
+        );
+        queue.releaseKey(job.id);
+        return out;
+      });
       await deps.afterFailed?.(failed, error);
     },
   };
 
-  /**
-   * Settle a checked, pending request without asking anyone when a decision already stands for its
-   * digest: an unexpired approval or a rejection covers it (no new decision, no longer expiry; a
-   * policy approval of a `pass` never overrides a person's rejection). Otherwise a `pass` is
-   * approved by the policy when it says so. Whatever is left stays pending for IT.
-   */
+  /** Settle a checked, pending request by the approval rules (see `Store.settle`). */
   function settle(r: RequestRecord): void {
     if (r.status !== "pending" || !r.digest) return;
-    const at = deps.now();
     try {
-      const standing = store.currentDecision(r.repository, r.digest, at);
-      // Only a person's decision stands for other requests; a policy approval is re-derived under
-      // the policy in force (it may have come from a CLI run with another policy).
-      if (standing && standing.status !== "expired" && standing.decidedBy !== "policy")
-        store.coverByDecision(r.id, standing.id, at);
-      else if (deps.autoApprovePass && r.verdict === "pass") store.autoApprove(r.id, at, deps.expireDays);
+      store.settle(r.id, deps.now(), { autoApprovePass: deps.autoApprovePass, expireDays: deps.expireDays });
     } catch (err) {
       // Decided meanwhile (an approver was quicker, or another process settled it): nothing to do.
       if (!isCoded(err, "ALREADY_DECIDED", "NOT_DECIDABLE")) throw err;
@@ -253,6 +248,9 @@ export function checkJobHandler(deps: CheckJobDeps): JobHandlerSpec {
     if (minutes <= 0 || !digest) return null;
     const report = store.freshReport(digest, deps.policyVersion, deps.now(), minutes * 60_000);
     if (!report || (p.platform && report.image.platform !== p.platform)) return null;
+    // Only a report about this very image under this very name: the publisher, the tag findings
+    // and the trusted globs all depend on the name. The spelling is the request's own (`respelledReport`).
+    if (canonicalReference(report.reference) !== canonicalReference(p.reference)) return null;
     return report;
   }
 }

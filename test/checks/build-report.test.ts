@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { buildReport } from "../../src/checks/build-report.js";
+import { buildReport, respelledReport } from "../../src/checks/build-report.js";
 import { findingsForGatherError } from "../../src/checks/index.js";
 import { evaluate, policyVersion } from "../../src/policy/evaluate.js";
 import { EMPTY_TRUST } from "../../src/trust/types.js";
@@ -139,5 +139,64 @@ describe("buildReport", () => {
     expect(r.image.pinned).toBe(`registry.example.com/acme/app:1.4.2@${DIGEST}`);
     expect(r.facts).toEqual({ user: "", labels: {}, history: [], signatures: [], attestations: [] });
     expect(r.run).toBeUndefined();
+  });
+});
+
+describe("respelledReport", () => {
+  /** The real report of a tag reference (so tag.not-pinned quotes it and the run advice pins it). */
+  const tagReport = () => {
+    const facts = cleanFacts();
+    const { digest: _pinned, ...ref } = facts.reference;
+    facts.reference = { ...ref, original: "registry.example.com/acme/app:1.4.2" };
+    return reportFor(facts);
+  };
+
+  it("shows the other spelling's reference and pinned reference wherever the report names them", () => {
+    const original = tagReport();
+    const asked = "REGISTRY.example.com:443/acme/app:1.4.2";
+    const pinned = `registry.example.com:443/acme/app:1.4.2@${DIGEST}`;
+    const r = respelledReport(original, asked);
+    expect(r.reference).toBe(asked);
+    expect(r.image).toMatchObject({ registry: "registry.example.com:443", repository: "acme/app", pinned });
+    const notPinned = r.findings.find((f) => f.id === "tag.not-pinned")!;
+    expect(notPinned.evidence).toMatchObject({ reference: asked, pinned });
+    expect(notPinned.detail).toContain(asked);
+    expect(notPinned.detail).toContain(pinned);
+    expect(r.run?.dockerRun).toContain(pinned);
+    expect(r.run?.compose).toContain(pinned);
+    const text = JSON.stringify(r);
+    expect(text).not.toContain(original.reference);
+    expect(text).not.toContain(original.image.pinned);
+    // Everything else is the same report.
+    expect({ ...r, reference: 0, image: 0, findings: 0, run: 0 }).toEqual({
+      ...original,
+      reference: 0,
+      image: 0,
+      findings: 0,
+      run: 0,
+    });
+  });
+
+  it("replaces a short spelling once, not again inside the pinned reference that contains it", () => {
+    const facts = cleanFacts();
+    facts.reference = {
+      registry: "docker.io",
+      repository: "acme/app",
+      tag: "1.4.2",
+      original: "acme/app:1.4.2",
+    };
+    const original = reportFor(facts);
+    const r = respelledReport(original, "docker.io/acme/app:1.4.2");
+    const pinned = `docker.io/acme/app:1.4.2@${DIGEST}`;
+    expect(r.image.pinned).toBe(pinned);
+    const detail = r.findings.find((f) => f.id === "tag.not-pinned")!.detail;
+    expect(detail).toContain(`got docker.io/acme/app:1.4.2,`);
+    expect(detail).toContain(pinned);
+    expect(JSON.stringify(r)).not.toContain("docker.io/docker.io");
+  });
+
+  it("changes nothing for a reference that does not parse", () => {
+    const original = tagReport();
+    expect(respelledReport(original, "Not A Reference")).toBe(original);
   });
 });

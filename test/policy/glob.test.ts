@@ -25,6 +25,9 @@ describe("normalizeImagePattern", () => {
     ["127.0.0.1:5000/app", "127.0.0.1:5000/app"],
     ["ghcr.io/acme/*", "ghcr.io/acme/*"],
     ["*/library/*", "*/library/*"],
+    ["0x7f.1:5000/app", "127.0.0.1:5000/app"],
+    ["registry-1.docker.io/acme/app", "docker.io/acme/app"],
+    ["GHCR.IO:443/acme/*", "ghcr.io/acme/*"],
   ])("reads %s as %s", (pattern, expected) => {
     expect(normalizeImagePattern(pattern)).toBe(expected);
   });
@@ -41,5 +44,25 @@ describe("matchingGlob", () => {
     expect(
       matchingGlob([`ghcr.io/acme/app@${d}`], { registry: "ghcr.io", repository: "acme/app", digest: d }),
     ).toBeDefined();
+  });
+  describe("when the registry is spelled differently in the glob and in the image", () => {
+    const image = { registry: "127.1:5000", repository: "test/plain", tag: "1.0" };
+    it.each(["127.0.0.1:5000/test/*", "2130706433:5000/test/*", "[::ffff:127.0.0.1]:5000/test/plain:1.0"])(
+      "matches %s",
+      (glob) => {
+        expect(matchingGlob([glob], image)).toBe(glob);
+      },
+    );
+    it("keeps other registries and ports apart", () => {
+      expect(matchingGlob(["127.0.0.1:5001/test/*", "127.0.0.2:5000/test/*"], image)).toBeUndefined();
+    });
+    it("matches Docker Hub under any of its names", () => {
+      expect(
+        matchingGlob(["docker.io/library/*"], {
+          registry: "registry.hub.docker.com",
+          repository: "library/nginx",
+        }),
+      ).toBe("docker.io/library/*");
+    });
   });
 });

@@ -7,7 +7,7 @@ import { pushImage, randomRepo } from "../support/image-builder.js";
 import { HOSTILE } from "../support/slack-fixtures.js";
 import { buttonsOf, command, type Harness, requestToIt, startHarness } from "../support/slack-harness.js";
 import { assertInert } from "../support/slack-limits.js";
-import { sendClick } from "../support/slack-requests.js";
+import { sendClick, sendSubmission } from "../support/slack-requests.js";
 import { getTestbed } from "../support/testbed.js";
 
 /** A loopback port nothing listens on: a registry that is down. */
@@ -108,6 +108,50 @@ describe("the Slack app with the registry pipeline behind it", () => {
       expect(
         h.fake.ok("chat.postMessage").filter((c) => JSON.stringify(c.body).includes(reference)),
       ).toHaveLength(0);
+    });
+  });
+
+  describe("when IT rejected a pushed image and its manifest is asked for under another name", () => {
+    it("settles each request on the rejection: another host spelling, another repository", async () => {
+      const repo = randomRepo("slack-rejected");
+      const spec = { config: { User: "" }, created: "2026-01-01T00:00:00Z" };
+      const pushed = await pushImage(testbed.open, repo, spec, "1.0");
+      const copy = await pushImage(testbed.open, `${repo}copy`, spec, "9.9");
+      expect(copy.digest).toBe(pushed.digest);
+
+      const { requestId } = await requestToIt(h, `${testbed.open.host}/${repo}:1.0`);
+      await sendClick(h.target, {
+        actionId: "image_check.reject",
+        value: requestId,
+        userId: "UAPPROVER",
+        responseUrl: h.fake.responseUrl(),
+      });
+      await sendSubmission(h.target, {
+        callbackId: "image_check.reject_reason",
+        privateMetadata: requestId,
+        userId: "UAPPROVER",
+        values: { reason: { reason: "ships a cryptominer" } },
+      });
+      await h.bot.idle();
+
+      const port = testbed.open.host.split(":")[1];
+      for (const reference of [
+        `127.1:${port}/${repo}:1.0`,
+        `0x7f.1:${port}/${repo}:1.0`,
+        `${testbed.open.host}/${repo}copy:9.9`,
+      ]) {
+        const answer = await (await command(h, `${reference} I need it`, "UOTHER")).answer();
+        const json = JSON.stringify(answer.body);
+        expect(json).toContain(pushed.digest);
+        expect(json).toContain("already rejected");
+        expect(json).toContain("ships a cryptominer");
+        await h.bot.idle();
+        expect(
+          h.fake
+            .ok("chat.postMessage")
+            .filter((c) => c.body.channel === "C0IT" && JSON.stringify(c.body).includes(reference)),
+        ).toHaveLength(0);
+      }
     });
   });
 });

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { Report } from "../../src/checks/report.js";
 import { CodedError } from "../../src/errors.js";
+import { parseReference } from "../../src/reference/parse.js";
 import type { RequestRecord } from "../../src/store/api.js";
 import type { OpenedStore } from "../../src/store/service.js";
 import { CHECK_JOB, type CheckJobDeps, checkJobHandler, enqueueCheck } from "../../src/worker/check-job.js";
@@ -214,6 +215,154 @@ describe("the check job", () => {
     });
   });
 
+  describe("when a person decided the digest under another name", () => {
+    const D = digest("plain-1.0");
+    const REGISTRY = "127.0.0.1:5000";
+    /** A runner as the real one answers: the reference as asked, every name resolving to D. */
+    const sameDigest =
+      (verdict: Report["verdict"]): CheckRunner =>
+      async ({ reference }) => {
+        const ref = parseReference(reference);
+        return {
+          ...makeReport({
+            repository: `${ref.registry}/${ref.repository}`,
+            tag: ref.tag ?? "latest",
+            digest: D,
+            verdict,
+            policyVersion: POLICY,
+            checkedAt: new Date(),
+          }),
+          reference,
+        };
+      };
+    /** Ask for `reference` as `requestedBy`, check it, and wait until it settled. */
+    async function ask(store: OpenedStore, w: Worker, reference: string, requestedBy: string) {
+      const ref = parseReference(reference);
+      const req = store.createRequest(
+        {
+          reference,
+          repository: `${ref.registry}/${ref.repository}`,
+          tag: ref.tag ?? null,
+          requestedBy,
+          source: "slack",
+        },
+        new Date(),
+      );
+      enqueueCheck(store, { requestId: req.id, reference, policyVersion: POLICY }, new Date());
+      await settled(w, store, [req.id]);
+      await w.idle();
+      return store.getRequest(req.id, new Date())!;
+    }
+    const decideAs = (
+      store: OpenedStore,
+      approver: string,
+      requestId: string,
+      decision: "approved" | "rejected",
+    ) =>
+      store.decide({
+        requestId,
+        decision,
+        decidedBy: approver,
+        isApprover: true,
+        reason: decision === "rejected" ? "ships a cryptominer" : null,
+        now: new Date(),
+        expireDays: 90,
+      });
+
+    const otherNames: [string, string][] = [
+      ["a shortened IPv4 host", "127.1:5000/test/plain:1.0"],
+      ["a decimal IPv4 host", "2130706433:5000/test/plain:1.0"],
+      ["a hex IPv4 host", "0x7f.1:5000/test/plain:1.0"],
+      ["an IPv4-mapped IPv6 host", "[::ffff:127.0.0.1]:5000/test/plain:1.0"],
+      ["another repository holding the same manifest", `${REGISTRY}/test/plaincopy:9.9`],
+    ];
+    for (const [name, reference] of otherNames) {
+      it(`settles a passing request on the rejection, never approving it by policy: ${name}`, async () => {
+        const store = freshStore();
+        const verdicts = { current: "review" as Report["verdict"] };
+        const runner: CheckRunner = (input, signal) => sameDigest(verdicts.current)(input, signal);
+        const w = run(store, checkJobHandler(deps(store, runner, { autoApprovePass: true })));
+        const first = await ask(store, w, `${REGISTRY}/test/plain`, "U_A");
+        const rejection = decideAs(store, "U_IT", first.id, "rejected");
+        verdicts.current = "pass";
+        const again = await ask(store, w, reference, "U_B");
+        expect(again).toMatchObject({ status: "rejected", verdict: "pass", decisionId: rejection.id });
+        expect(store.listDecisions({ digest: D }, new Date()).items).toHaveLength(1);
+      });
+    }
+
+    it("settles a request that needs review on the rejection instead of sending it to IT", async () => {
+      const store = freshStore();
+      const w = run(store, checkJobHandler(deps(store, sameDigest("review"))));
+      const first = await ask(store, w, `${REGISTRY}/test/plain`, "U_A");
+      const rejection = decideAs(store, "U_IT", first.id, "rejected");
+      const again = await ask(store, w, "0x7f.1:5000/test/plain:1.0", "U_B");
+      expect(again).toMatchObject({ status: "rejected", decisionId: rejection.id });
+      expect(store.pendingRequests({}).items).toEqual([]);
+    });
+
+    it("files every spelling under one repository, so status and history find it by any", async () => {
+      const store = freshStore();
+      const w = run(store, checkJobHandler(deps(store, sameDigest("review"))));
+      const first = await ask(store, w, "127.1:5000/test/plain:1.0", "U_A");
+      decideAs(store, "U_IT", first.id, "rejected");
+      expect(first.repository).toBe(`${REGISTRY}/test/plain`);
+      for (const spelling of ["127.0.0.1:5000", "2130706433:5000", "[::ffff:7f00:1]:5000"]) {
+        expect(store.history(`${spelling}/test/plain`, {}, new Date()).items).toHaveLength(1);
+        expect(store.statusOf(`${spelling}/test/plain`, { tag: "1.0" }, new Date())).toMatchObject({
+          request: { id: first.id },
+          decision: { decision: "rejected" },
+        });
+      }
+    });
+  });
+
+  describe("when the requester made the decision that stands for the digest (two-person rule)", () => {
+    it("sends their own request to IT instead of settling it on their decision", async () => {
+      const store = freshStore();
+      const w = run(store, checkJobHandler(deps(store, fakeRunner("review").runner)));
+      const req = (reference: string, by: string) => {
+        const r = request(store, reference, by);
+        enqueueCheck(store, { requestId: r.id, reference, policyVersion: POLICY }, new Date());
+        return r;
+      };
+      const first = req("nginx:1.27", "U_USER");
+      await settled(w, store, [first.id]);
+      const approval = store.decide({
+        requestId: first.id,
+        decision: "approved",
+        decidedBy: "U_APPROVER",
+        isApprover: true,
+        now: new Date(),
+        expireDays: 90,
+      });
+      const own = req("nginx:1.27", "U_APPROVER");
+      await settled(w, store, [own.id]);
+      await w.idle();
+      expect(store.getRequest(own.id, new Date())).toMatchObject({ status: "pending", decisionId: null });
+      expect(store.pendingRequests({}).items.map((r) => r.id)).toEqual([own.id]);
+      // Someone else's request is still settled on that approval...
+      const other = req("nginx:1.27", "U_OTHER");
+      await settled(w, store, [other.id]);
+      await w.idle();
+      expect(store.getRequest(other.id, new Date())).toMatchObject({
+        status: "approved",
+        decisionId: approval.id,
+      });
+      // ...and nobody decides their own request: another approver must.
+      expect(() =>
+        store.decide({
+          requestId: own.id,
+          decision: "approved",
+          decidedBy: "U_APPROVER",
+          isApprover: true,
+          now: new Date(),
+          expireDays: 90,
+        }),
+      ).toThrow(expect.objectContaining({ code: "SELF_DECISION" }));
+    });
+  });
+
   describe("when identical requests arrive while one check is queued", () => {
     const store = freshStore();
     const { runner, calls } = fakeRunner("review");
@@ -310,22 +459,45 @@ describe("the check job", () => {
   });
 
   describe("when a digest-pinned reference has a fresh report", () => {
-    it("reuses it instead of running the check", async () => {
-      const store = freshStore();
-      const { runner, calls } = fakeRunner("review");
-      const d = digest("node-pinned");
-      const earlier = request(store, `node@${d}`);
-      store.attachReport(
-        earlier.id,
-        makeReport({
-          repository: "docker.io/library/node",
-          digest: d,
-          policyVersion: POLICY,
-          checkedAt: new Date(),
-        }),
+    const d = digest("node-pinned");
+    /** A request for `reference` (any registry) and its report as the check of that reference made it. */
+    function checked(store: OpenedStore, reference: string) {
+      const ref = parseReference(reference);
+      const repository = `${ref.registry}/${ref.repository}`;
+      const req = store.createRequest(
+        { reference, repository, tag: null, requestedBy: "U_DEV", source: "slack" },
         new Date(),
       );
-      const req = request(store, `node@${d}`);
+      const base = makeReport({ repository, digest: d, policyVersion: POLICY, checkedAt: new Date() });
+      const pinned = `${repository}@${d}`;
+      const report: Report = {
+        ...base,
+        reference,
+        image: {
+          registry: ref.registry,
+          repository: ref.repository,
+          digest: d,
+          platform: "linux/amd64",
+          pinned,
+        },
+        findings: [
+          {
+            id: "tag.not-pinned",
+            category: "tag",
+            severity: "info",
+            title: "pinned",
+            detail: `use ${pinned}`,
+            evidence: { reference, pinned },
+          },
+        ],
+        run: { dockerRun: `docker run --read-only ${pinned}`, compose: `image: ${pinned}`, notes: [] },
+      };
+      return { req, report };
+    }
+    /** Ask for `reference` with report reuse on; the request once checked, and what the runner was asked. */
+    async function reuse(store: OpenedStore, reference: string) {
+      const { runner, calls } = fakeRunner("review");
+      const { req } = checked(store, reference);
       const w = run(store, checkJobHandler(deps(store, runner, { reuseReportMinutes: 10 })));
       const { job } = enqueueCheck(
         store,
@@ -333,10 +505,81 @@ describe("the check job", () => {
         new Date(),
       );
       const [done] = await settled(w, store, [req.id]);
-      expect(calls).toEqual([]);
-      expect(done?.reportId).toBe(store.getRequest(earlier.id)?.reportId);
       while (w.queue.get(job.id)?.status !== "done") await w.idle();
-      expect(w.queue.get(job.id)?.result).toMatchObject({ reused: true });
+      return { done: done!, calls, result: w.queue.get(job.id)?.result };
+    }
+
+    it("reuses it instead of running the check", async () => {
+      const store = freshStore();
+      const earlier = checked(store, `node@${d}`);
+      store.attachReport(earlier.req.id, earlier.report, new Date());
+      const { done, calls, result } = await reuse(store, `node@${d}`);
+      expect(calls).toEqual([]);
+      expect(done.reportId).toBe(store.getRequest(earlier.req.id)?.reportId);
+      expect(result).toMatchObject({ reused: true });
+    });
+
+    it("shows the request its own reference and pinned reference, not the earlier request's spelling", async () => {
+      const store = freshStore();
+      const earlier = checked(store, `127.0.0.1:5000/team/node@${d}`);
+      store.attachReport(earlier.req.id, earlier.report, new Date());
+      const { done, calls } = await reuse(store, `0x7f.1:5000/team/node@${d}`);
+      expect(calls).toEqual([]);
+      const mine = store.getReport(done.reportId!)!;
+      const pinned = `0x7f.1:5000/team/node@${d}`;
+      expect(mine.reference).toBe(`0x7f.1:5000/team/node@${d}`);
+      expect(mine.image).toMatchObject({ registry: "0x7f.1:5000", repository: "team/node", pinned });
+      expect(mine.findings[0]).toMatchObject({
+        detail: `use ${pinned}`,
+        evidence: { reference: pinned, pinned },
+      });
+      expect(mine.run).toMatchObject({
+        dockerRun: `docker run --read-only ${pinned}`,
+        compose: `image: ${pinned}`,
+      });
+      expect(JSON.stringify(mine)).not.toContain("127.0.0.1");
+      // The earlier request keeps its own.
+      expect(store.getReport(store.getRequest(earlier.req.id)!.reportId!)?.reference).toBe(
+        `127.0.0.1:5000/team/node@${d}`,
+      );
+    });
+
+    it("does not reuse a report made for another repository holding the same digest", async () => {
+      const store = freshStore();
+      const earlier = checked(store, `docker.io/library/node@${d}`);
+      store.attachReport(earlier.req.id, earlier.report, new Date());
+      const { calls, result } = await reuse(store, `docker.io/someone/node@${d}`);
+      expect(calls).toEqual([`docker.io/someone/node@${d}`]);
+      expect(result).toMatchObject({ reused: false });
+    });
+  });
+
+  describe("when identical requests spelled differently share one check", () => {
+    it("gives each request the report under its own reference", async () => {
+      const store = freshStore();
+      const runner: CheckRunner = async ({ reference }) => ({
+        ...makeReport({ repository: "docker.io/library/nginx", tag: "1.27", digest: digest("nginx-1.27") }),
+        reference,
+      });
+      const a = request(store, "nginx:1.27", "U_A");
+      const b = store.createRequest(
+        {
+          reference: "index.docker.io/library/nginx:1.27",
+          repository: "docker.io/library/nginx",
+          tag: "1.27",
+          requestedBy: "U_B",
+          source: "slack",
+        },
+        new Date(),
+      );
+      for (const r of [a, b])
+        enqueueCheck(store, { requestId: r.id, reference: r.reference, policyVersion: POLICY }, new Date());
+      const w = run(store, checkJobHandler(deps(store, runner)));
+      const done = await settled(w, store, [a.id, b.id]);
+      expect(done.map((r) => store.getReport(r.reportId!)?.reference)).toEqual([
+        "nginx:1.27",
+        "index.docker.io/library/nginx:1.27",
+      ]);
     });
   });
 

@@ -6,6 +6,7 @@ import type { Report, Verdict } from "../../checks/report.js";
 import type { Finding } from "../../checks/types.js";
 import { severityRank } from "../../checks/types.js";
 import type { DecisionRecord, RequestRecord } from "../../store/api.js";
+import { isPersonDecision } from "../../store/decisions.js";
 import { code, escapeSlack } from "../escape.js";
 import { linesWithin, mention, slackDate } from "./blocks.js";
 
@@ -70,7 +71,7 @@ export function digestText(digest: string | null | undefined): string {
 
 /** Who decided: a mention, or "policy (pass)" for an automatic approval. */
 export function deciderText(decidedBy: string): string {
-  return decidedBy === "policy" ? "policy (automatic approval of a pass)" : mention(decidedBy);
+  return isPersonDecision({ decidedBy }) ? mention(decidedBy) : "policy (automatic approval of a pass)";
 }
 
 /** "Approved by @x at …, valid until …" / "Rejected by @x at …: reason" / "expired …". */

@@ -1,0 +1,1 @@
+CREATE INDEX `decisions_digest_decided_idx` ON `decisions` (`digest`,`decided_at`);
