@@ -308,7 +308,7 @@ export class Transport {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        ctx.signal?.removeEventListener("abort", onAbort);
+        stopWatching();
         if (err) reject(err);
         else resolve(value!);
       };
@@ -335,8 +335,7 @@ export class Transport {
           ),
         this.timeoutMs,
       );
-      const onAbort = () => fail(aborted());
-      ctx.signal?.addEventListener("abort", onAbort, { once: true });
+      const stopWatching = ctx.signal ? onAbort(ctx.signal, () => fail(aborted())) : noop;
       req.on("error", (err: NodeJS.ErrnoException) => {
         finish(
           err instanceof RegistryError
@@ -387,6 +386,42 @@ export class Transport {
       req.end(spec.body);
     });
   }
+}
+
+const noop = () => {};
+
+/** Per signal: its one abort listener and the callbacks it calls. */
+const abortWatchers = new WeakMap<AbortSignal, { listener: () => void; callbacks: Set<() => void> }>();
+
+/**
+ * Call `callback` when `signal` aborts; returns the function that stops watching. One gather's
+ * signal is shared by every request of that gather, dozens at once: each adding its own listener
+ * trips Node's MaxListenersExceededWarning (past 10 on one EventTarget), and raising the limit
+ * would hide a real leak. So a signal carries one listener however many requests watch it, and
+ * the last request to end removes it.
+ */
+export function onAbort(signal: AbortSignal, callback: () => void): () => void {
+  let watch = abortWatchers.get(signal);
+  if (!watch) {
+    const callbacks = new Set<() => void>();
+    const listener = () => {
+      abortWatchers.delete(signal);
+      for (const c of [...callbacks]) c();
+      callbacks.clear();
+    };
+    watch = { listener, callbacks };
+    abortWatchers.set(signal, watch);
+    signal.addEventListener("abort", listener, { once: true });
+  }
+  const { listener, callbacks } = watch;
+  // A fresh function per call: the same callback watched twice is two entries.
+  const entry = () => callback();
+  callbacks.add(entry);
+  return () => {
+    if (!callbacks.delete(entry) || callbacks.size > 0) return;
+    signal.removeEventListener("abort", listener);
+    if (abortWatchers.get(signal)?.callbacks === callbacks) abortWatchers.delete(signal);
+  };
 }
 
 /** A `lookup` that answers with the address the guard already checked, whatever the name. */
