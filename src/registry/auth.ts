@@ -27,7 +27,7 @@
  */
 
 import type { Credential, CredentialStore } from "./credentials.js";
-import { RegistryError } from "./errors.js";
+import { POLICY_HINT, RegistryError } from "./errors.js";
 import {
   headerText,
   LIMITS,
@@ -261,7 +261,7 @@ export class Authenticator {
     if (!insecureOk)
       throw new RegistryError(
         "INSECURE_REFUSED",
-        `${registry}: refusing the token realm ${realm.origin}: it must be https (plain http only for a registry and realm host in registries.allowInsecure)`,
+        `${registry}: refusing the token realm ${realm.origin}: it must be https (plain http only for a registry and realm host in registries.allowInsecure) ${POLICY_HINT}`,
       );
     return realm;
   }

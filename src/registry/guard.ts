@@ -13,7 +13,7 @@
  */
 import { lookup as dnsLookup } from "node:dns/promises";
 import { isIP } from "node:net";
-import { RegistryError } from "./errors.js";
+import { POLICY_HINT, RegistryError } from "./errors.js";
 
 /** One resolved address. */
 export interface ResolvedAddress {
@@ -286,6 +286,6 @@ function blocked(url: URL, kind: string, address: string): RegistryError {
   const via = address === host ? "" : ` (resolves to ${address})`;
   return new RegistryError(
     "BLOCKED_ADDRESS",
-    `refusing to connect to ${named}${via}: ${kind} address; list "${url.host}" in the policy's registries.allowPrivate to allow it`,
+    `refusing to connect to ${named}${via}: ${kind} address; list "${url.host}" in the policy's registries.allowPrivate to allow it ${POLICY_HINT}`,
   );
 }
