@@ -37,7 +37,8 @@ the signatures and attestations found, and what gathering cost. No layer is down
 Options:
   --json               the facts as JSON. Both forms mask secrets (env, labels, build steps) and
                        leave out signature and attestation bytes (digest and size are kept)
-  --tags               also list the repository's tags (one more request per page of tags)
+  --tags               also list the repository's tags (one more request per page of tags; at
+                       most 10,000, marked truncated when the registry has more)
   --platform OS/ARCH   the platform to pick from a multi-arch index (default: the policy's, linux/amd64);
                        given explicitly, a single-platform image of another platform is refused
                        (PLATFORM_NOT_FOUND)
