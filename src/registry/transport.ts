@@ -428,6 +428,11 @@ export class Transport {
           finish(new RegistryError("NETWORK", `${url.host}: connection closed mid-response`)),
         );
       });
+      // Aborted while the address was resolved: the listener added above would never fire.
+      if (ctx.signal?.aborted) {
+        fail(aborted());
+        return;
+      }
       req.end(spec.body);
     });
   }

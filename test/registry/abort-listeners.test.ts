@@ -2,7 +2,7 @@
 // run many requests on one signal against a loopback server and count the signal's listeners:
 // one per request used to trip Node's MaxListenersExceededWarning (15 per test run).
 import { getEventListeners } from "node:events";
-import { createServer, type Server } from "node:http";
+import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { isCoded } from "../../src/errors.js";
@@ -94,6 +94,35 @@ describe("the transport's use of a shared abort signal", () => {
         t.close();
       }
     });
+  });
+});
+
+describe("a request whose signal aborts while its address is resolved", () => {
+  it("fails with ABORTED and sends nothing", async () => {
+    const controller = new AbortController();
+    const t = new Transport({
+      guard: new AddressGuard({
+        allowPrivate: ["registry.test"],
+        resolver: async () => {
+          controller.abort();
+          return [{ address: "127.0.0.1", family: 4 }];
+        },
+      }),
+      allowInsecure: ["registry.test"],
+      // The loopback server stands in for registry.test.
+      connector: (url, options) =>
+        request(`http://${host}${url.pathname}`, { ...options, lookup: undefined }),
+    });
+    try {
+      const answer = t.send(
+        { method: "GET", url: new URL("http://registry.test/v2/"), kind: "ping", maxBytes: 64 },
+        { stats: new StatsRecorder(), signal: controller.signal },
+      );
+      await expect(answer).rejects.toMatchObject({ code: "ABORTED" });
+      expect(held).toHaveLength(0);
+    } finally {
+      t.close();
+    }
   });
 });
 
