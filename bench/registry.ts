@@ -88,7 +88,8 @@ export async function benchRegistry(testbed: Testbed): Promise<string> {
   const subjects = await pushSubjects(testbed);
   const options = (tokenCache: MemoryTokenCache) => ({
     allowPrivate: [ep.host],
-    allowInsecure: [ep.host],
+    // The testbed's token realm is plain http on its own port: listed, so credentials may go there.
+    allowInsecure: [ep.host, ...(ep.tokenRealm ? [new URL(ep.tokenRealm).host] : [])],
     credentials: staticCredentials({ [ep.host]: { username: ep.username!, password: ep.password! } }),
     tokenCache,
   });

@@ -20,7 +20,8 @@ Gather the facts about each image (no layer is downloaded), run every check, and
 Options:
   --json                 print the report JSON (schema image-check/report@1); an array for several REFs
   --policy FILE          policy file (YAML or JSON); default: $IMAGE_CHECK_POLICY, else the built-in policy
-  --platform OS/ARCH     platform to pick from a multi-arch index (default: the policy's, linux/amd64)
+  --platform OS/ARCH     platform to pick from a multi-arch index (default: the policy's, linux/amd64);
+                         given explicitly, a single-platform image of another platform is refused
   --source KIND          registry (default), engine (a local Docker engine), or auto (engine if the image is there)
   --no-store             do not record the report in the store
   --debug                print stack traces on errors

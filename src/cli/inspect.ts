@@ -37,8 +37,11 @@ the signatures and attestations found, and what gathering cost. No layer is down
 Options:
   --json               the facts as JSON. Both forms mask secrets (env, labels, build steps) and
                        leave out signature and attestation bytes (digest and size are kept)
-  --tags               also list the repository's tags (one more request per page of tags)
-  --platform OS/ARCH   the platform to pick from a multi-arch index (default: the policy's, linux/amd64)
+  --tags               also list the repository's tags (one more request per page of tags; at
+                       most 10,000, marked truncated when the registry has more)
+  --platform OS/ARCH   the platform to pick from a multi-arch index (default: the policy's, linux/amd64);
+                       given explicitly, a single-platform image of another platform is refused
+                       (PLATFORM_NOT_FOUND)
   --source KIND        registry (default), engine (the local Docker engine), or auto (engine if
                        the image is there, else registry)
   --policy FILE        policy file (default: IMAGE_CHECK_POLICY, else the built-in policy); its
@@ -77,7 +80,14 @@ export const inspectCommand: Command = async (argv, io) => {
     env: io.env,
   });
   try {
-    const facts = await source.gather(ref, { platform, listTags: Boolean(flags.tags) });
+    const facts = await source.gather(ref, {
+      platform,
+      listTags: Boolean(flags.tags),
+      // One deadline for the whole gather, as for `check` (policy limits.checkSeconds).
+      timeLimitMs: policy.limits.checkSeconds * 1000,
+      // An explicit --platform is strict, also for a single-platform image.
+      ...(flags.platform !== undefined ? { strictPlatform: true } : {}),
+    });
     // Secrets in env, labels, annotations and build steps are masked in both forms: nothing this
     // tool prints shows one in full (the checks still see the real values).
     const shown = redactFacts(facts);
@@ -249,7 +259,13 @@ export function renderFacts(facts: ImageFacts, wanted?: Platform): string {
         info.rateLimit.source ? ` (for ${safe(info.rateLimit.source)})` : ""
       }`,
     ]);
-  if (info?.tags) section(`Tags (${info.tags.length})`, [info.tags.map((t) => safe(t)).join(" ")]);
+  if (info?.tags)
+    section(
+      info.tagsTruncated
+        ? `Tags (${info.tags.length}, truncated: the registry has more; only the first ${info.tags.length} are listed)`
+        : `Tags (${info.tags.length})`,
+      [info.tags.map((t) => safe(t)).join(" ")],
+    );
   if (info?.tagDigest && info.tagDigest !== facts.digest)
     section("Tag", [`${safe(ref.tag ?? "")} now points to ${info.tagDigest}, not the pinned digest`]);
   section(

@@ -36,7 +36,13 @@ import {
   repoDigestFor,
   topFacts,
 } from "./map.js";
-import { dockerodeTransport, EngineHttpError, type EngineTransport, parseDockerHost } from "./transport.js";
+import {
+  dockerodeTransport,
+  EngineHttpError,
+  type EngineTransport,
+  endpointText,
+  parseDockerHost,
+} from "./transport.js";
 
 /** Defaults, each with why. */
 export const ENGINE_DEFAULTS = {
@@ -308,7 +314,16 @@ export class EngineSource implements ImageSource {
       if (opts.signal?.aborted) throw abortError(opts.signal, err);
       if (timeout.aborted)
         throw new EngineError("TIMEOUT", `the engine did not answer ${kind} in time`, { cause: err });
-      throw engineError(kind, err);
+      throw engineError(kind, err, this.#endpointText());
+    }
+  }
+
+  /** Where this source asks the engine, as DOCKER_HOST would say it, so an unreachable engine's error names it. */
+  #endpointText(): string {
+    try {
+      return endpointText(parseDockerHost(this.#options.dockerHost));
+    } catch {
+      return String(this.#options.dockerHost);
     }
   }
 
@@ -481,7 +496,7 @@ function abortError(signal: AbortSignal, cause?: unknown): EngineError {
 }
 
 /** Map a transport failure to an EngineError. */
-function engineError(kind: string, err: unknown): EngineError {
+function engineError(kind: string, err: unknown, endpoint: string): EngineError {
   if (err instanceof EngineError) return err;
   if (err instanceof EngineHttpError) {
     const code: EngineErrorCode =
@@ -499,13 +514,17 @@ function engineError(kind: string, err: unknown): EngineError {
   if (isUnreachable(err)) {
     return new EngineError(
       "ENGINE_UNAVAILABLE",
-      `no Docker engine answers (${(err as { code: string }).code})`,
+      `no Docker engine answers at ${endpoint} (${(err as { code: string }).code}); set DOCKER_HOST to the engine's socket or tcp address`,
       { cause: err },
     );
   }
-  return new EngineError("ENGINE_UNAVAILABLE", `the engine could not be asked: ${messageOf(err)}`, {
-    cause: err,
-  });
+  return new EngineError(
+    "ENGINE_UNAVAILABLE",
+    `the engine at ${endpoint} could not be asked: ${messageOf(err)}`,
+    {
+      cause: err,
+    },
+  );
 }
 
 function oneLineOf(text: string): string {

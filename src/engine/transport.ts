@@ -74,6 +74,13 @@ export function parseDockerHost(dockerHost: string | undefined): EngineEndpoint 
   );
 }
 
+/** An endpoint as DOCKER_HOST spells it (`unix:///var/run/docker.sock`, `tcp://127.0.0.1:2375`), for messages. */
+export function endpointText(endpoint: EngineEndpoint): string {
+  if (endpoint.kind === "unix") return `unix://${endpoint.socketPath}`;
+  const host = endpoint.host.includes(":") ? `[${endpoint.host}]` : endpoint.host;
+  return `tcp://${host}:${endpoint.port}`;
+}
+
 /** The transport over dockerode's modem, for an engine at `endpoint`. */
 export function dockerodeTransport(endpoint: EngineEndpoint): EngineTransport {
   // Every connection field is given explicitly: docker-modem otherwise fills gaps from

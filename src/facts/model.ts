@@ -221,6 +221,8 @@ export interface ImageFacts {
     rateLimit?: RateLimitFacts;
     /** The tag list, only when asked for. */
     tags?: string[];
+    /** The registry has more tags than were listed (a limit of LIMITS in src/registry/transport.ts was reached). */
+    tagsTruncated?: boolean;
     /** For `name:tag@digest`: what the tag resolves to now (for `tag.digest-conflict`). */
     tagDigest?: string;
   };
@@ -244,6 +246,17 @@ export interface GatherOptions {
   signal?: AbortSignal;
   /** Also list the repository's tags (one more request). */
   listTags?: boolean;
+  /**
+   * The whole gather's time limit (policy `limits.checkSeconds`): every request, body, wait,
+   * retry and Retry-After together. Past it, or when a wait would end past it, the gather fails
+   * with DEADLINE. Unlimited when absent.
+   */
+  timeLimitMs?: number;
+  /**
+   * The platform was asked for explicitly (`--platform`): a single-platform image of another
+   * platform is PLATFORM_NOT_FOUND, as an index without it is, rather than checked in its place.
+   */
+  strictPlatform?: boolean;
 }
 
 /** A gatherer of facts: the registry client or the Docker engine. */
@@ -266,6 +279,8 @@ export type GatherErrorCode =
   | "BLOCKED_ADDRESS"
   | "INSECURE_REFUSED"
   | "TIMEOUT"
+  /** The check's overall deadline (policy `limits.checkSeconds`) passed: not retried. */
+  | "DEADLINE"
   | "ABORTED"
   | "UNSUPPORTED_MEDIA_TYPE"
   | "PLATFORM_NOT_FOUND"

@@ -13,6 +13,11 @@
  *   (a local test or air-gapped registry) may name an http realm on its own host, or on a host
  *   that is itself allowed plain http. Anything else would send credentials in clear to a host
  *   nobody vouched for. `realmUrl()` enforces this before any credential is attached.
+ * - credentials (Basic on the token GET, an identity token in the POST) go to a realm only over
+ *   https, to the registry's own origin (scheme, host and port), or to a realm origin the policy
+ *   itself lists in `allowInsecure`. A plain-http realm on the registry's host but another port is
+ *   another service, which the policy did not vouch for: it is asked for an anonymous token
+ *   (`realmMayHaveCredentials()`).
  * - a token realm is an address like any other: the guard checks the realm's own host and every
  *   address it resolves to, so a realm on another host that resolves to a private address gets
  *   nothing, whatever the registry is allowed. The one widening: a realm on the same host name as
@@ -22,7 +27,7 @@
  */
 
 import type { Credential, CredentialStore } from "./credentials.js";
-import { RegistryError } from "./errors.js";
+import { POLICY_HINT, RegistryError } from "./errors.js";
 import {
   headerText,
   LIMITS,
@@ -152,6 +157,8 @@ export class Authenticator {
   private credential: Promise<Credential | undefined> | undefined;
   /** Token fetches in flight, so parallel requests that need the same token wait for one fetch. */
   private readonly pending = new Map<string, Promise<string>>();
+  /** The realm credentials were last withheld from (see `realmMayHaveCredentials`), to explain a refusal. */
+  private withheldFrom: URL | undefined;
 
   constructor(private readonly options: AuthenticatorOptions) {}
 
@@ -184,9 +191,11 @@ export class Authenticator {
       const cred = await this.getCredential();
       throw new RegistryError(
         "UNAUTHORIZED",
-        cred
-          ? `${this.options.registry}: the credentials were refused (wrong user name or password?)`
-          : `${this.options.registry}: authentication required, and no credentials are configured for it`,
+        this.withheldFrom
+          ? `${this.options.registry}: ${withheldText(this.withheldFrom)}`
+          : cred
+            ? `${this.options.registry}: the credentials were refused (wrong user name or password?)`
+            : `${this.options.registry}: authentication required, and no credentials are configured for it`,
         { status: 401 },
       );
     }
@@ -252,9 +261,19 @@ export class Authenticator {
     if (!insecureOk)
       throw new RegistryError(
         "INSECURE_REFUSED",
-        `${registry}: refusing the token realm ${realm.origin}: it must be https (plain http only for a registry and realm host in registries.allowInsecure)`,
+        `${registry}: refusing the token realm ${realm.origin}: it must be https (plain http only for a registry and realm host in registries.allowInsecure) ${POLICY_HINT}`,
       );
     return realm;
+  }
+
+  /**
+   * Whether the registry's credentials may go to `realm`: over https, to the registry's own origin,
+   * or to a plain-http origin the policy lists in `allowInsecure` itself. A realm merely on the
+   * registry's host (another port, another service) gets none.
+   */
+  private realmMayHaveCredentials(realm: URL): boolean {
+    const { base, transport } = this.options;
+    return realm.protocol === "https:" || realm.origin === base.origin || transport.allowsInsecure(realm);
   }
 
   private async fetchToken(
@@ -267,14 +286,17 @@ export class Authenticator {
     const realm = this.realmUrl(challenge);
     const service = challenge.params.service;
     const sameHostAsAllowed = realm.hostname === base.hostname && transport.allowsPrivate(base);
+    const withheld = cred !== undefined && !this.realmMayHaveCredentials(realm);
+    const sent = withheld ? undefined : cred;
+    this.withheldFrom = withheld ? realm : undefined;
     // realmUrl() has vetted plain http already (see the header comment).
     const vetted = { alsoAllowPrivate: sameHostAsAllowed, alsoAllowInsecure: realm.protocol === "http:" };
     let spec: RequestSpec;
-    if (cred?.identityToken) {
+    if (sent?.identityToken) {
       // OAuth2 refresh-token grant (distribution spec auth/oauth).
       const form = new URLSearchParams({
         grant_type: "refresh_token",
-        refresh_token: cred.identityToken,
+        refresh_token: sent.identityToken,
         client_id: "image-check",
       });
       if (service) form.set("service", service);
@@ -299,16 +321,18 @@ export class Authenticator {
         maxBytes: LIMITS.tokenBytes,
         ...vetted,
       };
-      if (cred?.username && cred.password !== undefined) spec.headers = { authorization: basicHeader(cred) };
+      if (sent?.username && sent.password !== undefined) spec.headers = { authorization: basicHeader(sent) };
     }
     const started = now();
     const response = await transport.send(spec, ctx);
     if (response.status === 401)
       throw new RegistryError(
         "UNAUTHORIZED",
-        cred
-          ? `${registry}: the token service refused the credentials (wrong user name or password?)`
-          : `${registry}: the token service refused an anonymous token`,
+        withheld
+          ? `${registry}: the token service refused an anonymous token; ${withheldText(realm)}`
+          : sent
+            ? `${registry}: the token service refused the credentials (wrong user name or password?)`
+            : `${registry}: the token service refused an anonymous token`,
         { status: 401 },
       );
     if (response.status === 403)
@@ -338,6 +362,11 @@ export class Authenticator {
     cache.setToken(await this.cacheKey(scope), token, started + lifetimeMs - renewMarginMs(lifetimeMs));
     return token;
   }
+}
+
+/** Why a registry with credentials was answered as anonymous, and what to do about it. */
+function withheldText(realm: URL): string {
+  return `the credentials were not sent to the token realm ${realm.origin}, plain http on another origin than the registry's: serve it over https, or list "${realm.host}" in registries.allowInsecure`;
 }
 
 function basicHeader(cred: Credential): string {

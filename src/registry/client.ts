@@ -307,22 +307,43 @@ export class RegistryClient {
     return response.body;
   }
 
-  /** The repository's tags, following `Link` pages (distribution spec, "Listing Tags"), at most `maxPages` pages. */
-  async listTags(repository: string, ctx: RequestContext, maxPages = 10): Promise<string[]> {
+  /**
+   * The repository's tags, following `Link` pages (distribution spec, "Listing Tags"): at most
+   * `limits.total` tags from at most `limits.pages` pages of at most LIMITS.tagsBytes each.
+   * `truncated` says the registry had more: a page past a limit, or a page over the byte cap after
+   * the first (the first one over it fails TOO_LARGE: there is nothing to show).
+   */
+  async listTags(
+    repository: string,
+    ctx: RequestContext,
+    limits: { total: number; pages: number } = { total: LIMITS.tagsTotal, pages: LIMITS.tagPages },
+  ): Promise<{ tags: string[]; truncated: boolean }> {
     const tags: string[] = [];
+    const what = this.name(repository, "tags");
     let url: URL | undefined = this.url(`/v2/${repository}/tags/list?n=1000`);
-    for (let page = 0; url && page < maxPages; page++) {
-      const response = await this.pull(
-        repository,
-        { method: "GET", url, kind: "tags", maxBytes: LIMITS.tagsBytes },
-        ctx,
-      );
-      if (response.status !== 200) throw this.fail(response, `GET ${this.name(repository, "tags")}`, "tags");
-      const body = parseJson(response.body, this.name(repository, "tags")) as { tags?: unknown };
-      if (Array.isArray(body.tags)) for (const t of body.tags) if (typeof t === "string") tags.push(t);
+    for (let page = 0; url; page++) {
+      if (page >= limits.pages) return { tags, truncated: true };
+      let response: Response;
+      try {
+        response = await this.pull(
+          repository,
+          { method: "GET", url, kind: "tags", maxBytes: LIMITS.tagsBytes },
+          ctx,
+        );
+      } catch (err) {
+        if (page > 0 && isCoded(err, "TOO_LARGE")) return { tags, truncated: true };
+        throw err;
+      }
+      if (response.status !== 200) throw this.fail(response, `GET ${what}`, "tags");
+      const body = parseJson(response.body, what) as { tags?: unknown };
+      const listed = Array.isArray(body.tags) ? body.tags.filter((t) => typeof t === "string") : [];
+      const room = limits.total - tags.length;
+      tags.push(...listed.slice(0, room));
+      if (listed.length > room) return { tags, truncated: true };
       url = this.nextPage(response);
+      if (url && tags.length >= limits.total) return { tags, truncated: true };
     }
-    return tags;
+    return { tags, truncated: false };
   }
 
   /**

@@ -37,6 +37,13 @@ export class RegistryError extends CodedError<GatherErrorCode> {
   }
 }
 
+/**
+ * How to make and pass a policy, appended to every refusal the policy can lift (a private address,
+ * plain http): the refusal names the field, this says where the field goes. One line.
+ */
+export const POLICY_HINT =
+  "(make a policy with `image-check policy --print-default > policy.yaml`, then pass `--policy policy.yaml` or set IMAGE_CHECK_POLICY)";
+
 /** Most entries kept from one error body: enough to explain, not enough to flood a log. */
 const MAX_ERROR_ENTRIES = 5;
 /** Longest message kept per entry. */

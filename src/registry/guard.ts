@@ -14,7 +14,7 @@
 import { lookup as dnsLookup } from "node:dns/promises";
 import { isIP } from "node:net";
 import { hostEntryCovers, parseIPv4, parseIPv6 } from "../reference/host.js";
-import { RegistryError } from "./errors.js";
+import { POLICY_HINT, RegistryError } from "./errors.js";
 
 // The literal parsers live with the rest of "how a host is compared" (src/reference/host.ts), so the
 // guard judges exactly the bytes the policy's host lists and the store's keys compare.
@@ -222,6 +222,6 @@ function blocked(url: URL, kind: string, address: string): RegistryError {
   const via = address === host ? "" : ` (resolves to ${address})`;
   return new RegistryError(
     "BLOCKED_ADDRESS",
-    `refusing to connect to ${named}${via}: ${kind} address; list "${url.host}" in the policy's registries.allowPrivate to allow it`,
+    `refusing to connect to ${named}${via}: ${kind} address; list "${url.host}" in the policy's registries.allowPrivate to allow it ${POLICY_HINT}`,
   );
 }

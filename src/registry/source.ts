@@ -94,8 +94,11 @@ export interface FoundArtifacts {
   incomplete: IncompletePart[];
 }
 
-/** Codes that fail a gather even when they happen during a look-up. */
-const FATAL = ["DIGEST_MISMATCH", "ABORTED"] as const;
+/**
+ * Codes that fail a gather even when they happen during a look-up: DEADLINE too, since a look-up
+ * that ran out of time means every other one has, and the check must end now, not judge a part.
+ */
+const FATAL = ["DIGEST_MISMATCH", "ABORTED", "DEADLINE"] as const;
 
 const noop = () => {};
 
@@ -372,7 +375,11 @@ export class RegistrySource implements ImageSource {
     const internal = new AbortController();
     const signal = options.signal ? AbortSignal.any([options.signal, internal.signal]) : internal.signal;
     const stats = new StatsRecorder();
-    const ctx: RequestContext = { stats, signal };
+    const ctx: RequestContext = {
+      stats,
+      signal,
+      ...(options.timeLimitMs !== undefined ? { deadline: this.now() + options.timeLimitMs } : {}),
+    };
     const session = this.session(ref, ctx);
     try {
       return await this.gatherIn(session, ref, options, () => performance.now() - startedAt);
@@ -488,6 +495,12 @@ export class RegistrySource implements ImageSource {
         ...(runtime.variant ? { variant: runtime.variant } : {}),
       };
       platforms = [platform];
+      // Asked for explicitly, a platform is a requirement, for a single-platform image as for an index.
+      if (options.strictPlatform && options.platform && !platformMatches(platform, options.platform))
+        throw new RegistryError(
+          "PLATFORM_NOT_FOUND",
+          `${ref.registry}/${ref.repository}: the image is single-platform ${formatPlatform(platform)}, not ${formatPlatform(options.platform)} as asked`,
+        );
     }
 
     const found = mergeFound(await Promise.all(lookups));
@@ -519,7 +532,10 @@ export class RegistrySource implements ImageSource {
     };
     const registryInfo: NonNullable<ImageFacts["registryInfo"]> = {};
     const tagList = tags ? await tags : undefined;
-    if (tagList) registryInfo.tags = tagList;
+    if (tagList) {
+      registryInfo.tags = tagList.tags;
+      if (tagList.truncated) registryInfo.tagsTruncated = true;
+    }
     if (tagDigest) {
       try {
         const current = await tagDigest;
@@ -790,7 +806,7 @@ export class RegistrySource implements ImageSource {
         facts[role] = bodies[i]!;
       });
     } catch (err) {
-      if (isCoded(err, "ABORTED")) throw err;
+      if (isCoded(err, "ABORTED", "DEADLINE")) throw err;
       facts.error = { code: isCoded(err) ? err.code : "UNKNOWN", message: oneLine(err) };
     }
     return facts;
@@ -810,14 +826,17 @@ function platformOf(p: Platform): Platform {
  * asked for (arm64's implicit variant is v8); without one, an entry without a variant is preferred.
  */
 export function pickPlatform(entries: Descriptor[], wanted: Platform): Descriptor | undefined {
+  const candidates = entries.filter((e) => e.platform && platformMatches(e.platform, wanted));
+  if (wanted.variant) return candidates[0];
+  return candidates.find((e) => !e.platform?.variant) ?? candidates[0];
+}
+
+/** Whether `have` is the platform `wanted` asks for: same OS and architecture, and variant when one is asked for. */
+export function platformMatches(have: Platform, wanted: Platform): boolean {
   const normalizedVariant = (p: Platform) =>
     p.architecture === "arm64" && (!p.variant || p.variant === "v8") ? "v8" : p.variant;
-  const candidates = entries.filter(
-    (e) => e.platform?.os === wanted.os && e.platform?.architecture === wanted.architecture,
-  );
-  if (wanted.variant)
-    return candidates.find((e) => normalizedVariant(e.platform!) === normalizedVariant(wanted));
-  return candidates.find((e) => !e.platform?.variant) ?? candidates[0];
+  if (have.os !== wanted.os || have.architecture !== wanted.architecture) return false;
+  return !wanted.variant || normalizedVariant(have) === normalizedVariant(wanted);
 }
 
 /** Which part a referrer that could not be read leaves incomplete, by what its listing says it is. */

@@ -17,7 +17,7 @@ import http, { type IncomingHttpHeaders, type IncomingMessage } from "node:http"
 import https from "node:https";
 import type { LookupFunction } from "node:net";
 import type { GatherStats } from "../facts/model.js";
-import { errorForResponse, parseErrorBody, RegistryError, type ResourceKind } from "./errors.js";
+import { errorForResponse, POLICY_HINT, parseErrorBody, RegistryError, type ResourceKind } from "./errors.js";
 import { type AddressGuard, HostList, type ResolvedAddress } from "./guard.js";
 import { backoffMs, isRetryableNetworkError, isRetryableStatus, parseRetryAfter, RETRY } from "./retry.js";
 
@@ -47,8 +47,19 @@ export const LIMITS = {
   errorBodyBytes: 4 * 1024,
   /** A token response is a JWT or two; 64 KiB is generous. */
   tokenBytes: 64 * 1024,
-  /** A tag list page. */
+  /**
+   * A tag list page. We ask for 1,000 tags a page (`n=1000`); 1,000 of the longest legal tag (128
+   * characters) are ~135 KiB. 4 MiB leaves room for registries that ignore `n` and send every tag
+   * in one page (GCR-style, with a manifest map), so their first 10,000 tags can still be shown.
+   */
   tagsBytes: 4 * 1024 * 1024,
+  /**
+   * Tags listed in all (`inspect --tags`): ten pages of 1,000, far more than a person reads; past
+   * it the list is cut and says so (`registryInfo.tagsTruncated`) rather than growing without end.
+   */
+  tagsTotal: 10_000,
+  /** Tag list pages followed: the 10,000 tags at 1,000 a page, with room for registries that page smaller. */
+  tagPages: 20,
   /** Redirect hops followed, as browsers and Go's net/http cap them (Go uses 10; registries need 1-2). */
   maxRedirects: 5,
   /** One round trip, connect to last byte. Registries answer in well under a second; 20 s covers a slow CDN. */
@@ -110,10 +121,16 @@ export class StatsRecorder {
   }
 }
 
-/** What one request runs under: the gather's stats and abort signal. */
+/** What one request runs under: the gather's stats, abort signal and deadline. */
 export interface RequestContext {
   stats: StatsRecorder;
   signal?: AbortSignal;
+  /**
+   * When the whole gather must be over, on the transport's `now` clock (policy
+   * `limits.checkSeconds`). A request still running then fails with DEADLINE, and a retry whose
+   * wait would end past it is not attempted.
+   */
+  deadline?: number;
 }
 
 /** Options of the transport. */
@@ -135,6 +152,13 @@ export interface TransportOptions {
 export const DEFAULT_USER_AGENT = "image-check/0.1 (+https://github.com/image-check)";
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+
+/**
+ * Socket errors of an https request whose answer was not TLS at all: OpenSSL's "wrong version
+ * number" when the server answered in plain http (Node reports it as EPROTO). Named rather than
+ * left as a bare NETWORK error, since the usual cause is a local registry without TLS.
+ */
+const TLS_GARBLED = new Set(["EPROTO", "ERR_SSL_WRONG_VERSION_NUMBER"]);
 
 /**
  * The only request headers that cross to another origin on a redirect. An allowlist rather than a
@@ -192,6 +216,7 @@ export class Transport {
   /** Send a request, retrying as `retry.ts` says. Returns any HTTP answer; throws for transport failures. */
   async send(spec: RequestSpec, ctx: RequestContext): Promise<Response> {
     for (let attempt = 0; ; attempt++) {
+      this.checkDeadline(spec, ctx);
       const last = attempt + 1 >= RETRY.maxAttempts;
       let response: Response;
       try {
@@ -205,7 +230,7 @@ export class Transport {
           !isRetryableNetworkError(code)
         )
           throw err;
-        await this.wait(backoffMs(attempt, this.random), ctx);
+        await this.wait(backoffMs(attempt, this.random), spec, ctx);
         continue;
       }
       if (response.status < 400 || last) return response;
@@ -213,7 +238,7 @@ export class Transport {
       if (!isRetryableStatus(response.status, codes)) return response;
       const retryAfter = parseRetryAfter(headerText(response.headers["retry-after"]), this.now());
       if (retryAfter !== undefined && retryAfter > RETRY.maxRetryAfterMs) return response;
-      await this.wait(retryAfter ?? backoffMs(attempt, this.random), ctx);
+      await this.wait(retryAfter ?? backoffMs(attempt, this.random), spec, ctx);
     }
   }
 
@@ -224,10 +249,19 @@ export class Transport {
     throw errorFor(what, response, spec.kind, this.now());
   }
 
-  private async wait(ms: number, ctx: RequestContext): Promise<void> {
+  /** Wait before a retry; a wait that would end past the deadline is not started (DEADLINE now, not later). */
+  private async wait(ms: number, spec: RequestSpec, ctx: RequestContext): Promise<void> {
     if (ctx.signal?.aborted) throw aborted();
+    if (ctx.deadline !== undefined && this.now() + ms >= ctx.deadline)
+      throw pastDeadline(spec, `a retry after ${Math.ceil(ms / 1000)} s would end past the check's deadline`);
     await this.sleep(ms);
     if (ctx.signal?.aborted) throw aborted();
+  }
+
+  /** Throw DEADLINE when the gather's deadline has passed. */
+  private checkDeadline(spec: RequestSpec, ctx: RequestContext): void {
+    if (ctx.deadline !== undefined && this.now() >= ctx.deadline)
+      throw pastDeadline(spec, "the check's deadline has passed");
   }
 
   private async followRedirects(spec: RequestSpec, ctx: RequestContext): Promise<Response> {
@@ -292,12 +326,13 @@ export class Transport {
   private async once(spec: RequestSpec, ctx: RequestContext): Promise<Response> {
     const { url } = spec;
     if (ctx.signal?.aborted) throw aborted();
+    this.checkDeadline(spec, ctx);
     // The address first: for a private target, BLOCKED_ADDRESS is the error that explains.
     const address = await this.guard.resolve(url, spec.alsoAllowPrivate);
     if (url.protocol === "http:" && !spec.alsoAllowInsecure && !this.insecure.includes(url))
       throw new RegistryError(
         "INSECURE_REFUSED",
-        `refusing plain http to ${url.host}; list "${url.host}" in the policy's registries.allowInsecure to allow it`,
+        `plain http refused: add "${url.host}" to the policy's registries.allowInsecure to allow it ${POLICY_HINT}`,
       );
     if (url.protocol !== "http:" && url.protocol !== "https:")
       throw new RegistryError("INSECURE_REFUSED", `unsupported URL scheme ${url.protocol}`);
@@ -308,7 +343,7 @@ export class Transport {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        ctx.signal?.removeEventListener("abort", onAbort);
+        stopWatching();
         if (err) reject(err);
         else resolve(value!);
       };
@@ -325,27 +360,36 @@ export class Transport {
         finish(err);
         req.destroy();
       };
+      // One timer for both limits: this round trip's own, and what is left of the gather's.
+      const left = ctx.deadline === undefined ? Number.POSITIVE_INFINITY : ctx.deadline - this.now();
       const timer = setTimeout(
         () =>
           fail(
-            new RegistryError(
-              "TIMEOUT",
-              `${spec.method} ${url.host}${url.pathname}: no answer within ${this.timeoutMs} ms`,
-            ),
+            left < this.timeoutMs
+              ? pastDeadline(spec, "the check's deadline passed during the request")
+              : new RegistryError(
+                  "TIMEOUT",
+                  `${spec.method} ${url.host}${url.pathname}: no answer within ${this.timeoutMs} ms`,
+                ),
           ),
-        this.timeoutMs,
+        Math.max(0, Math.min(this.timeoutMs, left)),
       );
-      const onAbort = () => fail(aborted());
-      ctx.signal?.addEventListener("abort", onAbort, { once: true });
+      const stopWatching = ctx.signal ? onAbort(ctx.signal, () => fail(aborted())) : noop;
       req.on("error", (err: NodeJS.ErrnoException) => {
         finish(
           err instanceof RegistryError
             ? err
-            : new RegistryError(
-                "NETWORK",
-                `${spec.method} ${url.host}${url.pathname}: ${err.code ?? err.message}`,
-                { cause: err },
-              ),
+            : url.protocol === "https:" && TLS_GARBLED.has(err.code ?? "")
+              ? new RegistryError(
+                  "INSECURE_REFUSED",
+                  `${spec.method} ${url.host}${url.pathname}: no TLS answer (${err.code}), as when a registry speaks plain http; plain http refused: add "${url.host}" to the policy's registries.allowInsecure if it does ${POLICY_HINT}`,
+                  { cause: err },
+                )
+              : new RegistryError(
+                  "NETWORK",
+                  `${spec.method} ${url.host}${url.pathname}: ${err.code ?? err.message}`,
+                  { cause: err },
+                ),
         );
       });
       req.on("response", (res: IncomingMessage) => {
@@ -384,9 +428,50 @@ export class Transport {
           finish(new RegistryError("NETWORK", `${url.host}: connection closed mid-response`)),
         );
       });
+      // Aborted while the address was resolved: the listener added above would never fire.
+      if (ctx.signal?.aborted) {
+        fail(aborted());
+        return;
+      }
       req.end(spec.body);
     });
   }
+}
+
+const noop = () => {};
+
+/** Per signal: its one abort listener and the callbacks it calls. */
+const abortWatchers = new WeakMap<AbortSignal, { listener: () => void; callbacks: Set<() => void> }>();
+
+/**
+ * Call `callback` when `signal` aborts; returns the function that stops watching. One gather's
+ * signal is shared by every request of that gather, dozens at once: each adding its own listener
+ * trips Node's MaxListenersExceededWarning (past 10 on one EventTarget), and raising the limit
+ * would hide a real leak. So a signal carries one listener however many requests watch it, and
+ * the last request to end removes it.
+ */
+export function onAbort(signal: AbortSignal, callback: () => void): () => void {
+  let watch = abortWatchers.get(signal);
+  if (!watch) {
+    const callbacks = new Set<() => void>();
+    const listener = () => {
+      abortWatchers.delete(signal);
+      for (const c of [...callbacks]) c();
+      callbacks.clear();
+    };
+    watch = { listener, callbacks };
+    abortWatchers.set(signal, watch);
+    signal.addEventListener("abort", listener, { once: true });
+  }
+  const { listener, callbacks } = watch;
+  // A fresh function per call: the same callback watched twice is two entries.
+  const entry = () => callback();
+  callbacks.add(entry);
+  return () => {
+    if (!callbacks.delete(entry) || callbacks.size > 0) return;
+    signal.removeEventListener("abort", listener);
+    if (abortWatchers.get(signal)?.callbacks === callbacks) abortWatchers.delete(signal);
+  };
 }
 
 /** A `lookup` that answers with the address the guard already checked, whatever the name. */
@@ -402,6 +487,14 @@ function tooLarge(spec: RequestSpec, url: URL, cap: number, declared?: number): 
   return new RegistryError(
     "TOO_LARGE",
     `${spec.method} ${url.host}${url.pathname}: ${what} the ${cap}-byte cap for a ${spec.kind}`,
+  );
+}
+
+/** DEADLINE for `spec`: the check ran out of its overall time (policy `limits.checkSeconds`). */
+function pastDeadline(spec: RequestSpec, why: string): RegistryError {
+  return new RegistryError(
+    "DEADLINE",
+    `${spec.method} ${spec.url.host}${spec.url.pathname}: ${why} (policy limits.checkSeconds)`,
   );
 }
 

@@ -9,10 +9,10 @@ import { oneLine } from "../errors.js";
 import type { Policy } from "../policy/schema.js";
 import { type Checkpointer, startCheckpointer } from "../store/db.js";
 import { type OpenedStore, openStore } from "../store/service.js";
-import { CHECK_JOB, checkJobHandler } from "../worker/check-job.js";
+import { CHECK_JOB, checkJobHandler, checkJobTimeoutMs } from "../worker/check-job.js";
 import { openQueue } from "../worker/queue.js";
 import type { CheckRunner, JobHandler, JobHandlerSpec, Worker, WorkerEvent } from "../worker/types.js";
-import { startWorker } from "../worker/worker.js";
+import { startWorker, WORKER_DEFAULTS } from "../worker/worker.js";
 import { type AppLogger, createSlackApp, lineLogger, type SlackApp } from "./app.js";
 import { slackConfigProblems } from "./config.js";
 
@@ -129,6 +129,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
         ...common,
         handlers: { [CHECK_JOB]: ackFirst(checks, busy) },
         concurrency: opts.worker?.checkConcurrency ?? BOT_DEFAULTS.checkConcurrency,
+        jobTimeoutMs: checkJobTimeoutMs(opts.policy.limits.checkSeconds, WORKER_DEFAULTS.jobTimeoutMs),
       }),
       startWorker({
         ...common,

@@ -158,6 +158,18 @@ function enqueueCheckTx(store: OpenedStore): EnqueueCheckTx {
   return fn;
 }
 
+/** Time the worker gives a check job beyond the check's own deadline: storing results and follow-ups. */
+const CHECK_JOB_MARGIN_MS = 30_000;
+
+/**
+ * The worker's job timeout for check jobs: never shorter than the check's own deadline (policy
+ * `limits.checkSeconds`) plus a margin, so a long deadline ends as DEADLINE (final) rather than as
+ * the worker's TIMEOUT (retried).
+ */
+export function checkJobTimeoutMs(checkSeconds: number, workerDefaultMs: number): number {
+  return Math.max(workerDefaultMs, checkSeconds * 1000 + CHECK_JOB_MARGIN_MS);
+}
+
 /** The handler of `check` jobs, for `startWorker({ handlers: { check: checkJobHandler(deps) } })`. */
 export function checkJobHandler(deps: CheckJobDeps): JobHandlerSpec {
   const { store } = deps;

@@ -10,7 +10,7 @@ import { CodedError } from "../errors.js";
 import type { Policy } from "../policy/schema.js";
 import type { CheckDeps } from "./pipeline.js";
 import { checkImage } from "./pipeline.js";
-import { TEMPORARY_CODES } from "./retry.js";
+import { isTemporary } from "./retry.js";
 import type { CheckRunner } from "./types.js";
 
 /** A trusted root file larger than this is not a trusted root (the public-good one is ~7 KiB). */
@@ -104,7 +104,7 @@ export async function createCheckRunner(input: Omit<CheckDepsInput, "sourceKind"
     const kind = (job.source ?? "registry") as SourceKind;
     const outcome = await checkImage(job.reference, await depsFor(kind), { platform: job.platform, signal });
     const err = outcome.gatherError;
-    if (err && TEMPORARY_CODES.has(err.code) && !job.lastAttempt) {
+    if (err && isTemporary(err.code) && !job.lastAttempt) {
       throw Object.assign(new CodedError(err.code, err.message), { retryAfterMs: outcome.retryAfterMs });
     }
     return outcome.report;

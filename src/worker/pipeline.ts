@@ -10,7 +10,7 @@ import { findingsForGatherError, runChecks } from "../checks/index.js";
 import type { Report } from "../checks/report.js";
 import { MAX_SCAN_CHARS } from "../checks/secrets.js";
 import type { Finding } from "../checks/types.js";
-import { CodedError, oneLine } from "../errors.js";
+import { CodedError, isCoded, oneLine } from "../errors.js";
 import type { ImageFacts, ImageSource, Platform } from "../facts/model.js";
 import { formatPlatform, parsePlatform } from "../facts/model.js";
 import type { PublisherLookup } from "../hub/client.js";
@@ -82,7 +82,11 @@ export interface CheckDeps {
 
 /** Per-check options. */
 export interface CheckOptions {
-  /** `os/arch[/variant]`; the policy's platform by default. */
+  /**
+   * `os/arch[/variant]`, asked for explicitly (`--platform`): strict, so a single-platform image of
+   * another platform is PLATFORM_NOT_FOUND. Absent: the policy's platform, picked from an index
+   * when there is one, while a single-platform image is checked whatever its platform.
+   */
   platform?: string;
   signal?: AbortSignal;
 }
@@ -128,22 +132,44 @@ export async function checkImage(
   const tag = ref.tag ?? (ref.digest ? undefined : "latest");
   const repository = `${ref.registry}/${ref.repository}`;
 
+  // One deadline for the whole check (policy limits.checkSeconds). The registry source holds every
+  // request, wait and retry to it itself (timeLimitMs); the timer also stops what has no such
+  // notion (the engine, the Hub look-up), so nothing outlives it.
+  const timeLimitMs = deps.policy.limits.checkSeconds * 1000;
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(), timeLimitMs);
+  const signal = options.signal ? AbortSignal.any([options.signal, deadline.signal]) : deadline.signal;
+
   // Independent look-ups run together: the image itself, its publisher on Hub, and what the tag
   // resolved to here before. None waits for another.
   const [gathered, hub, lastKnown] = await Promise.all([
-    deps.source.gather(ref, { platform, signal: options.signal }).then(
-      (facts) => ({ facts }) as const,
-      (error: unknown) => ({ error }) as const,
-    ),
-    lookupPublisher(deps.publisher, ref, options.signal),
+    deps.source
+      .gather(ref, {
+        platform,
+        signal,
+        timeLimitMs,
+        ...(options.platform !== undefined ? { strictPlatform: true } : {}),
+      })
+      .then(
+        (facts) => ({ facts }) as const,
+        (error: unknown) => ({ error }) as const,
+      ),
+    lookupPublisher(deps.publisher, ref, signal),
     tag && deps.lastKnownDigest
       ? Promise.resolve(deps.lastKnownDigest(repository, tag)).catch(() => null)
       : null,
-  ]);
+  ]).finally(() => clearTimeout(timer));
 
   if ("error" in gathered) {
     if (options.signal?.aborted) throw gathered.error;
-    const gatherError = describeError(gathered.error);
+    // Stopped by the deadline (rather than failing on its own before it): say DEADLINE.
+    const stopped = deadline.signal.aborted && isCoded(gathered.error, "ABORTED", "DEADLINE", "TIMEOUT");
+    const gatherError = stopped
+      ? {
+          code: "DEADLINE",
+          message: `the check did not finish within ${deps.policy.limits.checkSeconds} s (policy limits.checkSeconds)`,
+        }
+      : describeError(gathered.error);
     const evaluation = evaluate(findingsForGatherError(gatherError), deps.policy, imageOf(ref), now);
     const report = buildReport({
       reference,

@@ -31,6 +31,18 @@ export const TEMPORARY_CODES: ReadonlySet<string> = new Set([
   "UND_ERR_SOCKET",
 ]);
 
+/**
+ * Codes never retried, whatever else says so: a check that ran out of its whole deadline (policy
+ * `limits.checkSeconds`) would only do it again, and each attempt holds a worker for the full
+ * deadline: a hostile registry could then occupy the queue for attempts x deadline per request.
+ */
+export const FINAL_CODES: ReadonlySet<string> = new Set(["DEADLINE"]);
+
+/** Whether a failure with `code` is worth another attempt (TEMPORARY_CODES, less FINAL_CODES). */
+export function isTemporary(code: string): boolean {
+  return TEMPORARY_CODES.has(code) && !FINAL_CODES.has(code);
+}
+
 /** Defaults, each with why. */
 export const RETRY_DEFAULTS = {
   /** The first retry comes soon: most registry hiccups are gone in a second or two. */
@@ -55,7 +67,7 @@ export function classify(err: unknown): ClassifiedError {
   const code = errorCode(err);
   const message = oneLine(err) || code;
   const retryAfter = (err as { retryAfterMs?: unknown } | null)?.retryAfterMs;
-  const out: ClassifiedError = { code, message, temporary: TEMPORARY_CODES.has(code) };
+  const out: ClassifiedError = { code, message, temporary: isTemporary(code) };
   if (typeof retryAfter === "number" && Number.isFinite(retryAfter) && retryAfter >= 0)
     out.retryAfterMs = Math.min(retryAfter, RETRY_DEFAULTS.maxRetryAfterMs);
   return out;

@@ -55,6 +55,41 @@ describe("image-check check", () => {
     });
   });
 
+  describe("when --platform names another platform than a single-platform image's", () => {
+    let repo: string;
+    beforeAll(async () => {
+      repo = randomRepo("cli-platform");
+      await pushImage(getTestbed().open, repo, cleanish, "1.0.0");
+    });
+
+    it("could not check it (exit 3, PLATFORM_NOT_FOUND), as for an index without that platform", async () => {
+      const r = await run([
+        "check",
+        `${host}/${repo}:1.0.0`,
+        "--platform",
+        "linux/arm64",
+        "--json",
+        "--policy",
+        policyFile,
+        "--no-store",
+      ]);
+      expect(r.code).toBe(3);
+      const report = JSON.parse(r.stdout) as Report;
+      expect(report.verdict).not.toBe("pass");
+      expect(JSON.stringify(report.findings.find((f) => f.id === "check.incomplete"))).toContain(
+        "PLATFORM_NOT_FOUND",
+      );
+    });
+
+    it("still checks it when the platform is only the policy's default", async () => {
+      const policy = join(dir, "arm-policy.yaml");
+      writeFileSync(policy, `${readFileSync(policyFile, "utf8")}platform: linux/arm64\n`);
+      const r = await run(["check", `${host}/${repo}:1.0.0`, "--json", "--policy", policy, "--no-store"]);
+      expect(r.code).not.toBe(3);
+      expect((JSON.parse(r.stdout) as Report).image.platform).toBe("linux/amd64");
+    });
+  });
+
   describe("with --json", () => {
     it("prints the report@1 JSON with the contract's fields", async () => {
       const repo = randomRepo("cli");

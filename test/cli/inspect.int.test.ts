@@ -7,8 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { redactFacts } from "../../src/checks/redact.js";
 import { humanSize, renderFacts, safe } from "../../src/cli/inspect.js";
 import type { ImageFacts } from "../../src/facts/model.js";
+import { LIMITS } from "../../src/registry/index.js";
 import { type CliRun, runCli } from "../support/cli.js";
 import { pushImage, randomRepo } from "../support/image-builder.js";
+import { slowBody, startProxy } from "../support/proxy.js";
 import { getTestbed } from "../support/testbed.js";
 
 const testbed = getTestbed();
@@ -66,6 +68,23 @@ describe("image-check inspect", () => {
       expect(stdout).toBe("");
       expect(stderr.trimEnd().split("\n")).toHaveLength(1);
       expect(stderr).toContain("allowPrivate");
+      // ...and how to make and pass the policy that would allow it.
+      expect(stderr).toContain("image-check policy --print-default");
+      expect(stderr).toContain("--policy");
+      expect(stderr).toContain("IMAGE_CHECK_POLICY");
+    });
+
+    it("says plain http was refused and what to add, once the host is allowed private only", async () => {
+      const policy = join(home, "private-only.yaml");
+      writeFileSync(policy, `registries:\n  allowPrivate: ["${testbed.open.host}"]\n`);
+      const { code, stderr } = await run(["inspect", `${testbed.open.host}/some/repo:1`, "--policy", policy]);
+      expect(code).toBe(3);
+      expect(stderr.trimEnd().split("\n")).toHaveLength(1);
+      expect(stderr).toContain(
+        `plain http refused: add "${testbed.open.host}" to the policy's registries.allowInsecure`,
+      );
+      expect(stderr).toContain("image-check policy --print-default");
+      expect(stderr).not.toContain("EPROTO)\n");
     });
   });
 
@@ -105,6 +124,80 @@ describe("image-check inspect", () => {
       expect(r.code).toBe(0);
       const line = r.stdout.split("Tags (2)\n")[1]?.split("\n")[0] ?? "";
       expect(line.trim().split(" ").sort()).toEqual(["1", "2.0.0"]);
+    });
+
+    it("refuses a single-platform image of another platform than an explicit --platform", async () => {
+      const r = await run([
+        "inspect",
+        `${testbed.open.host}/${repo}:1`,
+        "--platform",
+        "linux/arm64",
+        "--policy",
+        policyFile,
+      ]);
+      expect(r.code).toBe(3);
+      expect(r.stderr).toContain("linux/amd64, not linux/arm64");
+    });
+
+    it("gives up with one line and exit 3 when the registry is slower than limits.checkSeconds", async () => {
+      const slow = await startProxy(testbed.open.host, {
+        respond: (req) =>
+          req.path.includes("/manifests/")
+            ? { status: 200, body: slowBody(1024 * 1024, { chunk: 1024, everyMs: 50 }) }
+            : undefined,
+      });
+      try {
+        const policy = join(home, "slow.yaml");
+        writeFileSync(
+          policy,
+          `registries:\n  allowPrivate: ["${slow.host}"]\n  allowInsecure: ["${slow.host}"]\nlimits:\n  checkSeconds: 0.5\n`,
+        );
+        const r = await run(["inspect", `${slow.host}/${repo}:1`, "--policy", policy]);
+        expect(r.code).toBe(3);
+        expect(r.stderr.trimEnd().split("\n")).toHaveLength(1);
+        expect(r.stderr).toContain("limits.checkSeconds");
+      } finally {
+        await slow.stop();
+      }
+    });
+
+    it("stops at a named number of tags and says the list is truncated", async () => {
+      // A registry with endless pages of 3,000 tags each.
+      let page = 0;
+      const endless = await startProxy(testbed.open.host, {
+        respond: (req) => {
+          if (!req.path.endsWith("/tags/list")) return undefined;
+          page++;
+          const tags = Array.from({ length: 3000 }, (_, i) => `p${page}-${i}`);
+          return {
+            status: 200,
+            headers: {
+              "content-type": "application/json",
+              link: `<${req.path}?n=1000&last=p${page}-2999>; rel="next"`,
+            },
+            body: JSON.stringify({ name: repo, tags }),
+          };
+        },
+      });
+      try {
+        const policy = join(home, "endless.yaml");
+        writeFileSync(
+          policy,
+          `registries:\n  allowPrivate: ["${endless.host}"]\n  allowInsecure: ["${endless.host}"]\n`,
+        );
+        const ref = `${endless.host}/${repo}:1`;
+        const json = await run(["inspect", ref, "--tags", "--json", "--policy", policy]);
+        const facts = JSON.parse(json.stdout) as ImageFacts;
+        expect(facts.registryInfo?.tags).toHaveLength(LIMITS.tagsTotal);
+        expect(facts.registryInfo?.tagsTruncated).toBe(true);
+        expect(endless.requests.filter((r) => r.path.endsWith("/tags/list"))).toHaveLength(
+          Math.ceil(LIMITS.tagsTotal / 3000),
+        );
+        const text = await run(["inspect", ref, "--tags", "--policy", policy]);
+        expect(text.stdout).toContain(`Tags (${LIMITS.tagsTotal}, truncated: the registry has more`);
+      } finally {
+        await endless.stop();
+      }
     });
 
     it("prints the facts as JSON with --json", async () => {

@@ -231,6 +231,24 @@ describe("EngineSource", () => {
       },
     );
 
+    it.each([
+      [undefined, "unix:///var/run/docker.sock"],
+      ["unix:///run/user/1000/docker.sock", "unix:///run/user/1000/docker.sock"],
+      ["tcp://127.0.0.1:2375", "tcp://127.0.0.1:2375"],
+    ])(
+      "names the engine address it tried (DOCKER_HOST %s) when nothing answers",
+      async (dockerHost, named) => {
+        const engine = new EngineSource({
+          ...(dockerHost ? { dockerHost } : {}),
+          docker: { get: () => Promise.reject(systemError("ECONNREFUSED")) },
+        });
+        await expect(engine.gather(ref)).rejects.toMatchObject({
+          code: "ENGINE_UNAVAILABLE",
+          message: expect.stringContaining(named),
+        });
+      },
+    );
+
     it("says SERVER_ERROR when the engine fails the inspect", async () => {
       const { engine } = source({
         answers: { [`/images/${RECORDED.ref}/json`]: { status: 500, body: { message: "boom" } } },

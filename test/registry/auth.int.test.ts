@@ -23,6 +23,16 @@ async function issuedTokens(): Promise<number> {
   return ((await res.json()) as { issued: number }).issued;
 }
 
+async function issuerStats(): Promise<{ byUser: Record<string, number> }> {
+  const res = await fetch(`${testbed.tokenIssuerUrl}/stats`);
+  return (await res.json()) as { byUser: Record<string, number> };
+}
+
+/** `host:port` of the testbed token registry's realm (our issuer, plain http on its own port). */
+function realmHost(): string {
+  return new URL(testbed.token.tokenRealm!).host;
+}
+
 function gatherWith(source: RegistrySource, ref: string) {
   return source.gather(parseReference(ref)).finally(() => source.close());
 }
@@ -109,22 +119,25 @@ describe("registry authentication", () => {
 
   describe("when the registry uses bearer tokens", () => {
     const bob = () => staticCredentials({ [testbed.token.host]: TOKEN_USER });
+    /** The testbed's realm is plain http on another port: the policy lists it, so credentials may go there. */
+    const tokenSource = (options: Parameters<typeof sourceFor>[1] = {}) =>
+      sourceFor([testbed.token.host], { allowInsecure: [testbed.token.host, realmHost()], ...options });
 
     it("works with the right user and password", async () => {
-      const source = sourceFor([testbed.token.host], { credentials: bob() });
+      const source = tokenSource({ credentials: bob() });
       const facts = await gatherWith(source, `${testbed.token.host}/${tokenRepo}:1`);
       expect(facts.config.user).toBe("token");
       expect(facts.stats.byKind["GET token"]).toBe(1);
     });
 
     it("gets an anonymous token for a public repository", async () => {
-      const source = sourceFor([testbed.token.host]);
+      const source = tokenSource();
       const facts = await gatherWith(source, `${testbed.token.host}/${publicRepo}:1`);
       expect(facts.config.user).toBe("public");
     });
 
     it("fails with UNAUTHORIZED for a wrong password", async () => {
-      const source = sourceFor([testbed.token.host], {
+      const source = tokenSource({
         credentials: staticCredentials({
           [testbed.token.host]: { username: TOKEN_USER.username, password: "wrong" },
         }),
@@ -133,19 +146,19 @@ describe("registry authentication", () => {
     });
 
     it("fails with UNAUTHORIZED for a private repository without credentials", async () => {
-      const source = sourceFor([testbed.token.host]);
+      const source = tokenSource();
       expect(await codeOf(gatherWith(source, `${testbed.token.host}/${tokenRepo}:1`))).toBe("UNAUTHORIZED");
     });
 
     it("reuses a cached token across sources: a second gather costs zero token requests", async () => {
       const cache = new MemoryTokenCache();
       await gatherWith(
-        sourceFor([testbed.token.host], { credentials: bob(), tokenCache: cache }),
+        tokenSource({ credentials: bob(), tokenCache: cache }),
         `${testbed.token.host}/${tokenRepo}:1`,
       );
       const before = await issuedTokens();
       const facts = await gatherWith(
-        sourceFor([testbed.token.host], { credentials: bob(), tokenCache: cache }),
+        tokenSource({ credentials: bob(), tokenCache: cache }),
         `${testbed.token.host}/${tokenRepo}:1`,
       );
       expect(await issuedTokens()).toBe(before);
@@ -155,12 +168,40 @@ describe("registry authentication", () => {
     it("asks for a new token once the cached one is about to expire", async () => {
       const cache = new MemoryTokenCache();
       let now = Date.parse("2026-01-01T00:00:00Z");
-      const make = () =>
-        sourceFor([testbed.token.host], { credentials: bob(), tokenCache: cache, now: () => now });
+      const make = () => tokenSource({ credentials: bob(), tokenCache: cache, now: () => now });
       await gatherWith(make(), `${testbed.token.host}/${tokenRepo}:1`);
       now += 10 * 60 * 1000;
       const facts = await gatherWith(make(), `${testbed.token.host}/${tokenRepo}:1`);
       expect(facts.stats.byKind["GET token"]).toBe(1);
+    });
+  });
+
+  describe("when the token realm is plain http on another port of the registry's host", () => {
+    const bob = () => staticCredentials({ [testbed.token.host]: TOKEN_USER });
+    /** The policy lists the registry's own host and port only, not the realm's. */
+    const registryOnly = () => sourceFor([testbed.token.host], { credentials: bob() });
+
+    it("sends the realm no credentials, and says why a private repository is refused", async () => {
+      const before = await issuerStats();
+      const failed = await gatherWith(registryOnly(), `${testbed.token.host}/${tokenRepo}:1`).catch(
+        (err: unknown) => err,
+      );
+      const after = await issuerStats();
+      expect(failed).toMatchObject({
+        code: "UNAUTHORIZED",
+        message: expect.stringContaining("registries.allowInsecure"),
+      });
+      expect(after.byUser[TOKEN_USER.username] ?? 0).toBe(before.byUser[TOKEN_USER.username] ?? 0);
+      expect(after.byUser["<anonymous>"] ?? 0).toBeGreaterThan(before.byUser["<anonymous>"] ?? 0);
+    });
+
+    it("still reads a public repository with an anonymous token", async () => {
+      const before = await issuerStats();
+      const facts = await gatherWith(registryOnly(), `${testbed.token.host}/${publicRepo}:1`);
+      expect(facts.config.user).toBe("public");
+      expect((await issuerStats()).byUser[TOKEN_USER.username] ?? 0).toBe(
+        before.byUser[TOKEN_USER.username] ?? 0,
+      );
     });
   });
 

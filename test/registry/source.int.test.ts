@@ -144,6 +144,8 @@ describe("RegistrySource", () => {
       second = await pushImage(testbed.token, repo, { config: { User: "2" } }, "b");
       proxy = await startProxy(testbed.token.host);
       const source = sourceFor([proxy.host], {
+        // The realm is plain http on another port: the policy must list it for credentials to go there.
+        allowInsecure: [proxy.host, new URL(testbed.token.tokenRealm!).host],
         credentials: staticCredentials({
           [proxy.host]: { username: TOKEN_USER.username, password: TOKEN_USER.password },
         }),

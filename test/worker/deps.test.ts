@@ -1,8 +1,10 @@
+import { createServer as createHttpServer } from "node:http";
 import { createServer } from "node:net";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
 import { policySchema } from "../../src/policy/schema.js";
 import { createCheckRunner } from "../../src/worker/deps.js";
+import { classify } from "../../src/worker/retry.js";
 
 /** A loopback port nothing listens on: a registry that is down. */
 async function closedPort(): Promise<number> {
@@ -40,6 +42,43 @@ describe("createCheckRunner", () => {
       expect(report.verdict).not.toBe("pass");
       const incomplete = report.findings.find((f) => f.id === "check.incomplete");
       expect(JSON.stringify(incomplete)).toContain("NETWORK");
+    });
+  });
+
+  describe("when the registry drips its answer past the policy's limits.checkSeconds", async () => {
+    // A registry that answers every request with a body it never finishes: a byte every 50 ms.
+    const server = createHttpServer((_req, res) => {
+      res.writeHead(200, { "content-type": "application/vnd.oci.image.manifest.v1+json" });
+      const timer = setInterval(() => res.write(" "), 50);
+      res.on("close", () => clearInterval(timer));
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const host = `127.0.0.1:${(server.address() as { port: number }).port}`;
+    const env = { HOME: "/nonexistent", DOCKER_CONFIG: "/nonexistent" };
+    const runner = await createCheckRunner({
+      policy: policySchema.parse({
+        registries: { allowPrivate: [host], allowInsecure: [host] },
+        limits: { checkSeconds: 0.5 },
+      }),
+      policySource: "built-in default",
+      config: loadConfig(env),
+      env,
+      cwd: "/",
+    });
+    afterAll(() => {
+      server.closeAllConnections();
+      server.close();
+    });
+
+    it("ends the check with DEADLINE, a report that cannot pass, not an error the queue retries", async () => {
+      const report = await runner({ reference: `${host}/team/app:1` }, new AbortController().signal);
+      expect(report.verdict).not.toBe("pass");
+      const incomplete = report.findings.find((f) => f.id === "check.incomplete");
+      expect(JSON.stringify(incomplete)).toContain("DEADLINE");
+    });
+
+    it("is final for the queue's retry table", () => {
+      expect(classify(Object.assign(new Error("x"), { code: "DEADLINE" })).temporary).toBe(false);
     });
   });
 
