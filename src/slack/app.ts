@@ -17,6 +17,7 @@ import type { Policy } from "../policy/schema.js";
 import type { RequestRecord } from "../store/api.js";
 import { groupCommit } from "../store/group-commit.js";
 import type { OpenedStore } from "../store/service.js";
+import { openSlackLedger } from "../store/slack.js";
 import type { CheckOutcomeOfJob } from "../worker/check-job.js";
 import { enqueueCheck } from "../worker/check-job.js";
 import { openQueue } from "../worker/queue.js";
@@ -27,6 +28,7 @@ import { slackConfigProblems } from "./config.js";
 import { bodyAcceptable, SLACK_BODY_LIMIT_BYTES, timestampAcceptable } from "./http-guard.js";
 import { JOB } from "./ids.js";
 import { enqueueRequestJob, slackJobHandlers } from "./jobs.js";
+import { DELIVERY_PROPERTY, deliveryOf } from "./listeners/deliveries.js";
 import { registerListeners } from "./listeners/index.js";
 import { Metrics } from "./metrics.js";
 import { createSlackService, type SlackService } from "./service.js";
@@ -138,6 +140,9 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
         logger,
         // The ack is sent as soon as a listener calls it; listeners write before they ack.
         processBeforeResponse: false,
+        // Runs once the signature verified: what the dedupe middleware (listeners/deliveries.ts)
+        // needs to know this delivery again.
+        customPropertiesExtractor: (req) => ({ [DELIVERY_PROPERTY]: deliveryOf(req) }),
       });
   const app = new App({
     token: slack.botToken,
@@ -165,6 +170,7 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
   const transaction = <T>(fn: () => T): T => tx.immediate(fn) as T;
   const service = createSlackService({
     store,
+    ledger: openSlackLedger(store.db),
     queue,
     transaction,
     groupTransaction: groupCommit(store.db.sqlite),

@@ -16,6 +16,7 @@ import type {
   StatusAnswer,
   Store,
 } from "../store/api.js";
+import type { SlackDelivery, SlackLedger } from "../store/slack.js";
 import type { JobQueue } from "../worker/types.js";
 import { APPROVER_ACK_BUDGET_MS, type Approvers } from "./approvers.js";
 import { JOB } from "./ids.js";
@@ -23,12 +24,23 @@ import { coveredByRejection, decisionOf, enqueueRequestJob } from "./jobs.js";
 import type { Metrics } from "./metrics.js";
 import type { RefusalCode } from "./render/refusal.js";
 
+/**
+ * How long a taken delivery is remembered. A signed request is accepted while its timestamp is
+ * within 5 minutes of now either way, so an identical replay can come up to 10 minutes after the
+ * first; Slack retries an Events API delivery at once, after 1 minute and after 5 minutes, each with
+ * a new timestamp. 15 minutes outlasts both, and bounds the table to a quarter hour of traffic.
+ * https://docs.slack.dev/apis/events-api/#retries
+ */
+export const DELIVERY_MEMORY_MS = 15 * 60_000;
+
 /** Pages shown in Slack: what fits in a message, and what is worth scrolling in Home. */
 export const QUERY_LIMITS = { pending: 50, history: 100, recent: 15 };
 
 /** What the service needs. */
 export interface SlackServiceDeps {
   store: Store;
+  /** The app's deliveries, DMs and in-flight counts (src/store/slack.ts). */
+  ledger: Pick<SlackLedger, "takeDelivery" | "inFlightOf">;
   queue: Pick<JobQueue, "enqueue">;
   /** Runs `fn` in one database transaction (store writes and enqueues commit together). */
   transaction: <T>(fn: () => T) => T;
@@ -67,6 +79,11 @@ export interface CheckInput {
 
 /** The app's operations. */
 export interface SlackService {
+  /**
+   * Whether a signed delivery is new (to handle) or one already taken (a replay, or a Slack retry
+   * of a delivery we took): see `SlackLedger.takeDelivery`. Durable and shared through the store.
+   */
+  takeDelivery(delivery: SlackDelivery): boolean;
   /** Record the request and enqueue its check, in one transaction; resolves once committed. */
   submitCheck(input: CheckInput): Promise<RequestRecord>;
   /**
@@ -142,6 +159,11 @@ export function createSlackService(deps: SlackServiceDeps): SlackService {
   }
 
   return {
+    takeDelivery(delivery) {
+      const at = now();
+      return deps.ledger.takeDelivery(delivery, at, new Date(at.getTime() + DELIVERY_MEMORY_MS));
+    },
+
     submitCheck(input) {
       const at = now();
       const ref = input.reference;
