@@ -77,6 +77,14 @@ export interface CheckInput {
   responseUrl: string | null;
 }
 
+/**
+ * The outcome of a new check: recorded, or refused because the requester already has `inFlight`
+ * checks queued or running and the policy allows `limit` (nothing written).
+ */
+export type SubmitOutcome =
+  | { ok: true; request: RequestRecord }
+  | { ok: false; code: "IN_FLIGHT_LIMIT"; inFlight: number; limit: number };
+
 /** The app's operations. */
 export interface SlackService {
   /**
@@ -84,8 +92,13 @@ export interface SlackService {
    * of a delivery we took): see `SlackLedger.takeDelivery`. Durable and shared through the store.
    */
   takeDelivery(delivery: SlackDelivery): boolean;
-  /** Record the request and enqueue its check, in one transaction; resolves once committed. */
-  submitCheck(input: CheckInput): Promise<RequestRecord>;
+  /**
+   * Record the request and enqueue its check, in one transaction; resolves once committed. Refused,
+   * writing nothing, when the requester already has the policy's `limits.perUserInFlight` checks
+   * queued or running (counted in the store, in the same transaction, so two commands at once
+   * cannot both slip under the limit, and other processes' requests count too).
+   */
+  submitCheck(input: CheckInput): Promise<SubmitOutcome>;
   /**
    * Whether `userId` may decide `requestId` now (before opening the reject modal). Refused with
    * APPROVERS_UNAVAILABLE when Slack cannot say whether they are an approver within `approverWithinMs`.
@@ -167,7 +180,10 @@ export function createSlackService(deps: SlackServiceDeps): SlackService {
     submitCheck(input) {
       const at = now();
       const ref = input.reference;
-      return deps.groupTransaction(() => {
+      return deps.groupTransaction((): SubmitOutcome => {
+        const limit = deps.policy.limits.perUserInFlight;
+        const inFlight = deps.ledger.inFlightOf(input.userId);
+        if (inFlight >= limit) return { ok: false, code: "IN_FLIGHT_LIMIT", inFlight, limit };
         const request = store.createRequest(
           {
             reference: ref.original,
@@ -183,7 +199,7 @@ export function createSlackService(deps: SlackServiceDeps): SlackService {
           at,
         );
         deps.enqueueCheck(request, at);
-        return request;
+        return { ok: true, request };
       });
     },
 
