@@ -168,9 +168,10 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
   const queue = openQueue(store.db);
   const tx = store.db.sqlite.transaction((fn: () => unknown) => fn());
   const transaction = <T>(fn: () => T): T => tx.immediate(fn) as T;
+  const ledger = openSlackLedger(store.db);
   const service = createSlackService({
     store,
-    ledger: openSlackLedger(store.db),
+    ledger,
     queue,
     transaction,
     groupTransaction: groupCommit(store.db.sqlite),
@@ -194,6 +195,7 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
 
   const jobHandlers = slackJobHandlers({
     store,
+    ledger,
     api,
     service,
     approvers,
