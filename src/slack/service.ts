@@ -89,9 +89,10 @@ export type SubmitOutcome =
 export interface SlackService {
   /**
    * Whether a signed delivery is new (to handle) or one already taken (a replay, or a Slack retry
-   * of a delivery we took): see `SlackLedger.takeDelivery`. Durable and shared through the store.
+   * of a delivery we took): see `SlackLedger.takeDelivery`. Durable and shared through the store;
+   * written with the other writes of this turn (group commit), resolves once committed.
    */
-  takeDelivery(delivery: SlackDelivery): boolean;
+  takeDelivery(delivery: SlackDelivery): Promise<boolean>;
   /**
    * Record the request and enqueue its check, in one transaction; resolves once committed. Refused,
    * writing nothing, when the requester already has the policy's `limits.perUserInFlight` checks
@@ -174,7 +175,9 @@ export function createSlackService(deps: SlackServiceDeps): SlackService {
   return {
     takeDelivery(delivery) {
       const at = now();
-      return deps.ledger.takeDelivery(delivery, at, new Date(at.getTime() + DELIVERY_MEMORY_MS));
+      return deps.groupTransaction(() =>
+        deps.ledger.takeDelivery(delivery, at, new Date(at.getTime() + DELIVERY_MEMORY_MS)),
+      );
     },
 
     submitCheck(input) {

@@ -35,7 +35,7 @@ export function deliveryOf(req: {
 export function registerDeliveryDedupe(app: App, ctx: ListenerContext): void {
   app.use(async (args) => {
     const delivery = args.context[DELIVERY_PROPERTY] as SlackDelivery | null | undefined;
-    if (!delivery || ctx.service.takeDelivery(delivery)) return args.next();
+    if (!delivery || (await ctx.service.takeDelivery(delivery))) return args.next();
     ctx.metrics.inc("image_check_slack_requests_rejected_total", { reason: "duplicate" });
     if ("ack" in args && typeof args.ack === "function") await (args.ack as () => Promise<void>)();
   });
