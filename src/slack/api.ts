@@ -82,13 +82,15 @@ export interface SlackApi {
   /**
    * The newest of the channel's last `limit` messages whose metadata has `eventType` and every
    * field of `payload`, or null (conversations.history with include_all_metadata; needs
-   * channels:history, or groups:history for a private channel).
+   * channels:history, groups:history for a private channel, im:history for a DM).
    */
   findPosted(
     channel: string,
     metadata: MessageMetadata,
     limit: number,
   ): Promise<{ channel: string; ts: string } | null>;
+  /** The id of the app's DM channel with `userId` (conversations.open; needs im:write). */
+  dmChannel(userId: string): Promise<string>;
   /** Show a message to one user in a channel. */
   postEphemeral(channel: string, user: string, message: Message): Promise<void>;
   /** Replace a message the app posted. */
@@ -147,6 +149,12 @@ export function createSlackApi(
           return Object.entries(metadata.payload).every(([k, v]) => meta.event_payload?.[k] === v);
         });
         return found?.ts ? { channel, ts: found.ts } : null;
+      }),
+    dmChannel: (userId) =>
+      call("conversations.open", async () => {
+        const r = await client.conversations.open({ users: userId });
+        if (!r.channel?.id) throw new SlackApiError("SLACK_ERROR", "conversations.open: no channel id");
+        return r.channel.id;
       }),
     postEphemeral: (channel, user, m) =>
       call("chat.postEphemeral", async () => {

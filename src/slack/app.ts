@@ -16,6 +16,7 @@ import { oneLine } from "../errors.js";
 import type { Policy } from "../policy/schema.js";
 import type { RequestRecord } from "../store/api.js";
 import type { OpenedStore } from "../store/service.js";
+import { openSlackLedger } from "../store/slack.js";
 import type { CheckOutcomeOfJob } from "../worker/check-job.js";
 import { enqueueCheck } from "../worker/check-job.js";
 import { openQueue } from "../worker/queue.js";
@@ -23,14 +24,15 @@ import type { JobHandlerSpec } from "../worker/types.js";
 import { createSlackApi, SlackApiError, WEB_CLIENT_DEFAULTS } from "./api.js";
 import { createApprovers } from "./approvers.js";
 import { slackConfigProblems } from "./config.js";
+import { bodyAcceptable, SLACK_BODY_LIMIT_BYTES, timestampAcceptable } from "./http-guard.js";
 import { JOB } from "./ids.js";
 import { enqueueRequestJob, slackJobHandlers } from "./jobs.js";
+import { DELIVERY_PROPERTY, deliveryOf } from "./listeners/deliveries.js";
 import { registerListeners } from "./listeners/index.js";
 import { Metrics } from "./metrics.js";
 import { createSlackService, type SlackService } from "./service.js";
 
-/** Slack rejects requests whose timestamp is further than this from now (replay protection). */
-export const SIGNATURE_MAX_AGE_SECONDS = 5 * 60;
+export { SIGNATURE_MAX_AGE_SECONDS } from "./http-guard.js";
 
 /**
  * How long after the last Slack request arrived the app still counts as busy (see `busy()`). Slack
@@ -137,6 +139,9 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
         logger,
         // The ack is sent as soon as a listener calls it; listeners write before they ack.
         processBeforeResponse: false,
+        // Runs once the signature verified: what the dedupe middleware (listeners/deliveries.ts)
+        // needs to know this delivery again.
+        customPropertiesExtractor: (req) => ({ [DELIVERY_PROPERTY]: deliveryOf(req) }),
       });
   const app = new App({
     token: slack.botToken,
@@ -160,8 +165,10 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
     () => now().getTime(),
   );
   const queue = openQueue(store.db);
+  const ledger = openSlackLedger(store.db);
   const service = createSlackService({
     store,
+    ledger,
     queue,
     transaction: (fn) => store.transaction(fn),
     groupTransaction: store.groupCommit(),
@@ -185,6 +192,7 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
 
   const jobHandlers = slackJobHandlers({
     store,
+    ledger,
     api,
     service,
     approvers,
@@ -230,25 +238,47 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
     if (req.method === "GET" && path === "/metrics")
       return send(res, 200, "text/plain; version=0.0.4; charset=utf-8", metrics.render());
     if (receiver && req.method === "POST" && path === "/slack/events") {
-      // Bolt refuses stale timestamps but not ones from the future; a replay window is a window
-      // either way. The wall clock is right here: it is what Slack signed against.
-      const ts = Number(req.headers["x-slack-request-timestamp"]);
-      if (Number.isFinite(ts) && ts - Date.now() / 1000 > SIGNATURE_MAX_AGE_SECONDS) {
-        metrics.inc("image_check_slack_requests_rejected_total", { reason: "timestamp" });
-        return send(res, 401, "text/plain", "");
-      }
       const started = performance.now();
       lastRequestAt = started;
       inFlight++;
       res.once("close", () => {
         inFlight--;
       });
+      // Refused before Bolt reads anything (./http-guard.ts): a timestamp that is not plain seconds
+      // within the window, whatever its signature. The wall clock is right here: it is what Slack
+      // signed against. Without the header, Bolt refuses (401) all but Slack's unsigned ssl_check.
+      const timestamp = req.headers["x-slack-request-timestamp"];
+      if (timestamp !== undefined && !timestampAcceptable(timestamp, Date.now() / 1000)) {
+        metrics.inc("image_check_slack_requests_rejected_total", { reason: "timestamp" });
+        req.resume();
+        return send(res, 401, "text/plain", "");
+      }
       res.on("finish", () => {
         if (res.statusCode === 401)
           metrics.inc("image_check_slack_requests_rejected_total", { reason: "signature" });
-        else metrics.observe("image_check_ack_seconds", (performance.now() - started) / 1000);
+        else if (res.statusCode < 400)
+          metrics.observe("image_check_ack_seconds", (performance.now() - started) / 1000);
       });
-      return receiver.requestListener(req, res);
+      readBody(req, SLACK_BODY_LIMIT_BYTES)
+        .then((raw) => {
+          if (raw === null) {
+            metrics.inc("image_check_slack_requests_rejected_total", { reason: "too_large" });
+            return send(res, 413, "text/plain", "");
+          }
+          if (!bodyAcceptable(raw, req.headers["content-type"])) {
+            metrics.inc("image_check_slack_requests_rejected_total", { reason: "body" });
+            return send(res, 400, "text/plain", "");
+          }
+          // Bolt takes a body already read from `rawBody` (its bufferIncomingMessage) and verifies
+          // the signature over exactly these bytes.
+          (req as IncomingMessage & { rawBody?: Buffer }).rawBody = raw;
+          receiver.requestListener(req, res);
+        })
+        .catch((err: unknown) => {
+          log.warn(`slack request failed before any listener: ${oneLine(err)}`);
+          if (!res.headersSent) send(res, 400, "text/plain", "");
+        });
+      return;
     }
     send(res, 404, "text/plain", "not found\n");
   };
@@ -322,6 +352,31 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
     metrics,
     service,
   };
+}
+
+/** The body of `req`, or null (the rest left unread, the connection closed) past `limit` bytes. */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer | null> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers["content-length"]);
+    if (declared > limit) {
+      req.resume();
+      return resolve(null);
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.removeAllListeners("data");
+        req.resume();
+        resolve(null);
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on("end", () => resolve(Buffer.concat(chunks)));
+    req.on("error", reject);
+  });
 }
 
 function send(res: ServerResponse, status: number, type: string, body: string) {

@@ -32,6 +32,8 @@ export const REASON_INPUT = { blockId: "reason", actionId: "reason" } as const;
  */
 export const METADATA = {
   itRequest: "image_check_request",
+  /** The requester's decision DM: `{ request_id, decision_id }`. */
+  decisionDm: "image_check_decision",
 } as const;
 
 /** Kinds of the worker jobs that talk to Slack, so a failed post is retried and never lost. */

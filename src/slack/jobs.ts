@@ -8,7 +8,8 @@ import type { Report } from "../checks/report.js";
 import { isCoded } from "../errors.js";
 import type { DecisionRecord, RequestRecord, Store } from "../store/api.js";
 import { isPersonDecision } from "../store/decisions.js";
-import type { JobHandlerSpec } from "../worker/types.js";
+import type { SlackLedger } from "../store/slack.js";
+import type { JobContext, JobHandlerSpec } from "../worker/types.js";
 import { type MessageMetadata, type SlackApi, SlackApiError } from "./api.js";
 import type { Approvers } from "./approvers.js";
 import { JOB, METADATA } from "./ids.js";
@@ -22,6 +23,8 @@ import type { SlackService } from "./service.js";
 /** What the Slack jobs need. */
 export interface SlackJobDeps {
   store: Store;
+  /** The decision DMs already sent (src/store/slack.ts). */
+  ledger: Pick<SlackLedger, "dmSent" | "recordDm">;
   api: SlackApi;
   service: SlackService;
   approvers: Approvers;
@@ -39,6 +42,12 @@ export interface SlackJobDeps {
  * self: a retry comes within minutes, and a busy IT channel sees a few dozen messages in that time.
  */
 export const IT_HISTORY_LOOKBACK = 50;
+
+/**
+ * How many of a requester's newest DMs from the app a retried decision DM looks through: the app
+ * writes to one person a few messages per request, and a retry comes within minutes.
+ */
+export const DM_HISTORY_LOOKBACK = 20;
 
 /** Payload of the per-request jobs. */
 interface RequestPayload {
@@ -132,18 +141,29 @@ export function slackJobHandlers(deps: SlackJobDeps): Record<string, JobHandlerS
     }
   }
 
-  /** The IT channel's post carrying `metadata`, among its recent messages; null when not found or not readable. */
-  async function earlierPost(metadata: MessageMetadata): Promise<{ channel: string; ts: string } | null> {
+  /**
+   * The post carrying `metadata` among the newest `lookback` messages of the channel `channel()`
+   * names (`where`, for the log); null when not found or not readable.
+   */
+  async function earlierPost(
+    where: string,
+    channel: () => Promise<string>,
+    metadata: MessageMetadata,
+    lookback: number,
+  ): Promise<{ channel: string; ts: string } | null> {
     try {
-      return await api.findPosted(deps.itChannel, metadata, IT_HISTORY_LOOKBACK);
+      return await api.findPosted(await channel(), metadata, lookback);
     } catch (err) {
       // Temporary trouble: retry the job later rather than risk a duplicate. Refused (an install
       // without the history scopes, say): post, as before this look-up existed.
       if (!(err instanceof SlackApiError) || err.code !== "SLACK_ERROR") throw err;
-      deps.log("warn", `could not read the IT channel's history (${err.message}); posting the request again`);
+      deps.log("warn", `could not read ${where}'s history (${err.message}); posting again`);
       return null;
     }
   }
+
+  /** Whether this run may follow one that posted: a retry, or a run given back at shutdown (it keeps its attempt). */
+  const ranBefore = (ctx: JobContext) => ctx.attempt > 1 || ctx.job.lastError !== null;
 
   const onFailed = (kind: string) => (payload: unknown, error: { code: string; message: string }) => {
     deps.metrics.inc("image_check_slack_jobs_failed_total", { kind, code: error.code });
@@ -182,8 +202,9 @@ export function slackJobHandlers(deps: SlackJobDeps): Record<string, JobHandlerS
         const metadata = { eventType: METADATA.itRequest, payload: { request_id: request.id } };
         // A retry (or a run given back at shutdown, which keeps its attempt) may follow a post whose
         // ts was never stored: find that post by its metadata rather than post twice.
-        const ranBefore = ctx.attempt > 1 || ctx.job.lastError !== null;
-        const earlier = ranBefore ? await earlierPost(metadata) : null;
+        const earlier = ranBefore(ctx)
+          ? await earlierPost("the IT channel", async () => deps.itChannel, metadata, IT_HISTORY_LOOKBACK)
+          : null;
         const posted =
           earlier ??
           (await api.postMessage(deps.itChannel, renderItRequest(request, report, current), metadata));
@@ -214,16 +235,38 @@ export function slackJobHandlers(deps: SlackJobDeps): Record<string, JobHandlerS
     },
 
     [JOB.notify]: {
-      async run(payload) {
+      async run(payload, ctx) {
         const loaded = load(payload);
         if (!loaded) return { skipped: "no such request" };
         const { request, report } = loaded;
         const decision = decisionOf(store, request, now());
         if (!decision) return { skipped: "not decided" };
-        const posted = await api.postMessage(
-          request.requestedBy,
-          renderDecisionDm(request, decision, report?.image.pinned),
-        );
+        // One DM per request and decision, recorded once Slack took it: a job run again (a retry,
+        // a crash before the job completed, a second notify) finds the record and sends nothing.
+        const sent = deps.ledger.dmSent(request.id, decision.id);
+        if (sent) return { skipped: "sent", ...sent };
+        const metadata = {
+          eventType: METADATA.decisionDm,
+          payload: { request_id: request.id, decision_id: decision.id },
+        };
+        // A run after one that died while Slack was taking the DM (no record yet): find that DM by
+        // its metadata rather than send it twice, as the IT post does.
+        const earlier = ranBefore(ctx)
+          ? await earlierPost(
+              `${request.requestedBy}'s DM`,
+              () => api.dmChannel(request.requestedBy),
+              metadata,
+              DM_HISTORY_LOOKBACK,
+            )
+          : null;
+        const posted =
+          earlier ??
+          (await api.postMessage(
+            request.requestedBy,
+            renderDecisionDm(request, decision, report?.image.pinned),
+            metadata,
+          ));
+        deps.ledger.recordDm(request.id, decision.id, posted, now());
         return posted;
       },
       onFailed: onFailed(JOB.notify),

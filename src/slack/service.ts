@@ -17,6 +17,7 @@ import type {
   Store,
 } from "../store/api.js";
 import { coveredByRejection, isOwnRequest } from "../store/decisions.js";
+import type { SlackDelivery, SlackLedger } from "../store/slack.js";
 import type { JobQueue } from "../worker/types.js";
 import { APPROVER_ACK_BUDGET_MS, type Approvers } from "./approvers.js";
 import { JOB } from "./ids.js";
@@ -24,12 +25,23 @@ import { decisionOf, enqueueRequestJob } from "./jobs.js";
 import type { Metrics } from "./metrics.js";
 import type { RefusalCode } from "./render/refusal.js";
 
+/**
+ * How long a taken delivery is remembered. A signed request is accepted while its timestamp is
+ * within 5 minutes of now either way, so an identical replay can come up to 10 minutes after the
+ * first; Slack retries an Events API delivery at once, after 1 minute and after 5 minutes, each with
+ * a new timestamp. 15 minutes outlasts both, and bounds the table to a quarter hour of traffic.
+ * https://docs.slack.dev/apis/events-api/#retries
+ */
+export const DELIVERY_MEMORY_MS = 15 * 60_000;
+
 /** Pages shown in Slack: what fits in a message, and what is worth scrolling in Home. */
 export const QUERY_LIMITS = { pending: 50, history: 100, recent: 15 };
 
 /** What the service needs. */
 export interface SlackServiceDeps {
   store: Store;
+  /** The app's deliveries, DMs and in-flight counts (src/store/slack.ts). */
+  ledger: Pick<SlackLedger, "takeDelivery" | "inFlightOf">;
   queue: Pick<JobQueue, "enqueue">;
   /** Runs `fn` in one database transaction (store writes and enqueues commit together). */
   transaction: <T>(fn: () => T) => T;
@@ -66,10 +78,29 @@ export interface CheckInput {
   responseUrl: string | null;
 }
 
+/**
+ * The outcome of a new check: recorded, or refused because the requester already has `inFlight`
+ * checks queued or running and the policy allows `limit` (nothing written).
+ */
+export type SubmitOutcome =
+  | { ok: true; request: RequestRecord }
+  | { ok: false; code: "IN_FLIGHT_LIMIT"; inFlight: number; limit: number };
+
 /** The app's operations. */
 export interface SlackService {
-  /** Record the request and enqueue its check, in one transaction; resolves once committed. */
-  submitCheck(input: CheckInput): Promise<RequestRecord>;
+  /**
+   * Whether a signed delivery is new (to handle) or one already taken (a replay, or a Slack retry
+   * of a delivery we took): see `SlackLedger.takeDelivery`. Durable and shared through the store;
+   * written with the other writes of this turn (group commit), resolves once committed.
+   */
+  takeDelivery(delivery: SlackDelivery): Promise<boolean>;
+  /**
+   * Record the request and enqueue its check, in one transaction; resolves once committed. Refused,
+   * writing nothing, when the requester already has the policy's `limits.perUserInFlight` checks
+   * queued or running (counted in the store, in the same transaction, so two commands at once
+   * cannot both slip under the limit, and other processes' requests count too).
+   */
+  submitCheck(input: CheckInput): Promise<SubmitOutcome>;
   /**
    * Whether `userId` may decide `requestId` now (before opening the reject modal). Refused with
    * APPROVERS_UNAVAILABLE when Slack cannot say whether they are an approver within `approverWithinMs`.
@@ -143,10 +174,20 @@ export function createSlackService(deps: SlackServiceDeps): SlackService {
   }
 
   return {
+    takeDelivery(delivery) {
+      const at = now();
+      return deps.groupTransaction(() =>
+        deps.ledger.takeDelivery(delivery, at, new Date(at.getTime() + DELIVERY_MEMORY_MS)),
+      );
+    },
+
     submitCheck(input) {
       const at = now();
       const ref = input.reference;
-      return deps.groupTransaction(() => {
+      return deps.groupTransaction((): SubmitOutcome => {
+        const limit = deps.policy.limits.perUserInFlight;
+        const inFlight = deps.ledger.inFlightOf(input.userId);
+        if (inFlight >= limit) return { ok: false, code: "IN_FLIGHT_LIMIT", inFlight, limit };
         const request = store.createRequest(
           {
             reference: ref.original,
@@ -162,7 +203,7 @@ export function createSlackService(deps: SlackServiceDeps): SlackService {
           at,
         );
         deps.enqueueCheck(request, at);
-        return request;
+        return { ok: true, request };
       });
     },
 

@@ -63,6 +63,9 @@ export const requests = sqliteTable(
     index("requests_repository_digest_created_idx").on(t.repository, t.digest, t.createdAt),
     // The check job attaches its report to every request that joined it.
     index("requests_job_idx").on(t.jobId),
+    // inFlightOf (limits.perUserInFlight, on the slash command's ack path): one user's requests
+    // whose check is queued or running. Partial: only requests being checked are in it.
+    index("requests_requester_checking_idx").on(t.requestedBy).where(sql`${t.status} = 'checking'`),
   ],
 );
 
@@ -198,5 +201,54 @@ export const jobs = sqliteTable(
     uniqueIndex("jobs_active_idempotency_key_idx")
       .on(t.idempotencyKey)
       .where(sql`${t.status} IN ('queued','running')`),
+  ],
+);
+
+/**
+ * Slack deliveries taken (HTTP mode), so a replayed or retried one is answered without being
+ * handled twice (src/store/slack.ts). A row lives for a bounded time: long enough to outlast the
+ * signature window and Slack's retries, then it is pruned.
+ */
+export const slackDeliveries = sqliteTable(
+  "slack_deliveries",
+  {
+    seq: integer("seq").primaryKey(),
+    /** `X-Slack-Signature`: an HMAC over timestamp and body, so one per signed request. */
+    signature: text("signature").notNull(),
+    /** SHA-256 of the body: what a retry (new timestamp and signature, `X-Slack-Retry-Num`) repeats. */
+    bodyHash: text("body_hash").notNull(),
+    receivedAt: text("received_at").notNull(),
+    expiresAt: text("expires_at").notNull(),
+  },
+  (t) => [
+    // takeDelivery: an identical signed request is the same delivery.
+    uniqueIndex("slack_deliveries_signature_idx").on(t.signature),
+    // takeDelivery with X-Slack-Retry-Num: was this body already taken?
+    index("slack_deliveries_body_hash_idx").on(t.bodyHash),
+    // pruning: the rows past their lifetime, oldest first.
+    index("slack_deliveries_expires_idx").on(t.expiresAt),
+  ],
+);
+
+/**
+ * Decision DMs sent to requesters: one per request and decision, recorded once Slack took the post,
+ * so a notify job run again (a retry, a crash before the job completed) does not DM twice.
+ */
+export const slackDms = sqliteTable(
+  "slack_dms",
+  {
+    seq: integer("seq").primaryKey(),
+    requestId: text("request_id")
+      .notNull()
+      .references(() => requests.id),
+    /** `dec_…`: a request decided again (reopened) gets a DM for each decision. */
+    decisionId: text("decision_id").notNull(),
+    channel: text("channel").notNull(),
+    ts: text("ts").notNull(),
+    sentAt: text("sent_at").notNull(),
+  },
+  (t) => [
+    // dmSent and recordDm: one DM per request and decision.
+    uniqueIndex("slack_dms_request_decision_idx").on(t.requestId, t.decisionId),
   ],
 );

@@ -16,8 +16,9 @@ const SCOPES: Record<string, string[]> = {
   "views.open": [],
   "views.publish": [],
   "usergroups.users.list": ["usergroups:read"],
-  // The IT channel may be public or private.
-  "conversations.history": ["channels:history", "groups:history"],
+  // The IT channel may be public or private; a retried decision DM reads the DM's history.
+  "conversations.history": ["channels:history", "groups:history", "im:history"],
+  "conversations.open": ["im:write"],
   response_url: [],
 };
 

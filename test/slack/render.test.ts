@@ -8,7 +8,12 @@ import { renderHome } from "../../src/slack/render/home.js";
 import { renderReasonModal, renderRejectModal } from "../../src/slack/render/modals.js";
 import { renderPending } from "../../src/slack/render/pending.js";
 import { refusalText } from "../../src/slack/render/refusal.js";
-import { renderCheckFailed, renderChecking, renderReport } from "../../src/slack/render/report.js";
+import {
+  renderCheckFailed,
+  renderChecking,
+  renderInFlightLimit,
+  renderReport,
+} from "../../src/slack/render/report.js";
 import { renderDecisionDm, renderItDecided, renderItRequest } from "../../src/slack/render/request.js";
 import { renderStatus } from "../../src/slack/render/status.js";
 import type { Page } from "../../src/store/api.js";
@@ -106,6 +111,10 @@ describe("renderers", () => {
   describe("when rendering for the requester", () => {
     it("says it is checking", () => {
       expect(renderChecking("nginx:1.27")).toMatchSnapshot();
+    });
+    it("says why a check over the per-person limit was not made", () => {
+      expect(renderInFlightLimit("nginx:1.27", 2, 2)).toMatchSnapshot();
+      expect(renderInFlightLimit("nginx:1.27", 1, 1).text).toContain("1 check queued");
     });
     it.each([
       ["auto-approved", { kind: "auto-approved", decision: makeDecision({ decidedBy: "policy" }) }],
@@ -245,6 +254,7 @@ describe("renderers", () => {
     });
     const outputs: [string, Message | object][] = [
       ["checking", renderChecking(HOSTILE)],
+      ["in-flight limit", renderInFlightLimit(HOSTILE, 3, 2)],
       ["report", renderReport(evil, { kind: "sent-to-it", requestId: "req_1", previous: evilDecision })],
       [
         "failed",

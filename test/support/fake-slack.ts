@@ -142,6 +142,13 @@ export async function startFakeSlack(options: { botUserId?: string } = {}): Prom
           .map(({ metadata, ...m }) => (withMetadata && metadata ? { ...m, metadata } : m));
         return { ok: true, messages, has_more: false };
       }
+      case "conversations.open": {
+        // The app's DM with one user: the channel chat.postMessage to that user id lands in.
+        const user = String(body.users ?? "");
+        return /^[UW][A-Z0-9]+$/.test(user)
+          ? { ok: true, channel: { id: `D${user.slice(1)}` } }
+          : { ok: false, error: "user_not_found" };
+      }
       case "chat.postEphemeral":
         return { ok: true, message_ts: nextTs() };
       case "chat.update":

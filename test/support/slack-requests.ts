@@ -23,10 +23,17 @@ export function signatureHeaders(secret: string, body: string, timestampSec: num
   return { "x-slack-request-timestamp": String(timestampSec), "x-slack-signature": signature };
 }
 
-/** Options for one signed POST: a forged secret or an old timestamp. */
+/** Options for one signed POST: a forged secret, an old timestamp, extra headers. */
 export interface SendOptions {
   secret?: string;
   timestampSec?: number;
+  /**
+   * The timestamp header exactly as sent (`Infinity`, `1.7e9`), signed the way Bolt 5.1.0 checks
+   * it: over `String(Number(header))`.
+   */
+  timestampHeader?: string;
+  /** More headers (`x-slack-retry-num`, …). */
+  headers?: Record<string, string>;
 }
 
 /** POST a raw body to /slack/events, signed. */
@@ -37,12 +44,16 @@ export async function postSigned(
   options: SendOptions = {},
 ): Promise<AppReply> {
   const ts = options.timestampSec ?? Math.floor(Date.now() / 1000);
+  const signed =
+    options.timestampHeader === undefined
+      ? signatureHeaders(options.secret ?? target.signingSecret, body, ts)
+      : {
+          ...signatureHeaders(options.secret ?? target.signingSecret, body, Number(options.timestampHeader)),
+          "x-slack-request-timestamp": options.timestampHeader,
+        };
   const res = await fetch(`${target.baseUrl}/slack/events`, {
     method: "POST",
-    headers: {
-      "content-type": contentType,
-      ...signatureHeaders(options.secret ?? target.signingSecret, body, ts),
-    },
+    headers: { "content-type": contentType, ...signed, ...options.headers },
     body,
   });
   const text = await res.text();

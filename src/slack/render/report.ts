@@ -38,6 +38,22 @@ export function renderChecking(reference: string): Message {
   };
 }
 
+/**
+ * The ephemeral answer to `/image-check REF` when the requester already has `inFlight` checks
+ * queued or running and the policy's `limits.perUserInFlight` is `limit`: nothing was recorded.
+ */
+export function renderInFlightLimit(reference: string, inFlight: number, limit: number): Message {
+  const checks = inFlight === 1 ? "1 check" : `${inFlight} checks`;
+  return {
+    text: fallback(`Not checked: you already have ${checks} queued or running (the limit is ${limit}).`),
+    blocks: [
+      section(
+        `:raised_hand: ${code(reference)} was not checked: you already have ${checks} queued or running, and the policy allows ${limit} per person at once (\`limits.perUserInFlight\`). Nothing was recorded; try again when one of them has finished.`,
+      ),
+    ],
+  };
+}
+
 /** What happened to the request after the check, shown under the report. */
 export type ReportOutcome =
   /** The policy approved a `pass` automatically. */

@@ -9,7 +9,7 @@ import type { Message } from "../../render/blocks.js";
 import { renderHelp } from "../../render/help.js";
 import { renderHistory } from "../../render/history.js";
 import { renderPending } from "../../render/pending.js";
-import { renderChecking, renderNote } from "../../render/report.js";
+import { renderChecking, renderInFlightLimit, renderNote } from "../../render/report.js";
 import { renderStatus } from "../../render/status.js";
 import type { ListenerContext } from "../context.js";
 import { parseCommandText } from "./parse.js";
@@ -51,13 +51,17 @@ export function registerImageCheckCommand(app: App, ctx: ListenerContext): void 
         }
         case "check": {
           // Written first: once Slack sees the ack, the request and its check job are on disk.
-          await ctx.service.submitCheck({
+          const submitted = await ctx.service.submitCheck({
             reference: parsed.reference,
             reason: parsed.reason,
             userId: command.user_id,
             channelId: command.channel_id ?? null,
             responseUrl: command.response_url ?? null,
           });
+          if (!submitted.ok)
+            return await ack(
+              ephemeral(renderInFlightLimit(parsed.reference.original, submitted.inFlight, submitted.limit)),
+            );
           return await ack(ephemeral(renderChecking(parsed.reference.original)));
         }
       }
