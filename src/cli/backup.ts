@@ -4,7 +4,7 @@
  * long, and the copy is one point-in-time snapshot. The copy is written next to FILE and renamed
  * into place, so FILE is never half-written.
  */
-import { existsSync, renameSync, rmSync } from "node:fs";
+import { existsSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { loadConfig } from "../config.js";
 import { openDb } from "../store/db.js";
@@ -31,6 +31,10 @@ export const backupCommand: Command = async (argv: string[], io: CliIO): Promise
   const target = resolve(io.cwd, positionals[0]!);
   const source = resolve(io.cwd, loadConfig(io.env).dbPath);
   if (target === source) throw new UsageError("backup: FILE is the store itself");
+  // SQLite's own message for a missing folder is a bare "unable to open database file" (exit 70).
+  const folder = dirname(target);
+  if (!isDirectory(folder))
+    throw new UsageError(`backup: cannot write ${target}: ${folder} is not an existing folder`);
   if (existsSync(target) && !flags.force) {
     io.stderr(`image-check backup: ${target} exists; pass --force to replace it\n`);
     return 1;
@@ -50,3 +54,11 @@ export const backupCommand: Command = async (argv: string[], io: CliIO): Promise
   }
   return 0;
 };
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}

@@ -111,4 +111,16 @@ describe("image-check backup", () => {
     expect(code).toBe(3);
     expect(existsSync(join(dir, "out.db"))).toBe(false);
   });
+
+  it("refuses a FILE in a folder that does not exist with one line naming it (exit 64)", async () => {
+    const dir = tempDir();
+    const path = join(dir, "store.db");
+    openStore(path).close();
+    const { code, err } = await run(path, dir, "backup", join(dir, "no-such-folder", "copy.db"));
+    expect(code).toBe(64);
+    expect(err).toBe(
+      `image-check: backup: cannot write ${join(dir, "no-such-folder", "copy.db")}: ${join(dir, "no-such-folder")} is not an existing folder\n`,
+    );
+    expect(existsSync(join(dir, "no-such-folder"))).toBe(false);
+  });
 });
