@@ -11,6 +11,7 @@ import { parseReference } from "../reference/parse.js";
 import type { CliReportInput } from "../store/api.js";
 import { type CliIO, type Command, EXIT, parseArgs, UsageError } from "./args.js";
 import type { SourceKind } from "./sources.js";
+import { printable } from "./terminal.js";
 
 /** The command's --help text (main prints it for --help or -h). */
 export const HELP = `Usage: image-check check REF [REF...] [options]
@@ -137,7 +138,7 @@ async function openStoreQuietly(path: string, io: CliIO): Promise<StoreLike | nu
     const { openStore } = await import("../store/index.js");
     return openStore(path) as unknown as StoreLike;
   } catch (err) {
-    io.stderr(`image-check check: note: report not recorded (${oneLine(err)})\n`);
+    io.stderr(`image-check check: note: report not recorded (${printable(oneLine(err))})\n`);
     return null;
   }
 }
@@ -157,6 +158,6 @@ function recordQuietly(store: StoreLike, report: Report, input: CliReportInput, 
   try {
     store.recordCliReport(report, new Date(), input);
   } catch (err) {
-    io.stderr(`image-check check: note: report not recorded (${oneLine(err)})\n`);
+    io.stderr(`image-check check: note: report not recorded (${printable(oneLine(err))})\n`);
   }
 }

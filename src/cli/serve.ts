@@ -11,6 +11,7 @@ import type { Policy } from "../policy/schema.js";
 import type { OpenedStore } from "../store/service.js";
 import type { CheckRunner } from "../worker/types.js";
 import { type CliIO, type Command, EXIT, parseArgs, UsageError } from "./args.js";
+import { printable } from "./terminal.js";
 
 /** The command's --help text (main prints it for --help or -h). */
 export const HELP = `Usage: image-check serve
@@ -73,7 +74,7 @@ export async function runServe(argv: string[], io: CliIO, overrides: ServeOverri
     }
     // A wrong policy file is a usage error like a wrong flag: one line naming the file and the field.
     if (isCoded(err, "INVALID_POLICY", "POLICY_NOT_FOUND", "KEY_NOT_FOUND", "TRUSTED_ROOT_UNREADABLE")) {
-      io.stderr(`image-check serve: ${oneLine(err)}\n`);
+      io.stderr(`image-check serve: ${printable(oneLine(err))}\n`);
       return EXIT.usage;
     }
     throw err;
