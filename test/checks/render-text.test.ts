@@ -8,7 +8,7 @@ function report() {
   facts.config.user = "";
   facts.config.labels["org.opencontainers.image.title"] = "app\x1b[2J\x1b]0;pwned\x07";
   facts.history.push({
-    createdBy: `RUN |1 GITHUB_TOKEN=ghp_${"x1Y2z3".repeat(6)} /bin/sh -c make # buildkit`,
+    createdBy: "RUN |1 DB_PASSWORD=hunter2hunter2 /bin/sh -c make # buildkit",
     emptyLayer: false,
   });
   const ctx = cleanContext();
