@@ -41,7 +41,7 @@ import {
   type Word,
   walk,
 } from "./shell.js";
-import { type BuildStep, buildSteps, instructionPairs, parseStep } from "./steps.js";
+import { type BuildStep, buildSteps, instructionPairs, parseStep, stepLabel } from "./steps.js";
 import type { Check, Finding } from "./types.js";
 
 /** Every history check over the facts. */
@@ -95,7 +95,7 @@ function stepEvidence(step: BuildStep, extra: Record<string, unknown>): Record<s
 }
 
 function where(step: BuildStep): string {
-  return `history[${step.index}]${step.instruction ? ` (${step.instruction})` : ""}`;
+  return `history ${stepLabel(step)}${step.instruction ? ` (${step.instruction})` : ""}`;
 }
 
 // ---------------------------------------------------------------------------------------------

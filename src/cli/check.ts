@@ -4,7 +4,7 @@
  * the order given. Exit: 0 pass, 1 review, 2 block, 3 could not check, 64 usage.
  */
 import { userInfo } from "node:os";
-import type { Report } from "../checks/report.js";
+import { couldNotFinish, type Report } from "../checks/report.js";
 import { loadConfig } from "../config.js";
 import { oneLine } from "../errors.js";
 import { parseReference } from "../reference/parse.js";
@@ -114,7 +114,7 @@ export const checkCommand: Command = async (argv, io) => {
  */
 export function exitCodeFor(results: { report: Report; couldNotCheck: boolean }[]): number {
   const codes = results.map((r) =>
-    r.couldNotCheck || r.report.findings.some((f) => f.id === "check.incomplete" && !f.waived)
+    r.couldNotCheck || couldNotFinish(r.report)
       ? EXIT.couldNotCheck
       : r.report.verdict === "block"
         ? EXIT.block

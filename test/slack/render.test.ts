@@ -12,6 +12,7 @@ import { renderCheckFailed, renderChecking, renderReport } from "../../src/slack
 import { renderDecisionDm, renderItDecided, renderItRequest } from "../../src/slack/render/request.js";
 import { renderStatus } from "../../src/slack/render/status.js";
 import type { Page } from "../../src/store/api.js";
+import { cleanFacts, reportFor } from "../support/facts.js";
 import { failedReport, HOSTILE, makeDecision, makeReport, makeRequest } from "../support/slack-fixtures.js";
 import { assertInert, assertWithinLimits } from "../support/slack-limits.js";
 
@@ -320,6 +321,19 @@ describe("renderers", () => {
     it("escapes them in escapeSlack and inside code spans", () => {
       expect(escapeSlack("a\u202eb")).toBe("a\\u202eb");
       expect(code("a\u2066b\u061c")).toBe("`a\\u2066b\\u061c`");
+    });
+  });
+
+  describe("when a finding names a build step", () => {
+    it("counts steps from 1, as the text report and inspect do", () => {
+      const facts = cleanFacts();
+      facts.history = [
+        { createdBy: "COPY app /app # buildkit", emptyLayer: false },
+        { createdBy: "RUN /bin/sh -c sudo true # buildkit", emptyLayer: false },
+      ];
+      const json = JSON.stringify(renderReport(reportFor(facts), { kind: "sent-to-it", requestId: "req_1" }));
+      expect(json).toContain("history step 2 (RUN) uses sudo");
+      expect(json).not.toMatch(/history\[\d+\]/);
     });
   });
 
