@@ -24,3 +24,11 @@ export function printable(text: string): string {
       : `\\u${code.toString(16).padStart(4, "0")}`;
   });
 }
+
+/**
+ * A writer of text made of lines that shows each line through `printable`: for log lines, which
+ * quote registries, images and Slack users as errors do.
+ */
+export function printableLines(write: (text: string) => void): (text: string) => void {
+  return (text) => write(text.split("\n").map(printable).join("\n"));
+}

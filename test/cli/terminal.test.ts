@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { CliIO } from "../../src/cli/args.js";
 import { main } from "../../src/cli/main.js";
 import { clean } from "../../src/cli/render-text.js";
-import { printable } from "../../src/cli/terminal.js";
+import { printable, printableLines } from "../../src/cli/terminal.js";
 
 /** Every bidirectional control (CVE-2021-42574): embeddings, overrides, isolates and the three marks. */
 const BIDI = [
@@ -25,6 +25,12 @@ describe("the terminal helpers", () => {
   it.each(BIDI)("printable shows U+%s as its escape", (c) => {
     const hex = c.charCodeAt(0).toString(16).padStart(4, "0");
     expect(printable(`a${c}b`)).toBe(`a\\u${hex}b`);
+  });
+
+  it("printableLines keeps the line breaks of log text and escapes the rest", () => {
+    let out = "";
+    printableLines((t) => (out += t))("a\u202eb \u001b[2J\nnext\n");
+    expect(out).toBe("a\\u202eb \\x1b[2J\nnext\n");
   });
 
   it.each(BIDI)("the report's clean() replaces %j", (c) => {
