@@ -7,8 +7,12 @@
 import { existsSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { loadConfig } from "../config.js";
+import { CodedError, oneLine } from "../errors.js";
 import { openDb } from "../store/db.js";
 import { type CliIO, type Command, parseArgs, UsageError } from "./args.js";
+
+/** Writing the copy failed (a read-only folder, a full disk, FILE is a folder): exit 3, one line. */
+export class BackupError extends CodedError<"BACKUP_FAILED"> {}
 
 /** The command's --help text (main prints it for --help or -h). */
 export const HELP = `Usage: image-check backup FILE [--force]
@@ -48,7 +52,11 @@ export const backupCommand: Command = async (argv: string[], io: CliIO): Promise
     io.stdout(`Backed up ${source} to ${target} (${totalPages} pages).\n`);
   } catch (err) {
     rmSync(temp, { force: true });
-    throw err;
+    // SQLite and rename errors name neither file ("unable to open database file"): say which.
+    const code = (err as { code?: string }).code ?? "error";
+    throw new BackupError("BACKUP_FAILED", `cannot write ${target} (${code}: ${oneLine(err)})`, {
+      cause: err,
+    });
   } finally {
     db.close();
   }
