@@ -47,7 +47,8 @@ const STATUSES = ["approved", "rejected", "pending", "expired"] as const;
 /** The command's --help text (main prints it for --help or -h). */
 export const HELP = `Usage: image-check decisions [--image REPO] [--status STATUS] [--limit N] [--json | --csv]
 
-Prior decisions from the store (IMAGE_CHECK_DB), newest first.
+Prior decisions from the store (IMAGE_CHECK_DB, default ./data/image-check.db under the current
+directory), newest first. Reads only; with no store at that path it says so and exits 3.
 
 Options:
   --image REPO     only this repository (nginx, ghcr.io/acme/app; a tag or digest is ignored)
