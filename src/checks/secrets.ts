@@ -1,6 +1,6 @@
 /**
- * Secret detection and masking, shared by `config.secret-env`, `history.secret` and the report
- * builder. Pure.
+ * Secret detection and masking, shared by `config.secret-env`, `config.credential`,
+ * `history.secret`, `history.credential`, the run advice and the report builder. Pure.
  *
  * Two signals, each tuned against what other scanners are known to get wrong:
  * - a known token format in a value (AWS, GitHub, GitLab, Slack, Google, npm, Stripe, Docker Hub,
@@ -529,17 +529,24 @@ export function liveCredentials(
 }
 
 /**
- * A match of a live format, or one found by its name whose value holds one (`_authToken npm_...`:
- * the name matched first, so the match carries the name's kind). One linear scan of the value.
+ * The live format of a match: its own kind, or, for one found by its name whose value holds a live
+ * token (`_authToken npm_...`: the name matched first, so the match carries the name's kind), that
+ * token's kind. Null when it has none. One linear scan of the value.
  */
-function isLiveFormat(m: SecretMatch): boolean {
-  if (LIVE_FORMATS.has(m.kind)) return true;
-  return m.kind !== "aws-access-key-id" && findTokens(m.value).some((t) => LIVE_FORMATS.has(t.kind));
+function liveKind(m: SecretMatch): SecretKind | null {
+  if (LIVE_FORMATS.has(m.kind)) return m.kind;
+  if (m.kind === "aws-access-key-id") return null;
+  return findTokens(m.value).find((t) => LIVE_FORMATS.has(t.kind))?.kind ?? null;
 }
 
-/** What a live credential is called in a sentence (an AWS secret was found by its name). */
+function isLiveFormat(m: SecretMatch): boolean {
+  return liveKind(m) !== null;
+}
+
+/** What a live credential is called in a sentence (an AWS secret is found by its name, a token by its format). */
 export function describeCredential(m: SecretMatch): string {
-  return isAwsSecretKey(m) ? "an AWS secret access key" : describeKind(m.kind);
+  if (isAwsSecretKey(m)) return "an AWS secret access key";
+  return describeKind(liveKind(m) ?? m.kind);
 }
 
 /** What a kind of secret is called in a sentence. */

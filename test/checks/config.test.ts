@@ -115,6 +115,12 @@ describe("config checks", () => {
       expect(JSON.stringify(report)).not.toContain(AWS_ID);
     });
 
+    it("names the token's format when the variable's name matched first", () => {
+      const [f] = run({ env: [`NPM_TOKEN=npm_${"a1".repeat(18)}`] });
+      expect(f?.id).toBe("config.credential");
+      expect(f?.title).toBe("The environment variable NPM_TOKEN holds an npm token");
+    });
+
     it("leaves name-based secrets beside it to config.secret-env", () => {
       const found = run({ env: [`GH=ghp_${"x1Y2z3".repeat(6)}`, "DB_PASSWORD=hunter2hunter2"] });
       expect(found.map((f) => f.id)).toEqual(["config.credential", "config.secret-env"]);

@@ -296,6 +296,12 @@ describe("history checks", () => {
         expect(found.map((f) => f.id)).toEqual(["history.credential", "history.credential"]);
       });
 
+      it("names the token's format when a secret-named option carried it", () => {
+        const [f] = run(`/bin/sh -c npm config set //registry.npmjs.org/:_authToken npm_${"a1".repeat(18)}`);
+        expect(f?.id).toBe("history.credential");
+        expect(f?.title).toBe("history step 1 (RUN) carries an npm token");
+      });
+
       it("never shows the credential in full", () => {
         const text = JSON.stringify(
           run(`/bin/sh -c AWS_ACCESS_KEY_ID=${AWS_ID} AWS_SECRET_ACCESS_KEY=${AWS_SECRET} x`),
