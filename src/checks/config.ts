@@ -3,7 +3,14 @@
  */
 import { posix } from "node:path";
 import { finding, listing, plural } from "./finding.js";
-import { describeKind, masked, scanAssignment } from "./secrets.js";
+import {
+  describeCredential,
+  describeKind,
+  hasAwsKeyPair,
+  liveCredentials,
+  masked,
+  scanAssignment,
+} from "./secrets.js";
 import type { Check, Finding } from "./types.js";
 
 /** True for a config user that means root: empty, `root`, `0`, `0:<group>`, `root:<group>`. */
@@ -53,11 +60,27 @@ export const configChecks: Check = (facts, ctx) => {
     );
   }
 
-  for (const entry of c.env) {
+  const envSecrets = c.env.map((entry) => {
     const { name, value } = splitEnv(entry);
-    const secrets = scanAssignment(name, value);
+    return { name, secrets: scanAssignment(name, value) };
+  });
+  // An AWS key id is live with its secret, which may sit in another variable of the same env.
+  const awsPair = hasAwsKeyPair(envSecrets.flatMap((e) => e.secrets));
+  for (const { name, secrets } of envSecrets) {
     if (secrets.length === 0) continue;
     const shown = masked(secrets);
+    const live = liveCredentials(secrets, awsPair);
+    if (live.length) {
+      out.push(
+        finding(
+          "config.credential",
+          `The environment variable ${name} holds ${describeCredential(live[0]!)}`,
+          `Expected no credentials baked into the image's environment; ${name} holds ${describeCredential(live[0]!)} in a format its service issues for real use (${shown.map((s) => s.value).join(", ")}), and everyone who pulls the image can read it with docker inspect. Revoke it now, remove it from the image, and pass it at run time from a file (--env-file, or a ${name}_FILE pointing at a mounted secret).`,
+          { env: name, secrets: shown },
+        ),
+      );
+      continue;
+    }
     out.push(
       finding(
         "config.secret-env",

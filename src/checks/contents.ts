@@ -4,7 +4,7 @@
  */
 import { finding, listing } from "./finding.js";
 import { basename, walk } from "./shell.js";
-import { buildSteps } from "./steps.js";
+import { buildSteps, stepLabel } from "./steps.js";
 import type { Check } from "./types.js";
 
 /** The interpreters the contract names. */
@@ -81,7 +81,7 @@ export function findRuntimes(facts: Parameters<Check>[0], ctx: Parameters<Check>
   for (const step of buildSteps(facts.history)) {
     if (step.script === null) continue;
     if (/^(?:\S*\/)?(?:sh|bash|ash|dash|zsh)\s/.test(step.args))
-      note("shell", `history[${step.index}] RUN (shell)`);
+      note("shell", `history ${stepLabel(step)} RUN (shell)`);
     for (const v of walk(step.script)) {
       const r = v.resolved;
       for (const pkg of installedPackages(
@@ -89,10 +89,10 @@ export function findRuntimes(facts: Parameters<Check>[0], ctx: Parameters<Check>
         r.args.map((a) => a.text),
       )) {
         const rt = runtimeOf(pkg);
-        if (rt) note(rt, `history[${step.index}] ${r.name} ${pkg}`);
+        if (rt) note(rt, `history ${stepLabel(step)} ${r.name} ${pkg}`);
       }
       // Running pip, npm or gem at build time means the runtime was there.
-      if (BUILD_TOOLS.test(r.name)) note(runtimeOf(r.name)!, `history[${step.index}] ${r.name}`);
+      if (BUILD_TOOLS.test(r.name)) note(runtimeOf(r.name)!, `history ${stepLabel(step)} ${r.name}`);
     }
   }
   for (const att of ctx.trust.attestations) {

@@ -9,12 +9,15 @@ import { clip, finding, listing, plural } from "./finding.js";
 import {
   collectSecret,
   dedupe,
+  describeCredential,
   describeKind,
   findEmbeddedAssignments,
   findTokens,
   findUrlCredentials,
+  isAwsSecretKey,
   isLiteralSecretValue,
   isSecretName,
+  liveCredentials,
   MAX_SCAN_CHARS,
   masked,
   maskWhole,
@@ -38,7 +41,7 @@ import {
   type Word,
   walk,
 } from "./shell.js";
-import { type BuildStep, buildSteps, instructionPairs, parseStep } from "./steps.js";
+import { type BuildStep, buildSteps, instructionPairs, parseStep, stepLabel } from "./steps.js";
 import type { Check, Finding } from "./types.js";
 
 /** Every history check over the facts. */
@@ -92,7 +95,7 @@ function stepEvidence(step: BuildStep, extra: Record<string, unknown>): Record<s
 }
 
 function where(step: BuildStep): string {
-  return `history[${step.index}]${step.instruction ? ` (${step.instruction})` : ""}`;
+  return `history ${stepLabel(step)}${step.instruction ? ` (${step.instruction})` : ""}`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -719,8 +722,12 @@ export function secretsInCommandLine(script: string): SecretMatch[] {
 }
 
 function secretFindings(steps: BuildStep[], facts: ImageFacts): Finding[] {
-  // An ENV whose value is still in the config is reported once, by config.secret-env.
+  // An ENV whose value is still in the config is reported once, by config.secret-env or config.credential.
   const configEnv = new Set(facts.config.env);
+  // An AWS key id is live with its secret, which may come in another step (ARG, then RUN).
+  const awsPair =
+    steps.some((s) => stepSecrets(s).some((m) => m.kind === "aws-access-key-id")) &&
+    steps.some((s) => stepSecrets(s).some(isAwsSecretKey));
   const firstSeen = new Map<string, Finding>();
   const out: Finding[] = [];
   for (const step of steps) {
@@ -744,16 +751,26 @@ function secretFindings(steps: BuildStep[], facts: ImageFacts): Finding[] {
       } else fresh.push(m);
     }
     if (fresh.length === 0) continue;
-    const f = secretFinding(step, fresh);
-    for (const m of fresh) firstSeen.set(m.value, f);
-    out.push(f);
+    // Live credentials are history.credential; what is a secret by its name only stays history.secret.
+    const live = liveCredentials(fresh, awsPair);
+    const named = fresh.filter((m) => !live.includes(m));
+    for (const [group, credential] of [
+      [live, true],
+      [named, false],
+    ] as const) {
+      if (group.length === 0) continue;
+      const f = secretFinding(step, group, credential);
+      for (const m of group) firstSeen.set(m.value, f);
+      out.push(f);
+    }
   }
   return out;
 }
 
-function secretFinding(step: BuildStep, matches: SecretMatch[]): Finding {
+function secretFinding(step: BuildStep, matches: readonly SecretMatch[], credential: boolean): Finding {
   const shown = masked(matches);
-  const what = shown.map((m) => `${describeKind(m.kind)}${m.name ? ` in ${m.name}` : ""} (${m.value})`);
+  const describe = (m: SecretMatch) => (credential ? describeCredential(m) : describeKind(m.kind));
+  const what = matches.map((m, i) => `${describe(m)}${m.name ? ` in ${m.name}` : ""} (${shown[i]!.value})`);
   const buildArg = matches.some(
     (m) => step.buildArgs.some((a) => a.name === m.name) || step.instruction === "ARG",
   );
@@ -761,9 +778,11 @@ function secretFinding(step: BuildStep, matches: SecretMatch[]): Finding {
     ? "build args are stored in the image's history for anyone who can pull it: rotate the credential now, then pass it with `RUN --mount=type=secret` instead of ARG"
     : "anyone who can pull the image can read its history: rotate the credential now, then pass it at build time with `RUN --mount=type=secret` (never ARG, ENV or the command line)";
   return finding(
-    "history.secret",
-    `${where(step)} carries ${matches.length === 1 ? describeKind(matches[0]!.kind) : plural(matches.length, "secret")}`,
-    `Expected no credentials in build steps; found ${listing(what)}. ${advice[0]!.toUpperCase()}${advice.slice(1)}.`,
+    credential ? "history.credential" : "history.secret",
+    `${where(step)} carries ${matches.length === 1 ? describe(matches[0]!) : plural(matches.length, credential ? "live credential" : "secret")}`,
+    credential
+      ? `Expected no credentials in build steps; found ${listing(what)}, in a format its service issues for real use. ${advice[0]!.toUpperCase()}${advice.slice(1)}.`
+      : `Expected no credentials in build steps; found ${listing(what)}. ${advice[0]!.toUpperCase()}${advice.slice(1)}.`,
     stepEvidence(step, { secrets: shown }),
   );
 }

@@ -82,20 +82,60 @@ const LABEL_OF: Record<PublisherKind, string> = {
 const SOURCE_KEYS = ["org.opencontainers.image.source", "org.label-schema.vcs-url"];
 const REVISION_KEYS = ["org.opencontainers.image.revision", "org.label-schema.vcs-ref"];
 
-/** The first non-empty value of `keys` in the labels, the manifest annotations or the index annotations. */
-function metadata(facts: ImageFacts, keys: string[]): { where: string; key: string; value: string } | null {
+/** A value of one of the metadata keys, and where it was written. */
+interface Metadata {
+  where: string;
+  key: string;
+  value: string;
+}
+
+/** Every non-empty value of `keys` in the labels, the manifest annotations and the index annotations, in that order. */
+function metadataAll(facts: ImageFacts, keys: string[]): Metadata[] {
   const places: [string, Record<string, string>][] = [
     ["label", facts.config.labels],
     ["annotation", facts.annotations],
     ["index annotation", facts.indexAnnotations],
   ];
+  const out: Metadata[] = [];
   for (const [where, map] of places) {
     for (const key of keys) {
       const v = map[key]?.trim();
-      if (v) return { where, key, value: v };
+      if (v) out.push({ where, key, value: v });
     }
   }
-  return null;
+  return out;
+}
+
+/** The first non-empty value of `keys` in the labels, the manifest annotations or the index annotations. */
+function metadata(facts: ImageFacts, keys: string[]): Metadata | null {
+  return metadataAll(facts, keys)[0] ?? null;
+}
+
+/** URL schemes a source repository is fetched with (`git+https` is how SLSA writes a git remote). */
+const SOURCE_SCHEMES = new Set(["http:", "https:", "git:", "ssh:", "git+https:", "git+http:", "git+ssh:"]);
+
+/**
+ * scp-like git syntax, `user@host:path` (git@github.com:acme/app.git, git@host:/srv/app.git). One
+ * character class per part, no nesting: linear. A path starting `//` would be a URL in disguise.
+ */
+const SCP_LIKE = /^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:(?!\/\/)\S+$/;
+
+/**
+ * Whether `value` is a link to a source repository: an http(s), git or ssh URL with a host, or the
+ * scp-like `user@host:path`. A label is written by whoever built the image, so `javascript:...`,
+ * `TODO`, or a bare word is not a source, and must not stop `provenance.no-source` from firing.
+ */
+export function isSourceUrl(value: string): boolean {
+  const v = value.trim();
+  if (/\s/.test(v)) return false;
+  if (SCP_LIKE.test(v)) return true;
+  let url: URL;
+  try {
+    url = new URL(v);
+  } catch {
+    return false;
+  }
+  return SOURCE_SCHEMES.has(url.protocol) && url.hostname !== "";
 }
 
 /** Provenance attestations that are about this image and not broken. */
@@ -150,19 +190,28 @@ export const provenanceChecks: Check = (facts, ctx) => {
   }
 
   const attested = provenanceAttestations(ctx);
-  const source = metadata(facts, SOURCE_KEYS);
-  const sourceAtt = attested.find((a) => a.sourceRepository);
+  const sources = metadataAll(facts, SOURCE_KEYS);
+  const source = sources.find((m) => isSourceUrl(m.value));
+  const sourceAtt = attested.find((a) => a.sourceRepository && isSourceUrl(a.sourceRepository));
   if (!source && !sourceAtt) {
+    // What was written but is no link (javascript:..., a bare word): named, so the reader sees why.
+    const notLinks = [
+      ...sources.map((m) => `${m.where} ${m.key}`),
+      ...attested.filter((a) => a.sourceRepository).map(() => "SLSA provenance attestation"),
+    ];
     out.push(
       finding(
         "provenance.no-source",
         "The image does not say where its source is",
-        "Expected a source link: the label or annotation org.opencontainers.image.source (or org.label-schema.vcs-url), or a provenance attestation naming the repository; found none. Without it the image cannot be traced to reviewed code: ask the publisher to add it (docker buildx build --provenance=mode=max, or LABEL org.opencontainers.image.source=...).",
+        notLinks.length
+          ? `Expected a source link (an http(s), git or ssh URL, or git's user@host:path) in the label or annotation org.opencontainers.image.source (or org.label-schema.vcs-url), or a provenance attestation naming the repository; found only values that are no such link (${notLinks.join(", ")}). Without it the image cannot be traced to reviewed code: ask the publisher to set it to the repository's URL.`
+          : "Expected a source link: the label or annotation org.opencontainers.image.source (or org.label-schema.vcs-url), or a provenance attestation naming the repository; found none. Without it the image cannot be traced to reviewed code: ask the publisher to add it (docker buildx build --provenance=mode=max, or LABEL org.opencontainers.image.source=...).",
         {
           looked: [
             ...SOURCE_KEYS.map((k) => `label/annotation ${k}`),
             "SLSA provenance attestation (source repository)",
           ],
+          ...(notLinks.length ? { notLinks } : {}),
         },
       ),
     );

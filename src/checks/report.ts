@@ -82,3 +82,12 @@ export interface Report {
   /** Version (hash) of the policy the report was judged under. */
   policyVersion?: string;
 }
+
+/**
+ * True when the check could not finish: an unwaived `check.incomplete`. Its verdict is never
+ * `pass` (review at least), but a reader must not take it for a review of the whole image: the CLI
+ * exits 3 for it and the text report heads it COULD NOT CHECK.
+ */
+export function couldNotFinish(report: Pick<Report, "findings">): boolean {
+  return report.findings.some((f) => f.id === "check.incomplete" && !f.waived);
+}

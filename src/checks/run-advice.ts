@@ -7,7 +7,7 @@ import { stringify } from "yaml";
 import type { ImageFacts } from "../facts/model.js";
 import { isRootUser, isSensitiveVolume, normalizePath, splitEnv } from "./config.js";
 import type { RunAdvice } from "./report.js";
-import { isSecretName } from "./secrets.js";
+import { scanAssignment } from "./secrets.js";
 
 /** Starting points, each with why. */
 export const RUN_DEFAULTS = {
@@ -22,6 +22,9 @@ export const RUN_DEFAULTS = {
   /** Published ports listen on loopback only: exposing a service wider is a decision, not a default. */
   bindAddress: "127.0.0.1",
 };
+
+/** SSH: `config.ssh-port` tells the reader not to publish it, so the advice never does. */
+const NEVER_PUBLISH = new Set([22]);
 
 /** Beyond the sensitive volumes: the runtime directories that hold the Docker socket. */
 const NEVER_MOUNT = new Set(["/var/run", "/run"]);
@@ -85,7 +88,14 @@ export function runAdvice(facts: ImageFacts, pinned: string): RunAdvice {
     `--memory=${RUN_DEFAULTS.memory} and --pids-limit=${RUN_DEFAULTS.pidsLimit} are starting points: raise them to what the app is measured to need.`,
   );
 
-  const ports = c.exposedPorts.map(portSpec).filter((p): p is { port: number; proto: string } => p !== null);
+  const exposed = c.exposedPorts
+    .map(portSpec)
+    .filter((p): p is { port: number; proto: string } => p !== null);
+  const ports = exposed.filter((p) => !NEVER_PUBLISH.has(p.port));
+  if (ports.length < exposed.length)
+    notes.push(
+      "Port 22 (SSH) is not published: get a shell with docker exec instead, and leave any sshd in the image unreachable.",
+    );
   const published = ports.map(
     (p) => `${RUN_DEFAULTS.bindAddress}:${p.port}:${p.port}${p.proto === "tcp" ? "" : `/${p.proto}`}`,
   );
@@ -101,7 +111,15 @@ export function runAdvice(facts: ImageFacts, pinned: string): RunAdvice {
       );
   }
 
-  const secretVars = [...new Set(c.env.map((e) => splitEnv(e).name).filter((n) => isSecretName(n)))];
+  // The same rule as config.secret-env and config.credential: by name or by a value's format.
+  const secretVars = [
+    ...new Set(
+      c.env
+        .map(splitEnv)
+        .filter(({ name, value }) => scanAssignment(name, value).length > 0)
+        .map(({ name }) => name),
+    ),
+  ];
   if (secretVars.length) {
     args.push("--env-file", `./${service}.env`);
     compose.env_file = [`./${service}.env`];

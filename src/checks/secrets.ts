@@ -1,6 +1,6 @@
 /**
- * Secret detection and masking, shared by `config.secret-env`, `history.secret` and the report
- * builder. Pure.
+ * Secret detection and masking, shared by `config.secret-env`, `config.credential`,
+ * `history.secret`, `history.credential`, the run advice and the report builder. Pure.
  *
  * Two signals, each tuned against what other scanners are known to get wrong:
  * - a known token format in a value (AWS, GitHub, GitLab, Slack, Google, npm, Stripe, Docker Hub,
@@ -29,6 +29,7 @@ export type SecretKind =
   | "slack-webhook"
   | "google-api-key"
   | "npm-token"
+  | "pypi-token"
   | "stripe-key"
   | "docker-hub-token"
   | "private-key"
@@ -97,6 +98,12 @@ const TOKEN_FORMATS: { kind: SecretKind; re: RegExp }[] = [
   },
   { kind: "google-api-key", re: /(?<![A-Za-z0-9_-])AIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])/g },
   { kind: "npm-token", re: /(?<![A-Za-z0-9_])npm_[A-Za-z0-9]{36}(?![A-Za-z0-9])/g },
+  // PyPI API tokens are macaroons: `pypi-` and base64url whose first bytes name the index (pypi.org,
+  // test.pypi.org). Real ones are ~180 to 250 characters; 1000 leaves room for caveats.
+  {
+    kind: "pypi-token",
+    re: /(?<![A-Za-z0-9_-])pypi-AgE(?:IcHlwaS5vcmc|NdGVzdC5weXBpLm9yZw)[A-Za-z0-9_-]{50,1000}/g,
+  },
   { kind: "stripe-key", re: /(?<![A-Za-z0-9_])[rs]k_live_[A-Za-z0-9]{20,255}/g },
   { kind: "docker-hub-token", re: /(?<![A-Za-z0-9_])dckr_pat_[A-Za-z0-9_-]{20,255}/g },
   {
@@ -468,6 +475,80 @@ export function masked(matches: readonly SecretMatch[]): MaskedSecret[] {
   );
 }
 
+/**
+ * Formats that say on their own that a credential is live: a service issued it in that shape, with
+ * a prefix that exists for scanners to find (GitHub, GitLab, Slack, npm, PyPI, Stripe live keys) or
+ * a private key block. Not here: JWTs and URL passwords (often test fixtures or local defaults),
+ * Google API keys and Docker Hub tokens (not in the contract's list), and an AWS access key id
+ * alone (an id is not a credential without its secret: see `liveCredentials`).
+ */
+const LIVE_FORMATS: ReadonlySet<SecretKind> = new Set<SecretKind>([
+  "github-token",
+  "gitlab-token",
+  "slack-token",
+  "slack-webhook",
+  "npm-token",
+  "pypi-token",
+  "stripe-key",
+  "private-key",
+]);
+
+/**
+ * An AWS secret access key, as a secret-named value holds it (AWS_SECRET_ACCESS_KEY,
+ * aws_secret_access_key=...): 40 characters of base64 with both cases. A SHA-1 in hex or a GPG
+ * fingerprint (one case only) is not one. Anchored, one class, fixed length: linear.
+ */
+export function isAwsSecretKey(match: SecretMatch): boolean {
+  const v = match.value;
+  return (
+    match.name !== undefined &&
+    /secret/i.test(match.name) &&
+    /^[A-Za-z0-9/+]{40}$/.test(v) &&
+    /[a-z]/.test(v) &&
+    /[A-Z]/.test(v)
+  );
+}
+
+/** True when `scope` (every match of one environment, or of one history) holds an AWS access key id and a secret access key. */
+export function hasAwsKeyPair(scope: readonly SecretMatch[]): boolean {
+  return scope.some((m) => m.kind === "aws-access-key-id") && scope.some(isAwsSecretKey);
+}
+
+/**
+ * The matches that are credentials in a known live format: every match of a live format, and, when
+ * `awsPair` (see `hasAwsKeyPair`, computed once per scope so that checking many steps stays linear),
+ * every AWS access key id and secret access key: together they are a credential.
+ */
+export function liveCredentials(
+  matches: readonly SecretMatch[],
+  awsPair: boolean = hasAwsKeyPair(matches),
+): SecretMatch[] {
+  return matches.filter(
+    (m) => isLiveFormat(m) || (awsPair && (m.kind === "aws-access-key-id" || isAwsSecretKey(m))),
+  );
+}
+
+/**
+ * The live format of a match: its own kind, or, for one found by its name whose value holds a live
+ * token (`_authToken npm_...`: the name matched first, so the match carries the name's kind), that
+ * token's kind. Null when it has none. One linear scan of the value.
+ */
+function liveKind(m: SecretMatch): SecretKind | null {
+  if (LIVE_FORMATS.has(m.kind)) return m.kind;
+  if (m.kind === "aws-access-key-id") return null;
+  return findTokens(m.value).find((t) => LIVE_FORMATS.has(t.kind))?.kind ?? null;
+}
+
+function isLiveFormat(m: SecretMatch): boolean {
+  return liveKind(m) !== null;
+}
+
+/** What a live credential is called in a sentence (an AWS secret is found by its name, a token by its format). */
+export function describeCredential(m: SecretMatch): string {
+  if (isAwsSecretKey(m)) return "an AWS secret access key";
+  return describeKind(liveKind(m) ?? m.kind);
+}
+
 /** What a kind of secret is called in a sentence. */
 export function describeKind(kind: SecretKind): string {
   return KIND_LABELS[kind];
@@ -481,6 +562,7 @@ const KIND_LABELS: Record<SecretKind, string> = {
   "slack-webhook": "a Slack webhook URL",
   "google-api-key": "a Google API key",
   "npm-token": "an npm token",
+  "pypi-token": "a PyPI token",
   "stripe-key": "a Stripe secret key",
   "docker-hub-token": "a Docker Hub access token",
   "private-key": "a private key",

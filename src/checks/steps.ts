@@ -18,7 +18,7 @@ import { parseScript } from "./shell.js";
 
 /** One history entry, read. */
 export interface BuildStep {
-  /** Index in the config's history array (what evidence calls `history[i]`). */
+  /** Index in the config's history array, from 0 (evidence `historyIndex`); people read `stepLabel`. */
   index: number;
   createdBy: string;
   /** `RUN`, `ADD`, `COPY`, `ENV`, ...; empty when the text is not a Dockerfile instruction (another builder's note). */
@@ -31,6 +31,15 @@ export interface BuildStep {
   script: string | null;
   buildkit: boolean;
   emptyLayer: boolean;
+}
+
+/**
+ * How a step is named for people, in titles, details and the text and Slack reports: `step N`,
+ * counted from 1 in build order, as `inspect` lists the history (the JSON evidence keeps the
+ * array index, `historyIndex`, from 0).
+ */
+export function stepLabel(step: Pick<BuildStep, "index">): string {
+  return `step ${step.index + 1}`;
 }
 
 const INSTRUCTIONS = new Set([

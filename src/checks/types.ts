@@ -49,6 +49,8 @@ export const CHECKS = {
   "trust.digest-mismatch": { category: "trust", severity: "critical" },
   "trust.no-sbom": { category: "trust", severity: "low" },
   "check.incomplete": { category: "check", severity: "high" },
+  "config.credential": { category: "config", severity: "critical" },
+  "history.credential": { category: "history", severity: "critical" },
 } as const satisfies Record<string, { category: string; severity: Severity }>;
 
 /** A stable check id. */

@@ -4,13 +4,14 @@
  * the order given. Exit: 0 pass, 1 review, 2 block, 3 could not check, 64 usage.
  */
 import { userInfo } from "node:os";
-import type { Report } from "../checks/report.js";
+import { couldNotFinish, type Report } from "../checks/report.js";
 import { loadConfig } from "../config.js";
 import { oneLine } from "../errors.js";
 import { parseReference } from "../reference/parse.js";
 import type { CliReportInput } from "../store/api.js";
 import { type CliIO, type Command, EXIT, parseArgs, UsageError } from "./args.js";
 import type { SourceKind } from "./sources.js";
+import { printable } from "./terminal.js";
 
 /** The command's --help text (main prints it for --help or -h). */
 export const HELP = `Usage: image-check check REF [REF...] [options]
@@ -114,7 +115,7 @@ export const checkCommand: Command = async (argv, io) => {
  */
 export function exitCodeFor(results: { report: Report; couldNotCheck: boolean }[]): number {
   const codes = results.map((r) =>
-    r.couldNotCheck || r.report.findings.some((f) => f.id === "check.incomplete" && !f.waived)
+    r.couldNotCheck || couldNotFinish(r.report)
       ? EXIT.couldNotCheck
       : r.report.verdict === "block"
         ? EXIT.block
@@ -138,7 +139,7 @@ async function openStoreQuietly(path: string, io: CliIO): Promise<StoreLike | nu
     const { openStore } = await import("../store/index.js");
     return openStore(path) as unknown as StoreLike;
   } catch (err) {
-    io.stderr(`image-check check: note: report not recorded (${oneLine(err)})\n`);
+    io.stderr(`image-check check: note: report not recorded (${printable(oneLine(err))})\n`);
     return null;
   }
 }
@@ -158,6 +159,6 @@ function recordQuietly(store: StoreLike, report: Report, input: CliReportInput, 
   try {
     store.recordCliReport(report, new Date(), input);
   } catch (err) {
-    io.stderr(`image-check check: note: report not recorded (${oneLine(err)})\n`);
+    io.stderr(`image-check check: note: report not recorded (${printable(oneLine(err))})\n`);
   }
 }

@@ -7,7 +7,6 @@
  * `decision`, `decidedBy`, `decidedAt` and `expiresAt` null and `status` "pending", so scripts read
  * one shape whatever the filter.
  */
-import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { loadConfig } from "../config.js";
 import { isCoded } from "../errors.js";
@@ -48,7 +47,8 @@ const STATUSES = ["approved", "rejected", "pending", "expired"] as const;
 /** The command's --help text (main prints it for --help or -h). */
 export const HELP = `Usage: image-check decisions [--image REPO] [--status STATUS] [--limit N] [--json | --csv]
 
-Prior decisions from the store (IMAGE_CHECK_DB), newest first.
+Prior decisions from the store (IMAGE_CHECK_DB, default ./data/image-check.db under the current
+directory), newest first. Reads only; with no store at that path it says so and exits 3.
 
 Options:
   --image REPO     only this repository (nginx, ghcr.io/acme/app; a tag or digest is ignored)
@@ -88,9 +88,12 @@ export const decisionsCommand: Command = async (argv: string[], io: CliIO): Prom
   return 0;
 };
 
-/** Up to `limit` rows of the query, newest first; none when the store does not exist yet. */
+/**
+ * Up to `limit` rows of the query, newest first. A missing store is StoreError NOT_FOUND ("no store
+ * at PATH", exit 3), not an empty list: the default path is relative to the current directory, so
+ * "no decisions" from the wrong folder would be a lie. Nothing is created.
+ */
 export function readDecisions(dbPath: string, query: DecisionQuery, limit: number, now: Date): DecisionRow[] {
-  if (!existsSync(dbPath)) return [];
   const store = openStore(dbPath, { readonly: true });
   try {
     const rows: DecisionRow[] = [];
@@ -133,7 +136,7 @@ function normalizeRepository(text: string): string {
   }
 }
 
-/** RFC 4180 CSV: a header row, then one row per decision; fields with a comma, quote or line break are quoted. */
+/** RFC 4180 CSV: a header row, then one row per decision; fields with a separator, quote or line break are quoted. */
 export function toCsv(rows: readonly DecisionRow[]): string {
   const lines = [DECISION_FIELDS.join(",")];
   for (const row of rows) lines.push(DECISION_FIELDS.map((f) => csvField(row[f])).join(","));
@@ -141,13 +144,22 @@ export function toCsv(rows: readonly DecisionRow[]): string {
 }
 
 /**
- * One CSV field. A value a spreadsheet would run as a formula (starting with =, +, -, @, tab or
- * carriage return: a reason typed in Slack, say) gets a leading apostrophe (OWASP, "CSV Injection").
+ * Where a spreadsheet starts a formula: at the start of a cell, and after `;` or `,` (a spreadsheet
+ * set to split on either reads `ok;=2+5` as two cells), behind any spaces. The starts are = + - @,
+ * tab and carriage return (OWASP, "CSV Injection"), and their full-width forms (U+FF1D, U+FF0B,
+ * U+FF0D, U+FF20), which some spreadsheets and input methods turn into the ASCII ones. One pass,
+ * no nested quantifier: linear in the field's length.
+ */
+const FORMULA_START = /(^|[;,])( *)([=+\-@\t\r\uFF1D\uFF0B\uFF0D\uFF20])/g;
+
+/**
+ * One CSV field. Every formula start gets a leading apostrophe, so a reason typed in Slack stays
+ * text; a field with a separator (`,` or `;`), a quote or a line break is quoted (RFC 4180).
  */
 function csvField(value: string | null): string {
   if (value === null) return "";
-  const inert = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
-  return /[",\r\n]/.test(inert) ? `"${inert.replaceAll('"', '""')}"` : inert;
+  const inert = value.replace(FORMULA_START, "$1$2'$3");
+  return /[",;\r\n]/.test(inert) ? `"${inert.replaceAll('"', '""')}"` : inert;
 }
 
 /** A table for people. Text from Slack users is flattened so it cannot move the cursor or colour the terminal. */

@@ -17,7 +17,7 @@ import type { Policy } from "../policy/schema.js";
 import { parseReference, pinnedReference, repositoryPath } from "../reference/parse.js";
 import type { ImageReference } from "../reference/types.js";
 import { type Command, type FlagSpec, parseArgs, UsageError } from "./args.js";
-import { TERMINAL_UNSAFE_INLINE } from "./terminal.js";
+import { printable } from "./terminal.js";
 
 const FLAGS: FlagSpec = {
   json: { type: "boolean" },
@@ -112,15 +112,8 @@ async function loadPolicyFor(path: string | undefined, env: NodeJS.ProcessEnv, c
 // The text summary. Everything in it came from a registry or an image author: printed through
 // `safe()` so no escape sequence reaches the terminal.
 
-/** Untrusted text made printable: control characters shown as escapes, one line. */
-export function safe(text: string): string {
-  return text.replace(TERMINAL_UNSAFE_INLINE, (c) => {
-    const code = c.charCodeAt(0);
-    return code <= 0xff
-      ? `\\x${code.toString(16).padStart(2, "0")}`
-      : `\\u${code.toString(16).padStart(4, "0")}`;
-  });
-}
+/** Untrusted text made printable: control characters shown as escapes, one line (the terminal's one helper). */
+export const safe = printable;
 
 /** Bytes as docker prints them (SI units). */
 export function humanSize(bytes: number): string {

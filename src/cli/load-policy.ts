@@ -2,13 +2,17 @@
  * Where the policy comes from: `--policy FILE`, else `IMAGE_CHECK_POLICY`, else the built-in
  * default. The I/O half of src/policy/parse.ts: reads the file and the key files it names.
  */
-import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
+import { isCoded } from "../errors.js";
 import { PolicyError, parsePolicy } from "../policy/parse.js";
 import { defaultPolicy, type Policy } from "../policy/schema.js";
+import { readRegularFile } from "../read-file.js";
 
-/** Policy files are small; anything bigger is a mistake (a wrong path), not a policy. */
+/** Policy files are small (the commented default is ~5 KiB); anything bigger is a wrong path, not a policy. */
 const MAX_POLICY_BYTES = 1024 * 1024;
+
+/** A PEM public key is well under 4 KiB; 64 KiB leaves room for a long comment or a chain. */
+const MAX_KEY_BYTES = 64 * 1024;
 
 /** Load the policy to use, with `source` saying where it came from (a path, or "built-in default"). */
 export async function loadPolicy(
@@ -19,7 +23,7 @@ export async function loadPolicy(
   const given = path ?? (env.IMAGE_CHECK_POLICY?.trim() || undefined);
   if (!given) return { policy: defaultPolicy(), source: "built-in default" };
   const file = resolve(cwd, given);
-  const text = await readText(file, "POLICY_NOT_FOUND", `policy file ${given}`);
+  const text = await readText(file, MAX_POLICY_BYTES, "POLICY_NOT_FOUND", `policy file ${given}`);
   const policy = parsePolicy(text, given);
   return { policy: await resolveKeyFiles(policy, dirname(file), given), source: file };
 }
@@ -31,6 +35,7 @@ async function resolveKeyFiles(policy: Policy, baseDir: string, policyName: stri
       if (k.pem !== undefined || k.path === undefined) return k;
       const pem = await readText(
         resolve(baseDir, k.path),
+        MAX_KEY_BYTES,
         "KEY_NOT_FOUND",
         `${policyName}: trust.keys[${i}].path: key file ${k.path}`,
       );
@@ -46,19 +51,23 @@ async function resolveKeyFiles(policy: Policy, baseDir: string, policyName: stri
   return { ...policy, trust: { ...policy.trust, keys } };
 }
 
+/**
+ * The text of a file the user named. A missing file keeps its own code (exit 3, as before); one that
+ * is not a regular file, or too large, is a mistake in the policy (INVALID_POLICY, exit 64).
+ */
 async function readText(
   file: string,
+  maxBytes: number,
   code: "POLICY_NOT_FOUND" | "KEY_NOT_FOUND",
   what: string,
 ): Promise<string> {
-  let buf: Buffer;
   try {
-    buf = await readFile(file);
+    return (await readRegularFile(file, maxBytes)).toString("utf8");
   } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code === "ENOENT" ? "does not exist" : "cannot be read";
-    throw new PolicyError(code, `${what} ${reason} (${file})`, { cause: err });
+    if (!isCoded(err)) throw err;
+    const usage = err.code === "NOT_REGULAR" || err.code === "TOO_LARGE";
+    throw new PolicyError(usage ? "INVALID_POLICY" : code, `${what} ${err.message} (${file})`, {
+      cause: err,
+    });
   }
-  if (buf.byteLength > MAX_POLICY_BYTES)
-    throw new PolicyError("INVALID_POLICY", `${what} is larger than ${MAX_POLICY_BYTES} bytes`);
-  return buf.toString("utf8");
 }

@@ -5,6 +5,7 @@
  */
 import { isCoded, oneLine } from "../errors.js";
 import { type CliIO, type Command, EXIT } from "./args.js";
+import { printable } from "./terminal.js";
 
 // Commands import EXIT from ./args.js, never from this module: main awaits the command at its top
 // level, so a command importing main would wait on itself.
@@ -115,7 +116,7 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
   }
   const entry = COMMANDS[name];
   if (!entry) {
-    io.stderr(`image-check: unknown command "${name}" (see image-check --help)\n`);
+    io.stderr(`image-check: unknown command "${printable(name)}" (see image-check --help)\n`);
     return EXIT.usage;
   }
   try {
@@ -129,11 +130,12 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
   } catch (err) {
     if (debug && err instanceof Error) io.stderr(`${err.stack}\n`);
     // Usage errors, and configuration or policy the user must fix before anything can run: 64.
+    // Error text may quote a registry, an image or a policy: no control or bidi character gets through.
     if (isCoded(err, "USAGE", "INVALID_CONFIG", "INVALID_POLICY")) {
-      io.stderr(`image-check: ${oneLine(err)}\n`);
+      io.stderr(`image-check: ${printable(oneLine(err))}\n`);
       return EXIT.usage;
     }
-    io.stderr(`image-check ${name}: ${oneLine(err)}\n`);
+    io.stderr(`image-check ${name}: ${printable(oneLine(err))}\n`);
     return isCoded(err) ? EXIT.couldNotCheck : EXIT.internal;
   }
 }

@@ -5,7 +5,7 @@
  * to move the cursor, recolour the terminal or reorder text.
  */
 
-import type { Report } from "../checks/report.js";
+import { couldNotFinish, type Report } from "../checks/report.js";
 import { type Finding, SEVERITIES, type Severity } from "../checks/types.js";
 import { TERMINAL_UNSAFE } from "./terminal.js";
 
@@ -41,6 +41,15 @@ const VERDICT_STYLE: Record<Report["verdict"], (keyof typeof ANSI)[]> = {
 /** Text width the report wraps to: fits a standard 100-column terminal with the indent. */
 const WIDTH = 96;
 
+/**
+ * The first word of the report: its verdict, or COULD NOT CHECK when the check could not finish
+ * (exit 3) and found nothing that blocks: a review verdict there says "not pass", not "reviewed".
+ */
+function heading(report: Report, paint: (styles: (keyof typeof ANSI)[], text: string) => string): string {
+  if (report.verdict !== "block" && couldNotFinish(report)) return paint(["bold", "red"], "COULD NOT CHECK");
+  return paint(VERDICT_STYLE[report.verdict], report.verdict.toUpperCase().padEnd(7));
+}
+
 /** Untrusted text made safe for a terminal. */
 export function clean(text: string): string {
   return text.replace(TERMINAL_UNSAFE, "?");
@@ -54,7 +63,7 @@ export function renderReportText(report: Report, opts: RenderOptions): string {
   const img = report.image;
   const name = `${img.registry}/${img.repository}${img.tag ? `:${img.tag}` : ""}`;
 
-  out.push(`${paint(VERDICT_STYLE[report.verdict], report.verdict.toUpperCase().padEnd(7))} ${clean(name)}`);
+  out.push(`${heading(report, paint)} ${clean(name)}`);
   const meta = [
     img.digest ? img.digest : "digest unknown",
     img.platform,

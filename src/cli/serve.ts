@@ -11,6 +11,7 @@ import type { Policy } from "../policy/schema.js";
 import type { OpenedStore } from "../store/service.js";
 import type { CheckRunner } from "../worker/types.js";
 import { type CliIO, type Command, EXIT, parseArgs, UsageError } from "./args.js";
+import { printable, printableLines } from "./terminal.js";
 
 /** The command's --help text (main prints it for --help or -h). */
 export const HELP = `Usage: image-check serve
@@ -42,7 +43,8 @@ export async function runServe(argv: string[], io: CliIO, overrides: ServeOverri
   if (positionals.length > 0) throw new UsageError(`serve: takes no arguments, got "${positionals[0]}"`);
   // Log lines go to stderr; stdout stays free for command output.
   const { lineLogger } = await import("../slack/app.js");
-  const log = lineLogger(io.stderr, io.env.LOG_LEVEL);
+  // Log lines quote registries and Slack users: no control or bidi character reaches the terminal.
+  const log = lineLogger(printableLines(io.stderr), io.env.LOG_LEVEL);
   try {
     // Every problem at once, one line per problem: a wrong value and a missing one are both named.
     const { config, problems } = readConfig(io.env);
@@ -68,12 +70,12 @@ export async function runServe(argv: string[], io: CliIO, overrides: ServeOverri
     return 0;
   } catch (err) {
     if (err instanceof ConfigError) {
-      for (const problem of err.problems) io.stderr(`image-check serve: ${problem}\n`);
+      for (const problem of err.problems) io.stderr(`image-check serve: ${printable(problem)}\n`);
       return EXIT.usage;
     }
     // A wrong policy file is a usage error like a wrong flag: one line naming the file and the field.
     if (isCoded(err, "INVALID_POLICY", "POLICY_NOT_FOUND", "KEY_NOT_FOUND", "TRUSTED_ROOT_UNREADABLE")) {
-      io.stderr(`image-check serve: ${oneLine(err)}\n`);
+      io.stderr(`image-check serve: ${printable(oneLine(err))}\n`);
       return EXIT.usage;
     }
     throw err;

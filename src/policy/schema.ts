@@ -16,13 +16,26 @@ const registryHost = z
     "a registry host such as ghcr.io or 127.0.0.1:5000",
   );
 
+/**
+ * True for a real calendar day. `toISOString` throws "Invalid time value" on month 13, which used to
+ * escape as the whole error message, so validity is tested first; a day that rolls over (02-30
+ * reads as 03-02) is caught by comparing the text back.
+ */
+function isCalendarDate(s: string): boolean {
+  const d = new Date(`${s}T00:00:00Z`);
+  return !Number.isNaN(d.getTime()) && d.toISOString().startsWith(s);
+}
+
 const isoDate = z.union([
   z
     .string()
     .regex(/^\d{4}-\d{2}-\d{2}$/, "a date YYYY-MM-DD")
-    .refine((s) => new Date(`${s}T00:00:00Z`).toISOString().startsWith(s), "a real calendar date YYYY-MM-DD"),
+    .refine(isCalendarDate, "a real calendar date YYYY-MM-DD"),
   // YAML parses an unquoted 2027-03-31 as a Date; accept it and normalize.
-  z.date().transform((d) => d.toISOString().slice(0, 10)),
+  z
+    .date()
+    .refine((d) => !Number.isNaN(d.getTime()), "a real calendar date YYYY-MM-DD")
+    .transform((d) => d.toISOString().slice(0, 10)),
 ]);
 
 const trustKey = z

@@ -10,9 +10,24 @@
  * channel names, and never set `link_names`.
  */
 
-/** Escape `&`, `<` and `>` (and nothing else, as Slack asks) so untrusted text is shown, never parsed. */
+/**
+ * Bidirectional controls, which make text display in another order than it is (CVE-2021-42574,
+ * "Trojan Source"): embeddings and overrides U+202A-202E, isolates U+2066-2069, and the marks
+ * U+200E, U+200F and U+061C. Slack shows them as they are, in code spans too.
+ */
+const BIDI_CONTROLS = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/** Bidi controls shown as their escapes (`\u202e`), so a reader sees they were there and text keeps its order. */
+export function neutraliseBidi(text: string): string {
+  return text.replace(BIDI_CONTROLS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
+/**
+ * Escape `&`, `<` and `>` (what Slack asks) so untrusted text is shown, never parsed; bidi controls
+ * are shown as escapes.
+ */
 export function escapeSlack(text: string): string {
-  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  return neutraliseBidi(text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;"));
 }
 
 // A modifier letter grave accent looks like a backtick but does not open or close a code span.

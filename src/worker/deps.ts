@@ -2,19 +2,20 @@
  * Builds what a check needs (source, publisher look-up, trust material, policy version) once per
  * process, for the CLI and the worker alike, and the CheckRunner the worker's check job calls.
  */
-import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import type { SourceKind } from "../cli/sources.js";
 import type { Config } from "../config.js";
-import { CodedError } from "../errors.js";
+import { CodedError, isCoded, oneLine } from "../errors.js";
+import { PolicyError } from "../policy/parse.js";
 import type { Policy } from "../policy/schema.js";
+import { readRegularFile } from "../read-file.js";
 import type { CheckDeps } from "./pipeline.js";
 import { checkImage } from "./pipeline.js";
 import { isTemporary } from "./retry.js";
 import type { CheckRunner } from "./types.js";
 
 /** A trusted root file larger than this is not a trusted root (the public-good one is ~7 KiB). */
-const MAX_TRUSTED_ROOT_BYTES = 1024 * 1024;
+const MAX_TRUSTED_ROOT_BYTES = 4 * 1024 * 1024;
 
 /** The policy's trusted root could not be read or parsed. */
 export class TrustedRootError extends CodedError<"TRUSTED_ROOT_UNREADABLE"> {}
@@ -66,17 +67,24 @@ async function readTrustedRoot(input: CheckDepsInput): Promise<unknown> {
   if (path === null) return undefined;
   const base = input.policySource.startsWith("/") ? dirname(input.policySource) : input.cwd;
   const file = resolve(base, path);
+  const where = `${input.policySource}: trust.trustedRoot: ${path}`;
+  let buf: Buffer;
   try {
-    const buf = await readFile(file);
-    if (buf.byteLength > MAX_TRUSTED_ROOT_BYTES)
-      throw new Error(`larger than ${MAX_TRUSTED_ROOT_BYTES} bytes`);
+    buf = await readRegularFile(file, MAX_TRUSTED_ROOT_BYTES);
+  } catch (err) {
+    // Not a regular file, or too large: the policy names the wrong thing (exit 64), not a fault here.
+    if (isCoded(err, "NOT_REGULAR", "TOO_LARGE"))
+      throw new PolicyError("INVALID_POLICY", `${where} ${err.message} (${file})`, { cause: err });
+    throw new TrustedRootError("TRUSTED_ROOT_UNREADABLE", `${where} ${oneLine(err)} (${file})`, {
+      cause: err,
+    });
+  }
+  try {
     return JSON.parse(buf.toString("utf8"));
   } catch (err) {
-    throw new TrustedRootError(
-      "TRUSTED_ROOT_UNREADABLE",
-      `policy trust.trustedRoot ${path}: cannot be used (${(err as Error).message})`,
-      { cause: err },
-    );
+    throw new TrustedRootError("TRUSTED_ROOT_UNREADABLE", `${where}: cannot be used (${oneLine(err)})`, {
+      cause: err,
+    });
   }
 }
 

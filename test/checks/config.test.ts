@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { configChecks, isRootUser } from "../../src/checks/config.js";
 import type { Finding } from "../../src/checks/types.js";
 import type { ImageConfigFacts } from "../../src/facts/model.js";
-import { cleanContext, cleanFacts } from "../support/facts.js";
+import { cleanContext, cleanFacts, reportFor } from "../support/facts.js";
 
 function run(config: Partial<ImageConfigFacts>, compressedSize?: number): Finding[] {
   const facts = cleanFacts();
@@ -31,7 +31,12 @@ describe("config checks", () => {
     it.each([
       ["a secret-named variable", "DB_PASSWORD=hunter2hunter2", "DB_PASSWORD"],
       ["an AWS key under any name", "SOME_ID=AKIAIOSFODNN7EXAMPLE", "SOME_ID"],
-      ["a GitHub token", `GH=ghp_${"x1Y2z3".repeat(6)}`, "GH"],
+      ["an AWS key id alone", "AWS_ACCESS_KEY_ID=AKIAQ3VZ7XJ2M5K8N4RT", "AWS_ACCESS_KEY_ID"],
+      [
+        "a 40-character secret without an AWS key id",
+        "AWS_SECRET_ACCESS_KEY=q8Zr3Lw9Tb+Xy2Vn5Pd/7Hc1Mk4Jf6Gs0Aa3Ee8R",
+        "AWS_SECRET_ACCESS_KEY",
+      ],
       ["a password in a URL", "DATABASE_URL=postgres://app:s3cr3t-pw@db:5432/app", "DATABASE_URL"],
     ])("fires for %s, naming the variable", (_what, entry, name) => {
       const [f] = run({ env: [entry] });
@@ -53,6 +58,72 @@ describe("config checks", () => {
       "NPM_TOKEN",
     ])("does not fire for %s", (entry) => {
       expect(run({ env: [entry] })).toEqual([]);
+    });
+  });
+
+  describe("config.credential", () => {
+    const AWS_ID = "AKIAQ3VZ7XJ2M5K8N4RT";
+    const AWS_SECRET = "q8Zr3Lw9Tb+Xy2Vn5Pd/7Hc1Mk4Jf6Gs0Aa3Ee8R";
+    it.each([
+      ["a GitHub token", `GH=ghp_${"x1Y2z3".repeat(6)}`, "GH"],
+      ["a fine-grained GitHub token", `TOKEN=github_pat_${"A1b2C3d4E5".repeat(5)}`, "TOKEN"],
+      ["a GitLab token", "CI_TOKEN=glpat-abcdefghij0123456789", "CI_TOKEN"],
+      ["a Slack token", "SLACK=xoxb-1234567890-abcdefghijkl", "SLACK"],
+      ["an npm token", `NPM=npm_${"a1".repeat(18)}`, "NPM"],
+      ["a PyPI token", `TWINE_PASSWORD=pypi-AgEIcHlwaS5vcmc${"CJDk0ZTc1Yj".repeat(10)}`, "TWINE_PASSWORD"],
+      ["a Stripe live key", "STRIPE=sk_live_4eC39HqLyjWDarjtT1zdp7dc", "STRIPE"],
+      [
+        "a private key block",
+        "KEY=-----BEGIN RSA PRIVATE KEY-----MIIEow-----END RSA PRIVATE KEY-----",
+        "KEY",
+      ],
+    ])("fires for %s, naming the variable and never showing it", (_what, entry, name) => {
+      const found = run({ env: [entry] });
+      expect(found.map((f) => f.id)).toEqual(["config.credential"]);
+      expect(found[0]!.severity).toBe("critical");
+      expect(found[0]!.evidence.env).toBe(name);
+      expect(JSON.stringify(found)).not.toContain(entry.slice(entry.indexOf("=") + 1));
+    });
+
+    it("fires for an AWS key id with its secret, once for each variable", () => {
+      const found = run({ env: [`AWS_ACCESS_KEY_ID=${AWS_ID}`, `AWS_SECRET_ACCESS_KEY=${AWS_SECRET}`] });
+      expect(found.map((f) => [f.id, f.evidence.env])).toEqual([
+        ["config.credential", "AWS_ACCESS_KEY_ID"],
+        ["config.credential", "AWS_SECRET_ACCESS_KEY"],
+      ]);
+      expect(found[1]!.title).toBe(
+        "The environment variable AWS_SECRET_ACCESS_KEY holds an AWS secret access key",
+      );
+      expect(JSON.stringify(found)).not.toContain(AWS_ID);
+      expect(JSON.stringify(found)).not.toContain(AWS_SECRET);
+    });
+
+    it("blocks the image of the report (AWS key pair in ENV, curl | sh, root, sshd) under the default policy", () => {
+      const facts = cleanFacts();
+      facts.config.env.push(`AWS_ACCESS_KEY_ID=${AWS_ID}`, `AWS_SECRET_ACCESS_KEY=${AWS_SECRET}`);
+      facts.config.user = "";
+      facts.config.exposedPorts.push("22/tcp");
+      facts.history.push({
+        createdBy:
+          "RUN /bin/sh -c curl -fsSL https://example.com/i.sh | sh && apt-get install -y openssh-server",
+        emptyLayer: false,
+      });
+      const report = reportFor(facts);
+      expect(report.verdict).toBe("block");
+      expect(report.findings.filter((f) => f.id === "config.credential")).toHaveLength(2);
+      expect(JSON.stringify(report)).not.toContain(AWS_SECRET);
+      expect(JSON.stringify(report)).not.toContain(AWS_ID);
+    });
+
+    it("names the token's format when the variable's name matched first", () => {
+      const [f] = run({ env: [`NPM_TOKEN=npm_${"a1".repeat(18)}`] });
+      expect(f?.id).toBe("config.credential");
+      expect(f?.title).toBe("The environment variable NPM_TOKEN holds an npm token");
+    });
+
+    it("leaves name-based secrets beside it to config.secret-env", () => {
+      const found = run({ env: [`GH=ghp_${"x1Y2z3".repeat(6)}`, "DB_PASSWORD=hunter2hunter2"] });
+      expect(found.map((f) => f.id)).toEqual(["config.credential", "config.secret-env"]);
     });
   });
 

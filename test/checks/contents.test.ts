@@ -39,7 +39,7 @@ describe("contents.runtimes", () => {
       });
     });
     expect(Object.keys(found ?? {}).sort()).toEqual(["java", "node", "perl", "python", "shell"]);
-    expect(found?.python).toEqual([`history[9] apk python3=3.12.3-r1`]);
+    expect(found?.python).toEqual([`history step 10 apk python3=3.12.3-r1`]);
   });
 
   it("finds the entrypoint's interpreter", () => {

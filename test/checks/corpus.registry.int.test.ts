@@ -151,6 +151,15 @@ const CORPUS: Record<CheckId, Case> = {
     spec: (s) => {
       s.history!.push({
         created: daysAgo(10),
+        created_by: "ARG DB_PASSWORD=hunter2hunter2",
+        empty_layer: true,
+      });
+    },
+  },
+  "history.credential": {
+    spec: (s) => {
+      s.history!.push({
+        created: daysAgo(10),
         created_by: `ARG GITHUB_TOKEN=ghp_${"x1Y2z3".repeat(6)}`,
         empty_layer: true,
       });
@@ -170,6 +179,12 @@ const CORPUS: Record<CheckId, Case> = {
   "config.secret-env": {
     spec: (s) => {
       s.config!.Env!.push("DB_PASSWORD=hunter2hunter2");
+    },
+  },
+  "config.credential": {
+    spec: (s) => {
+      s.config!.Env!.push("AWS_ACCESS_KEY_ID=AKIAQ3VZ7XJ2M5K8N4RT");
+      s.config!.Env!.push("AWS_SECRET_ACCESS_KEY=q8Zr3Lw9Tb+Xy2Vn5Pd/7Hc1Mk4Jf6Gs0Aa3Ee8R");
     },
   },
   "config.ssh-port": {

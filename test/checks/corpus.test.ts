@@ -119,6 +119,11 @@ const CORPUS: Record<CheckId, Case> = {
   },
   "history.secret": {
     change: (f) => {
+      f.history.push({ createdBy: "ARG DB_PASSWORD=hunter2hunter2 # buildkit", emptyLayer: true });
+    },
+  },
+  "history.credential": {
+    change: (f) => {
       f.history.push({
         createdBy: `ARG GITHUB_TOKEN=ghp_${"x1Y2z3".repeat(6)} # buildkit`,
         emptyLayer: true,
@@ -142,6 +147,12 @@ const CORPUS: Record<CheckId, Case> = {
   "config.secret-env": {
     change: (f) => {
       f.config.env.push("DB_PASSWORD=hunter2hunter2");
+    },
+  },
+  "config.credential": {
+    change: (f) => {
+      f.config.env.push("AWS_ACCESS_KEY_ID=AKIAQ3VZ7XJ2M5K8N4RT");
+      f.config.env.push("AWS_SECRET_ACCESS_KEY=q8Zr3Lw9Tb+Xy2Vn5Pd/7Hc1Mk4Jf6Gs0Aa3Ee8R");
     },
   },
   "config.ssh-port": {

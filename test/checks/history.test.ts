@@ -252,14 +252,89 @@ describe("history checks", () => {
     ]);
   });
 
+  describe("history.credential", () => {
+    const AWS_ID = "AKIAQ3VZ7XJ2M5K8N4RT";
+    const AWS_SECRET = "q8Zr3Lw9Tb+Xy2Vn5Pd/7Hc1Mk4Jf6Gs0Aa3Ee8R";
+    const PYPI = `pypi-AgEIcHlwaS5vcmc${"CJDk0ZTc1Yj".repeat(10)}`;
+    const KEY =
+      "-----BEGIN OPENSSH PRIVATE KEY-----\\nb3BlbnNzaC1rZXktdjEAAAAA\\n-----END OPENSSH PRIVATE KEY-----";
+    describe("when a step carries a credential in a known live format", () => {
+      table([
+        [
+          "a GitHub token in a BuildKit build arg",
+          `RUN |1 GITHUB_TOKEN=${GITHUB} /bin/sh -c git clone https://github.com/acme/app # buildkit`,
+          ["history.credential"],
+        ],
+        [
+          "a GitLab token in a clone URL",
+          `/bin/sh -c git clone https://oauth2:${GITLAB}@gitlab.com/acme/app.git`,
+          ["history.credential"],
+        ],
+        ["a Slack bot token", `ARG SLACK=xoxb-1234567890-abcdefghijkl`, ["history.credential"]],
+        [
+          "an npm token",
+          `/bin/sh -c npm config set //registry.npmjs.org/:_authToken npm_${"a1".repeat(18)}`,
+          ["history.credential"],
+        ],
+        ["a PyPI token", `/bin/sh -c twine upload -u __token__ -p ${PYPI} dist/*`, ["history.credential"]],
+        ["a Stripe live key", `ENV PAYMENTS=sk_live_${"4eC39HqLyjWDarjtT1zdp7dc"}`, ["history.credential"]],
+        ["a private key block", `/bin/sh -c printf '${KEY}' > /root/.ssh/id_ed25519`, ["history.credential"]],
+        [
+          "an AWS key id with its secret",
+          `/bin/sh -c AWS_ACCESS_KEY_ID=${AWS_ID} AWS_SECRET_ACCESS_KEY=${AWS_SECRET} aws s3 cp s3://b/x /x`,
+          ["history.credential"],
+        ],
+      ]);
+
+      it("pairs an AWS key id with its secret across steps (ARG, then RUN)", () => {
+        const facts = cleanFacts();
+        facts.history = [
+          { createdBy: `ARG AWS_SECRET_ACCESS_KEY=${AWS_SECRET}`, emptyLayer: true },
+          { createdBy: `/bin/sh -c aws configure set aws_access_key_id ${AWS_ID}`, emptyLayer: false },
+        ];
+        const found = historyChecks(facts, cleanContext());
+        expect(found.map((f) => f.id)).toEqual(["history.credential", "history.credential"]);
+      });
+
+      it("names the token's format when a secret-named option carried it", () => {
+        const [f] = run(`/bin/sh -c npm config set //registry.npmjs.org/:_authToken npm_${"a1".repeat(18)}`);
+        expect(f?.id).toBe("history.credential");
+        expect(f?.title).toBe("history step 1 (RUN) carries an npm token");
+      });
+
+      it("never shows the credential in full", () => {
+        const text = JSON.stringify(
+          run(`/bin/sh -c AWS_ACCESS_KEY_ID=${AWS_ID} AWS_SECRET_ACCESS_KEY=${AWS_SECRET} x`),
+        );
+        expect(text).not.toContain(AWS_ID);
+        expect(text).not.toContain(AWS_SECRET);
+      });
+    });
+
+    describe("when the format alone does not prove a live credential", () => {
+      table([
+        [
+          "an AWS key id without its secret",
+          `/bin/sh -c aws configure set aws_access_key_id ${AWS_ID}`,
+          ["history.secret"],
+        ],
+        [
+          "an AWS key id with a hex digest beside it",
+          `/bin/sh -c AWS_ACCESS_KEY_ID=${AWS_ID} AWS_SECRET_ACCESS_KEY=${"ab12".repeat(10)} x`,
+          ["history.secret"],
+        ],
+        [
+          "a JWT",
+          `/bin/sh -c curl -H "X-Token: eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlMTIz" https://example.com/x`,
+          ["history.secret"],
+        ],
+      ]);
+    });
+  });
+
   describe("history.secret", () => {
     describe("when a step carries a credential", () => {
       table([
-        [
-          "a token in a BuildKit build arg",
-          `RUN |1 GITHUB_TOKEN=${GITHUB} /bin/sh -c git clone https://github.com/acme/app # buildkit`,
-          ["history.secret"],
-        ],
         [
           "a secret-named legacy build arg",
           "|1 DB_PASSWORD=hunter2hunter2 /bin/sh -c ./migrate",
@@ -295,7 +370,7 @@ describe("history checks", () => {
         ],
         [
           "credentials in a clone URL",
-          `/bin/sh -c git clone https://oauth2:${GITLAB}@gitlab.com/acme/app.git`,
+          "/bin/sh -c git clone https://oauth2:S3cretPass@gitlab.example.com/acme/app.git",
           ["history.secret"],
         ],
         [
@@ -310,6 +385,15 @@ describe("history checks", () => {
         ],
         ["an ENV secret no longer in the config", "ENV API_TOKEN=abcdef0123456789", ["history.secret"]],
       ]);
+    });
+
+    describe("when the credential is in a known live format", () => {
+      it("leaves it to history.credential, and keeps a name-based one in the same step here", () => {
+        const found = run(`|2 GITHUB_TOKEN=${GITHUB} DB_PASSWORD=hunter2hunter2 /bin/sh -c make`);
+        expect(ids(found)).toEqual(["history.credential", "history.secret"]);
+        const secret = found.find((f) => f.id === "history.secret")!;
+        expect(secret.evidence.secrets).toEqual([expect.objectContaining({ name: "DB_PASSWORD" })]);
+      });
     });
 
     describe("when a step only looks like it does", () => {

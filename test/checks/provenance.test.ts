@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { provenanceChecks } from "../../src/checks/provenance.js";
+import { isSourceUrl, provenanceChecks } from "../../src/checks/provenance.js";
 import type { Finding } from "../../src/checks/types.js";
 import type { HubFacts, ImageFacts } from "../../src/facts/model.js";
 import { cleanContext, cleanFacts, cleanTrust, NOW } from "../support/facts.js";
@@ -171,6 +171,80 @@ describe("provenance checks", () => {
       };
       expect(without(sourceOnly, noProvenanceRepo())).toEqual(["provenance.no-revision"]);
     });
+    describe("when a source label or annotation is not a link", () => {
+      it.each([
+        ["org.opencontainers.image.source", "javascript:alert(1)"],
+        ["org.opencontainers.image.source", "data:text/html,hi"],
+        ["org.opencontainers.image.source", "TODO"],
+        ["org.opencontainers.image.source", "https://"],
+        ["org.opencontainers.image.source", "file:///etc/passwd"],
+        ["org.opencontainers.image.source", "https://github.com/acme/app <!channel>"],
+        ["org.label-schema.vcs-url", "javascript:alert(1)"],
+      ])("still fires no-source for %s: %j", (key, value) => {
+        const junk = (f: ImageFacts) => {
+          f.config.labels = { [key]: value, "org.opencontainers.image.revision": "abc123" };
+        };
+        const found = without(junk, noProvenanceRepo());
+        expect(found).toEqual(["provenance.no-source"]);
+      });
+
+      it("fires for a junk annotation too, and names where the non-link was", () => {
+        const facts = cleanFacts();
+        facts.config.labels = { "org.opencontainers.image.revision": "abc123" };
+        facts.annotations = { "org.opencontainers.image.source": "javascript:alert(1)" };
+        const f = provenanceChecks(facts, { ...cleanContext(), trust: noProvenanceRepo() }).find(
+          (x) => x.id === "provenance.no-source",
+        );
+        expect(f?.evidence.notLinks).toEqual(["annotation org.opencontainers.image.source"]);
+        expect(f?.detail).not.toContain("javascript:");
+      });
+
+      it("is satisfied by a later valid link when the first is junk", () => {
+        const mixed = (f: ImageFacts) => {
+          f.config.labels = {
+            "org.opencontainers.image.source": "n/a",
+            "org.opencontainers.image.revision": "1",
+          };
+          f.annotations = { "org.opencontainers.image.source": "https://github.com/acme/app" };
+        };
+        expect(without(mixed, noProvenanceRepo())).toEqual([]);
+      });
+
+      it("does not count an attestation whose repository is not a link", () => {
+        const t = noProvenanceRepo();
+        t.attestations[0] = {
+          ...t.attestations[0]!,
+          sourceRepository: "javascript:alert(1)",
+          sourceRevision: "1",
+        };
+        expect(without(noLabels, t)).toEqual(["provenance.no-source"]);
+      });
+    });
+
+    it.each([
+      ["https://github.com/acme/app", true],
+      ["http://git.internal.example/acme/app", true],
+      ["git://git.kernel.org/pub/scm/git/git.git", true],
+      ["ssh://git@github.com/acme/app.git", true],
+      ["git+https://github.com/acme/app@refs/heads/main", true],
+      ["git+ssh://git@github.com/acme/app.git", true],
+      ["git@github.com:acme/app.git", true],
+      ["git@host.example:/srv/app.git", true],
+      ["javascript:alert(1)", false],
+      ["JavaScript:alert(1)", false],
+      ["vbscript:msgbox", false],
+      ["data:,x", false],
+      ["file:///src", false],
+      ["ftp://example.com/src", false],
+      ["github.com/acme/app", false],
+      ["https://", false],
+      ["git@:path", false],
+      ["", false],
+      ["https://github.com/acme app", false],
+    ])("isSourceUrl(%j) is %s", (value, want) => {
+      expect(isSourceUrl(value)).toBe(want);
+    });
+
     it("ignores an attestation about another digest", () => {
       const t = cleanTrust();
       t.attestations[0] = { ...t.attestations[0]!, subjectMatches: false };

@@ -47,6 +47,7 @@ const UNITS = [
   "| chpasswd ",
   "?\n",
   "/",
+  "pypi-AgE",
 ];
 
 /** Units whose repeats hold a secret: `password=password=…` is a password. */
@@ -233,6 +234,23 @@ describe("the secret scanner on adversarial input", () => {
       expect(findings.find((f) => f.id === "history.sudo")?.evidence.commands).toEqual([
         maskWhole(`${many} sudo true`),
       ]);
+    });
+  });
+
+  describe("the live-credential pairing over a long history", () => {
+    it("reads thousands of steps that each carry an AWS key id and its secret once each", () => {
+      const facts = cleanFacts();
+      const id = "AKIAQ3VZ7XJ2M5K8N4RT";
+      const secret = "q8Zr3Lw9Tb+Xy2Vn5Pd/7Hc1Mk4Jf6Gs0Aa3Ee8R";
+      facts.history = Array.from({ length: 5000 }, (_, i) => ({
+        createdBy: `|2 AWS_ACCESS_KEY_ID=${id} AWS_SECRET_ACCESS_KEY=${secret} /bin/sh -c step${i}`,
+        emptyLayer: false,
+      }));
+      const findings = historyChecks(facts, cleanContext());
+      // Reported where it first appears, the later steps listed: one finding, not 5000.
+      expect(findings.map((f) => f.id)).toEqual(["history.credential"]);
+      expect(findings[0]!.evidence.alsoIn).toHaveLength(4999);
+      expect(JSON.stringify(findings)).not.toContain(secret);
     });
   });
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { renderFacts } from "../../src/cli/inspect.js";
 import { clean, renderReportText } from "../../src/cli/render-text.js";
 import { cleanContext, cleanFacts, cleanPolicy, reportFor } from "../support/facts.js";
 
@@ -8,7 +9,7 @@ function report() {
   facts.config.user = "";
   facts.config.labels["org.opencontainers.image.title"] = "app\x1b[2J\x1b]0;pwned\x07";
   facts.history.push({
-    createdBy: `RUN |1 GITHUB_TOKEN=ghp_${"x1Y2z3".repeat(6)} /bin/sh -c make # buildkit`,
+    createdBy: "RUN |1 DB_PASSWORD=hunter2hunter2 /bin/sh -c make # buildkit",
     emptyLayer: false,
   });
   const ctx = cleanContext();
@@ -37,5 +38,47 @@ describe("renderReportText", () => {
 
   it("neutralizes control characters from the image", () => {
     expect(clean("a\x1b[2Jb\x07c\u202ed")).toBe("a?[2Jb?c?d");
+  });
+
+  describe("when the check could not finish", () => {
+    function incomplete() {
+      const facts = cleanFacts();
+      facts.incomplete = [{ part: "signatures", code: "SERVER_ERROR", message: "503 from the registry" }];
+      return reportFor(facts);
+    }
+
+    it("heads the report COULD NOT CHECK, not REVIEW", () => {
+      const r = incomplete();
+      expect(r.verdict).toBe("review");
+      const text = renderReportText(r, { color: false });
+      expect(text.split("\n")[0]).toBe("COULD NOT CHECK registry.example.com/acme/app:1.4.2");
+    });
+
+    it("keeps BLOCK when what it did find blocks", () => {
+      const facts = cleanFacts();
+      facts.incomplete = [{ part: "signatures", code: "SERVER_ERROR", message: "503" }];
+      facts.config.env.push(`GH=ghp_${"x1Y2z3".repeat(6)}`);
+      expect(renderReportText(reportFor(facts), { color: false })).toMatch(/^BLOCK {3}/);
+    });
+
+    it("keeps REVIEW for a finished check", () => {
+      const facts = cleanFacts();
+      facts.config.user = "";
+      expect(renderReportText(reportFor(facts), { color: false })).toMatch(/^REVIEW {2}/);
+    });
+  });
+
+  describe("when it names a build step", () => {
+    it("counts from 1, as inspect lists the history", () => {
+      const facts = cleanFacts();
+      facts.history = [
+        { createdBy: "COPY app /app # buildkit", emptyLayer: false },
+        { createdBy: "RUN /bin/sh -c sudo true # buildkit", emptyLayer: false },
+      ];
+      const text = renderReportText(reportFor(facts), { color: false });
+      expect(text).toContain("history step 2 (RUN) uses sudo");
+      expect(text).not.toMatch(/history\[\d+\]/);
+      expect(renderFacts(facts)).toMatch(/^ +2 +RUN .*sudo true/m);
+    });
   });
 });

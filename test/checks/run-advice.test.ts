@@ -62,4 +62,33 @@ describe("runAdvice", () => {
     facts.config.volumes = ["/data dir"];
     expect(runAdvice(facts, PINNED).dockerRun).toContain("-v 'app-data-dir:/data dir'");
   });
+
+  describe("when the image exposes SSH", () => {
+    it.each([["22/tcp"], ["22"]])("never publishes %s, and says why", (spec) => {
+      const facts = cleanFacts();
+      facts.config.exposedPorts = [spec, "8080/tcp"];
+      const advice = runAdvice(facts, PINNED);
+      expect(advice.dockerRun).not.toMatch(/:22:22/);
+      expect(advice.compose).not.toMatch(/:22:22/);
+      expect(advice.dockerRun).toContain("-p 127.0.0.1:8080:8080");
+      expect(advice.notes.join("\n")).toContain("Port 22 (SSH) is not published");
+    });
+  });
+
+  describe("when secrets are found by value as well as by name", () => {
+    it("names every secret variable in the env-file advice", () => {
+      const facts = cleanFacts();
+      facts.config.env.push(
+        "DB_PASSWORD=hunter2hunter2",
+        "AWS_ACCESS_KEY_ID=AKIAQ3VZ7XJ2M5K8N4RT",
+        `GH=ghp_${"x1Y2z3".repeat(6)}`,
+        "DATABASE_URL=postgres://app:s3cr3t-pw@db:5432/app",
+      );
+      const advice = runAdvice(facts, PINNED);
+      const note = advice.notes.find((n) => n.startsWith("Give "))!;
+      expect(note).toContain("Give DB_PASSWORD, AWS_ACCESS_KEY_ID, GH, DATABASE_URL through ./app.env");
+      expect(advice.dockerRun).toContain("--env-file ./app.env");
+      expect(JSON.stringify(advice)).not.toContain("AKIAQ3VZ7XJ2M5K8N4RT");
+    });
+  });
 });

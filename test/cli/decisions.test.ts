@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
@@ -150,6 +150,24 @@ describe("image-check decisions", () => {
       }
     });
 
+    it.each([
+      ["formulas after each ; of a reason", "ok;=2+5;-3+4;@SUM(9)", "\"ok;'=2+5;'-3+4;'@SUM(9)\""],
+      ["formulas after a comma and spaces", "fine, =1+1", '"fine, \'=1+1"'],
+      ["a full-width equals sign", "\uFF1D1+1", "'\uFF1D1+1"],
+      [
+        "full-width plus, minus and at after ;",
+        "a;\uFF0B1;\uFF0D1;\uFF20A1",
+        "\"a;'\uFF0B1;'\uFF0D1;'\uFF20A1\"",
+      ],
+      ["a tab after ;", "a;\tb", '"a;\'\tb"'],
+      ["plain text with a ;", "no; thanks", '"no; thanks"'],
+    ])("neutralises %s and quotes the field", (_what, reason, cell) => {
+      const row = Object.fromEntries(FIELDS.map((f) => [f, "x"])) as unknown as DecisionRow;
+      // Every other field is "x": the reason is what sits between the 8 fields before and the 2 after.
+      const line = toCsv([{ ...row, reason }]).split("\n")[1]!;
+      expect(line).toBe(`${"x,".repeat(8)}${cell}${",x".repeat(2)}`);
+    });
+
     it("leaves null fields empty", async () => {
       const rows = parseCsv((await run("--csv", "--status", "rejected")).out);
       expect(rows[1]![FIELDS.indexOf("expiresAt")]).toBe("");
@@ -212,12 +230,13 @@ describe("image-check decisions", () => {
     expect(out).toContain('needs "root", sorry, really');
   });
 
-  it("prints an empty list when the store does not exist yet", async () => {
-    const rec = recordingIO({ IMAGE_CHECK_DB: join(dir, "none", "missing.db"), HOME: dir }, dir);
+  it("says there is no store at the absolute path, exits 3 and creates nothing", async () => {
+    const rec = recordingIO({ IMAGE_CHECK_DB: join("none", "missing.db"), HOME: dir }, dir);
     const code = await main(["decisions", "--json"], rec.io);
-    const out = rec.out();
-    expect(code).toBe(0);
-    expect(JSON.parse(out)).toEqual([]);
+    expect(code).toBe(3);
+    expect(rec.out()).toBe("");
+    expect(rec.err()).toBe(`image-check decisions: no store at ${join(dir, "none", "missing.db")}\n`);
+    expect(existsSync(join(dir, "none"))).toBe(false);
   });
 
   describe.each([

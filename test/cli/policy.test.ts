@@ -117,3 +117,38 @@ describe("loadPolicy", () => {
     expect((err as PolicyError).code).toBe(code);
   });
 });
+
+describe("loadPolicy, when the policy names something that is not a small regular file", () => {
+  it.each([
+    [
+      "a key path at /dev/zero",
+      "trust:\n  keys:\n    - name: z\n      path: /dev/zero\n",
+      "trust.keys[0].path",
+    ],
+    ["a key path at a folder", "trust:\n  keys:\n    - name: d\n      path: /\n", "trust.keys[0].path"],
+    [
+      "a key file over 64 KiB",
+      "trust:\n  keys:\n    - name: big\n      path: ./big.pub\n",
+      "trust.keys[0].path",
+    ],
+  ])("refuses %s with INVALID_POLICY naming the field", async (_what, text, field) => {
+    file("big.pub", PEM + "#".repeat(64 * 1024));
+    const err = await loadPolicy(file("endless.yaml", text), {}, dir).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "INVALID_POLICY" });
+    expect((err as Error).message).toContain(`endless.yaml: ${field}`);
+  });
+
+  it("refuses a policy file that is a device, without reading it", async () => {
+    const err = await loadPolicy("/dev/zero", {}, dir).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "INVALID_POLICY" });
+    expect((err as Error).message).toContain("policy file /dev/zero is not a regular file");
+  });
+
+  it("makes check exit 64 with one line for a key path at /dev/zero", async () => {
+    file("zero.yaml", "trust:\n  keys:\n    - name: z\n      path: /dev/zero\n");
+    const r = await cli(["check", "--no-store", "--policy", "zero.yaml", "127.0.0.1:1/x/y:1"]);
+    expect(r.code).toBe(64);
+    expect(r.err.trimEnd().split("\n")).toHaveLength(1);
+    expect(r.err).toContain("zero.yaml: trust.keys[0].path: key file /dev/zero is not a regular file");
+  });
+});

@@ -65,6 +65,14 @@ describe("parsePolicy", () => {
         'policy.yaml: exceptions[0].expires: expected a real calendar date YYYY-MM-DD, got "2027-02-31"',
       ],
       [
+        "exceptions:\n  - { check: tag.latest, image: x, reason: y, expires: 2099-13-01 }\n",
+        'policy.yaml: exceptions[0].expires: expected a real calendar date YYYY-MM-DD, got "2099-13-01"',
+      ],
+      [
+        'exceptions:\n  - { check: tag.latest, image: x, reason: y, expires: "2099-00-10" }\n',
+        'policy.yaml: exceptions[0].expires: expected a real calendar date YYYY-MM-DD, got "2099-00-10"',
+      ],
+      [
         "checks:\n  disabled: [config.rootuser]\n",
         'policy.yaml: checks.disabled[0]: expected a check id such as config.root-user (see image-check policy --print-default), got "config.rootuser"',
       ],

@@ -8,9 +8,11 @@ const ROOT = resolve(import.meta.dirname, "../..");
 const manifest = parse(readFileSync(resolve(ROOT, "manifest.yml"), "utf8"));
 
 // The scope each Web API method needs (https://docs.slack.dev/reference/methods); null: none.
-// DMs go through chat.postMessage to a user id, which opens the app's IM: im:write.
+// DMs go through chat.postMessage with the user id as the channel: Slack posts in the app's
+// Messages tab, and the method needs chat:write only. im:write is conversations.open's scope, which
+// the app never calls (the test below finds every method it calls in src/slack/api.ts).
 const SCOPES: Record<string, string[]> = {
-  "chat.postMessage": ["chat:write", "im:write"],
+  "chat.postMessage": ["chat:write"],
   "chat.postEphemeral": ["chat:write"],
   "chat.update": ["chat:write"],
   "views.open": [],

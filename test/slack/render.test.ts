@@ -17,6 +17,7 @@ import {
 import { renderDecisionDm, renderItDecided, renderItRequest } from "../../src/slack/render/request.js";
 import { renderStatus } from "../../src/slack/render/status.js";
 import type { Page } from "../../src/store/api.js";
+import { cleanFacts, reportFor } from "../support/facts.js";
 import { failedReport, HOSTILE, makeDecision, makeReport, makeRequest } from "../support/slack-fixtures.js";
 import { assertInert, assertWithinLimits } from "../support/slack-limits.js";
 
@@ -284,6 +285,65 @@ describe("renderers", () => {
     ];
     it.each(outputs)("keeps the %s inert", (_name, output) => {
       assertInert(output);
+    });
+  });
+
+  describe("when the input carries bidirectional controls", () => {
+    // Every bidi control: embeddings and overrides, isolates, and the three marks.
+    const BIDI = ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069"]
+      .concat(["\u200e", "\u200f", "\u061c"])
+      .join("x");
+    const text = `exe.${BIDI}gnp`;
+    const report = makeReport("evil/app:1", "review", {
+      labels: { description: text, [text]: "key too" },
+      findings: [
+        {
+          id: "history.remote-script",
+          category: "history",
+          severity: "high",
+          title: text,
+          detail: text,
+          evidence: {},
+        },
+      ],
+    });
+    const request = makeRequest({ reference: `evil/app:1 ${text}`, reason: text });
+    const decision = makeDecision({
+      reason: text,
+      reference: text,
+      decision: "rejected",
+      status: "rejected",
+    });
+    const outputs: [string, Message | object][] = [
+      ["checking", renderChecking(text)],
+      ["report", renderReport(report, { kind: "sent-to-it", requestId: "req_1", previous: decision })],
+      ["never checked", renderCheckFailed(text, { code: "X", message: text })],
+      ["it request", renderItRequest(request, report, decision)],
+      ["dm", renderDecisionDm(request, decision, text)],
+      ["history", renderHistory(text, page([decision]))],
+      ["reject modal", renderRejectModal(request)],
+    ];
+    it.each(outputs)("shows none of them in the %s, only their escapes", (_name, output) => {
+      const json = JSON.stringify(output);
+      expect(json).not.toMatch(/[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/);
+      expect(json).toContain("\\\\u202e");
+    });
+    it("escapes them in escapeSlack and inside code spans", () => {
+      expect(escapeSlack("a\u202eb")).toBe("a\\u202eb");
+      expect(code("a\u2066b\u061c")).toBe("`a\\u2066b\\u061c`");
+    });
+  });
+
+  describe("when a finding names a build step", () => {
+    it("counts steps from 1, as the text report and inspect do", () => {
+      const facts = cleanFacts();
+      facts.history = [
+        { createdBy: "COPY app /app # buildkit", emptyLayer: false },
+        { createdBy: "RUN /bin/sh -c sudo true # buildkit", emptyLayer: false },
+      ];
+      const json = JSON.stringify(renderReport(reportFor(facts), { kind: "sent-to-it", requestId: "req_1" }));
+      expect(json).toContain("history step 2 (RUN) uses sudo");
+      expect(json).not.toMatch(/history\[\d+\]/);
     });
   });
 

@@ -1,5 +1,5 @@
 // `image-check migrate` and `image-check backup` (the store's admin commands).
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { main } from "../../src/cli/main.js";
@@ -110,5 +110,30 @@ describe("image-check backup", () => {
     const { code } = await run(join(dir, "missing.db"), dir, "backup", join(dir, "out.db"));
     expect(code).toBe(3);
     expect(existsSync(join(dir, "out.db"))).toBe(false);
+  });
+
+  it("refuses a FILE in a folder that does not exist with one line naming it (exit 64)", async () => {
+    const dir = tempDir();
+    const path = join(dir, "store.db");
+    openStore(path).close();
+    const { code, err } = await run(path, dir, "backup", join(dir, "no-such-folder", "copy.db"));
+    expect(code).toBe(64);
+    expect(err).toBe(
+      `image-check: backup: cannot write ${join(dir, "no-such-folder", "copy.db")}: ${join(dir, "no-such-folder")} is not an existing folder\n`,
+    );
+    expect(existsSync(join(dir, "no-such-folder"))).toBe(false);
+  });
+
+  it("fails in one line naming FILE when the copy cannot be written (exit 3), leaving no partial file", async () => {
+    const dir = tempDir();
+    const path = join(dir, "store.db");
+    openStore(path).close();
+    const target = join(dir, "a-folder");
+    mkdirSync(target);
+    const { code, err } = await run(path, dir, "backup", target, "--force");
+    expect(code).toBe(3);
+    expect(err.trim().split("\n")).toHaveLength(1);
+    expect(err).toMatch(new RegExp(`^image-check backup: cannot write ${target} \\(E[A-Z]+: `));
+    expect(readdirSync(dir).filter((f) => f.endsWith(".partial"))).toEqual([]);
   });
 });

@@ -95,5 +95,21 @@ describe("createCheckRunner", () => {
       expect(err).toMatchObject({ code: "TRUSTED_ROOT_UNREADABLE" });
       expect(err.message).toContain("missing-root.json");
     });
+
+    it.each([
+      ["/dev/urandom", "is not a regular file"],
+      ["/", "is not a regular file"],
+    ])("refuses %s as a policy mistake (exit 64) naming the field, without reading it", async (path, why) => {
+      const env = { HOME: "/nonexistent" };
+      const err = await createCheckRunner({
+        policy: policySchema.parse({ trust: { trustedRoot: path } }),
+        policySource: "/etc/image-check/policy.yaml",
+        config: loadConfig(env),
+        env,
+        cwd: "/",
+      }).catch((e) => e);
+      expect(err).toMatchObject({ code: "INVALID_POLICY" });
+      expect(err.message).toContain(`/etc/image-check/policy.yaml: trust.trustedRoot: ${path} ${why}`);
+    });
   });
 });

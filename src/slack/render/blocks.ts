@@ -4,7 +4,7 @@
  * Every mrkdwn object is `verbatim` (no auto-linking or mention parsing of what we did not mark up).
  */
 import type { types as slack } from "@slack/bolt";
-import { clip, escapeSlack } from "../escape.js";
+import { clip, escapeSlack, neutraliseBidi } from "../escape.js";
 
 /** A Block Kit block as Slack's types describe it. */
 export type Block = slack.KnownBlock;
@@ -41,9 +41,12 @@ export const LIMITS = {
   plainText: 150,
 } as const;
 
-/** A mrkdwn text object; `text` must already be escaped where it holds untrusted parts. */
+/**
+ * A mrkdwn text object; `text` must already be escaped where it holds untrusted parts. Bidi controls
+ * are neutralised once more here, so no path to a message can carry one, escaped or not.
+ */
 export function mrkdwn(text: string, max: number = LIMITS.sectionText): slack.MrkdwnElement {
-  return { type: "mrkdwn", text: clip(text, max), verbatim: true };
+  return { type: "mrkdwn", text: clip(neutraliseBidi(text), max), verbatim: true };
 }
 
 /** A plain_text object from untrusted or trusted text, escaped and clipped to `max`. */
@@ -146,7 +149,7 @@ export function blocksWithin(
 
 /** Fallback text for notifications: escaped pieces joined, clipped. */
 export function fallback(text: string): string {
-  return clip(text.replace(/\s+/g, " ").trim(), LIMITS.fallbackText);
+  return clip(neutraliseBidi(text).replace(/\s+/g, " ").trim(), LIMITS.fallbackText);
 }
 
 /** Slack's date formatting: shows in the reader's time zone, falls back to the UTC text. https://docs.slack.dev/messaging/formatting-message-text#date-formatting */
