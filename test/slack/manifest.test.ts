@@ -9,8 +9,9 @@ const manifest = parse(readFileSync(resolve(ROOT, "manifest.yml"), "utf8"));
 
 // The scope each Web API method needs (https://docs.slack.dev/reference/methods); null: none.
 // DMs go through chat.postMessage with the user id as the channel: Slack posts in the app's
-// Messages tab, and the method needs chat:write only. im:write is conversations.open's scope, which
-// the app never calls (the test below finds every method it calls in src/slack/api.ts).
+// Messages tab, and the method needs chat:write only. A retried decision DM looks for its earlier
+// self: conversations.open (im:write) finds the DM channel, conversations.history (im:history)
+// reads it. The test below finds every method the app calls in src/slack/api.ts.
 const SCOPES: Record<string, string[]> = {
   "chat.postMessage": ["chat:write"],
   "chat.postEphemeral": ["chat:write"],
