@@ -138,9 +138,28 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
   }
 }
 
-const isEntry =
-  process.argv[1] && import.meta.url === (await import("node:url")).pathToFileURL(process.argv[1]).href;
-if (isEntry) {
+/**
+ * Whether this module is the program node was started with. npm starts the binary through a
+ * symlink (`npm link`, `npm i -g`, `npx`, node_modules/.bin), so argv[1] names the link while
+ * import.meta.url names the file it points at: both are compared after resolving links. Comparing
+ * them as given made the installed binary do nothing and exit 0.
+ */
+async function isEntry(argv1: string | undefined): Promise<boolean> {
+  if (!argv1) return false;
+  const [{ realpath }, { fileURLToPath }] = await Promise.all([
+    import("node:fs/promises"),
+    import("node:url"),
+  ]);
+  try {
+    const [started, self] = await Promise.all([realpath(argv1), realpath(fileURLToPath(import.meta.url))]);
+    return started === self;
+  } catch {
+    // argv[1] is not a file (node -e, a REPL): this module was imported, not started.
+    return false;
+  }
+}
+
+if (await isEntry(process.argv[1])) {
   const code = await main(process.argv.slice(2), {
     stdout: (t) => process.stdout.write(t),
     stderr: (t) => process.stderr.write(t),
