@@ -32,6 +32,13 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: Com
       return { run: m.decisionsCommand, help: m.HELP };
     },
   },
+  pin: {
+    summary: "pin the image references of Dockerfiles, compose files and manifests to digests",
+    load: async () => {
+      const m = await import("./pin.js");
+      return { run: m.pinCommand, help: m.HELP };
+    },
+  },
   serve: {
     summary: "start the Slack app",
     load: async () => {
@@ -80,26 +87,6 @@ export function mainHelp(): string {
   ].join("\n");
 }
 
-/**
- * The version in package.json, found by walking up from this module: it sits two folders up from
- * src/cli (tsx) and three from dist/src/cli (the built binary).
- */
-async function packageVersion(): Promise<string> {
-  const { readFile } = await import("node:fs/promises");
-  for (let dir = new URL("./", import.meta.url); dir.pathname !== "/"; dir = new URL("../", dir)) {
-    try {
-      const pkg = JSON.parse(await readFile(new URL("package.json", dir), "utf8")) as {
-        name?: string;
-        version?: string;
-      };
-      if (pkg.name === "image-check" && pkg.version) return pkg.version;
-    } catch {
-      // Not here: keep walking up.
-    }
-  }
-  return "unknown";
-}
-
 /** Run the CLI with `argv` (without node and script); returns the exit code. */
 export async function main(argv: string[], io: CliIO): Promise<number> {
   const debug = argv.includes("--debug");
@@ -110,7 +97,8 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     return name ? 0 : EXIT.usage;
   }
   if (name === "--version" || name === "-V") {
-    io.stdout(`${await packageVersion()}\n`);
+    const { packageInfo } = await import("./package-info.js");
+    io.stdout(`${(await packageInfo()).version}\n`);
     return 0;
   }
   const entry = COMMANDS[name];
