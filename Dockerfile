@@ -37,7 +37,6 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json ./
 COPY scripts ./scripts
 COPY src ./src
 RUN npm run build \
@@ -80,7 +79,7 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 STOPSIGNAL SIGTERM
 # The image is the program: `docker run IMAGE check REF` runs a check, and with no arguments it serves.
-ENTRYPOINT ["node", "dist/src/cli/main.js"]
+ENTRYPOINT ["node", "dist/cli/main.js"]
 CMD ["serve"]
 
 # --- the source label, only when SOURCE was given: `FROM` picks the stage by whether it is set.

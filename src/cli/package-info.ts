@@ -12,7 +12,7 @@ let cached: Promise<PackageInfo> | undefined;
 
 /**
  * package.json of image-check, found by walking up from this module: it sits two folders up from
- * src/cli (tsx) and from dist (the bundle), three from dist/src/cli (tsc's output).
+ * src/cli (tsx) and from dist/cli (the bundle).
  */
 export function packageInfo(): Promise<PackageInfo> {
   cached ??= (async () => {

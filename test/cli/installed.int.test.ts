@@ -10,11 +10,24 @@
  * what the tarball holds (package.json `files`, the executable bit) are npm's own.
  */
 import { execFile } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, symlinkSync } from "node:fs";
+import { generateKeyPairSync } from "node:crypto";
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Report } from "../../src/checks/report.js";
+import { pushImage, randomRepo, signCosign } from "../support/image-builder.js";
+import { getTestbed } from "../support/testbed.js";
 
 const exec = promisify(execFile);
 
@@ -100,10 +113,41 @@ describe("the installed image-check binary", () => {
     });
   });
 
+  describe("when the image is signed", () => {
+    it("verifies the signature (the bundle loads its Sigstore code when there is one)", async () => {
+      const { open } = getTestbed();
+      const repo = randomRepo("installed");
+      const image = await pushImage(open, repo, { config: { User: "10001" } }, "1.0");
+      await signCosign(
+        open,
+        repo,
+        image.digest,
+        generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey,
+      );
+      const policy = join(tmp, "policy.json");
+      writeFileSync(
+        policy,
+        JSON.stringify({ registries: { allowPrivate: [open.host], allowInsecure: [open.host] } }),
+      );
+      const r = await run(
+        bin,
+        ["check", `${open.host}/${repo}:1.0`, "--no-store", "--json", "--policy", policy],
+        { PATH: env.PATH, HOME: tmp },
+        tmp,
+      );
+      expect(r.stderr).toBe("");
+      const report = JSON.parse(r.stdout) as Report;
+      // Signed by a key the policy does not trust: found and checked, not verified.
+      expect(report.findings.map((f) => f.id)).toContain("trust.untrusted-signer");
+      expect(report.findings.map((f) => f.id)).not.toContain("check.incomplete");
+    });
+  });
+
   describe("the packed entry file", () => {
     it("is executable in the tarball, so it runs without node in front of it", async () => {
       const { stdout } = await exec("tar", ["tvzf", packed]);
-      const entry = stdout.split("\n").find((l) => l.endsWith(" package/dist/src/cli/main.js"));
+      const { bin } = JSON.parse(readFileSync("package.json", "utf8")) as { bin: Record<string, string> };
+      const entry = stdout.split("\n").find((l) => l.endsWith(` package/${bin["image-check"]}`));
       expect(entry).toMatch(/^-rwxr-xr-x /);
     });
   });
