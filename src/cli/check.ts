@@ -78,6 +78,12 @@ export const checkCommand: Command = async (argv, io) => {
     positionals,
     files.length > 0 ? await referencesFromFiles(files, io.cwd) : [],
   );
+  if (targets.length === 0) {
+    // Files with no image in them (a ConfigMap, build-only compose services) pass; say so. JSON and
+    // SARIF still print their (empty) document, which a pipeline may upload.
+    io.stderr(`image-check check: no image references in ${files.join(", ")}\n`);
+    if (format === "text" || format === "github") return EXIT.pass;
+  }
   const config = loadConfig(io.env);
   const { loadPolicy } = await import("./load-policy.js");
   const loaded = await loadPolicy(flags.policy as string | undefined, io.env, io.cwd).catch(

@@ -123,6 +123,21 @@ describe("image-check check --file", () => {
     });
   });
 
+  describe("when a file names no image", () => {
+    it("says so and passes; SARIF is still a valid, empty log", async () => {
+      writeFileSync(join(dir, "config.yaml"), "apiVersion: v1\nkind: ConfigMap\ndata:\n  a: b\n");
+      const text = await run(["check", "--file", "config.yaml", "--no-store"]);
+      expect(text).toEqual({
+        code: 0,
+        stdout: "",
+        stderr: "image-check check: no image references in config.yaml\n",
+      });
+      const sarif = await run(["check", "--file", "config.yaml", "--no-store", "--format", "sarif"]);
+      expect(sarif.code).toBe(0);
+      expect((JSON.parse(sarif.stdout) as { runs: { results: unknown[] }[] }).runs[0]!.results).toEqual([]);
+    });
+  });
+
   describe("when a file is bad", () => {
     it.each([
       ["an unreadable path", "missing/Dockerfile", "missing/Dockerfile: cannot be read (ENOENT)"],
