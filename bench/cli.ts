@@ -46,20 +46,23 @@ async function runProgram(
   args: string[],
   env: NodeJS.ProcessEnv,
   dir: string,
-): Promise<{ ms: number; rssMb: number; code: number }> {
+): Promise<{ ms: number; rssMb: number; code: number; stdout: string }> {
   const rssFile = join(dir, "rss");
   const started = performance.now();
   let code = 0;
+  let stdout = "";
   try {
-    await exec(process.execPath, [binPath(), ...args], {
+    const out = await exec(process.execPath, [binPath(), ...args], {
       env: { ...env, NODE_OPTIONS: `--require ${MAX_RSS}`, BENCH_RSS_FILE: rssFile },
       cwd: dir,
     });
+    stdout = out.stdout;
   } catch (err) {
     code = (err as { code?: number }).code ?? -1;
+    stdout = (err as { stdout?: string }).stdout ?? "";
   }
   const ms = performance.now() - started;
-  return { ms, rssMb: Number(readFileSync(rssFile, "utf8")) / 1024, code };
+  return { ms, rssMb: Number(readFileSync(rssFile, "utf8")) / 1024, code, stdout };
 }
 
 async function freePort(): Promise<number> {
@@ -143,17 +146,19 @@ export async function benchCli(testbed: Testbed): Promise<string> {
       ]);
 
     const check: number[] = [];
+    const inside: number[] = [];
     const checkRss: number[] = [];
     const version: number[] = [];
     const versionRss: number[] = [];
     const pair: number[] = [];
     let code = 0;
     // Warm-up of every contestant (page cache), then interleaved so machine noise falls on all alike.
-    await runProgram(["check", ref, "--no-store", "--policy", policy], env, dir);
+    await runProgram(["check", ref, "--no-store", "--json", "--policy", policy], env, dir);
     await skopeo(false);
     for (let i = 0; i < RUNS; i++) {
-      const c = await runProgram(["check", ref, "--no-store", "--policy", policy], env, dir);
+      const c = await runProgram(["check", ref, "--no-store", "--json", "--policy", policy], env, dir);
       check.push(c.ms);
+      inside.push((JSON.parse(c.stdout) as { durationMs: number }).durationMs);
       checkRss.push(c.rssMb);
       code = c.code;
       const v = await runProgram(["--version"], env, dir);
@@ -165,13 +170,14 @@ export async function benchCli(testbed: Testbed): Promise<string> {
       pair.push(performance.now() - started);
     }
     const restMb = await serveAtRest(dir, env);
-    const m = { check: median(check), pair: median(pair), version: median(version) };
+    const m = { check: median(check), pair: median(pair), version: median(version), inside: median(inside) };
     return [
       `CLI: ${RUNS} runs per figure, medians (RSS: the largest run); single-arch image on the loopback registry; program: ${binPath().replace(`${resolve(".")}/`, "")}.`,
       "",
       "| what | wall ms | peak RSS MB | target |",
       "|---|---|---|---|",
-      `| image-check check --no-store (exit ${code}) | ${m.check.toFixed(1)} | ${Math.max(...checkRss).toFixed(1)} | ≤ 2.5× skopeo pair, ≤ 60 MB |`,
+      `| image-check check --no-store --json (exit ${code}) | ${m.check.toFixed(1)} | ${Math.max(...checkRss).toFixed(1)} | ≤ 2.5× skopeo pair, ≤ 60 MB |`,
+      `| of which the check itself (report durationMs: gather, verify, checks) | ${m.inside.toFixed(1)} | | |`,
       `| skopeo inspect + skopeo inspect --config | ${m.pair.toFixed(1)} | | |`,
       `| check / skopeo pair | ${(m.check / m.pair).toFixed(2)}× | | ≤ 2.5× |`,
       `| image-check --version | ${m.version.toFixed(1)} | ${Math.max(...versionRss).toFixed(1)} | |`,
