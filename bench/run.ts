@@ -27,6 +27,16 @@ const parts: Record<string, () => Promise<string>> = {
       await stop();
     }
   },
+  cli: async () => {
+    const { startTestbed } = await import("../test/support/testbed.js");
+    const { benchCli } = await import("./cli.js");
+    const { testbed, stop } = await startTestbed({ withoutDockerd: true });
+    try {
+      return await benchCli(testbed);
+    } finally {
+      await stop();
+    }
+  },
   store: async () => (await import("./store.js")).benchStore(),
   slack: async () => (await import("./slack.js")).benchSlack(),
 };

@@ -3,7 +3,6 @@
  * the image's config. Pure. What it cannot know (how much memory the app needs, which paths it
  * writes) it sets to a safe starting point and says so in a note.
  */
-import { stringify } from "yaml";
 import type { ImageFacts } from "../facts/model.js";
 import { isRootUser, isSensitiveVolume, normalizePath, splitEnv } from "./config.js";
 import type { RunAdvice } from "./report.js";
@@ -147,7 +146,7 @@ export function runAdvice(facts: ImageFacts, pinned: string): RunAdvice {
   return {
     dockerRun: formatCommand(args),
     // Quoted strings: YAML 1.1 readers take an unquoted 65534:65534 for a base-60 number.
-    compose: stringify(doc, { lineWidth: 0, defaultStringType: "QUOTE_DOUBLE", defaultKeyType: "PLAIN" }),
+    compose: composeYaml(doc),
     notes,
   };
 }
@@ -196,4 +195,35 @@ function formatCommand(args: string[]): string {
   }
   lines.push(shellQuote(args[args.length - 1]!));
   return lines.join(" \\\n  ");
+}
+
+/**
+ * The compose snippet as YAML. Its shape is fixed (maps of maps, lists of strings, strings,
+ * numbers, booleans), so it is written here rather than by the yaml package, which every check
+ * would otherwise load (a tenth of the CLI's start-up) for a few lines. Every string is
+ * double-quoted with JSON's escapes, which YAML's double-quoted style shares
+ * (https://yaml.org/spec/1.2.2/#double-quoted-style): image text cannot break out of its value,
+ * and YAML 1.1 readers do not take 65534:65534 for a base-60 number.
+ */
+export function composeYaml(value: Record<string, unknown>, indent = ""): string {
+  let out = "";
+  for (const [key, v] of Object.entries(value)) {
+    const k = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(key) ? key : JSON.stringify(key);
+    if (Array.isArray(v)) {
+      out += v.length === 0 ? `${indent}${k}: []\n` : `${indent}${k}:\n`;
+      for (const item of v) out += `${indent}  - ${yamlScalar(item)}\n`;
+    } else if (v !== null && typeof v === "object") {
+      const entries = Object.keys(v);
+      out +=
+        entries.length === 0
+          ? `${indent}${k}: {}\n`
+          : `${indent}${k}:\n${composeYaml(v as Record<string, unknown>, `${indent}  `)}`;
+    } else out += `${indent}${k}: ${yamlScalar(v)}\n`;
+  }
+  return out;
+}
+
+function yamlScalar(v: unknown): string {
+  if (typeof v === "number" || typeof v === "boolean") return String(v);
+  return JSON.stringify(String(v));
 }

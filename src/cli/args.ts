@@ -15,17 +15,21 @@ export class UsageError extends CodedError<"USAGE"> {
 }
 
 /** The flags a command accepts: boolean flags, or flags taking a value (optionally from a fixed set). */
-export type FlagSpec = Record<string, { type: "boolean" } | { type: "string"; choices?: readonly string[] }>;
+export type FlagSpec = Record<
+  string,
+  { type: "boolean" } | { type: "string"; choices?: readonly string[]; multiple?: boolean }
+>;
 
 /** Parsed arguments. */
 export interface ParsedArgs {
-  flags: Record<string, string | boolean | undefined>;
+  /** A `multiple` flag's values are a string[] (in the order given). */
+  flags: Record<string, string | boolean | string[] | undefined>;
   positionals: string[];
 }
 
 /** Parse `argv` (without the command name) against `spec`. `--flag=value` and `--flag value` both work. */
 export function parseArgs(command: string, argv: readonly string[], spec: FlagSpec): ParsedArgs {
-  const flags: Record<string, string | boolean | undefined> = {};
+  const flags: ParsedArgs["flags"] = {};
   const positionals: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -58,7 +62,8 @@ export function parseArgs(command: string, argv: readonly string[], spec: FlagSp
     if (value === undefined || value === "") throw new UsageError(`${command}: --${name} needs a value`);
     if (def.choices && !def.choices.includes(value))
       throw new UsageError(`${command}: --${name} must be one of ${def.choices.join(", ")}, got "${value}"`);
-    flags[name] = value;
+    if (def.multiple) flags[name] = [...((flags[name] as string[] | undefined) ?? []), value];
+    else flags[name] = value;
   }
   return { flags, positionals };
 }

@@ -1,25 +1,38 @@
 /**
- * `image-check check REF... [--json] [--policy FILE] [--platform OS/ARCH] [--source registry|engine|auto]`
- * (../shared/CONTRACT.md, "Commands"). Several references are checked concurrently and reported in
- * the order given. Exit: 0 pass, 1 review, 2 block, 3 could not check, 64 usage.
+ * `image-check check REF... [--file PATH...] [--format text|json|sarif|github] [--policy FILE]
+ * [--platform OS/ARCH] [--source registry|engine|auto]` (the README's "Commands"). Several
+ * references are checked concurrently and reported in the order given; a reference found in
+ * several places (files, lines, the command line) is checked once and reported at each place.
+ * Exit: 0 pass, 1 review, 2 block, 3 could not check, 64 usage.
  */
 import { userInfo } from "node:os";
 import { couldNotFinish, type Report } from "../checks/report.js";
 import { loadConfig } from "../config.js";
 import { oneLine } from "../errors.js";
-import { parseReference } from "../reference/parse.js";
+import type { FoundReference } from "../files/index.js";
+import type { Policy } from "../policy/schema.js";
+import { formatReference, parseReference } from "../reference/parse.js";
 import type { CliReportInput } from "../store/api.js";
 import { type CliIO, type Command, EXIT, parseArgs, UsageError } from "./args.js";
+import type { LocatedReport, Location } from "./format-github.js";
 import type { SourceKind } from "./sources.js";
 import { printable } from "./terminal.js";
 
 /** The command's --help text (main prints it for --help or -h). */
 export const HELP = `Usage: image-check check REF [REF...] [options]
+       image-check check --file PATH [--file PATH...] [REF...] [options]
 
 Gather the facts about each image (no layer is downloaded), run every check, and print the report.
 
 Options:
-  --json                 print the report JSON (schema image-check/report@1); an array for several REFs
+  --file PATH            also check every image referenced in PATH: a Dockerfile (FROM, COPY --from, ARG
+                         defaults applied), a compose file (services.*.image) or Kubernetes YAML (pod
+                         containers of any workload); repeatable. Each image is checked once and
+                         reported at every file and line that names it
+  --format FORMAT        text (default), json, sarif (SARIF 2.1.0, for code scanning) or github
+                         (GitHub Actions ::error / ::warning annotations at the file and line)
+  --json                 the same as --format json: the report JSON (schema image-check/report@1);
+                         an array for several images
   --policy FILE          policy file (YAML or JSON); default: $IMAGE_CHECK_POLICY, else the built-in policy
   --platform OS/ARCH     platform to pick from a multi-arch index (default: the policy's, linux/amd64);
                          given explicitly, a single-platform image of another platform is refused
@@ -35,6 +48,8 @@ several REFs the exit code is the worst: block, then could not check, then revie
 
 const FLAGS = {
   json: { type: "boolean" },
+  file: { type: "string", multiple: true },
+  format: { type: "string", choices: ["text", "json", "sarif", "github"] },
   policy: { type: "string" },
   platform: { type: "string" },
   source: { type: "string", choices: ["registry", "engine", "auto"] },
@@ -44,15 +59,32 @@ const FLAGS = {
 /** The `check` command. */
 export const checkCommand: Command = async (argv, io) => {
   const { flags, positionals } = parseArgs("check", argv, FLAGS);
-  if (positionals.length === 0)
-    throw new UsageError("check: missing image reference (usage: image-check check REF [--json])");
-  // Every reference is parsed before anything is fetched, so one typo fails fast and changes nothing.
+  const files = (flags.file as string[] | undefined) ?? [];
+  if (positionals.length === 0 && files.length === 0)
+    throw new UsageError(
+      "check: missing image reference (usage: image-check check REF [--json], or --file PATH)",
+    );
+  if (flags.json && flags.format && flags.format !== "json")
+    throw new UsageError(`check: --json and --format ${flags.format} contradict each other`);
+  const format = (flags.json ? "json" : ((flags.format as string | undefined) ?? "text")) as Format;
+  // Every reference is parsed, and every file read, before anything is fetched, so one typo fails
+  // fast and changes nothing.
   for (const p of positionals) {
     try {
       parseReference(p);
     } catch (err) {
       throw new UsageError(oneLine(err));
     }
+  }
+  const targets = collectTargets(
+    positionals,
+    files.length > 0 ? await referencesFromFiles(files, io.cwd) : [],
+  );
+  if (targets.length === 0) {
+    // Files with no image in them (a ConfigMap, build-only compose services) pass; say so. JSON and
+    // SARIF still print their (empty) document, which a pipeline may upload.
+    io.stderr(`image-check check: no image references in ${files.join(", ")}\n`);
+    if (format === "text" || format === "github") return EXIT.pass;
   }
   const config = loadConfig(io.env);
   const { loadPolicy } = await import("./load-policy.js");
@@ -87,9 +119,7 @@ export const checkCommand: Command = async (argv, io) => {
   });
 
   const outcomes = await Promise.all(
-    positionals.map((reference) =>
-      checkImage(reference, deps, { platform: flags.platform as string | undefined }),
-    ),
+    targets.map((t) => checkImage(t.reference, deps, { platform: flags.platform as string | undefined })),
   );
   if (store) {
     const record: CliReportInput = { requestedBy: cliUser(io.env), approvals: loaded.policy.approvals };
@@ -97,16 +127,93 @@ export const checkCommand: Command = async (argv, io) => {
     store.close();
   }
 
-  const reports = outcomes.map((o) => o.report);
-  if (flags.json) {
-    io.stdout(`${JSON.stringify(reports.length === 1 ? reports[0] : reports, null, 2)}\n`);
-  } else {
-    const { renderReportText } = await import("./render-text.js");
-    const color = io.isTTY && !io.env.NO_COLOR;
-    io.stdout(reports.map((r) => renderReportText(r, { color })).join("\n"));
-  }
+  const located = outcomes.map((o, i) => ({ report: o.report, locations: targets[i]!.locations }));
+  io.stdout(await render(format, located, loaded.policy, io));
   return exitCodeFor(outcomes.map((o) => ({ report: o.report, couldNotCheck: Boolean(o.gatherError) })));
 };
+
+/** The output formats of `--format`. */
+type Format = "text" | "json" | "sarif" | "github";
+
+/** One image to check: the reference (as first written) and every place it was found. */
+interface Target {
+  reference: string;
+  locations: Location[];
+}
+
+/** The references of `files`, each read capped and parsed; any problem is a usage error naming the file. */
+async function referencesFromFiles(files: string[], cwd: string): Promise<FoundReference[]> {
+  const [{ referencesIn }, { readInputFile }] = await Promise.all([
+    import("../files/index.js"),
+    import("./read-files.js"),
+  ]);
+  const found: FoundReference[] = [];
+  for (const file of files) {
+    try {
+      found.push(...referencesIn(file, await readInputFile(file, cwd)).references);
+    } catch (err) {
+      throw new UsageError(oneLine(err));
+    }
+  }
+  return found;
+}
+
+/**
+ * One target per image: references that name the same image in any spelling (`nginx:1.27`,
+ * `docker.io/library/nginx:1.27`) are checked once, with all their places. Command-line references
+ * come first, then files in the order given.
+ */
+export function collectTargets(positionals: string[], found: FoundReference[]): Target[] {
+  const byKey = new Map<string, Target>();
+  const add = (reference: string, at?: Location) => {
+    const key = formatReference(parseReference(reference));
+    let t = byKey.get(key);
+    if (!t) {
+      t = { reference, locations: [] };
+      byKey.set(key, t);
+    }
+    if (at) t.locations.push(at);
+  };
+  for (const p of positionals) add(p);
+  for (const f of found) add(f.reference, { file: f.file, line: f.line });
+  return [...byKey.values()];
+}
+
+async function render(format: Format, located: LocatedReport[], policy: Policy, io: CliIO): Promise<string> {
+  const levels = { reviewAt: policy.verdict.reviewAt, blockAt: policy.verdict.blockAt };
+  if (format === "json") {
+    const shown = located.map(({ report, locations }) =>
+      locations.length > 0 ? { ...report, locations } : report,
+    );
+    return `${JSON.stringify(shown.length === 1 ? shown[0] : shown, null, 2)}\n`;
+  }
+  if (format === "sarif") {
+    const [{ renderSarif }, { packageInfo }] = await Promise.all([
+      import("./format-sarif.js"),
+      import("./package-info.js"),
+    ]);
+    const pkg = await packageInfo();
+    const sarif = renderSarif(located, {
+      ...levels,
+      version: pkg.version,
+      ...(pkg.homepage ? { helpUri: pkg.homepage } : {}),
+    });
+    return `${JSON.stringify(sarif, null, 2)}\n`;
+  }
+  if (format === "github") {
+    const { renderGithub } = await import("./format-github.js");
+    return renderGithub(located, levels);
+  }
+  const { renderReportText } = await import("./render-text.js");
+  const color = io.isTTY && !io.env.NO_COLOR;
+  return located
+    .map(({ report, locations }) => {
+      const where =
+        locations.length > 0 ? `at ${locations.map((l) => `${l.file}:${l.line}`).join(", ")}\n` : "";
+      return where + renderReportText(report, { color });
+    })
+    .join("\n");
+}
 
 /**
  * The exit code for several outcomes. One reference: 3 when it could not be fully checked (the

@@ -4,7 +4,7 @@
  */
 import { dirname, resolve } from "node:path";
 import { isCoded } from "../errors.js";
-import { PolicyError, parsePolicy } from "../policy/parse.js";
+import { PolicyError, parsePolicyJson } from "../policy/parse.js";
 import { defaultPolicy, type Policy } from "../policy/schema.js";
 import { readRegularFile } from "../read-file.js";
 
@@ -24,7 +24,8 @@ export async function loadPolicy(
   if (!given) return { policy: defaultPolicy(), source: "built-in default" };
   const file = resolve(cwd, given);
   const text = await readText(file, MAX_POLICY_BYTES, "POLICY_NOT_FOUND", `policy file ${given}`);
-  const policy = parsePolicy(text, given);
+  // JSON is read without the YAML parser; anything else (or JSON with a mistake) by it.
+  const policy = parsePolicyJson(text, given) ?? (await import("../policy/yaml.js")).parsePolicy(text, given);
   return { policy: await resolveKeyFiles(policy, dirname(file), given), source: file };
 }
 

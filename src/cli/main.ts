@@ -33,6 +33,13 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: Com
       return { run: m.decisionsCommand, help: m.HELP };
     },
   },
+  pin: {
+    summary: "pin the image references of Dockerfiles, compose files and manifests to digests",
+    load: async () => {
+      const m = await import("./pin.js");
+      return { run: m.pinCommand, help: m.HELP };
+    },
+  },
   serve: {
     summary: "start the Slack app",
     load: async () => {
@@ -81,26 +88,6 @@ export function mainHelp(): string {
   ].join("\n");
 }
 
-/**
- * The version in package.json, found by walking up from this module: it sits two folders up from
- * src/cli (tsx) and three from dist/src/cli (the built binary).
- */
-async function packageVersion(): Promise<string> {
-  const { readFile } = await import("node:fs/promises");
-  for (let dir = new URL("./", import.meta.url); dir.pathname !== "/"; dir = new URL("../", dir)) {
-    try {
-      const pkg = JSON.parse(await readFile(new URL("package.json", dir), "utf8")) as {
-        name?: string;
-        version?: string;
-      };
-      if (pkg.name === "image-check" && pkg.version) return pkg.version;
-    } catch {
-      // Not here: keep walking up.
-    }
-  }
-  return "unknown";
-}
-
 /** Run the CLI with `argv` (without node and script); returns the exit code. */
 export async function main(argv: string[], io: CliIO): Promise<number> {
   const debug = argv.includes("--debug");
@@ -111,7 +98,8 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     return name ? 0 : EXIT.usage;
   }
   if (name === "--version" || name === "-V") {
-    io.stdout(`${await packageVersion()}\n`);
+    const { packageInfo } = await import("./package-info.js");
+    io.stdout(`${(await packageInfo()).version}\n`);
     return 0;
   }
   const entry = COMMANDS[name];
@@ -140,9 +128,28 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
   }
 }
 
-const isEntry =
-  process.argv[1] && import.meta.url === (await import("node:url")).pathToFileURL(process.argv[1]).href;
-if (isEntry) {
+/**
+ * Whether this module is the program node was started with. npm starts the binary through a
+ * symlink (`npm link`, `npm i -g`, `npx`, node_modules/.bin), so argv[1] names the link while
+ * import.meta.url names the file it points at: both are compared after resolving links. Comparing
+ * them as given made the installed binary do nothing and exit 0.
+ */
+async function isEntry(argv1: string | undefined): Promise<boolean> {
+  if (!argv1) return false;
+  const [{ realpath }, { fileURLToPath }] = await Promise.all([
+    import("node:fs/promises"),
+    import("node:url"),
+  ]);
+  try {
+    const [started, self] = await Promise.all([realpath(argv1), realpath(fileURLToPath(import.meta.url))]);
+    return started === self;
+  } catch {
+    // argv[1] is not a file (node -e, a REPL): this module was imported, not started.
+    return false;
+  }
+}
+
+if (await isEntry(process.argv[1])) {
   const code = await main(process.argv.slice(2), {
     stdout: (t) => process.stdout.write(t),
     stderr: (t) => process.stderr.write(t),

@@ -1,9 +1,9 @@
 /**
  * Reading a policy file (../shared/CONTRACT.md, "The policy file"): YAML or JSON text in, a
  * validated Policy out, or one line that names the file, the path in it and what was expected.
+ * YAML text is read in ./yaml.ts (parsePolicy), so that the YAML parser loads only for YAML.
  * Pure: the CLI reads the file (src/cli/load-policy.ts).
  */
-import { parseDocument } from "yaml";
 import type { z } from "zod";
 import { CHECKS } from "../checks/types.js";
 import { CodedError } from "../errors.js";
@@ -12,23 +12,61 @@ import { POLICY_DEFAULTS, type Policy, policySchema } from "./schema.js";
 /** Why a policy could not be used. The CLI maps INVALID_POLICY to exit 64. */
 export class PolicyError extends CodedError<"INVALID_POLICY" | "POLICY_NOT_FOUND" | "KEY_NOT_FOUND"> {}
 
-/** Parse and validate policy text (YAML, or JSON, which is YAML). Throws PolicyError INVALID_POLICY with one line. */
-export function parsePolicy(text: string, fileName: string): Policy {
-  const doc = parseDocument(text, { uniqueKeys: true });
-  const yamlError = doc.errors[0];
-  if (yamlError) {
-    const pos = yamlError.linePos?.[0];
-    const where = pos ? `line ${pos.line}, column ${pos.col}` : "syntax";
-    const reason = yamlError.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "");
-    throw new PolicyError("INVALID_POLICY", `${fileName}: ${where}: ${reason}`);
-  }
+/**
+ * Parse and validate a JSON policy, or undefined when `text` is not JSON (then it is YAML: see
+ * ./yaml.ts). JSON is read without the YAML parser, so a JSON policy never loads it. Throws
+ * PolicyError INVALID_POLICY with one line.
+ */
+export function parsePolicyJson(text: string, fileName: string): Policy | undefined {
+  if (!/^\s*\{/.test(text)) return undefined;
   let input: unknown;
   try {
-    // Aliases are resolved here (and capped by yaml's maxAliasCount against alias bombs).
-    input = doc.toJS({ maxAliasCount: 100 }) ?? {};
-  } catch (err) {
-    throw new PolicyError("INVALID_POLICY", `${fileName}: ${(err as Error).message.split("\n")[0]}`);
+    input = JSON.parse(text);
+  } catch {
+    // Not valid JSON: YAML (a superset) reads it, and names the line and column of a mistake.
+    return undefined;
   }
+  const duplicate = duplicateKey(text);
+  // The YAML reading refuses duplicate keys; JSON.parse would silently keep the last one.
+  if (duplicate !== undefined)
+    throw new PolicyError(
+      "INVALID_POLICY",
+      `${fileName}: the key ${JSON.stringify(duplicate)} appears twice in one object`,
+    );
+  return parsePolicyInput(input, fileName);
+}
+
+/**
+ * The first key that appears twice in one object of `json` (text JSON.parse accepted), if any.
+ * One pass: strings are skipped whole, and each open object keeps the set of its keys.
+ */
+function duplicateKey(json: string): string | undefined {
+  const stack: (Set<string> | null)[] = [];
+  for (let i = 0; i < json.length; i++) {
+    const c = json[i];
+    if (c === "{") stack.push(new Set());
+    else if (c === "[") stack.push(null);
+    else if (c === "}" || c === "]") stack.pop();
+    else if (c === '"') {
+      let end = i + 1;
+      while (json[end] !== '"') end += json[end] === "\\" ? 2 : 1;
+      const raw = json.slice(i, end + 1);
+      i = end;
+      let next = end + 1;
+      while (/\s/.test(json[next] ?? "")) next++;
+      const keys = stack.at(-1);
+      if (json[next] === ":" && keys) {
+        const key = JSON.parse(raw) as string;
+        if (keys.has(key)) return key;
+        keys.add(key);
+      }
+    }
+  }
+  return undefined;
+}
+
+/** Validate policy input already read from YAML or JSON. Throws PolicyError INVALID_POLICY with one line. */
+export function parsePolicyInput(input: unknown, fileName: string): Policy {
   if (typeof input !== "object" || Array.isArray(input)) {
     throw new PolicyError(
       "INVALID_POLICY",

@@ -369,6 +369,20 @@ export class RegistrySource implements ImageSource {
     return new Session(client, ref.repository, ctx);
   }
 
+  /**
+   * What `ref`'s tag (`latest` when it names none) resolves to now: the digest of the manifest or,
+   * for a multi-arch image, of the index, checked against the bytes fetched (a registry's
+   * Docker-Content-Digest is never taken on its word). For `image-check pin`.
+   */
+  async resolveTag(
+    ref: ImageReference,
+    signal?: AbortSignal,
+  ): Promise<{ digest: string; mediaType: string }> {
+    const session = this.session(ref, { stats: new StatsRecorder(), ...(signal ? { signal } : {}) });
+    const top = await session.manifest(effectiveTag(ref) ?? "latest");
+    return { digest: top.digest, mediaType: top.mediaType };
+  }
+
   /** Gather the facts of the image `ref` names. */
   async gather(ref: ImageReference, options: GatherOptions = {}): Promise<ImageFacts> {
     const startedAt = performance.now();

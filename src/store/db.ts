@@ -207,7 +207,7 @@ let cachedFolder: string | undefined;
 
 /**
  * The shipped migrations folder, found relative to this module so it works from src (tsx:
- * src/store -> ../../migrations) and from dist after `tsc` (dist/src/store -> ../../../migrations).
+ * src/store -> ../../migrations) and from the bundle (dist/cli -> ../../migrations).
  */
 export function migrationsFolder(): string {
   if (cachedFolder) return cachedFolder;

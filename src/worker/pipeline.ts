@@ -19,8 +19,8 @@ import type { Policy } from "../policy/schema.js";
 import { parseReference } from "../reference/parse.js";
 import type { ImageReference } from "../reference/types.js";
 import { EMPTY_TRUST } from "../trust/types.js";
+import { hasTrustArtifacts, unsignedTrust } from "../trust/unsigned.js";
 import type { TrustMaterial } from "../trust/verify.js";
-import { verifyTrust } from "../trust/verify.js";
 
 /**
  * The most entries of each kind the checks read. Far above any real image (Docker stops at 127
@@ -196,7 +196,10 @@ export async function checkImage(
   let findings: Finding[];
   let trust = EMPTY_TRUST;
   try {
-    trust = verifyTrust(facts, deps.trust, now);
+    // The verifiers (and the Sigstore libraries under them) load only when there is something to verify.
+    trust = hasTrustArtifacts(facts)
+      ? (await import("../trust/verify.js")).verifyTrust(facts, deps.trust, now)
+      : unsignedTrust(facts);
     findings = runChecks(facts, { policy: deps.policy, now, trust, lastKnownDigest: lastKnown });
   } catch (err) {
     // A bug in a check must not turn into a silent pass: report it as an incomplete check.

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Report } from "../../src/checks/report.js";
 import { CHECKS, type CheckId, severityRank } from "../../src/checks/types.js";
 import { policyVersion } from "../../src/policy/evaluate.js";
-import { parsePolicy } from "../../src/policy/parse.js";
+import { parsePolicy } from "../../src/policy/yaml.js";
 import { trustMaterialFromPolicy } from "../../src/trust/material.js";
 import { checkImage } from "../../src/worker/pipeline.js";
 import { sourceFor } from "../registry/helpers.js";

@@ -27,7 +27,7 @@ async function entry(args: string[]): Promise<{ code: number; stdout: string; st
 
 describe("the image-check entry point", () => {
   describe("when asked for a command's help", () => {
-    it.each(["check", "inspect", "decisions", "serve", "migrate", "backup", "policy"])(
+    it.each(["check", "inspect", "decisions", "serve", "migrate", "backup", "policy", "pin"])(
       "%s --help prints its usage and exits 0",
       async (command) => {
         const r = await entry([command, "--help"]);

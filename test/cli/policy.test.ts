@@ -5,8 +5,9 @@ import { afterAll, describe, expect, it } from "vitest";
 import type { CliIO } from "../../src/cli/args.js";
 import { loadPolicy } from "../../src/cli/load-policy.js";
 import { main } from "../../src/cli/main.js";
-import { PolicyError, parsePolicy } from "../../src/policy/parse.js";
+import { PolicyError } from "../../src/policy/parse.js";
 import { defaultPolicy } from "../../src/policy/schema.js";
+import { parsePolicy } from "../../src/policy/yaml.js";
 
 const dir = mkdtempSync(join(tmpdir(), "image-check-policy-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -2,8 +2,8 @@ import { describe, expect, it } from "vitest";
 import { finding } from "../../src/checks/finding.js";
 import type { CheckId, Finding } from "../../src/checks/types.js";
 import { evaluate, policyVersion } from "../../src/policy/evaluate.js";
-import { parsePolicy } from "../../src/policy/parse.js";
 import { defaultPolicy } from "../../src/policy/schema.js";
+import { parsePolicy } from "../../src/policy/yaml.js";
 
 const NGINX = { registry: "docker.io", repository: "library/nginx", tag: "1.27.3" };
 const f = (id: CheckId): Finding => finding(id, id, "detail");

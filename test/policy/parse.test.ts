@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { defaultPolicyText, PolicyError, parsePolicy } from "../../src/policy/parse.js";
+import { defaultPolicyText, PolicyError } from "../../src/policy/parse.js";
 import { defaultPolicy } from "../../src/policy/schema.js";
+import { parsePolicy } from "../../src/policy/yaml.js";
 
 function errorOf(text: string, file = "policy.yaml"): PolicyError {
   try {

@@ -22,3 +22,21 @@ describe("the store's boundary (STYLE.md: driver types stay inside src/store)", 
     expect(outside).toEqual([]);
   });
 });
+
+describe("the pure folders (biome.json's override keeps the same list)", () => {
+  const PURE = ["checks/", "trust/", "policy/", "reference/", "files/"];
+  const IO =
+    /\bfrom\s+["'](?:node:)?(?:fs|fs\/promises|http|https|net|dns|dns\/promises|child_process|tls|dgram)["']/;
+  const LAYERS = /\bfrom\s+["'][./]*\/(?:registry|engine|store|slack|worker|cli)\//;
+
+  it("import no I/O module and nothing from the I/O layers", () => {
+    const impure = sources(SRC)
+      .map((file) => relative(SRC, file))
+      .filter((file) => PURE.some((dir) => file.startsWith(dir)))
+      .filter((file) => {
+        const text = readFileSync(join(SRC, file), "utf8");
+        return IO.test(text) || LAYERS.test(text);
+      });
+    expect(impure).toEqual([]);
+  });
+});

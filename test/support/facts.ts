@@ -11,8 +11,8 @@ import type { Report } from "../../src/checks/report.js";
 import type { CheckContext } from "../../src/checks/types.js";
 import type { HistoryEntry, ImageFacts } from "../../src/facts/model.js";
 import { evaluate, policyVersion } from "../../src/policy/evaluate.js";
-import { parsePolicy } from "../../src/policy/parse.js";
 import type { Policy } from "../../src/policy/schema.js";
+import { parsePolicy } from "../../src/policy/yaml.js";
 import type { TrustReport } from "../../src/trust/types.js";
 
 /** The clock every check test uses. */
