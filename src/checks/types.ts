@@ -5,6 +5,7 @@
 import type { ImageFacts } from "../facts/model.js";
 import type { Policy } from "../policy/schema.js";
 import type { TrustReport } from "../trust/types.js";
+import type { VulnAssessment } from "../vuln/assess.js";
 
 export const SEVERITIES = ["info", "low", "medium", "high", "critical"] as const;
 /** How much a finding matters, in ascending order. */
@@ -49,6 +50,12 @@ export const CHECKS = {
   "trust.digest-mismatch": { category: "trust", severity: "critical" },
   "trust.no-sbom": { category: "trust", severity: "low" },
   "check.incomplete": { category: "check", severity: "high" },
+  "vuln.critical": { category: "vuln", severity: "critical" },
+  "vuln.high": { category: "vuln", severity: "high" },
+  "vuln.unfixed": { category: "vuln", severity: "low" },
+  "vuln.other": { category: "vuln", severity: "info" },
+  "vuln.no-data": { category: "vuln", severity: "medium" },
+  "vuln.stale-data": { category: "vuln", severity: "low" },
 } as const satisfies Record<string, { category: string; severity: Severity }>;
 
 /** A stable check id. */
@@ -91,6 +98,11 @@ export interface CheckContext {
    * `facts.registryInfo.tagDigest`, then `facts.digest`.
    */
   tagDigest?: string | null;
+  /**
+   * The vulnerability assessment (src/vuln), when the caller made one (it may add a scanner
+   * report or OSV matches); when absent the vuln checks assess the facts and trust report alone.
+   */
+  vulnerabilities?: VulnAssessment | null;
 }
 
 /** A check: pure, no I/O. Returns findings with the default severity; the policy adjusts later. */

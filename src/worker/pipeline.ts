@@ -21,6 +21,7 @@ import type { ImageReference } from "../reference/types.js";
 import { EMPTY_TRUST } from "../trust/types.js";
 import type { TrustMaterial } from "../trust/verify.js";
 import { verifyTrust } from "../trust/verify.js";
+import { assessVulnerabilities, type VulnAssessment, type VulnInputs } from "../vuln/assess.js";
 
 /**
  * The most entries of each kind the checks read. Far above any real image (Docker stops at 127
@@ -85,6 +86,11 @@ export interface CheckOptions {
   /** `os/arch[/variant]`; the policy's platform by default. */
   platform?: string;
   signal?: AbortSignal;
+  /**
+   * Reads vulnerability data given for this image (`check --vuln-report`), once its digests are
+   * known; throws a coded error when the data is about another image.
+   */
+  vulnInputs?: (facts: ImageFacts) => VulnInputs;
 }
 
 /** The result: the report, and the facts when they could be gathered. */
@@ -169,9 +175,26 @@ export async function checkImage(
   const facts: ImageFacts = hub ? { ...bounded, hub } : bounded;
   let findings: Finding[];
   let trust = EMPTY_TRUST;
+  let vulnerabilities: VulnAssessment | null = null;
+  // Given data about another image is a usage error, not a finding: it must not be silently ignored.
+  const vulnInputs = options.vulnInputs?.(facts) ?? {};
   try {
     trust = verifyTrust(facts, deps.trust, now);
-    findings = runChecks(facts, { policy: deps.policy, now, trust, lastKnownDigest: lastKnown });
+    vulnerabilities = assessVulnerabilities(
+      facts,
+      { ...imageOf(ref), digest: facts.digest },
+      trust,
+      deps.policy,
+      now,
+      vulnInputs,
+    );
+    findings = runChecks(facts, {
+      policy: deps.policy,
+      now,
+      trust,
+      lastKnownDigest: lastKnown,
+      vulnerabilities,
+    });
   } catch (err) {
     // A bug in a check must not turn into a silent pass: report it as an incomplete check.
     findings = findingsForGatherError({ code: "CHECK_FAILED", message: oneLine(err) });
@@ -187,6 +210,7 @@ export async function checkImage(
     durationMs: Math.round(clock() - started),
     policyVersion: deps.policyVersion,
     platform: formatPlatform(facts.platform ?? platform),
+    vulnerabilities: vulnerabilities?.report ?? null,
   });
   return { report, facts };
 }
