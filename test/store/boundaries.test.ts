@@ -22,3 +22,21 @@ describe("the store's boundary (STYLE.md: driver types stay inside src/store)", 
     expect(outside).toEqual([]);
   });
 });
+
+describe("the pure layers' boundary (STYLE.md: checks, trust, policy, reference and vuln judge bytes already fetched)", () => {
+  const PURE = ["checks/", "trust/", "policy/", "reference/", "vuln/"];
+  const importsIo =
+    /\bfrom\s+["'](?:node:)?(?:fs|fs\/promises|http|https|net|dns|dns\/promises|tls|dgram|child_process|worker_threads)["']|\bfrom\s+["'][^"']*\/(?:registry|engine|store|slack|worker|cli)\/[^"']*["']/;
+
+  it("keeps src/vuln free of I/O and of the I/O layers", () => {
+    const vuln = sources(join(SRC, "vuln"));
+    expect(vuln.length).toBeGreaterThan(0);
+    const offending = vuln.filter((file) => importsIo.test(readFileSync(file, "utf8")));
+    expect(offending).toEqual([]);
+  });
+
+  it("names every pure folder in the biome import rule", () => {
+    const biome = readFileSync(fileURLToPath(new URL("../../biome.json", import.meta.url)), "utf8");
+    for (const folder of PURE) expect(biome).toContain(`"src/${folder}**"`);
+  });
+});
