@@ -1,5 +1,6 @@
 /**
- * `image-check check REF... [--json] [--policy FILE] [--platform OS/ARCH] [--source registry|engine|auto]`
+ * `image-check check REF... [--json] [--policy FILE] [--platform OS/ARCH] [--source registry|engine|auto]
+ * [--vuln-report FILE]`
  * (../shared/CONTRACT.md, "Commands"). Several references are checked concurrently and reported in
  * the order given. Exit: 0 pass, 1 review, 2 block, 3 could not check, 64 usage.
  */
@@ -22,6 +23,8 @@ Options:
   --policy FILE          policy file (YAML or JSON); default: $IMAGE_CHECK_POLICY, else the built-in policy
   --platform OS/ARCH     platform to pick from a multi-arch index (default: the policy's, linux/amd64)
   --source KIND          registry (default), engine (a local Docker engine), or auto (engine if the image is there)
+  --vuln-report FILE     also read vulnerabilities from a Trivy or Grype JSON report made for this image (one REF);
+                         refused when it names another digest
   --no-store             do not record the report in the store
   --debug                print stack traces on errors
   -h, --help             show this help
@@ -37,6 +40,7 @@ const FLAGS = {
   platform: { type: "string" },
   source: { type: "string", choices: ["registry", "engine", "auto"] },
   "no-store": { type: "boolean" },
+  "vuln-report": { type: "string" },
 } as const;
 
 /** The `check` command. */
@@ -68,6 +72,14 @@ export const checkCommand: Command = async (argv, io) => {
     }
   }
 
+  const vulnReportPath = flags["vuln-report"] as string | undefined;
+  if (vulnReportPath && positionals.length !== 1)
+    throw new UsageError("check: --vuln-report describes one image: give exactly one REF with it");
+  const vulnReport = vulnReportPath
+    ? await (await import("./vuln-report.js")).readVulnReportFile(vulnReportPath, io.cwd)
+    : undefined;
+  const { bindVulnReport } = await import("./vuln-report.js");
+
   const storePromise = flags["no-store"] ? Promise.resolve(null) : openStoreQuietly(config.dbPath, io);
   const [{ checkImage }, { createCheckDeps }] = await Promise.all([
     import("../worker/pipeline.js"),
@@ -86,7 +98,12 @@ export const checkCommand: Command = async (argv, io) => {
 
   const outcomes = await Promise.all(
     positionals.map((reference) =>
-      checkImage(reference, deps, { platform: flags.platform as string | undefined }),
+      checkImage(reference, deps, {
+        platform: flags.platform as string | undefined,
+        ...(vulnReport && vulnReportPath
+          ? { vulnInputs: (facts) => ({ report: bindVulnReport(vulnReportPath, vulnReport, facts) }) }
+          : {}),
+      }),
     ),
   );
   if (store) {
