@@ -39,11 +39,16 @@ function ownSeverity(record: unknown): { severity: VulnSeverity; cvss: number | 
   return { severity: "unknown", cvss: null };
 }
 
-/** The CVE aliases of a record (and the record itself when its id is one). */
+/**
+ * The CVE ids of a record: itself, its aliases, and the CVEs it is the distro's copy of
+ * (`upstream`, as Alpine's and Debian's advisories name them).
+ */
 export function cveAliases(record: unknown): string[] {
   const ids = [
     str(record, "id") ?? "",
-    ...arr(record, "aliases").map((a) => (typeof a === "string" ? a : "")),
+    ...[...arr(record, "aliases"), ...arr(record, "upstream")]
+      .slice(0, 64)
+      .map((a) => (typeof a === "string" ? a : "")),
   ];
   return ids.filter((id) => /^CVE-\d{4}-\d{4,}$/.test(id));
 }
