@@ -21,7 +21,8 @@ interface Interaction {
   response: { code: number; body: string };
 }
 
-const keyOf = (q: RecordedQuery) => JSON.stringify([q.package.ecosystem, q.package.name, q.version]);
+/** The key a query is recorded under. */
+export const keyOf = (q: RecordedQuery) => JSON.stringify([q.package.ecosystem, q.package.name, q.version]);
 
 /** Faults a test can ask for. */
 export interface FakeOsvFaults {
@@ -68,13 +69,16 @@ async function bodyOf(req: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString("utf8");
 }
 
-/** Starts the fake on 127.0.0.1 with these cassettes and full records. */
+/**
+ * Starts the fake on 127.0.0.1 with these cassettes (or answers already loaded, by query, for a
+ * benchmark's made-up packages) and full records.
+ */
 export async function startFakeOsv(
-  cassettes: string[],
+  cassettes: string[] | Map<string, unknown>,
   records: Record<string, unknown> = {},
   faults: FakeOsvFaults = {},
 ): Promise<FakeOsv> {
-  const recorded = loadCassettes(cassettes);
+  const recorded = Array.isArray(cassettes) ? loadCassettes(cassettes) : cassettes;
   const log: string[] = [];
   const unrecorded: string[] = [];
   const state: FakeOsv = {
