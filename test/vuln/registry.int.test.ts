@@ -241,3 +241,53 @@ describe("a cosign vulnerability attestation (.att), signed over DSSE PAE", () =
     );
   });
 });
+
+describe("a hostile scan attestation, signed by the policy's key", () => {
+  const statementWith = (digest: string, predicate: unknown) => ({
+    _type: "https://in-toto.io/Statement/v0.1",
+    predicateType: "https://cosign.sigstore.dev/attestation/vuln/v1",
+    subject: [{ name: "x", digest: { sha256: digest.slice("sha256:".length) } }],
+    predicate,
+  });
+  let nested: unknown = {};
+  for (let i = 0; i < 200; i++) nested = { scanner: nested };
+
+  it.each([
+    ["a scanner.result that is no report", () => ({ scanner: { result: "not a report" } })],
+    ["nesting 200 deep", () => nested],
+    [
+      "100k items",
+      () => ({
+        scanner: {
+          result: {
+            SchemaVersion: 2,
+            Results: [
+              {
+                Vulnerabilities: Array.from({ length: 100_000 }, (_, i) => ({
+                  VulnerabilityID: `CVE-2024-${i}`,
+                })),
+              },
+            ],
+          },
+        },
+      }),
+    ],
+    ["20 MiB", () => ({ scanner: { result: null }, padding: "x".repeat(20 * 1024 * 1024) })],
+  ])("with %s: never a pass, never a clean bill", async (_what, predicate) => {
+    const repo = randomRepo("vuln");
+    const image = await pushImage(testbed.open, repo, spec, "1.0");
+    await signCosign(testbed.open, repo, image.digest, trusted.privateKey);
+    await attachCosignAttestation(
+      testbed.open,
+      repo,
+      image.digest,
+      statementWith(image.digest, predicate()),
+      trusted.privateKey,
+    );
+    const report = await check(`${proxy.host}/${repo}:1.0`);
+    expect(report.verdict).not.toBe("pass");
+    const ids = report.findings.map((f) => f.id);
+    expect(ids.includes("vuln.no-data") || ids.includes("check.incomplete")).toBe(true);
+    for (const f of report.findings) expect(f.detail).not.toContain("\n");
+  });
+});
