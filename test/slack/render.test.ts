@@ -399,6 +399,22 @@ describe("vulnerabilities in Slack", () => {
     expect(t).toContain("`CVE-2024-1002`");
   });
 
+  it("App Home shows each pending request's counts, when its report has them", () => {
+    const withData = makeRequest({ id: "req_withdata", reference: "python:3.12", verdict: "block" });
+    const without = makeRequest({ id: "req_without", reference: "nginx:1.27", verdict: "review" });
+    const view = renderHome({
+      userId: "UAPPROVER",
+      isApprover: true,
+      pending: { items: [withData, without], next: null },
+      recent: { items: [], next: null },
+      vulnerabilities: { [withData.id]: { critical: 2, high: 6, medium: 1, low: 0, unknown: 0 } },
+    });
+    const t = JSON.stringify(view.blocks);
+    expect(t).toContain("*Vulnerabilities:* 2 critical · 6 high · 1 medium · 0 low");
+    expect(t.match(/Vulnerabilities:/g)).toHaveLength(1);
+    assertWithinLimits(view.blocks as Block[], LIMITS.viewBlocks);
+  });
+
   it("says nothing about vulnerabilities when the policy turned them off", () => {
     const report = withVulns(3);
     report.vulnerabilities = null;
