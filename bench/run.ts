@@ -2,7 +2,7 @@
  * `npm run bench`: every benchmark in one run, so figures are compared against peers measured in
  * the same run on the same (noisy, 2-core) machine. Prints ratios, never asserts a time.
  * Each part runs in a process of its own, so one part's memory (the store's million rows) does not
- * show up in another's figures. Run one part alone with `npm run bench -- registry|hostile|store|slack`.
+ * show up in another's figures. Run one part alone with `npm run bench -- registry|hostile|cli|vuln|store|slack`.
  */
 import { spawnSync } from "node:child_process";
 
@@ -33,6 +33,16 @@ const parts: Record<string, () => Promise<string>> = {
     const { testbed, stop } = await startTestbed({ withoutDockerd: true });
     try {
       return await benchCli(testbed);
+    } finally {
+      await stop();
+    }
+  },
+  vuln: async () => {
+    const { startTestbed } = await import("../test/support/testbed.js");
+    const { benchVuln } = await import("./vuln.js");
+    const { testbed, stop } = await startTestbed();
+    try {
+      return await benchVuln(testbed);
     } finally {
       await stop();
     }

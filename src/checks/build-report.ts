@@ -8,6 +8,7 @@ import type { Evaluation } from "../policy/evaluate.js";
 import { parseReference } from "../reference/parse.js";
 import type { ImageReference } from "../reference/types.js";
 import type { TrustReport } from "../trust/types.js";
+import type { VulnerabilityReport } from "../vuln/types.js";
 import { redactFacts } from "./redact.js";
 import type { Report, ReportFacts } from "./report.js";
 import { runAdvice } from "./run-advice.js";
@@ -27,6 +28,8 @@ export interface BuildReportInput {
   policyVersion: string;
   /** `os/arch[/variant]` of the image checked (or asked for, when nothing was gathered). */
   platform: string;
+  /** The vulnerability summary; null when off or not assessed. */
+  vulnerabilities?: VulnerabilityReport | null;
 }
 
 /** Build the report. */
@@ -57,6 +60,7 @@ export function buildReport(input: BuildReportInput): Report {
     durationMs: input.durationMs,
     decidedBy: evaluation.decidedBy,
     policyVersion: input.policyVersion,
+    vulnerabilities: input.vulnerabilities ?? null,
   };
   if (facts) {
     report.run = runAdvice(

@@ -11,6 +11,7 @@ import { provenanceChecks } from "./provenance.js";
 import { tagChecks } from "./tag.js";
 import { trustChecks } from "./trust.js";
 import type { Check, CheckContext, Finding } from "./types.js";
+import { vulnChecks } from "./vuln.js";
 
 export { findingsForGatherError, incompleteFindings } from "./check.js";
 
@@ -25,6 +26,12 @@ const CONFIG_CHECKS: Check[] = [historyChecks, configChecks, contentsChecks];
  */
 export function runChecks(facts: ImageFacts, ctx: CheckContext): Finding[] {
   const noConfig = facts.incomplete.some((p) => p.part === "config" || p.part === "manifest");
-  const checks: Check[] = [tagChecks, provenanceChecks, ...(noConfig ? [] : CONFIG_CHECKS), trustChecks];
+  const checks: Check[] = [
+    tagChecks,
+    provenanceChecks,
+    ...(noConfig ? [] : CONFIG_CHECKS),
+    trustChecks,
+    vulnChecks,
+  ];
   return [...checks.flatMap((c) => c(facts, ctx)), ...incompleteFindings(facts)];
 }

@@ -2,6 +2,7 @@
  * The report of the public contract, schema `image-check/report@1` (../shared/CONTRACT.md,
  * "Report JSON"). Fields are only ever added.
  */
+import type { VulnerabilityReport } from "../vuln/types.js";
 import type { Finding } from "./types.js";
 
 /** The verdict of a check. */
@@ -81,6 +82,11 @@ export interface Report {
   source?: { kind: string; requests: number; bytes: number };
   /** Version (hash) of the policy the report was judged under. */
   policyVersion?: string;
+  /**
+   * Known vulnerabilities (src/vuln): null when the policy turns vulnerability data off or nothing
+   * was gathered; absent in reports stored before vulnerabilities were read.
+   */
+  vulnerabilities?: VulnerabilityReport | null;
 }
 
 /**

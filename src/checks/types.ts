@@ -5,6 +5,7 @@
 import type { ImageFacts } from "../facts/model.js";
 import type { Policy } from "../policy/schema.js";
 import type { TrustReport } from "../trust/types.js";
+import type { VulnAssessment } from "../vuln/assess.js";
 
 export const SEVERITIES = ["info", "low", "medium", "high", "critical"] as const;
 /** How much a finding matters, in ascending order. */
@@ -51,6 +52,12 @@ export const CHECKS = {
   "check.incomplete": { category: "check", severity: "high" },
   "config.credential": { category: "config", severity: "critical" },
   "history.credential": { category: "history", severity: "critical" },
+  "vuln.critical": { category: "vuln", severity: "critical" },
+  "vuln.high": { category: "vuln", severity: "high" },
+  "vuln.unfixed": { category: "vuln", severity: "low" },
+  "vuln.other": { category: "vuln", severity: "info" },
+  "vuln.no-data": { category: "vuln", severity: "medium" },
+  "vuln.stale-data": { category: "vuln", severity: "low" },
 } as const satisfies Record<string, { category: string; severity: Severity }>;
 
 /** A stable check id. */
@@ -93,6 +100,11 @@ export interface CheckContext {
    * `facts.registryInfo.tagDigest`, then `facts.digest`.
    */
   tagDigest?: string | null;
+  /**
+   * The vulnerability assessment (src/vuln), when the caller made one (it may add a scanner
+   * report or OSV matches); when absent the vuln checks assess the facts and trust report alone.
+   */
+  vulnerabilities?: VulnAssessment | null;
 }
 
 /** A check: pure, no I/O. Returns findings with the default severity; the policy adjusts later. */

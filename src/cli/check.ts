@@ -1,6 +1,6 @@
 /**
  * `image-check check REF... [--file PATH...] [--format text|json|sarif|github] [--policy FILE]
- * [--platform OS/ARCH] [--source registry|engine|auto]` (the README's "Commands"). Several
+ * [--platform OS/ARCH] [--source registry|engine|auto] [--vuln-report FILE]` (the README's "Commands"). Several
  * references are checked concurrently and reported in the order given; a reference found in
  * several places (files, lines, the command line) is checked once and reported at each place.
  * Exit: 0 pass, 1 review, 2 block, 3 could not check, 64 usage.
@@ -37,6 +37,8 @@ Options:
   --platform OS/ARCH     platform to pick from a multi-arch index (default: the policy's, linux/amd64);
                          given explicitly, a single-platform image of another platform is refused
   --source KIND          registry (default), engine (a local Docker engine), or auto (engine if the image is there)
+  --vuln-report FILE     also read vulnerabilities from a Trivy or Grype JSON report made for this image (one REF);
+                         refused when it names another digest
   --no-store             do not record the report in the store
   --debug                print stack traces on errors
   -h, --help             show this help
@@ -54,6 +56,7 @@ const FLAGS = {
   platform: { type: "string" },
   source: { type: "string", choices: ["registry", "engine", "auto"] },
   "no-store": { type: "boolean" },
+  "vuln-report": { type: "string" },
 } as const;
 
 /** The `check` command. */
@@ -102,6 +105,14 @@ export const checkCommand: Command = async (argv, io) => {
     }
   }
 
+  const vulnReportPath = flags["vuln-report"] as string | undefined;
+  if (vulnReportPath && (targets.length !== 1 || files.length > 0))
+    throw new UsageError("check: --vuln-report describes one image: give exactly one REF with it");
+  const vulnModule = vulnReportPath ? await import("./vuln-report.js") : undefined;
+  const vulnReport = vulnReportPath
+    ? await vulnModule?.readVulnReportFile(vulnReportPath, io.cwd)
+    : undefined;
+
   const storePromise = flags["no-store"] ? Promise.resolve(null) : openStoreQuietly(config.dbPath, io);
   const [{ checkImage }, { createCheckDeps }] = await Promise.all([
     import("../worker/pipeline.js"),
@@ -119,7 +130,18 @@ export const checkCommand: Command = async (argv, io) => {
   });
 
   const outcomes = await Promise.all(
-    targets.map((t) => checkImage(t.reference, deps, { platform: flags.platform as string | undefined })),
+    targets.map((t) =>
+      checkImage(t.reference, deps, {
+        platform: flags.platform as string | undefined,
+        ...(vulnModule && vulnReport && vulnReportPath
+          ? {
+              vulnInputs: (facts) => ({
+                report: vulnModule.bindVulnReport(vulnReportPath, vulnReport, facts),
+              }),
+            }
+          : {}),
+      }),
+    ),
   );
   if (store) {
     const record: CliReportInput = { requestedBy: cliUser(io.env), approvals: loaded.policy.approvals };

@@ -50,6 +50,40 @@ function heading(report: Report, paint: (styles: (keyof typeof ANSI)[], text: st
   return paint(VERDICT_STYLE[report.verdict], report.verdict.toUpperCase().padEnd(7));
 }
 
+/** Vulnerabilities the text report lists one by one; the rest are counted. */
+export const VULN_ITEMS_SHOWN = 10;
+
+/** Counts, where they came from, then the worst items with installed -> fixed (as Trivy's table reads). */
+function renderVulnerabilities(
+  v: NonNullable<Report["vulnerabilities"]>,
+  paint: (styles: (keyof typeof ANSI)[], text: string) => string,
+): string[] {
+  const c = v.counts;
+  const out = [
+    paint(["bold"], "Vulnerabilities"),
+    `  ${c.critical} critical, ${c.high} high, ${c.medium} medium, ${c.low} low, ${c.unknown} unknown`,
+  ];
+  const sources = v.sources.map(
+    (s) =>
+      `${s.kind}${s.scanner ? ` (${s.scanner}${s.scannedAt ? `, ${s.scannedAt.slice(0, 10)}` : ""})` : ""}${s.signedBy ? ` signed by ${s.signedBy}` : " unsigned"}`,
+  );
+  out.push(`  ${paint(["dim"], `from: ${sources.length ? sources.map(clean).join("; ") : "no source"}`)}`);
+  const open = v.items.filter((i) => i.status === "affected" && !i.waived);
+  for (const i of open.slice(0, VULN_ITEMS_SHOWN)) {
+    const sev = i.severity === "unknown" ? "info" : i.severity;
+    const fix = i.fixed ? `${clean(i.installed)} -> ${clean(i.fixed)}` : `${clean(i.installed)} (no fix yet)`;
+    out.push(
+      `  ${paint(SEVERITY_STYLE[sev], i.severity.padEnd(8))} ${clean(i.id).padEnd(20)} ${clean(i.package)} ${fix}`,
+    );
+  }
+  if (open.length > VULN_ITEMS_SHOWN)
+    out.push(`  ... and ${open.length - VULN_ITEMS_SHOWN} more (--json lists them all)`);
+  const quiet = v.items.length - open.length;
+  if (quiet > 0)
+    out.push(`  ${paint(["dim"], `${quiet} not counted: waived, or not affected / fixed per VEX`)}`);
+  return out;
+}
+
 /** Untrusted text made safe for a terminal. */
 export function clean(text: string): string {
   return text.replace(TERMINAL_UNSAFE, "?");
@@ -82,6 +116,7 @@ export function renderReportText(report: Report, opts: RenderOptions): string {
   const idWidth = Math.min(32, Math.max(0, ...findings.map((f) => f.id.length)));
   for (const f of findings) out.push(...renderFinding(f, idWidth, paint));
   out.push("");
+  if (report.vulnerabilities) out.push(...renderVulnerabilities(report.vulnerabilities, paint), "");
 
   out.push(paint(["bold"], "Use this reference"));
   out.push(

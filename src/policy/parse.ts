@@ -263,7 +263,30 @@ approvals:
 #     image: docker.io/library/nginx:*
 #     reason: nginx drops privileges after binding its port
 #     expires: 2027-03-31
+# Or one vulnerability, by id or any of its aliases:
+#   - vulnerability: CVE-2024-1234
+#     image: docker.io/library/python:*
+#     reason: the affected parser is never given untrusted input
+#     expires: 2027-01-31
 exceptions: []
+
+vulnerabilities:
+  # Where vulnerability data may come from, tried in this order; never the image's layers.
+  # attestation: vulnerability scan attestations (cosign vuln, in-toto vulns); vex: OpenVEX;
+  # sbom: the image's SBOM attestation matched by the scanner below. [] turns it all off.
+  sources: [${d.vulnSources.join(", ")}]
+  scanner:
+    # What matches an SBOM's packages: osv, or none.
+    kind: ${d.vulnScannerKind}
+    # The OSV API (POST /v1/querybatch, GET /v1/vulns/{id}); it passes the same address guard
+    # as registries.
+    url: ${d.vulnScannerUrl}
+  # vuln.critical and vuln.high also count vulnerabilities without a fixed version.
+  includeUnfixed: ${d.includeUnfixed}
+  # vuln.stale-data: the newest data is older than this many days.
+  maxAgeDays: ${d.vulnMaxAgeDays}
+  # Unsigned data may add vulnerabilities but never clear them; true lets it count as complete.
+  trustUnsigned: ${d.trustUnsigned}
 
 watch:
   # serve (and image-check watch) re-checks approved digests whose last check is older than this;

@@ -77,14 +77,24 @@ const checkId = z
     "a check id such as config.root-user (see image-check policy --print-default)",
   );
 
+/** A vulnerability id (CVE-..., GHSA-..., ALPINE-CVE-..., DSA-...): any alias of it matches. */
+const vulnerabilityId = z
+  .string()
+  .regex(/^[A-Za-z][A-Za-z0-9._:-]{1,99}$/, "a vulnerability id such as CVE-2024-1234");
+
+/** Waives one check, or one vulnerability (`vulnerability` instead of `check`), for matching images. */
 const exception = z
   .object({
-    check: checkId,
+    check: checkId.optional(),
+    vulnerability: vulnerabilityId.optional(),
     image: z.string().min(1),
     reason: z.string().min(1),
     expires: isoDate,
   })
-  .strict();
+  .strict()
+  .refine((e) => (e.check === undefined) !== (e.vulnerability === undefined), {
+    message: "exactly one of check or vulnerability",
+  });
 
 /** Defaults, each with the reason for its value. */
 export const POLICY_DEFAULTS = {
@@ -117,6 +127,17 @@ export const POLICY_DEFAULTS = {
   watchIntervalHours: 24,
   /** Only what would have blocked revokes an approval by itself; anything less asks IT in the thread. */
   revokeAt: "critical" as const,
+  /** Every source that needs no image layer, in the order a signed one is most likely to exist. */
+  vulnSources: ["attestation", "vex", "sbom"] as ("attestation" | "vex" | "sbom")[],
+  /** OSV is free, keyless and keys Debian and Alpine advisories by source package, as SBOMs name them. */
+  vulnScannerKind: "osv" as const,
+  vulnScannerUrl: "https://api.osv.dev",
+  /** A CVE without a fix is something to know, not something the requester can act on by rebuilding. */
+  includeUnfixed: false,
+  /** Scanner databases change daily; a week-old scan misses that week's advisories. */
+  vulnMaxAgeDays: 7,
+  /** Anyone can push an attestation next to an image; only a trusted signer may clear vulnerabilities. */
+  trustUnsigned: false,
 };
 
 /** The policy file, validated. Unknown fields are errors, so typos do not pass silently. */
@@ -173,6 +194,25 @@ export const policySchema = z
       .object({
         intervalHours: z.number().min(0).default(POLICY_DEFAULTS.watchIntervalHours),
         revokeAt: severity.default(POLICY_DEFAULTS.revokeAt),
+      })
+      .strict()
+      .prefault({}),
+    vulnerabilities: z
+      .object({
+        sources: z
+          .array(z.enum(["attestation", "vex", "sbom"]))
+          .refine((a) => new Set(a).size === a.length, "each source at most once")
+          .default(POLICY_DEFAULTS.vulnSources),
+        scanner: z
+          .object({
+            kind: z.enum(["osv", "none"]).default(POLICY_DEFAULTS.vulnScannerKind),
+            url: z.url({ protocol: /^https?$/ }).default(POLICY_DEFAULTS.vulnScannerUrl),
+          })
+          .strict()
+          .prefault({}),
+        includeUnfixed: z.boolean().default(POLICY_DEFAULTS.includeUnfixed),
+        maxAgeDays: z.number().int().positive().default(POLICY_DEFAULTS.vulnMaxAgeDays),
+        trustUnsigned: z.boolean().default(POLICY_DEFAULTS.trustUnsigned),
       })
       .strict()
       .prefault({}),

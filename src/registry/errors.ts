@@ -79,7 +79,7 @@ export function parseErrorBody(body: Buffer): RegistryErrorDetail[] | undefined 
 }
 
 /** What was being fetched, so a bare 404 maps to the right code. */
-export type ResourceKind = "manifest" | "blob" | "tags" | "referrers" | "token" | "notary" | "ping";
+export type ResourceKind = "manifest" | "blob" | "tags" | "referrers" | "token" | "notary" | "ping" | "osv";
 
 /** Registry error codes that name our GatherErrorCode directly. */
 const REGISTRY_CODES: Record<string, GatherErrorCode> = {

@@ -281,11 +281,18 @@ export function slackJobHandlers(deps: SlackJobDeps): Record<string, JobHandlerS
         } catch {
           // Slack could not list a group: show Home without buttons rather than not at all.
         }
+        const pending = deps.service.pending();
+        const vulnerabilities: Record<string, NonNullable<Report["vulnerabilities"]>["counts"]> = {};
+        for (const r of pending.items) {
+          const counts = r.reportId ? store.getReport(r.reportId)?.vulnerabilities?.counts : undefined;
+          if (counts) vulnerabilities[r.id] = counts;
+        }
         const view = renderHome({
           userId,
           isApprover,
-          pending: deps.service.pending(),
+          pending,
           recent: deps.service.recent(),
+          vulnerabilities,
           ...(notice ? { notice } : {}),
         });
         await api.publishHome(userId, view);

@@ -22,7 +22,7 @@ import { clip, decodeBase64, type Parsed, parseJson } from "./parse.js";
 import { isSlsaProvenance, readProvenance } from "./provenance.js";
 import { isCycloneDx, isSpdx, sbomRuntimes } from "./sbom.js";
 import { verifyBundle } from "./sigstore.js";
-import type { AttestationSummary } from "./types.js";
+import type { AttestationSummary, StatementRecord } from "./types.js";
 
 /** Which kind of attestation a predicate type is. */
 export function attestationKind(predicateType: string): AttestationSummary["kind"] {
@@ -34,7 +34,7 @@ export function attestationKind(predicateType: string): AttestationSummary["kind
 }
 
 /** A statement and the verdict on its signature: true, false, or null when unsigned or not asked. */
-type Unwrapped = { statement: Statement; signatureVerified: boolean | null };
+type Unwrapped = { statement: Statement; signatureVerified: boolean | null; signer?: string };
 
 function unwrap(blob: FetchedBlob, ctx: TrustContext): Parsed<Unwrapped> {
   const bytes = decodeBase64(blob.data);
@@ -49,10 +49,13 @@ function unwrap(blob: FetchedBlob, ctx: TrustContext): Parsed<Unwrapped> {
       return { ok: false, reason: "bundle signs a message, not a statement" };
     const statement = parseStatement(bundle.value.content.dsseEnvelope.payload);
     if (!statement.ok) return statement;
-    const signatureVerified = ctx.hasTrust
-      ? verifyBundle(bundle.value, {}, ctx.sigstore).status === "verified"
-      : null;
-    return { ok: true, value: { statement: statement.value, signatureVerified } };
+    const outcome = ctx.hasTrust ? verifyBundle(bundle.value, {}, ctx.sigstore) : null;
+    const signatureVerified = outcome ? outcome.status === "verified" : null;
+    const signer = outcome?.status === "verified" ? outcome.signer : undefined;
+    return {
+      ok: true,
+      value: { statement: statement.value, signatureVerified, ...(signer ? { signer } : {}) },
+    };
   }
 
   if (looksLikeDsse(json.value)) {
@@ -67,8 +70,13 @@ function unwrap(blob: FetchedBlob, ctx: TrustContext): Parsed<Unwrapped> {
       return { ok: true, value: { statement: statement.value, signatureVerified: null } };
     }
     const { bundle } = classicBundle({ dsseEnvelope: env.value.json }, blob.annotations);
-    const signatureVerified = bundle.ok && verifyBundle(bundle.value, {}, ctx.sigstore).status === "verified";
-    return { ok: true, value: { statement: statement.value, signatureVerified } };
+    const outcome = bundle.ok ? verifyBundle(bundle.value, {}, ctx.sigstore) : null;
+    const signatureVerified = outcome?.status === "verified";
+    const signer = signatureVerified ? outcome?.signer : undefined;
+    return {
+      ok: true,
+      value: { statement: statement.value, signatureVerified, ...(signer ? { signer } : {}) },
+    };
   }
 
   const statement = statementFrom(json.value);
@@ -92,19 +100,45 @@ function summarize(foundVia: string, u: Unwrapped, ctx: TrustContext): Attestati
   return summary;
 }
 
+/** Statements the vulnerability layer reads: scan results, VEX and SBOMs (predicate kept). */
+function keepsPredicate(predicateType: string): boolean {
+  const kind = attestationKind(predicateType);
+  return (
+    kind === "vuln-scan" ||
+    kind === "sbom-spdx" ||
+    kind === "sbom-cyclonedx" ||
+    /openvex/i.test(predicateType)
+  );
+}
+
 /** Summarizes every statement in the fetched attestations; unreadable blobs become notes. */
 export function summarizeAttestations(
   artifacts: readonly AttestationArtifact[],
   ctx: TrustContext,
-): { attestations: AttestationSummary[]; notes: string[] } {
+): { attestations: AttestationSummary[]; notes: string[]; statements: StatementRecord[] } {
   const attestations: AttestationSummary[] = [];
+  const statements: StatementRecord[] = [];
   const notes: string[] = [];
   for (const art of artifacts) {
     for (const blob of art.blobs) {
       const u = unwrap(blob, ctx);
-      if (u.ok) attestations.push(summarize(art.foundVia, u.value, ctx));
-      else notes.push(`attestation ${clip(art.foundVia, 80)} could not be read: ${u.reason}`);
+      if (!u.ok) {
+        notes.push(`attestation ${clip(art.foundVia, 80)} could not be read: ${u.reason}`);
+        continue;
+      }
+      const summary = summarize(art.foundVia, u.value, ctx);
+      attestations.push(summary);
+      if (keepsPredicate(summary.predicateType)) {
+        statements.push({
+          foundVia: art.foundVia,
+          artifactKind: art.kind,
+          predicateType: summary.predicateType,
+          predicate: u.value.statement.predicate,
+          signer: u.value.signer ?? null,
+          subjectMatches: summary.subjectMatches,
+        });
+      }
     }
   }
-  return { attestations, notes };
+  return { attestations, notes, statements };
 }

@@ -46,10 +46,28 @@ export interface AttestationSummary {
   subjectMatches: boolean | null;
 }
 
+/**
+ * A statement kept whole for the vulnerability layer (scan results, VEX, SBOMs), with who signed it.
+ * Never printed: reports show `attestations` and the vulnerability summary instead.
+ */
+export interface StatementRecord {
+  foundVia: string;
+  /** How the attestation was stored (facts' AttestationArtifact kind). */
+  artifactKind: "buildkit" | "cosign-att" | "referrer";
+  predicateType: string;
+  predicate: unknown;
+  /** The trusted key name or keyless identity whose signature over it verified; null when none did. */
+  signer: string | null;
+  /** Does the statement's subject name this image's digest? null when it names none. */
+  subjectMatches: boolean | null;
+}
+
 /** Everything the trust layer concluded. */
 export interface TrustReport {
   signatures: SignatureVerification[];
   attestations: AttestationSummary[];
+  /** Vulnerability-related statements (absent in reports made before they were read). */
+  statements?: StatementRecord[];
   /** Notes for the report, e.g. that Docker Content Trust was retired on Docker Hub. */
   notes: string[];
 }

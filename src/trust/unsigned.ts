@@ -23,6 +23,7 @@ export function unsignedTrust(facts: Facts): TrustReport {
   return {
     signatures: [],
     attestations: [],
+    statements: [],
     notes: facts.reference?.registry === "docker.io" ? [DCT_RETIRED_NOTE] : [],
   };
 }

@@ -65,12 +65,14 @@ export function verifyTrust(facts: TrustFacts, material: TrustMaterial, now: Dat
   if (facts.reference?.registry === "docker.io") notes.push(DCT_RETIRED_NOTE);
 
   let attestations: TrustReport["attestations"] = [];
+  let statements: NonNullable<TrustReport["statements"]> = [];
   try {
     const summary = summarizeAttestations(facts.attestations ?? [], ctx);
     attestations = summary.attestations;
+    statements = summary.statements;
     notes.push(...summary.notes);
   } catch (err) {
     notes.push(`Attestations ${internal(err)}`);
   }
-  return { signatures, attestations, notes };
+  return { signatures, attestations, statements, notes };
 }

@@ -51,10 +51,21 @@ export async function createCheckDeps(input: CheckDepsInput): Promise<CheckDeps>
     }),
     readTrustedRoot(input),
   ]);
+  const vulns = input.policy.vulnerabilities;
+  const osv =
+    vulns.scanner.kind === "osv" && vulns.sources.includes("sbom")
+      ? new (await import("../osv/client.js")).OsvClient({
+          baseUrl: vulns.scanner.url,
+          // The OSV URL passes the same address guard as registries: a private address only when listed.
+          allowPrivate: input.policy.registries.allowPrivate,
+          allowInsecure: input.policy.registries.allowInsecure,
+        })
+      : undefined;
   return {
     policy: input.policy,
     policyVersion: policyVersion(input.policy),
     source,
+    ...(osv ? { osv } : {}),
     publisher: new HubClient({ baseUrl: input.config.hubApiUrl }),
     trust: trustMaterialFromPolicy(input.policy, trustedRoot),
     lastKnownDigest: input.lastKnownDigest,

@@ -18,9 +18,19 @@ import { evaluate } from "../policy/evaluate.js";
 import type { Policy } from "../policy/schema.js";
 import { parseReference } from "../reference/parse.js";
 import type { ImageReference } from "../reference/types.js";
+import type { TrustReport } from "../trust/types.js";
 import { EMPTY_TRUST } from "../trust/types.js";
 import { hasTrustArtifacts, unsignedTrust } from "../trust/unsigned.js";
 import type { TrustMaterial } from "../trust/verify.js";
+import {
+  assessVulnerabilities,
+  isSbomType,
+  type OsvOutcome,
+  type VulnAssessment,
+  type VulnInputs,
+} from "../vuln/assess.js";
+import type { OsvHit } from "../vuln/osv.js";
+import { type SbomPackage, sbomDocument, sbomPackages } from "../vuln/sbom.js";
 
 /**
  * The most entries of each kind the checks read. Far above any real image (Docker stops at 127
@@ -76,8 +86,18 @@ export interface CheckDeps {
   /** The digest this repository:tag resolved to at its last check or decision here (feeds `tag.moved`). */
   lastKnownDigest?: (repository: string, tag: string) => string | null | Promise<string | null>;
   now: () => Date;
+  /** Matches an SBOM's packages (the OSV client), when the policy's scanner is `osv`. */
+  osv?: SbomMatcher;
   /** Monotonic milliseconds, for durations. */
   clock?: () => number;
+}
+
+/** What matches SBOM packages against known vulnerabilities (src/osv's OsvClient). */
+export interface SbomMatcher {
+  match(
+    packages: readonly SbomPackage[],
+    signal?: AbortSignal,
+  ): Promise<{ hits: OsvHit[][]; records: Map<string, unknown> }>;
 }
 
 /** Per-check options. */
@@ -89,6 +109,11 @@ export interface CheckOptions {
    */
   platform?: string;
   signal?: AbortSignal;
+  /**
+   * Reads vulnerability data given for this image (`check --vuln-report`), once its digests are
+   * known; throws a coded error when the data is about another image.
+   */
+  vulnInputs?: (facts: ImageFacts) => VulnInputs;
 }
 
 /** The result: the report, and the facts when they could be gathered. */
@@ -195,12 +220,32 @@ export async function checkImage(
   const facts: ImageFacts = hub ? { ...bounded, hub } : bounded;
   let findings: Finding[];
   let trust = EMPTY_TRUST;
+  let vulnerabilities: VulnAssessment | null = null;
+  // Given data about another image is a usage error, not a finding: it must not be silently ignored.
+  const vulnInputs = options.vulnInputs?.(facts) ?? {};
   try {
     // The verifiers (and the Sigstore libraries under them) load only when there is something to verify.
     trust = hasTrustArtifacts(facts)
       ? (await import("../trust/verify.js")).verifyTrust(facts, deps.trust, now)
       : unsignedTrust(facts);
-    findings = runChecks(facts, { policy: deps.policy, now, trust, lastKnownDigest: lastKnown });
+    const image = { ...imageOf(ref), digest: facts.digest };
+    vulnerabilities = assessVulnerabilities(facts, image, trust, deps.policy, now, vulnInputs);
+    // Sources are tried in order: the SBOM is matched (network) only when nothing before it gave trusted data.
+    if (vulnerabilities && !vulnerabilities.trusted) {
+      const osv = await matchSbom(trust, deps, options.signal);
+      if (osv)
+        vulnerabilities = assessVulnerabilities(facts, image, trust, deps.policy, now, {
+          ...vulnInputs,
+          osv,
+        });
+    }
+    findings = runChecks(facts, {
+      policy: deps.policy,
+      now,
+      trust,
+      lastKnownDigest: lastKnown,
+      vulnerabilities,
+    });
   } catch (err) {
     // A bug in a check must not turn into a silent pass: report it as an incomplete check.
     findings = findingsForGatherError({ code: "CHECK_FAILED", message: oneLine(err) });
@@ -216,8 +261,42 @@ export async function checkImage(
     durationMs: Math.round(clock() - started),
     policyVersion: deps.policyVersion,
     platform: formatPlatform(facts.platform ?? platform),
+    vulnerabilities: vulnerabilities?.report ?? null,
   });
   return { report, facts };
+}
+
+/** The image's SBOM matched through the scanner, or undefined when there is none to match or no scanner. */
+async function matchSbom(
+  trust: TrustReport,
+  deps: CheckDeps,
+  signal?: AbortSignal,
+): Promise<OsvOutcome | undefined> {
+  const conf = deps.policy.vulnerabilities;
+  if (!deps.osv || conf.scanner.kind !== "osv" || !conf.sources.includes("sbom")) return undefined;
+  const sboms = (trust.statements ?? []).filter(
+    (s) => s.subjectMatches === true && isSbomType(s.predicateType),
+  );
+  // A signed SBOM first: only it can make the data complete.
+  const statement = sboms.find((s) => s.signer !== null) ?? sboms[0];
+  if (!statement) return undefined;
+  const { foundVia } = statement;
+  const parsed = sbomPackages(sbomDocument(statement.predicate));
+  if (!parsed.ok) return { ok: false, foundVia, code: "BAD_SBOM", message: parsed.reason };
+  if (parsed.value.packages.length === 0)
+    return {
+      ok: false,
+      foundVia,
+      code: "NO_PACKAGES",
+      message: `none of its packages is of an ecosystem the scanner matches (${parsed.value.unmatched} skipped)`,
+    };
+  try {
+    const found = await deps.osv.match(parsed.value.packages, signal);
+    return { ok: true, foundVia, packages: parsed.value.packages, ...found };
+  } catch (err) {
+    if (signal?.aborted) throw err;
+    return { ok: false, foundVia, ...describeError(err) };
+  }
 }
 
 function imageOf(ref: ImageReference): {

@@ -51,7 +51,20 @@ describe("buildReport", () => {
     expect(r.facts.attestations).toEqual([
       expect.objectContaining({ kind: "slsa-provenance", sourceRepository: "https://github.com/acme/app" }),
       expect.objectContaining({ kind: "sbom-spdx", predicateType: "https://spdx.dev/Document" }),
+      expect.objectContaining({ kind: "vuln-scan" }),
     ]);
+    expect(r.vulnerabilities).toEqual({
+      sources: [
+        expect.objectContaining({
+          kind: "attestation",
+          signedBy: "release",
+          scanner: "trivy 0.50.1",
+          predicateType: "https://cosign.sigstore.dev/attestation/vuln/v1",
+        }),
+      ],
+      counts: { critical: 0, high: 0, medium: 0, low: 0, unknown: 0 },
+      items: [],
+    });
     expect(r.run?.dockerRun).toContain(`registry.example.com/acme/app:1.4.2@${DIGEST}`);
     expect(JSON.parse(JSON.stringify(r))).toEqual(r);
   });

@@ -12,6 +12,7 @@ import { parsePolicy } from "../../src/policy/yaml.js";
 import { trustMaterialFromPolicy } from "../../src/trust/material.js";
 import { checkImage } from "../../src/worker/pipeline.js";
 import { sourceFor } from "../registry/helpers.js";
+import { cosignVulnPredicate, trivyReport, trivyVuln } from "../support/facts.js";
 import { type ImageSpec, pushIndex, randomRepo, signCosign } from "../support/image-builder.js";
 import { type Proxy as RegistryProxy, startProxy } from "../support/proxy.js";
 import { makeKey } from "../support/signing.js";
@@ -93,6 +94,9 @@ interface Case {
   without?: CheckId[];
   /** The full expected set, when the image cannot be gathered at all. */
   exactly?: CheckId[];
+  /** The scan result BuildKit attaches (a cosign vuln predicate of a Trivy report); null: none. Default: nothing found. */
+  vulns?: Record<string, unknown>[] | null;
+  scannedDaysAgo?: number;
 }
 
 const shellRun = (script: string) => (s: ImageSpec) => {
@@ -214,16 +218,23 @@ const CORPUS: Record<CheckId, Case> = {
     },
   },
   "trust.signed": {},
-  "trust.unsigned": { sign: "none", without: ["trust.signed"] },
-  "trust.untrusted-signer": { sign: "stranger", without: ["trust.signed"] },
-  "trust.signature-invalid": { sign: "other-digest", without: ["trust.signed"] },
+  // The index signature is what vouches for BuildKit's scan attestation: without it, no trusted data.
+  "trust.unsigned": { sign: "none", with: ["vuln.no-data"], without: ["trust.signed"] },
+  "trust.untrusted-signer": { sign: "stranger", with: ["vuln.no-data"], without: ["trust.signed"] },
+  "trust.signature-invalid": { sign: "other-digest", with: ["vuln.no-data"], without: ["trust.signed"] },
   "trust.digest-mismatch": { via: "tamper-config", exactly: ["trust.digest-mismatch", "check.incomplete"] },
   "trust.no-sbom": { attestations: { provenance: true } },
   "check.incomplete": {
     via: "fail-signature-lookups",
-    with: ["check.incomplete"],
+    with: ["check.incomplete", "vuln.no-data"],
     without: ["trust.signed"],
   },
+  "vuln.critical": { vulns: [trivyVuln("CVE-2024-0001", "CRITICAL", "3.3.2-r0")] },
+  "vuln.high": { vulns: [trivyVuln("CVE-2024-0002", "HIGH", "3.3.2-r0")] },
+  "vuln.unfixed": { vulns: [trivyVuln("CVE-2024-0003", "CRITICAL")] },
+  "vuln.other": { vulns: [trivyVuln("CVE-2024-0004", "LOW", "3.3.2-r0")] },
+  "vuln.no-data": { vulns: null },
+  "vuln.stale-data": { vulns: [], scannedDaysAgo: 30 },
 };
 
 const CLEAN: CheckId[] = ["provenance.publisher", "trust.signed"];
@@ -242,7 +253,17 @@ async function check(c: Case): Promise<Report> {
     repo,
     {
       images: [{ spec, platform: { os: "linux", architecture: "amd64" } }],
-      attestations: c.attestations ?? { provenance: true, sbom: APP_SBOM },
+      attestations: {
+        ...(c.vulns === null
+          ? {}
+          : {
+              vuln: cosignVulnPredicate(
+                trivyReport(c.vulns ?? [], daysAgo(c.scannedDaysAgo ?? 1)),
+                daysAgo(c.scannedDaysAgo ?? 1),
+              ),
+            }),
+        ...(c.attestations ?? { provenance: true, sbom: APP_SBOM }),
+      },
     },
     tag,
   );

@@ -8,7 +8,7 @@ import { runChecks } from "../../src/checks/index.js";
 import { CHECKS, type CheckContext, type CheckId, severityRank } from "../../src/checks/types.js";
 import type { ImageFacts } from "../../src/facts/model.js";
 import { evaluate } from "../../src/policy/evaluate.js";
-import { cleanContext, cleanFacts, DIGEST, NOW } from "../support/facts.js";
+import { cleanContext, cleanFacts, DIGEST, NOW, trivyVuln, withScan } from "../support/facts.js";
 
 const OTHER = `sha256:${"9f".repeat(32)}`;
 /** What the clean image reports: its publisher and its signer, both info. */
@@ -186,6 +186,8 @@ const CORPUS: Record<CheckId, Case> = {
       f.signatures = [];
       ctx.trust.signatures = [];
     },
+    // The index signature is what vouches for BuildKit's scan attestation.
+    with: ["vuln.no-data"],
     without: ["trust.signed"],
   },
   "trust.untrusted-signer": {
@@ -199,6 +201,8 @@ const CORPUS: Record<CheckId, Case> = {
         },
       ];
     },
+    // The index signature is what vouches for BuildKit's scan attestation.
+    with: ["vuln.no-data"],
     without: ["trust.signed"],
   },
   "trust.signature-invalid": {
@@ -212,6 +216,8 @@ const CORPUS: Record<CheckId, Case> = {
         },
       ];
     },
+    // The index signature is what vouches for BuildKit's scan attestation.
+    with: ["vuln.no-data"],
     without: ["trust.signed"],
   },
   "trust.digest-mismatch": {
@@ -235,6 +241,26 @@ const CORPUS: Record<CheckId, Case> = {
     change: (f) => {
       f.incomplete = [{ part: "referrers", code: "TIMEOUT", message: "the registry did not answer in 10 s" }];
     },
+  },
+  "vuln.critical": {
+    change: (_f, ctx) => withScan(ctx, [trivyVuln("CVE-2024-0001", "CRITICAL", "3.3.2-r0")]),
+  },
+  "vuln.high": {
+    change: (_f, ctx) => withScan(ctx, [trivyVuln("CVE-2024-0002", "HIGH", "3.3.2-r0")]),
+  },
+  "vuln.unfixed": {
+    change: (_f, ctx) => withScan(ctx, [trivyVuln("CVE-2024-0003", "CRITICAL")]),
+  },
+  "vuln.other": {
+    change: (_f, ctx) => withScan(ctx, [trivyVuln("CVE-2024-0004", "MEDIUM", "3.3.2-r0")]),
+  },
+  "vuln.no-data": {
+    change: (_f, ctx) => {
+      ctx.trust.statements = [];
+    },
+  },
+  "vuln.stale-data": {
+    change: (_f, ctx) => withScan(ctx, [], new Date(NOW.getTime() - 30 * 86_400_000).toISOString()),
   },
 };
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { renderFacts } from "../../src/cli/inspect.js";
 import { clean, renderReportText } from "../../src/cli/render-text.js";
-import { cleanContext, cleanFacts, cleanPolicy, reportFor } from "../support/facts.js";
+import { cleanContext, cleanFacts, cleanPolicy, reportFor, trivyVuln, withScan } from "../support/facts.js";
 
 function report() {
   const facts = cleanFacts();
@@ -80,5 +80,33 @@ describe("renderReportText", () => {
       expect(text).not.toMatch(/history\[\d+\]/);
       expect(renderFacts(facts)).toMatch(/^ +2 +RUN .*sudo true/m);
     });
+  });
+});
+
+describe("renderReportText's vulnerabilities", () => {
+  function vulnReport() {
+    const ctx = cleanContext();
+    withScan(ctx, [
+      trivyVuln("CVE-2024-0002", "HIGH", "3.3.2-r0"),
+      { ...trivyVuln("CVE-2024-0001", "CRITICAL", "3.3.2-r1", "libssl3"), PkgName: "libssl3\x1b[2J" },
+      trivyVuln("CVE-2024-0005", "MEDIUM"),
+    ]);
+    return renderReportText(reportFor(cleanFacts(), ctx), { color: false });
+  }
+
+  it("shows the counts, the source, then the worst items with installed -> fixed", () => {
+    const text = vulnReport();
+    const section = text.slice(text.indexOf("Vulnerabilities"));
+    expect(section).toContain("1 critical, 1 high, 1 medium, 0 low, 0 unknown");
+    expect(section).toContain("from: attestation (trivy 0.50.1, 2026-11-29) signed by release");
+    expect(section.indexOf("CVE-2024-0001")).toBeLessThan(section.indexOf("CVE-2024-0002"));
+    expect(section).toContain("3.3.1-r0 -> 3.3.2-r1");
+    expect(section).toContain("CVE-2024-0005        openssl 3.3.1-r0 (no fix yet)");
+  });
+
+  it("never passes a control character from the scan to the terminal", () => {
+    const text = vulnReport();
+    expect(text).not.toContain("\x1b");
+    expect(text).toContain("libssl3 [2J 3.3.1-r0 -> 3.3.2-r1");
   });
 });

@@ -66,6 +66,8 @@ function judge(
   policy.trust.keys = trust.keys ?? [];
   policy.trust.keyless = trust.keyless ?? [];
   policy.trust.notary = trust.notary ?? [];
+  // These vectors are about signatures; the images carry no vulnerability data to judge.
+  policy.vulnerabilities.sources = [];
   const material = trustMaterialFromPolicy(policy, trust.root);
   const ctx: CheckContext = {
     policy,

@@ -230,3 +230,114 @@ describe("image-check check", () => {
     });
   });
 });
+
+describe("image-check check --vuln-report", () => {
+  /** A Trivy JSON report about the image with this config digest, listing one critical vulnerability with a fix. */
+  function trivyFor(configDigest: string): string {
+    return JSON.stringify({
+      SchemaVersion: 2,
+      Trivy: { Version: "0.50.1" },
+      CreatedAt: new Date().toISOString(),
+      ArtifactType: "container_image",
+      Metadata: { ImageID: configDigest },
+      Results: [
+        {
+          Target: "app (alpine 3.20.3)",
+          Vulnerabilities: [
+            {
+              VulnerabilityID: "CVE-2024-5535",
+              PkgName: "openssl",
+              InstalledVersion: "3.3.1-r0",
+              FixedVersion: "3.3.1-r1",
+              Severity: "CRITICAL",
+            },
+          ],
+        },
+      ],
+    });
+  }
+
+  it("reads the report made for this image: the text report lists it, and the verdict blocks", async () => {
+    const repo = randomRepo("cli");
+    const img = await pushImage(getTestbed().open, repo, cleanish, "3.0.0");
+    const file = join(dir, `${repo.replace(/\W/g, "-")}.trivy.json`);
+    writeFileSync(file, trivyFor(img.configDigest));
+    const ref = `${host}/${repo}:3.0.0`;
+    const text = await run(["check", ref, "--policy", policyFile, "--no-store", "--vuln-report", file]);
+    expect(text.code).toBe(2);
+    expect(text.stdout).toContain("vuln.critical");
+    expect(text.stdout).toMatch(/critical\s+CVE-2024-5535\s+openssl 3\.3\.1-r0 -> 3\.3\.1-r1/);
+
+    const json = await run([
+      "check",
+      ref,
+      "--json",
+      "--policy",
+      policyFile,
+      "--no-store",
+      "--vuln-report",
+      file,
+    ]);
+    const report = JSON.parse(json.stdout) as Report;
+    expect(report.vulnerabilities?.sources).toEqual([
+      expect.objectContaining({ kind: "report", scanner: "trivy 0.50.1", signedBy: null }),
+    ]);
+    expect(report.vulnerabilities?.counts).toEqual({ critical: 1, high: 0, medium: 0, low: 0, unknown: 0 });
+    expect(report.findings.map((f) => f.id)).not.toContain("vuln.no-data");
+  });
+
+  it("refuses a report that names another image, exit 64", async () => {
+    const repo = randomRepo("cli");
+    await pushImage(getTestbed().open, repo, cleanish, "3.0.1");
+    const file = join(dir, "other.trivy.json");
+    writeFileSync(file, trivyFor(`sha256:${"0".repeat(64)}`));
+    const r = await run([
+      "check",
+      `${host}/${repo}:3.0.1`,
+      "--policy",
+      policyFile,
+      "--no-store",
+      "--vuln-report",
+      file,
+    ]);
+    expect(r.code).toBe(64);
+    expect(r.stderr).toMatch(/^image-check: --vuln-report .* is about another image/);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+  });
+
+  it.each([
+    ["not JSON", "{not json"],
+    ["neither Trivy nor Grype", '{"hello": 1}'],
+    ["nested too deep", `${"[".repeat(100)}${"]".repeat(100)}`],
+  ])("refuses a report that is %s before fetching anything, exit 64", async (_what, content) => {
+    const file = join(dir, "bad.json");
+    writeFileSync(file, content);
+    const r = await run([
+      "check",
+      `${host}/never-fetched:1`,
+      "--policy",
+      policyFile,
+      "--no-store",
+      "--vuln-report",
+      file,
+    ]);
+    expect(r.code).toBe(64);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+  });
+
+  it("refuses a 20 MiB report without parsing it, exit 64", async () => {
+    const file = join(dir, "huge.json");
+    writeFileSync(file, Buffer.alloc(20 * 1024 * 1024, 0x20));
+    const r = await run([
+      "check",
+      `${host}/never-fetched:1`,
+      "--policy",
+      policyFile,
+      "--no-store",
+      "--vuln-report",
+      file,
+    ]);
+    expect(r.code).toBe(64);
+    expect(r.stderr).toMatch(/larger than 16777216 bytes/);
+  });
+});

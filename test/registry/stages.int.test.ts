@@ -1,10 +1,19 @@
 // Proves the request schedule from the wire, without timing anything: a gate holds every response
 // until the whole expected stage is pending at once. A client that issued those requests one
 // after another would never have them all pending together, and the stage would not complete.
+
+import { generateKeyPairSync } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseReference } from "../../src/reference/parse.js";
 import type { RegistrySource } from "../../src/registry/index.js";
-import { pushImage, pushIndex, randomRepo } from "../support/image-builder.js";
+import {
+  attachCosignAttestation,
+  getManifest,
+  pushImage,
+  pushIndex,
+  randomRepo,
+  signCosign,
+} from "../support/image-builder.js";
 import { type Proxy as RecordingProxy, startProxy } from "../support/proxy.js";
 import { getTestbed } from "../support/testbed.js";
 import { sourceFor, tagOf } from "./helpers.js";
@@ -79,6 +88,42 @@ describe("the gather schedule", () => {
     const facts = await gathering;
     gate = false;
     expect(facts.stats.requests).toBe(5);
+    expect(held).toEqual([]);
+  });
+
+  it("fetches a signed image's vulnerability attestation alongside its signature: no stage of its own", async () => {
+    const repo = randomRepo("stages");
+    const image = await pushImage(testbed.open, repo, {}, "1");
+    const key = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;
+    const sig = await signCosign(testbed.open, repo, image.digest, key);
+    const att = await attachCosignAttestation(testbed.open, repo, image.digest, {
+      _type: "https://in-toto.io/Statement/v0.1",
+      predicateType: "https://cosign.sigstore.dev/attestation/vuln/v1",
+      subject: [{ name: repo, digest: { sha256: image.digest.slice("sha256:".length) } }],
+      predicate: { scanner: { uri: "pkg:github/aquasecurity/trivy@v0.50.1", result: null } },
+    });
+    const layerOf = async (digest: string) =>
+      JSON.parse((await getManifest(testbed.open, repo, digest))!.bytes.toString()).layers[0]
+        .digest as string;
+    const [sigLayer, attLayer] = await Promise.all([
+      layerOf(sig.manifestDigest),
+      layerOf(att.manifestDigest),
+    ]);
+    const m = `/v2/${repo}/manifests`;
+    gate = true;
+    const gathering = source.gather(parseReference(`${proxy.host}/${repo}:1`));
+    await stage([`GET ${m}/1`]);
+    await stage([
+      `GET /v2/${repo}/blobs/${image.configDigest}`,
+      `HEAD ${m}/${tagOf(image.digest, ".sig")}`,
+      `HEAD ${m}/${tagOf(image.digest, ".att")}`,
+      `HEAD ${m}/${tagOf(image.digest)}`,
+    ]);
+    await stage([`GET ${m}/${sig.manifestDigest}`, `GET ${m}/${att.manifestDigest}`]);
+    await stage([`GET /v2/${repo}/blobs/${sigLayer}`, `GET /v2/${repo}/blobs/${attLayer}`]);
+    const facts = await gathering;
+    gate = false;
+    expect(facts.attestations.map((a) => a.kind)).toEqual(["cosign-att"]);
     expect(held).toEqual([]);
   });
 

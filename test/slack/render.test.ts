@@ -242,6 +242,23 @@ describe("renderers", () => {
         },
       ],
     });
+    // Vulnerability data comes from whoever pushed the attestation: every field is hostile.
+    evil.vulnerabilities = {
+      sources: [{ kind: "attestation", signedBy: HOSTILE, scanner: HOSTILE, predicateType: HOSTILE }],
+      counts: { critical: 1, high: 0, medium: 0, low: 0, unknown: 0 },
+      items: [
+        {
+          id: HOSTILE,
+          aliases: [HOSTILE],
+          package: HOSTILE,
+          installed: HOSTILE,
+          fixed: HOSTILE,
+          severity: "critical",
+          cvss: 9.8,
+          status: "affected",
+        },
+      ],
+    };
     const evilRequest = makeRequest({
       reference: `evil/app:1 ${HOSTILE}`,
       reason: HOSTILE,
@@ -400,5 +417,79 @@ describe("renderers", () => {
       assertWithinLimits(message.blocks, LIMITS.messageBlocks);
       expect(JSON.stringify(message)).toMatch(/…and \d+ more/);
     });
+  });
+});
+
+describe("vulnerabilities in Slack", () => {
+  function withVulns(count: number) {
+    const report = makeReport("python:3.12", "block");
+    const items = Array.from({ length: count }, (_, i) => ({
+      id: `CVE-2024-${1000 + i}`,
+      aliases: [],
+      package: i % 2 ? "openssl" : "musl",
+      installed: "1.0-r0",
+      fixed: i === 1 ? null : `1.0-r${i + 1}`,
+      severity: i < 2 ? ("critical" as const) : ("high" as const),
+      cvss: null,
+      status: "affected" as const,
+    }));
+    report.vulnerabilities = {
+      sources: [
+        {
+          kind: "attestation",
+          signedBy: "release",
+          scanner: "trivy 0.50.1",
+          scannedAt: "2026-11-29T00:00:00Z",
+        },
+      ],
+      counts: { critical: 2, high: count - 2, medium: 0, low: 0, unknown: 0 },
+      items,
+    };
+    return report;
+  }
+  const text = (m: Message) => JSON.stringify(m.blocks);
+
+  it("the IT approval request shows the counts and the top 5 with their fixed versions", () => {
+    const request = makeRequest({ reference: "python:3.12", verdict: "block" });
+    const message = renderItRequest(request, withVulns(8), null);
+    const t = text(message);
+    expect(t).toContain("*Vulnerabilities* 2 critical · 6 high · 0 medium · 0 low · 0 unknown");
+    expect(t).toContain("`CVE-2024-1000` musl `1.0-r0` → `1.0-r1`");
+    expect(t).toContain("`CVE-2024-1001` openssl `1.0-r0` → _no fix yet_");
+    expect(t).toContain("`CVE-2024-1004`");
+    expect(t).not.toContain("`CVE-2024-1005`");
+    expect(t).toContain("3 more");
+    assertWithinLimits(message.blocks, LIMITS.messageBlocks);
+  });
+
+  it("the requester's report shows them too", () => {
+    const t = text(renderReport(withVulns(3), { kind: "sent-to-it", requestId: "req_1" }));
+    expect(t).toContain("trivy 0.50.1");
+    expect(t).toContain("signed by release");
+    expect(t).toContain("`CVE-2024-1002`");
+  });
+
+  it("App Home shows each pending request's counts, when its report has them", () => {
+    const withData = makeRequest({ id: "req_withdata", reference: "python:3.12", verdict: "block" });
+    const without = makeRequest({ id: "req_without", reference: "nginx:1.27", verdict: "review" });
+    const view = renderHome({
+      userId: "UAPPROVER",
+      isApprover: true,
+      pending: { items: [withData, without], next: null },
+      recent: { items: [], next: null },
+      vulnerabilities: { [withData.id]: { critical: 2, high: 6, medium: 1, low: 0, unknown: 0 } },
+    });
+    const t = JSON.stringify(view.blocks);
+    expect(t).toContain("*Vulnerabilities:* 2 critical · 6 high · 1 medium · 0 low");
+    expect(t.match(/Vulnerabilities:/g)).toHaveLength(1);
+    assertWithinLimits(view.blocks as Block[], LIMITS.viewBlocks);
+  });
+
+  it("says nothing about vulnerabilities when the policy turned them off", () => {
+    const report = withVulns(3);
+    report.vulnerabilities = null;
+    expect(text(renderReport(report, { kind: "sent-to-it", requestId: "req_1" }))).not.toContain(
+      "Vulnerabilities",
+    );
   });
 });

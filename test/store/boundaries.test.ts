@@ -24,7 +24,7 @@ describe("the store's boundary (STYLE.md: driver types stay inside src/store)", 
 });
 
 describe("the pure folders (biome.json's override keeps the same list)", () => {
-  const PURE = ["checks/", "trust/", "policy/", "reference/", "files/"];
+  const PURE = ["checks/", "trust/", "policy/", "reference/", "files/", "vuln/"];
   const IO =
     /\bfrom\s+["'](?:node:)?(?:fs|fs\/promises|http|https|net|dns|dns\/promises|child_process|tls|dgram)["']/;
   const LAYERS = /\bfrom\s+["'][./]*\/(?:registry|engine|store|slack|worker|cli)\//;
@@ -38,5 +38,10 @@ describe("the pure folders (biome.json's override keeps the same list)", () => {
         return IO.test(text) || LAYERS.test(text);
       });
     expect(impure).toEqual([]);
+  });
+
+  it("names every pure folder in the biome import rule", () => {
+    const biome = readFileSync(fileURLToPath(new URL("../../biome.json", import.meta.url)), "utf8");
+    for (const folder of PURE) expect(biome).toContain(`"src/${folder}**"`);
   });
 });

@@ -9,6 +9,7 @@ import { buildReport } from "../../src/checks/build-report.js";
 import { runChecks } from "../../src/checks/index.js";
 import type { Report } from "../../src/checks/report.js";
 import type { CheckContext } from "../../src/checks/types.js";
+import { assessmentFor } from "../../src/checks/vuln.js";
 import type { HistoryEntry, ImageFacts } from "../../src/facts/model.js";
 import { evaluate, policyVersion } from "../../src/policy/evaluate.js";
 import type { Policy } from "../../src/policy/schema.js";
@@ -138,6 +139,57 @@ export function cleanFacts(): ImageFacts {
   };
 }
 
+/** A Trivy JSON report (SchemaVersion 2) listing `vulns`, as `trivy image --format json` writes it. */
+export function trivyReport(
+  vulns: Record<string, unknown>[],
+  createdAt = daysAgo(1),
+): Record<string, unknown> {
+  return {
+    SchemaVersion: 2,
+    Trivy: { Version: "0.50.1" },
+    CreatedAt: createdAt,
+    ArtifactName: "registry.example.com/acme/app:1.4.2",
+    ArtifactType: "container_image",
+    Metadata: { ImageID: CONFIG_DIGEST, RepoDigests: [`registry.example.com/acme/app@${DIGEST}`] },
+    Results: [{ Target: "app (alpine 3.20.3)", Class: "os-pkgs", Type: "alpine", Vulnerabilities: vulns }],
+  };
+}
+
+/** One Trivy vulnerability entry. */
+export function trivyVuln(
+  id: string,
+  severity: string,
+  fixed = "",
+  pkg = "openssl",
+): Record<string, unknown> {
+  return {
+    VulnerabilityID: id,
+    PkgName: pkg,
+    PkgIdentifier: { PURL: `pkg:apk/alpine/${pkg}@3.3.1-r0?arch=x86_64&distro=3.20.3` },
+    InstalledVersion: "3.3.1-r0",
+    ...(fixed ? { FixedVersion: fixed } : {}),
+    Status: fixed ? "fixed" : "affected",
+    Severity: severity,
+  };
+}
+
+/** cosign's vuln predicate wrapping a Trivy report (trivy image --format cosign-vuln). */
+export function cosignVulnPredicate(
+  report: Record<string, unknown>,
+  finished = daysAgo(1),
+): Record<string, unknown> {
+  return {
+    invocation: { parameters: null, uri: "", event_id: "", "builder.id": "" },
+    scanner: {
+      uri: "pkg:github/aquasecurity/trivy@v0.50.1",
+      version: "0.50.1",
+      db: { uri: "", version: "" },
+      result: report,
+    },
+    metadata: { scanStartedOn: finished, scanFinishedOn: finished },
+  };
+}
+
 /** What the trust layer concludes about the clean image. */
 export function cleanTrust(): TrustReport {
   return {
@@ -170,9 +222,33 @@ export function cleanTrust(): TrustReport {
         signatureVerified: null,
         subjectMatches: true,
       },
+      {
+        foundVia: "index",
+        predicateType: "https://cosign.sigstore.dev/attestation/vuln/v1",
+        kind: "vuln-scan",
+        signatureVerified: null,
+        subjectMatches: true,
+      },
+    ],
+    // A scan from yesterday that found nothing, in a BuildKit attestation of the signed index.
+    statements: [
+      {
+        foundVia: "index",
+        artifactKind: "buildkit",
+        predicateType: "https://cosign.sigstore.dev/attestation/vuln/v1",
+        predicate: cosignVulnPredicate(trivyReport([])),
+        signer: null,
+        subjectMatches: true,
+      },
     ],
     notes: [],
   };
+}
+
+/** Replaces the clean image's scan result with a report listing `vulns`, scanned at `when`. */
+export function withScan(ctx: CheckContext, vulns: Record<string, unknown>[], when = daysAgo(1)): void {
+  const statement = ctx.trust.statements![0]!;
+  statement.predicate = cosignVulnPredicate(trivyReport(vulns, when), when);
 }
 
 /** The policy the clean image is judged under: its publisher trusted, everything else default. */
@@ -201,5 +277,6 @@ export function reportFor(facts: ImageFacts = cleanFacts(), ctx: CheckContext = 
     durationMs: 87,
     policyVersion: policyVersion(ctx.policy),
     platform: "linux/amd64",
+    vulnerabilities: assessmentFor(facts, ctx)?.report ?? null,
   });
 }

@@ -434,6 +434,8 @@ export interface AttestationOptions {
   provenance?: object | boolean;
   /** An in-toto statement or an SPDX/CycloneDX document; true = a small default SPDX document. */
   sbom?: object | boolean;
+  /** An in-toto statement, or a cosign vuln predicate (`scanner.result` holding a Trivy or Grype report). */
+  vuln?: object;
 }
 
 function defaultProvenance(): object {
@@ -483,7 +485,10 @@ function defaultSbom(): object {
   };
 }
 
-function predicateTypeOf(kind: "provenance" | "sbom", predicate: Record<string, unknown>): string {
+type AttestationKind = "provenance" | "sbom" | "vuln";
+
+function predicateTypeOf(kind: AttestationKind, predicate: Record<string, unknown>): string {
+  if (kind === "vuln") return "https://cosign.sigstore.dev/attestation/vuln/v1";
   if (kind === "provenance")
     return "buildDefinition" in predicate
       ? "https://slsa.dev/provenance/v1"
@@ -493,7 +498,7 @@ function predicateTypeOf(kind: "provenance" | "sbom", predicate: Record<string, 
 
 /** Wraps a predicate into an in-toto statement about `subject`, or fills a statement's missing subject. */
 function statementFor(
-  kind: "provenance" | "sbom",
+  kind: AttestationKind,
   given: object | boolean,
   subject: { name: string; digest: string },
 ): Record<string, unknown> {
@@ -553,7 +558,7 @@ export async function pushIndex(
   for (const [i, image] of images.entries()) {
     const platform = opts.images[i]?.platform as Platform;
     entries.push({ ...descriptorOf(image), platform });
-    const kinds = (["provenance", "sbom"] as const).filter(
+    const kinds = (["provenance", "sbom", "vuln"] as const).filter(
       (k) => wanted[k] !== undefined && wanted[k] !== false,
     );
     if (kinds.length === 0) continue;

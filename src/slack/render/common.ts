@@ -94,3 +94,34 @@ export function incompleteReason(report: Report | null): string | null {
   if (typeof errorCode === "string" && typeof message === "string") return `${errorCode}: ${message}`;
   return f.title;
 }
+
+/**
+ * The vulnerability counts and the worst open items with their fixed versions, as one section's
+ * text; null when the report has no vulnerability data field (the policy turned it off).
+ */
+export function vulnerabilitiesText(report: Report, top: number): string | null {
+  const v = report.vulnerabilities;
+  if (!v) return null;
+  const c = v.counts;
+  const counts = `${c.critical} critical · ${c.high} high · ${c.medium} medium · ${c.low} low · ${c.unknown} unknown`;
+  const from = v.sources.length
+    ? v.sources
+        .map(
+          (s) =>
+            `${escapeSlack(s.kind)}${s.scanner ? ` (${escapeSlack(s.scanner)})` : ""}${s.signedBy ? ` signed by ${escapeSlack(s.signedBy)}` : ", unsigned"}`,
+        )
+        .join("; ")
+    : "no source";
+  const open = v.items.filter((i) => i.status === "affected" && !i.waived);
+  const lines = open
+    .slice(0, top)
+    .map(
+      (i) =>
+        `• *${i.severity}* ${code(i.id)} ${escapeSlack(i.package)} ${code(i.installed || "?")} → ${i.fixed ? code(i.fixed) : "_no fix yet_"}`,
+    );
+  return linesWithin(
+    [`*Vulnerabilities* ${counts}`, `_from: ${from}_`, ...lines],
+    undefined,
+    Math.max(0, open.length - top),
+  );
+}

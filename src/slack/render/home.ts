@@ -7,7 +7,7 @@ import { code } from "../escape.js";
 import { COMMAND } from "../ids.js";
 import { type Block, context, divider, header, LIMITS, linesWithin, section, type View } from "./blocks.js";
 import { decisionLine } from "./common.js";
-import { pendingBlocks } from "./pending.js";
+import { type PendingVulnCounts, pendingBlocks } from "./pending.js";
 
 /** Blocks kept for the recent decisions section (heading + one section of lines + notice room). */
 const RECENT_RESERVE = 6;
@@ -20,6 +20,8 @@ export interface HomeInput {
   recent: Page<DecisionListItem>;
   /** A one-line note on top (e.g. why a click from Home was refused); already escaped. */
   notice?: string;
+  /** Vulnerability counts of the pending requests' reports, by request id. */
+  vulnerabilities?: PendingVulnCounts;
 }
 
 /** The Home tab view. */
@@ -39,7 +41,7 @@ export function renderHome(input: HomeInput): View {
   const pending =
     input.pending.items.length === 0
       ? [context("Nothing is waiting. :tada:")]
-      : pendingBlocks(input.pending, input, pendingRoom);
+      : pendingBlocks(input.pending, input, pendingRoom, input.vulnerabilities);
   const decisions = input.recent.items.filter((d): d is DecisionRecord => d.status !== "pending");
   const recentLines = decisions.map((d) => `• ${code(d.reference)} — ${decisionLine(d)}`);
   const recent: Block[] = [

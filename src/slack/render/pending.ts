@@ -2,6 +2,7 @@
  * `/image-check pending`: requests waiting for IT, with the decision buttons for approvers. Pure.
  */
 import type { Page, RequestRecord } from "../../store/api.js";
+import type { VulnerabilityReport } from "../../vuln/types.js";
 import { escapeSlack } from "../escape.js";
 import {
   type Block,
@@ -17,14 +18,22 @@ import {
 import { imageName, verdictText } from "./common.js";
 import { decisionButtons } from "./request.js";
 
+/** Vulnerability counts of each pending request's report, by request id (App Home shows them). */
+export type PendingVulnCounts = Readonly<Record<string, VulnerabilityReport["counts"]>>;
+
 /** One pending request as a section (and its buttons for approvers, except on their own requests). */
 export function pendingGroup(
   request: RequestRecord,
   viewer: { userId: string; isApprover: boolean },
+  vulns?: PendingVulnCounts,
 ): Block[] {
   const reason = request.reason ? escapeSlack(request.reason) : "_no reason yet_";
   const verdict = request.verdict ? verdictText(request.verdict) : "_checking_";
-  const text = `${imageName(request)} ${verdict} — ${mention(request.requestedBy)}, ${slackDate(request.createdAt)}\n*Reason:* ${reason}`;
+  const c = vulns && Object.hasOwn(vulns, request.id) ? vulns[request.id] : undefined;
+  const counts = c
+    ? `\n*Vulnerabilities:* ${c.critical} critical · ${c.high} high · ${c.medium} medium · ${c.low} low`
+    : "";
+  const text = `${imageName(request)} ${verdict} — ${mention(request.requestedBy)}, ${slackDate(request.createdAt)}\n*Reason:* ${reason}${counts}`;
   const canDecide = viewer.isApprover && viewer.userId !== request.requestedBy;
   return canDecide ? [section(text), decisionButtons(request.id)] : [section(text)];
 }
@@ -34,8 +43,9 @@ export function pendingBlocks(
   page: Page<RequestRecord>,
   viewer: { userId: string; isApprover: boolean },
   maxBlocks: number,
+  vulns?: PendingVulnCounts,
 ): Block[] {
-  const groups = page.items.map((r) => pendingGroup(r, viewer));
+  const groups = page.items.map((r) => pendingGroup(r, viewer, vulns));
   const plus = page.next ? "+" : "";
   const out = blocksWithin(
     [],

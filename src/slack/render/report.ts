@@ -19,10 +19,12 @@ import {
   section,
   slackDate,
 } from "./blocks.js";
-import { decisionLine, findingsText, incompleteReason, verdictText } from "./common.js";
+import { decisionLine, findingsText, incompleteReason, verdictText, vulnerabilitiesText } from "./common.js";
 
 /** Findings shown in the requester's report before "…and N more". */
 const REPORT_FINDINGS = 8;
+/** Worst vulnerabilities listed with their fixed versions (the rest are counted). */
+const REPORT_VULNS = 5;
 /** Labels shown before "…and N more": enough to see the source and version labels. */
 const REPORT_LABELS = 12;
 /** Characters of one label value: labels can hold whole documents. */
@@ -78,6 +80,8 @@ export function renderReport(report: Report, outcome: ReportOutcome): Message {
     section(imageFacts(report)),
     section(`*Findings*\n${findingsText(report, REPORT_FINDINGS)}`),
   ];
+  const vulns = vulnerabilitiesText(report, REPORT_VULNS);
+  if (vulns) blocks.push(section(vulns));
   if (report.run?.dockerRun)
     blocks.push(section(`*Run it with least privilege*\n${codeBlock(report.run.dockerRun)}`));
   const labels = labelsText(report.facts.labels);

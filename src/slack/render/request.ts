@@ -18,10 +18,19 @@ import {
   section,
   slackDate,
 } from "./blocks.js";
-import { decisionLine, digestText, findingsText, imageName, verdictText } from "./common.js";
+import {
+  decisionLine,
+  digestText,
+  findingsText,
+  imageName,
+  verdictText,
+  vulnerabilitiesText,
+} from "./common.js";
 
 /** Findings in the IT message: the summary, not the whole report. */
 const IT_FINDINGS = 6;
+/** Vulnerabilities the approver sees with their fixed versions (the rest are counted). */
+const IT_VULNS = 5;
 
 /** The block id of a request's buttons, so several requests can share one view (Home, pending). */
 export function requestBlockId(requestId: string): string {
@@ -56,6 +65,8 @@ function requestBlocks(
     ),
   ];
   if (report) blocks.push(section(`*Summary*\n${findingsText(report, IT_FINDINGS, false)}`));
+  const vulns = report ? vulnerabilitiesText(report, IT_VULNS) : null;
+  if (vulns) blocks.push(section(vulns));
   if (previous) blocks.push(context(`Previously for this digest: ${decisionLine(previous)}`));
   blocks.push(context(`Request ${code(request.id)} · asked ${slackDate(request.createdAt)}`));
   return blocks;

@@ -1,0 +1,191 @@
+/**
+ * Vulnerability benchmark (`npm run bench -- vuln`): what vulnerability data costs a check.
+ * 1. The same signed image with and without a signed cosign vulnerability attestation: gather +
+ *    trust + checks through `checkImage`, interleaved, medians, and the ratio (target ≤ 1.3×).
+ * 2. An image whose signed SBOM lists 500 Alpine packages, matched through a loopback OSV fake:
+ *    wall time and OSV requests for the first check and for a re-check (cached).
+ * Never asserts a time: the figures are for reading.
+ */
+import { performance } from "node:perf_hooks";
+import { OsvClient } from "../src/osv/client.js";
+import { policyVersion } from "../src/policy/evaluate.js";
+import { parsePolicy } from "../src/policy/yaml.js";
+import { RegistrySource } from "../src/registry/index.js";
+import { trustMaterialFromPolicy } from "../src/trust/material.js";
+import { type CheckDeps, checkImage } from "../src/worker/pipeline.js";
+import { cosignVulnPredicate, trivyReport, trivyVuln } from "../test/support/facts.js";
+import { keyOf, type RecordedQuery, startFakeOsv } from "../test/support/fake-osv.js";
+import {
+  attachCosignAttestation,
+  pushImage,
+  pushIndex,
+  randomRepo,
+  signCosign,
+} from "../test/support/image-builder.js";
+import { makeKey } from "../test/support/signing.js";
+import type { Testbed } from "../test/support/testbed.js";
+
+const RUNS = 9;
+const PACKAGES = 500;
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+/** 500 made-up Alpine packages; every tenth has one advisory (ids, records), as OSV would answer. */
+function syntheticOsv(): {
+  queries: RecordedQuery[];
+  answers: Map<string, unknown>;
+  records: Record<string, unknown>;
+} {
+  const queries: RecordedQuery[] = [];
+  const answers = new Map<string, unknown>();
+  const records: Record<string, unknown> = {};
+  for (let i = 0; i < PACKAGES; i++) {
+    const q = { package: { ecosystem: "Alpine:v3.20", name: `pkg${i}` }, version: "1.0-r0" };
+    queries.push(q);
+    if (i % 10 === 0) {
+      const id = `ALPINE-CVE-2024-${10000 + i}`;
+      answers.set(keyOf(q), { vulns: [{ id, modified: "2026-11-01T00:00:00Z" }] });
+      records[id] = {
+        id,
+        modified: "2026-11-01T00:00:00Z",
+        database_specific: { severity: "HIGH" },
+        affected: [
+          {
+            package: q.package,
+            ranges: [{ type: "ECOSYSTEM", events: [{ introduced: "0" }, { fixed: "1.0-r1" }] }],
+          },
+        ],
+      };
+    } else answers.set(keyOf(q), {});
+  }
+  return { queries, answers, records };
+}
+
+/** Runs the vulnerability benchmark against a started testbed. */
+export async function benchVuln(testbed: Testbed): Promise<string> {
+  const ep = testbed.open;
+  const key = makeKey("ecdsa-p256");
+  const fake = syntheticOsv();
+  const osv = await startFakeOsv(fake.answers, fake.records);
+  const hosts = `["${ep.host}", "${osv.host}"]`;
+  const policy = parsePolicy(
+    [
+      `registries: { allowPrivate: ${hosts}, allowInsecure: ${hosts} }`,
+      `trust: { keys: [{ name: release, pem: ${JSON.stringify(key.publicPem)} }] }`,
+      `vulnerabilities: { scanner: { url: "${osv.url}" } }`,
+    ].join("\n"),
+    "bench-policy.yaml",
+  );
+  const source = new RegistrySource({ allowPrivate: [ep.host], allowInsecure: [ep.host] });
+  const osvClient = new OsvClient({ baseUrl: osv.url, allowPrivate: [osv.host], allowInsecure: [osv.host] });
+  const deps: CheckDeps = {
+    policy,
+    policyVersion: policyVersion(policy),
+    source,
+    trust: trustMaterialFromPolicy(policy),
+    osv: osvClient,
+    now: () => new Date(),
+  };
+  const out: string[] = [];
+  try {
+    // 1. With and without a scan attestation.
+    const repo = randomRepo("bench-vuln");
+    const spec = { config: { User: "10001" }, history: [{ created_by: "COPY app /app # buildkit" }] };
+    const plain = await pushImage(ep, repo, { ...spec, created: "2026-11-01T00:00:00Z" }, "plain");
+    const scanned = await pushImage(ep, repo, { ...spec, created: "2026-11-02T00:00:00Z" }, "scanned");
+    for (const img of [plain, scanned]) await signCosign(ep, repo, img.digest, key.privateKey);
+    const now = new Date().toISOString();
+    await attachCosignAttestation(
+      ep,
+      repo,
+      scanned.digest,
+      {
+        _type: "https://in-toto.io/Statement/v0.1",
+        predicateType: "https://cosign.sigstore.dev/attestation/vuln/v1",
+        subject: [{ name: repo, digest: { sha256: scanned.digest.slice(7) } }],
+        predicate: cosignVulnPredicate(
+          trivyReport([trivyVuln("CVE-2024-5535", "CRITICAL", "3.3.1-r1")], now),
+          now,
+        ),
+      },
+      key.privateKey,
+    );
+    const refs = { plain: `${ep.host}/${repo}:plain`, scanned: `${ep.host}/${repo}:scanned` };
+    await checkImage(refs.plain, deps);
+    await checkImage(refs.scanned, deps);
+    const times = { plain: [] as number[], scanned: [] as number[] };
+    const requests = { plain: 0, scanned: 0 };
+    for (let i = 0; i < RUNS; i++) {
+      for (const which of ["plain", "scanned"] as const) {
+        const started = performance.now();
+        const o = await checkImage(refs[which], deps);
+        times[which].push(performance.now() - started);
+        requests[which] = o.facts?.stats.requests ?? -1;
+      }
+    }
+    const m = { plain: median(times.plain), scanned: median(times.scanned) };
+    out.push(
+      `Vulnerability attestation: ${RUNS} interleaved runs, medians, warm registry source; gather + trust + checks (checkImage).`,
+      "",
+      "| image | ms | registry requests |",
+      "|---|---:|---:|",
+      `| signed, no attestation | ${m.plain.toFixed(1)} | ${requests.plain} |`,
+      `| signed, signed cosign vuln attestation (.att) | ${m.scanned.toFixed(1)} | ${requests.scanned} |`,
+      `| ratio (target ≤ 1.3) | ${(m.scanned / m.plain).toFixed(2)} | |`,
+      "",
+    );
+
+    // 2. SBOM + OSV, 500 packages.
+    const sbomRepo = randomRepo("bench-sbom");
+    const sbom = {
+      spdxVersion: "SPDX-2.3",
+      SPDXID: "SPDXRef-DOCUMENT",
+      name: "bench",
+      packages: fake.queries.map((q, i) => ({
+        name: q.package.name,
+        SPDXID: `SPDXRef-${i}`,
+        externalRefs: [
+          {
+            referenceType: "purl",
+            referenceLocator: `pkg:apk/alpine/${q.package.name}@${q.version}?arch=x86_64&distro=alpine-3.20.3`,
+          },
+        ],
+      })),
+    };
+    const index = await pushIndex(
+      ep,
+      sbomRepo,
+      { images: [{ spec, platform: { os: "linux", architecture: "amd64" } }], attestations: { sbom } },
+      "1",
+    );
+    await signCosign(ep, sbomRepo, index.digest, key.privateKey);
+    const ref = `${ep.host}/${sbomRepo}:1`;
+    const rows: string[] = [];
+    for (const label of ["first check (OSV cache cold)", "re-check (cached)"]) {
+      const before = osv.log.length;
+      const started = performance.now();
+      const o = await checkImage(ref, deps);
+      const ms = performance.now() - started;
+      const asked = osv.log.slice(before);
+      rows.push(
+        `| ${label} | ${ms.toFixed(1)} | ${asked.filter((l) => l.startsWith("POST")).length} | ${asked.filter((l) => l.startsWith("GET")).length} | ${o.report.vulnerabilities?.counts.high ?? "?"} |`,
+      );
+    }
+    out.push(
+      `SBOM + OSV: ${PACKAGES} packages in a signed BuildKit SBOM, loopback OSV fake (one advisory per ten packages).`,
+      "",
+      "| check | ms | querybatch calls | GET /v1/vulns | high found |",
+      "|---|---:|---:|---:|---:|",
+      ...rows,
+    );
+    if (osv.unrecorded.length) out.push("", `unrecorded OSV requests: ${osv.unrecorded.length}`);
+  } finally {
+    source.close();
+    osvClient.close();
+    await osv.stop();
+  }
+  return out.join("\n");
+}
