@@ -20,10 +20,22 @@ export const TOOLS = {
   dockerd: { bin: "dockerd", pkg: "docker.io" },
   docker: { bin: "docker", pkg: "docker.io" },
   busybox: { bin: "busybox", pkg: "busybox-static" },
+  initdb: { bin: "initdb", pkg: "postgresql-15" },
+  postgres: { bin: "postgres", pkg: "postgresql-15" },
+  setpriv: { bin: "setpriv", pkg: "util-linux" },
 } as const satisfies Record<string, Tool>;
 
 // sbin directories are searched too: dockerd lives in /usr/sbin, which a non-login PATH may lack.
-const EXTRA_DIRS = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
+// Debian keeps initdb and postgres off PATH, in the versioned directory of postgresql-15.
+const EXTRA_DIRS = [
+  "/usr/local/sbin",
+  "/usr/local/bin",
+  "/usr/sbin",
+  "/usr/bin",
+  "/sbin",
+  "/bin",
+  "/usr/lib/postgresql/15/bin",
+];
 
 /** Absolute path of `bin` on PATH (or the usual system dirs), or null. */
 export function which(bin: string): string | null {
