@@ -10,6 +10,7 @@ import { oneLine } from "../errors.js";
 import { parseReference } from "../reference/parse.js";
 import type { CliReportInput } from "../store/api.js";
 import { type CliIO, type Command, EXIT, parseArgs, UsageError } from "./args.js";
+import { refuseWithPostgres } from "./postgres-gate.js";
 import type { SourceKind } from "./sources.js";
 
 /** The command's --help text (main prints it for --help or -h). */
@@ -53,6 +54,7 @@ export const checkCommand: Command = async (argv, io) => {
     }
   }
   const config = loadConfig(io.env);
+  if (!flags["no-store"]) refuseWithPostgres("check", config, ", or pass --no-store");
   const { loadPolicy } = await import("./load-policy.js");
   const loaded = await loadPolicy(flags.policy as string | undefined, io.env, io.cwd).catch(
     (err: unknown) => {
