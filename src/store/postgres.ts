@@ -6,11 +6,12 @@
  * this module.
  */
 import { execFile } from "node:child_process";
-import { drizzle } from "drizzle-orm/node-postgres";
+import { drizzle, type NodePgDatabase } from "drizzle-orm/node-postgres";
 import { migrate } from "drizzle-orm/node-postgres/migrator";
 import pg from "pg";
 import { StoreError } from "./api.js";
 import { findMigrationsFolder, readJournal } from "./db.js";
+import * as pgSchema from "./schema.pg.js";
 
 /** Defaults, each with why. */
 export const POSTGRES_DEFAULTS = {
@@ -23,6 +24,27 @@ export const POSTGRES_DEFAULTS = {
    */
   migrateLockKey: 0x49434b31_01,
 };
+
+/** An open PostgreSQL store: a connection pool and the drizzle handle over it. */
+export interface PostgresDb {
+  readonly orm: NodePgDatabase<typeof pgSchema>;
+  /** The pool, for what drizzle does not model (session advisory locks); stays inside src/store. */
+  readonly pool: pg.Pool;
+  close(): Promise<void>;
+}
+
+/** Open a pool on the database at `url` (no connection is made until the first query). */
+export function openPostgres(url: string, opts: { max?: number } = {}): PostgresDb {
+  const pool = new pg.Pool({
+    connectionString: url,
+    connectionTimeoutMillis: POSTGRES_DEFAULTS.connectTimeoutMs,
+    ...(opts.max !== undefined ? { max: opts.max } : {}),
+  });
+  // An idle client whose server went away emits 'error' on the pool; without a listener that
+  // would crash the process. The next query reconnects, or fails where it is awaited.
+  pool.on("error", () => {});
+  return { orm: drizzle(pool, { schema: pgSchema }), pool, close: () => pool.end() };
+}
 
 /** Where drizzle's migrator records applied migrations (its defaults for PostgreSQL). */
 const MIGRATIONS_TABLE = { schema: "drizzle", table: "__drizzle_migrations" } as const;
