@@ -74,9 +74,9 @@ describe("schemaDrift", () => {
 
     it("names each difference, its table and the side it is missing from", () => {
       expect(drift).toEqual([
-        `column things.note: in ${SQLITE} but missing in ${POSTGRES}`,
+        `column things.note (text, nullable): in ${SQLITE} but missing in ${POSTGRES}`,
         `index things_name_idx on things(name): in ${SQLITE} but missing in ${POSTGRES}`,
-        `column things.extra: in ${POSTGRES} but missing in ${SQLITE}`,
+        `column things.extra (text, nullable): in ${POSTGRES} but missing in ${SQLITE}`,
         `table others: in ${POSTGRES} but missing in ${SQLITE}`,
         `column things.name: notNull is true in ${SQLITE} but false in ${POSTGRES}`,
         `column things.state: type is text in ${SQLITE} but integer in ${POSTGRES}`,

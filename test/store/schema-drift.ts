@@ -130,8 +130,11 @@ export function schemaDrift(a: SchemaShape, b: SchemaShape): string[] {
         out.push(missing(`table ${table}`, x, y));
         continue;
       }
-      for (const col of tx.columns.keys())
-        if (!ty.columns.has(col)) out.push(missing(`column ${table}.${col}`, x, y));
+      for (const [col, c] of tx.columns)
+        if (!ty.columns.has(col))
+          out.push(
+            missing(`column ${table}.${col} (${c.type}, ${c.notNull ? "not null" : "nullable"})`, x, y),
+          );
       for (const [name, ix] of tx.indexes)
         if (!ty.indexes.has(name))
           out.push(
