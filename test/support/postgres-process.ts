@@ -112,7 +112,8 @@ export async function startPostgresProcess(bins: {
   for (let attempt = 0; attempt < BIND_ATTEMPTS; attempt++) {
     const port = await freePort();
     const [cmd, args] = asOwner(setpriv, bins.postgres, serverArgs(dataDir, dir, port));
-    const managed = spawnManaged(cmd, args, join(dir, "postgres.log"));
+    // SIGINT is PostgreSQL's fast shutdown: it ends open sessions instead of waiting for them.
+    const managed = spawnManaged(cmd, args, join(dir, "postgres.log"), process.env, "SIGINT");
     const host = `127.0.0.1:${port}`;
     const adminUrl = `postgres://${encodeURIComponent(owner)}:${password}@${host}/postgres`;
     try {
@@ -123,8 +124,6 @@ export async function startPostgresProcess(bins: {
       continue;
     }
     const stop = async (): Promise<void> => {
-      // SIGINT is PostgreSQL's fast shutdown: it ends open sessions instead of waiting for them.
-      if (managed.child.exitCode === null && managed.child.signalCode === null) managed.child.kill("SIGINT");
       await managed.stop(10_000);
       rmSync(dir, { recursive: true, force: true });
     };
