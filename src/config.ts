@@ -20,6 +20,11 @@ export const CONFIG_DEFAULTS = {
 /** The configuration every command reads. */
 export interface Config {
   dbPath: string;
+  /**
+   * IMAGE_CHECK_DATABASE_URL: the PostgreSQL store (postgres:// or postgresql://), shared by
+   * replicas; unset: SQLite at `dbPath`. Holds the password: never print it (describeDatabaseUrl).
+   */
+  databaseUrl?: string;
   policyPath?: string;
   slack: {
     botToken?: string;
@@ -52,10 +57,49 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return readConfig(env).config;
 }
 
+/** The URL schemes node-postgres (and libpq) read as PostgreSQL. */
+const POSTGRES_SCHEMES = new Set(["postgres:", "postgresql:"]);
+
+/**
+ * IMAGE_CHECK_DATABASE_URL, checked: undefined when unset or blank. A wrong value throws
+ * ConfigError for every command (not only `serve`): a command that fell back to SQLite would
+ * write to a store the replicas never read. The message never repeats the value, which holds a
+ * password.
+ */
+export function databaseUrlOf(env: NodeJS.ProcessEnv): string | undefined {
+  const text = env.IMAGE_CHECK_DATABASE_URL?.trim();
+  if (!text) return undefined;
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new ConfigError([
+      "IMAGE_CHECK_DATABASE_URL: expected a postgres:// or postgresql:// URL (postgres://user:password@host:5432/db), got something that is not a URL",
+    ]);
+  }
+  if (!POSTGRES_SCHEMES.has(url.protocol))
+    throw new ConfigError([
+      `IMAGE_CHECK_DATABASE_URL: expected a postgres:// or postgresql:// URL, got a "${url.protocol.slice(0, 20)}" URL`,
+    ]);
+  if (!url.hostname)
+    throw new ConfigError([
+      "IMAGE_CHECK_DATABASE_URL: the URL names no host (postgres://user:password@host:5432/db)",
+    ]);
+  return text;
+}
+
+/** A database URL fit to print: scheme, user, host, port and database, never the password. */
+export function describeDatabaseUrl(databaseUrl: string): string {
+  const url = new URL(databaseUrl);
+  const user = url.username ? `${url.username}@` : "";
+  return `${url.protocol}//${user}${url.host}${url.pathname}`;
+}
+
 /**
  * Read the environment and list every problem with the variables `serve` needs, without
  * throwing: a wrong value is left out (its default applies) and named in `problems`, one line
- * each, naming the variable.
+ * each, naming the variable. The exception is IMAGE_CHECK_DATABASE_URL, which has no safe
+ * default to fall back to: a wrong one throws ConfigError (databaseUrlOf).
  */
 export function readConfig(env: NodeJS.ProcessEnv = process.env): { config: Config; problems: string[] } {
   const problems: string[] = [];
@@ -83,8 +127,10 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
     if (/^[USW][A-Z0-9]{2,}$/.test(a)) approvers.push(a);
     else problems.push(`IMAGE_CHECK_APPROVERS: "${a}" is not a Slack user id (U...) or user group id (S...)`);
   }
+  const databaseUrl = databaseUrlOf(env);
   const config: Config = {
     dbPath: env.IMAGE_CHECK_DB?.trim() || CONFIG_DEFAULTS.db,
+    ...(databaseUrl ? { databaseUrl } : {}),
     policyPath: env.IMAGE_CHECK_POLICY?.trim() || undefined,
     slack: {
       botToken: env.SLACK_BOT_TOKEN?.trim() || undefined,

@@ -15,6 +15,7 @@ import { formatReference, parseReference } from "../reference/parse.js";
 import type { CliReportInput } from "../store/api.js";
 import { type CliIO, type Command, EXIT, parseArgs, UsageError } from "./args.js";
 import type { LocatedReport, Location } from "./format-github.js";
+import { refuseWithPostgres } from "./postgres-gate.js";
 import type { SourceKind } from "./sources.js";
 import { printable } from "./terminal.js";
 
@@ -90,6 +91,7 @@ export const checkCommand: Command = async (argv, io) => {
     if (format === "text" || format === "github") return EXIT.pass;
   }
   const config = loadConfig(io.env);
+  if (!flags["no-store"]) refuseWithPostgres("check", config, ", or pass --no-store");
   const { loadPolicy } = await import("./load-policy.js");
   const loaded = await loadPolicy(flags.policy as string | undefined, io.env, io.cwd).catch(
     (err: unknown) => {

@@ -14,6 +14,7 @@ import { parseReference, repositoryPath } from "../reference/parse.js";
 import type { DecisionListItem, DecisionQuery } from "../store/api.js";
 import { openStore } from "../store/service.js";
 import { type CliIO, type Command, parseArgs, UsageError } from "./args.js";
+import { refuseWithPostgres } from "./postgres-gate.js";
 import { TERMINAL_UNSAFE_INLINE } from "./terminal.js";
 
 /** The contract's fields, in the contract's order (also the CSV columns). */
@@ -81,6 +82,7 @@ export const decisionsCommand: Command = async (argv: string[], io: CliIO): Prom
   if (typeof flags.status === "string") query.status = flags.status as DecisionQuery["status"];
 
   const config = loadConfig(io.env);
+  refuseWithPostgres("decisions", config);
   const rows = readDecisions(resolve(io.cwd, config.dbPath), query, limit, new Date());
   if (flags.json) io.stdout(`${JSON.stringify(rows, null, 2)}\n`);
   else if (flags.csv) io.stdout(toCsv(rows));

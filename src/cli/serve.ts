@@ -11,6 +11,7 @@ import type { Policy } from "../policy/schema.js";
 import type { OpenedStore } from "../store/service.js";
 import type { CheckRunner } from "../worker/types.js";
 import { type CliIO, type Command, EXIT, parseArgs, UsageError } from "./args.js";
+import { refuseWithPostgres } from "./postgres-gate.js";
 import { printable, printableLines } from "./terminal.js";
 
 /** The command's --help text (main prints it for --help or -h). */
@@ -48,6 +49,7 @@ export async function runServe(argv: string[], io: CliIO, overrides: ServeOverri
   try {
     // Every problem at once, one line per problem: a wrong value and a missing one are both named.
     const { config, problems } = readConfig(io.env);
+    refuseWithPostgres("serve", config);
     const { slackConfigProblems } = await import("../slack/config.js");
     const named = new Set(problems.map((p) => p.slice(0, p.indexOf(":"))));
     problems.push(...slackConfigProblems(config).filter((p) => !named.has(p.slice(0, p.indexOf(":")))));

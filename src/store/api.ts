@@ -157,7 +157,11 @@ export type StoreErrorCode =
   | "MIGRATION_FAILED"
   | "SCHEMA_OUTDATED"
   | "DUPLICATE"
-  | "BAD_CURSOR";
+  | "BAD_CURSOR"
+  /** The PostgreSQL server cannot be reached, or refused the login. */
+  | "UNREACHABLE"
+  /** pg_dump failed. */
+  | "BACKUP_FAILED";
 
 /** An error of the store, with a code from `StoreErrorCode`. */
 export class StoreError extends CodedError<StoreErrorCode> {}

@@ -206,21 +206,29 @@ export function readJournal(folder: string): { idx: number; when: number; tag: s
 let cachedFolder: string | undefined;
 
 /**
- * The shipped migrations folder, found relative to this module so it works from src (tsx:
- * src/store -> ../../migrations) and from the bundle (dist/cli -> ../../migrations).
+ * The shipped SQLite migrations folder (migrations/sqlite; PostgreSQL's are in migrations/postgres),
+ * found by walking up from this module, so it works from src (tsx) and from the bundle (dist/cli).
+ * Stores migrated before the folder moved stay up to date: drizzle's migrator tracks applied
+ * migrations by the journal's timestamps, not by path.
  */
 export function migrationsFolder(): string {
   if (cachedFolder) return cachedFolder;
+  cachedFolder = findMigrationsFolder("sqlite");
+  return cachedFolder;
+}
+
+/** The shipped migrations folder of one engine (`migrations/<engine>`), walking up from this module. */
+export function findMigrationsFolder(engine: "sqlite" | "postgres"): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 5; i++) {
-    const candidate = join(dir, "migrations");
-    if (existsSync(join(candidate, "meta", "_journal.json"))) {
-      cachedFolder = candidate;
-      return candidate;
-    }
+    const candidate = join(dir, "migrations", engine);
+    if (existsSync(join(candidate, "meta", "_journal.json"))) return candidate;
     dir = dirname(dir);
   }
-  throw new StoreError("MIGRATION_FAILED", "the migrations folder was not found next to the program");
+  throw new StoreError(
+    "MIGRATION_FAILED",
+    `the migrations/${engine} folder was not found next to the program`,
+  );
 }
 
 function assertWritable(file: string): void {

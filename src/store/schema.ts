@@ -1,7 +1,8 @@
 /**
  * The store's tables (drizzle sqlite-core). Migrations are generated from this file by drizzle-kit
- * (`npx drizzle-kit generate --name <what_it_does>`) into migrations/ and committed; never edit a
- * generated migration after it shipped, add a new one.
+ * (`npm run db:generate -- --name <what_it_does>`) into migrations/sqlite and committed; never edit
+ * a generated migration after it shipped, add a new one. src/store/schema.pg.ts is the same store
+ * for PostgreSQL: change both (test/store/schema-drift.test.ts names what differs).
  *
  * Conventions: timestamps are UTC ISO-8601 strings (`toISOString()`, fixed width, so they sort and
  * compare as text); enums are text with a CHECK; each table has an integer rowid alias `seq` so

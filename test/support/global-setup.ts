@@ -7,7 +7,9 @@ import { startTestbed } from "./testbed.js";
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const { testbed, stop, startupMs } = await startTestbed();
   const dockerd = testbed.dockerd ? "dockerd up" : "no dockerd";
-  process.stderr.write(`testbed: ready in ${startupMs} ms (${dockerd}) in ${testbed.tmpDir}\n`);
+  process.stderr.write(
+    `testbed: ready in ${startupMs} ms (${dockerd}, PostgreSQL at ${testbed.postgres.host}) in ${testbed.tmpDir}\n`,
+  );
   project.provide("testbed", testbed);
   return stop;
 }

@@ -20,10 +20,22 @@ export const TOOLS = {
   dockerd: { bin: "dockerd", pkg: "docker.io" },
   docker: { bin: "docker", pkg: "docker.io" },
   busybox: { bin: "busybox", pkg: "busybox-static" },
+  initdb: { bin: "initdb", pkg: "postgresql-15" },
+  postgres: { bin: "postgres", pkg: "postgresql-15" },
+  setpriv: { bin: "setpriv", pkg: "util-linux" },
 } as const satisfies Record<string, Tool>;
 
 // sbin directories are searched too: dockerd lives in /usr/sbin, which a non-login PATH may lack.
-const EXTRA_DIRS = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
+// Debian keeps initdb and postgres off PATH, in the versioned directory of postgresql-15.
+const EXTRA_DIRS = [
+  "/usr/local/sbin",
+  "/usr/local/bin",
+  "/usr/sbin",
+  "/usr/bin",
+  "/sbin",
+  "/bin",
+  "/usr/lib/postgresql/15/bin",
+];
 
 /** Absolute path of `bin` on PATH (or the usual system dirs), or null. */
 export function which(bin: string): string | null {
@@ -111,13 +123,16 @@ export async function freePort(): Promise<number> {
   return address.port;
 }
 
-const children = new Set<ChildProcess>();
+// Each child with the signal that stops it promptly (most take SIGTERM; PostgreSQL's SIGTERM is a
+// "smart" shutdown that waits for every client to disconnect, so it gets SIGINT, a fast shutdown).
+const children = new Map<ChildProcess, NodeJS.Signals>();
 let hooksInstalled = false;
 
 function killAll(signal: NodeJS.Signals): void {
-  for (const child of children) {
+  for (const [child, stopSignal] of children) {
     try {
-      child.kill(signal);
+      // A child with a stop signal of its own always gets it (SIGHUP would only make PostgreSQL reload).
+      child.kill(stopSignal === "SIGTERM" ? signal : stopSignal);
     } catch {
       // already gone
     }
@@ -148,7 +163,7 @@ export interface Managed {
   logFile: string;
   /** Resolves with the exit code/signal once the process has ended. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** SIGTERM, then SIGKILL after `graceMs`; resolves once it is gone. */
+  /** Its stop signal (SIGTERM unless spawnManaged was told otherwise), then SIGKILL after `graceMs`; resolves once it is gone. */
   stop(graceMs?: number): Promise<void>;
   /** The last lines of the log file, for error messages. */
   tail(lines?: number): string;
@@ -160,12 +175,14 @@ export function spawnManaged(
   args: string[],
   logFile: string,
   env: NodeJS.ProcessEnv = process.env,
+  /** The signal that stops this program promptly, sent on stop() and when we exit. Default SIGTERM. */
+  stopSignal: NodeJS.Signals = "SIGTERM",
 ): Managed {
   installHooks();
   const fd = openSync(logFile, "a");
   const child = spawn(cmd, args, { stdio: ["ignore", fd, fd], detached: false, env });
   closeSync(fd);
-  children.add(child);
+  children.set(child, stopSignal);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     const done = (code: number | null, signal: NodeJS.Signals | null): void => {
       children.delete(child);
@@ -183,7 +200,7 @@ export function spawnManaged(
   };
   const stop = async (graceMs = 10_000): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill("SIGTERM");
+    child.kill(stopSignal);
     const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
     await exited;
     clearTimeout(timer);

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { inject } from "vitest";
 import { type DockerdProcess, startDockerd } from "./dockerd.js";
+import { type PostgresServer, startPostgresProcess } from "./postgres-process.js";
 import { ensureTools, isRoot, TOOLS, which } from "./processes.js";
 import { type RegistryAuthConfig, startRegistryProcess } from "./registry-process.js";
 import { startTokenIssuer, type TokenIssuer } from "./token-issuer.js";
@@ -39,6 +40,8 @@ export interface Testbed {
   dockerdError?: string;
   /** Absolute path of the skopeo binary. */
   skopeo: string;
+  /** PostgreSQL 15; tests make a database of their own with `createDatabase()` (postgres.ts). */
+  postgres: PostgresServer;
   tmpDir: string;
 }
 
@@ -212,8 +215,20 @@ export async function startTestbed(
   const began = performance.now();
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const tools = ensureTools(
-    { registry: TOOLS.registry, skopeo: TOOLS.skopeo, htpasswd: TOOLS.htpasswd, openssl: TOOLS.openssl },
-    opts.withoutDockerd ? {} : { dockerd: TOOLS.dockerd, docker: TOOLS.docker, busybox: TOOLS.busybox },
+    {
+      registry: TOOLS.registry,
+      skopeo: TOOLS.skopeo,
+      htpasswd: TOOLS.htpasswd,
+      openssl: TOOLS.openssl,
+      initdb: TOOLS.initdb,
+      postgres: TOOLS.postgres,
+    },
+    {
+      setpriv: TOOLS.setpriv,
+      ...(opts.withoutDockerd
+        ? {}
+        : { dockerd: TOOLS.dockerd, docker: TOOLS.docker, busybox: TOOLS.busybox }),
+    },
   );
   const tmpDir = newTmpDir("image-check-testbed-");
   const stops: (() => Promise<void>)[] = [];
@@ -252,19 +267,25 @@ export async function startTestbed(
       startRegistryProcess(tools.paths.registry, join(tmpDir, "basic"), { kind: "basic", htpasswdFile }),
       startRegistryProcess(tools.paths.registry, join(tmpDir, "token"), tokenAuth.auth),
       dockerdPromise,
+      startPostgresProcess({
+        initdb: tools.paths.initdb,
+        postgres: tools.paths.postgres,
+        setpriv: tools.optional.setpriv ?? null,
+      }),
     ]);
     for (const s of started) {
       if (s.status === "fulfilled" && typeof s.value === "object") stops.push(s.value.stop);
     }
     const failed = started.find((s): s is PromiseRejectedResult => s.status === "rejected");
     if (failed !== undefined) throw failed.reason;
-    const [open, basic, token, dockerd] = started.map(
+    const [open, basic, token, dockerd, postgres] = started.map(
       (s) => (s as PromiseFulfilledResult<unknown>).value,
     ) as [
       Awaited<ReturnType<typeof startRegistryProcess>>,
       Awaited<ReturnType<typeof startRegistryProcess>>,
       Awaited<ReturnType<typeof startRegistryProcess>>,
       DockerdProcess | string,
+      Awaited<ReturnType<typeof startPostgresProcess>>,
     ];
     if (typeof dockerd === "string")
       log(`testbed: no private dockerd (tests that need it will fail): ${dockerd}`);
@@ -278,6 +299,7 @@ export async function startTestbed(
         typeof dockerd === "string" ? null : { socket: dockerd.socket, dockerHost: dockerd.dockerHost },
       ...(typeof dockerd === "string" ? { dockerdError: dockerd } : {}),
       skopeo: tools.paths.skopeo,
+      postgres: { adminUrl: postgres.adminUrl, host: postgres.host, dir: postgres.dir },
       tmpDir,
     };
     return { testbed, stop: stopAll, startupMs: Math.round(performance.now() - began) };

@@ -1,0 +1,15 @@
+/**
+ * Until the store runs on PostgreSQL (its interface is synchronous over better-sqlite3 today; see
+ * docs/postgres.md), commands that read or write the store refuse to run with
+ * IMAGE_CHECK_DATABASE_URL set, rather than quietly using the SQLite file that other replicas
+ * never see. `migrate` and `backup` already work with PostgreSQL.
+ */
+import { type Config, ConfigError } from "../config.js";
+
+/** Throws ConfigError (exit 64, one line) when `config` names a PostgreSQL store. */
+export function refuseWithPostgres(command: string, config: Config, hint = ""): void {
+  if (config.databaseUrl === undefined) return;
+  throw new ConfigError([
+    `IMAGE_CHECK_DATABASE_URL: PostgreSQL serves migrate and backup so far; ${command} needs the SQLite store (unset IMAGE_CHECK_DATABASE_URL${hint})`,
+  ]);
+}
