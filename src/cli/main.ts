@@ -53,6 +53,13 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: Com
       return { run: m.backupCommand, help: m.HELP };
     },
   },
+  audit: {
+    summary: "list running containers and whether their images are approved",
+    load: async () => {
+      const m = await import("./audit.js");
+      return { run: m.auditCommand, help: m.HELP };
+    },
+  },
   policy: {
     summary: "print the built-in default policy",
     load: async () => {

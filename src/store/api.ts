@@ -63,8 +63,11 @@ export interface RequestRecord {
   decisionId: string | null;
 }
 
-/** The stored decision statuses; `expired` is an approval past `expiresAt` (computed from `now`). */
-export type DecisionStatus = "approved" | "rejected" | "expired";
+/**
+ * The decision statuses; `expired` is an approval past `expiresAt` (computed from `now`), `revoked`
+ * an approval that a re-check (`watch`) withdrew.
+ */
+export type DecisionStatus = "approved" | "rejected" | "expired" | "revoked";
 
 /**
  * One decision on one request. The fields of the contract's "Decisions JSON" plus `id`.
