@@ -49,6 +49,7 @@ export const CHECKS = {
   "trust.digest-mismatch": { category: "trust", severity: "critical" },
   "trust.no-sbom": { category: "trust", severity: "low" },
   "check.incomplete": { category: "check", severity: "high" },
+  "watch.changed": { category: "watch", severity: "medium" },
 } as const satisfies Record<string, { category: string; severity: Severity }>;
 
 /** A stable check id. */
@@ -91,6 +92,11 @@ export interface CheckContext {
    * `facts.registryInfo.tagDigest`, then `facts.digest`.
    */
   tagDigest?: string | null;
+  /**
+   * Set on a re-check of an approved digest (`watch`): the findings the approval's report had, as
+   * its policy judged them. `watch.changed` fires for what is new since.
+   */
+  approval?: { findings: readonly Pick<Finding, "id" | "severity" | "waived">[] } | null;
 }
 
 /** A check: pure, no I/O. Returns findings with the default severity; the policy adjusts later. */

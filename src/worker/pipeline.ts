@@ -9,7 +9,7 @@ import { buildReport } from "../checks/build-report.js";
 import { findingsForGatherError, runChecks } from "../checks/index.js";
 import type { Report } from "../checks/report.js";
 import { MAX_SCAN_CHARS } from "../checks/secrets.js";
-import type { Finding } from "../checks/types.js";
+import type { CheckContext, Finding } from "../checks/types.js";
 import { CodedError, oneLine } from "../errors.js";
 import type { ImageFacts, ImageSource, Platform } from "../facts/model.js";
 import { formatPlatform, parsePlatform } from "../facts/model.js";
@@ -85,6 +85,8 @@ export interface CheckOptions {
   /** `os/arch[/variant]`; the policy's platform by default. */
   platform?: string;
   signal?: AbortSignal;
+  /** On a re-check of an approved digest (`watch`): the findings its approval saw, for `watch.changed`. */
+  approval?: CheckContext["approval"];
 }
 
 /** The result: the report, and the facts when they could be gathered. */
@@ -171,7 +173,13 @@ export async function checkImage(
   let trust = EMPTY_TRUST;
   try {
     trust = verifyTrust(facts, deps.trust, now);
-    findings = runChecks(facts, { policy: deps.policy, now, trust, lastKnownDigest: lastKnown });
+    findings = runChecks(facts, {
+      policy: deps.policy,
+      now,
+      trust,
+      lastKnownDigest: lastKnown,
+      approval: options.approval ?? null,
+    });
   } catch (err) {
     // A bug in a check must not turn into a silent pass: report it as an incomplete check.
     findings = findingsForGatherError({ code: "CHECK_FAILED", message: oneLine(err) });

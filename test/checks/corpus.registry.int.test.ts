@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Report } from "../../src/checks/report.js";
-import { CHECKS, type CheckId, severityRank } from "../../src/checks/types.js";
+import { CHECKS, type CheckId, type Severity, severityRank } from "../../src/checks/types.js";
 import { policyVersion } from "../../src/policy/evaluate.js";
 import { parsePolicy } from "../../src/policy/parse.js";
 import { trustMaterialFromPolicy } from "../../src/trust/material.js";
@@ -93,6 +93,8 @@ interface Case {
   without?: CheckId[];
   /** The full expected set, when the image cannot be gathered at all. */
   exactly?: CheckId[];
+  /** A re-check of an approval (`watch`): the findings the approval saw. */
+  approval?: { id: CheckId; severity: Severity }[];
 }
 
 const shellRun = (script: string) => (s: ImageSpec) => {
@@ -209,6 +211,13 @@ const CORPUS: Record<CheckId, Case> = {
     with: ["check.incomplete"],
     without: ["trust.signed"],
   },
+  // A re-check of an approval that saw the clean image, now signed only by an unknown key.
+  "watch.changed": {
+    sign: "stranger",
+    approval: [],
+    with: ["trust.untrusted-signer"],
+    without: ["trust.signed"],
+  },
 };
 
 const CLEAN: CheckId[] = ["provenance.publisher", "trust.signed"];
@@ -288,14 +297,18 @@ async function check(c: Case): Promise<Report> {
     "corpus-policy.yaml",
   );
   const reference = (c.reference ?? ((h, r, t, d) => `${h}/${r}:${t}@${d}`))(host, repo, tag, index.digest);
-  const outcome = await checkImage(reference, {
-    policy,
-    policyVersion: policyVersion(policy),
-    source: sourceFor([host]),
-    trust: trustMaterialFromPolicy(policy),
-    lastKnownDigest: () => lastKnown,
-    now: () => NOW,
-  });
+  const outcome = await checkImage(
+    reference,
+    {
+      policy,
+      policyVersion: policyVersion(policy),
+      source: sourceFor([host]),
+      trust: trustMaterialFromPolicy(policy),
+      lastKnownDigest: () => lastKnown,
+      now: () => NOW,
+    },
+    c.approval ? { approval: { findings: c.approval } } : {},
+  );
   return outcome.report;
 }
 

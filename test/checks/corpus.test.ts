@@ -225,6 +225,14 @@ const CORPUS: Record<CheckId, Case> = {
       f.incomplete = [{ part: "referrers", code: "TIMEOUT", message: "the registry did not answer in 10 s" }];
     },
   },
+  "watch.changed": {
+    // A re-check of an approval that saw the clean image, now running as root.
+    change: (f, ctx) => {
+      f.config.user = "";
+      ctx.approval = { findings: [] };
+    },
+    with: ["config.root-user"],
+  },
 };
 
 function judge(c: Case) {
