@@ -3,7 +3,7 @@
  * rules and their errors. Every state change writes its audit entry in the same transaction.
  */
 import { createHash, randomBytes as nodeRandomBytes, randomFillSync } from "node:crypto";
-import { and, desc, eq, gt, isNull, lte, or, type SQL, sql } from "drizzle-orm";
+import { and, desc, eq, gt, isNotNull, isNull, lte, or, type SQL, sql } from "drizzle-orm";
 import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
 import type { Report } from "../checks/report.js";
 import type {
@@ -584,7 +584,8 @@ export function createStore(db: Db, opts: Pick<OpenStoreOptions, "randomBytes"> 
         `${id} was made by a policy, not a person: it covers no other request`,
       );
     const newest = newestDecision(dec.repository, dec.digest);
-    if (newest?.seq !== dec.seq || toDecision(dec, now).status === "expired")
+    const inForce = ["approved", "rejected"].includes(toDecision(dec, now).status);
+    if (newest?.seq !== dec.seq || !inForce)
       throw new StoreError("NOT_DECIDABLE", `${id} is no longer in force for ${dec.digest}`);
     const row = stmt.settlePending.get({
       id: requestId,
@@ -694,10 +695,16 @@ export function createStore(db: Db, opts: Pick<OpenStoreOptions, "randomBytes"> 
       else if (q.status === "approved")
         filters.push(
           eq(decisions.decision, "approved"),
+          isNull(decisions.revokedAt),
           or(isNull(decisions.expiresAt), gt(decisions.expiresAt, at))!,
         );
       else if (q.status === "expired")
-        filters.push(eq(decisions.decision, "approved"), lte(decisions.expiresAt, at));
+        filters.push(
+          eq(decisions.decision, "approved"),
+          isNull(decisions.revokedAt),
+          lte(decisions.expiresAt, at),
+        );
+      else if (q.status === "revoked") filters.push(isNotNull(decisions.revokedAt));
       return queryDecisions(filters, q, now);
     },
 
@@ -800,6 +807,8 @@ function toRequest(r: RequestRow, now?: Date): RequestRecord {
 
 function toDecision(r: DecisionRow, now: Date): DecisionRecord {
   const expired = r.decision === "approved" && r.expiresAt !== null && r.expiresAt <= now.toISOString();
+  // A revoked approval reads as the revocation: who withdrew it (`watch`) and why.
+  const revoked = r.decision === "approved" && r.revokedAt !== null;
   return {
     id: decisionId(r.seq),
     requestId: r.requestId,
@@ -807,10 +816,10 @@ function toDecision(r: DecisionRow, now: Date): DecisionRecord {
     reference: r.reference,
     digest: r.digest,
     decision: r.decision,
-    status: expired ? "expired" : r.decision,
-    decidedBy: r.decidedBy,
+    status: revoked ? "revoked" : expired ? "expired" : r.decision,
+    decidedBy: revoked ? (r.revokedBy ?? r.decidedBy) : r.decidedBy,
     requestedBy: r.requestedBy,
-    reason: r.reason,
+    reason: revoked ? r.revokeReason : r.reason,
     decidedAt: r.decidedAt,
     expiresAt: r.expiresAt,
   };
