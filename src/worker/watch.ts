@@ -145,7 +145,8 @@ export function recheckJobHandler(deps: RecheckDeps): JobHandlerSpec {
   return {
     async run(raw, ctx): Promise<RecheckOutcome> {
       const parsed = recheckPayloadSchema.safeParse(raw);
-      if (!parsed.success) throw new WatchError("BAD_PAYLOAD", `not a recheck payload: ${parsed.error.message}`);
+      if (!parsed.success)
+        throw new WatchError("BAD_PAYLOAD", `not a recheck payload: ${parsed.error.message}`);
       const p = parsed.data;
       const row = watch.get(p.decisionId);
       if (!row || row.dueAt !== p.dueAt) return { outcome: "skipped", reason: "already re-checked" };
@@ -213,7 +214,8 @@ export function recheckJobHandler(deps: RecheckDeps): JobHandlerSpec {
       });
       if (!written) return { outcome: "skipped", reason: "already re-checked" };
       const ids = changes.map((c) => c.id);
-      if (!request) return { outcome: revoke ? "revoked" : finished ? "unchanged" : "incomplete", changes: ids };
+      if (!request)
+        return { outcome: revoke ? "revoked" : finished ? "unchanged" : "incomplete", changes: ids };
       const notifier = deps.notifier;
       if (revoke) {
         const created = store.createRequest(
