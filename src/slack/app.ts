@@ -29,6 +29,7 @@ import { enqueueRequestJob, slackJobHandlers } from "./jobs.js";
 import { registerListeners } from "./listeners/index.js";
 import { Metrics } from "./metrics.js";
 import { createSlackService, type SlackService } from "./service.js";
+import { watchJobHandlers } from "./watch-jobs.js";
 
 /** Slack rejects requests whose timestamp is further than this from now (replay protection). */
 export const SIGNATURE_MAX_AGE_SECONDS = 5 * 60;
@@ -186,17 +187,20 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
     log.error(`slack listener failed: ${oneLine(err)}`);
   });
 
-  const jobHandlers = slackJobHandlers({
-    store,
-    api,
-    service,
-    approvers,
-    queue,
-    itChannel: slack.itChannel,
-    now,
-    metrics,
-    log: logTo,
-  });
+  const jobHandlers = {
+    ...slackJobHandlers({
+      store,
+      api,
+      service,
+      approvers,
+      queue,
+      itChannel: slack.itChannel,
+      now,
+      metrics,
+      log: logTo,
+    }),
+    ...watchJobHandlers({ store, api, itChannel: slack.itChannel, now }),
+  };
 
   metrics.gauge("image_check_queue_jobs", () => queue.counts());
 

@@ -9,12 +9,15 @@ import { oneLine } from "../errors.js";
 import type { Policy } from "../policy/schema.js";
 import { type Checkpointer, startCheckpointer } from "../store/db.js";
 import { type OpenedStore, openStore } from "../store/service.js";
+import { openWatchStore } from "../store/watch.js";
 import { CHECK_JOB, checkJobHandler } from "../worker/check-job.js";
 import { openQueue } from "../worker/queue.js";
 import type { CheckRunner, JobHandler, JobHandlerSpec, Worker, WorkerEvent } from "../worker/types.js";
+import { RECHECK_JOB, recheckJobHandler, startWatchScheduler, type WatchScheduler } from "../worker/watch.js";
 import { startWorker } from "../worker/worker.js";
 import { type AppLogger, createSlackApp, lineLogger, type SlackApp } from "./app.js";
 import { slackConfigProblems } from "./config.js";
+import { watchNotifier } from "./watch-jobs.js";
 
 /** Worker sizes, named once. */
 export const BOT_DEFAULTS = {
@@ -45,6 +48,8 @@ export interface BotOptions {
     backoff?: { baseMs?: number; maxMs?: number };
     pollMs?: number;
   };
+  /** How often the watch schedule runs (tests shorten it); WATCH_DEFAULTS.tickMs by default. */
+  watchTickMs?: number;
 }
 
 /** A running bot. */
@@ -91,6 +96,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
   const store = openStore(opts.config.dbPath);
   let workers: Worker[] = [];
   let checkpointer: Checkpointer | undefined;
+  let scheduler: WatchScheduler | undefined;
   let running = false;
   let app: SlackApp;
   try {
@@ -113,9 +119,10 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
     };
     const busy = () => app.busy();
     const common = { db: store.db, now, onEvent, backoff: opts.worker?.backoff, pollMs: opts.worker?.pollMs };
+    const runner = opts.runner(store);
     const checks = checkJobHandler({
       store,
-      runner: opts.runner(store),
+      runner,
       policyVersion: opts.policyVersion,
       autoApprovePass: opts.policy.approvals.autoApprovePass,
       expireDays: opts.policy.approvals.expireDays,
@@ -124,10 +131,20 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
       afterCheck: (outcome) => app.afterCheck(outcome),
       afterFailed: (requests) => app.afterFailed(requests),
     });
+    // Re-checks of approvals (watch) share the check worker's pool: they are checks, bounded alike.
+    const watch = openWatchStore(store.db);
+    const rechecks = recheckJobHandler({
+      store,
+      watch,
+      runner,
+      policy: opts.policy,
+      now,
+      notifier: watchNotifier(openQueue(store.db)),
+    });
     workers = [
       startWorker({
         ...common,
-        handlers: { [CHECK_JOB]: ackFirst(checks, busy) },
+        handlers: { [CHECK_JOB]: ackFirst(checks, busy), [RECHECK_JOB]: ackFirst(rechecks, busy) },
         concurrency: opts.worker?.checkConcurrency ?? BOT_DEFAULTS.checkConcurrency,
       }),
       startWorker({
@@ -139,6 +156,14 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
       }),
     ];
     running = true;
+    scheduler = startWatchScheduler({
+      watch,
+      queue: openQueue(store.db),
+      intervalHours: opts.policy.watch.intervalHours,
+      now,
+      ...(opts.watchTickMs ? { tickMs: opts.watchTickMs } : {}),
+      onError: (err) => log.warn(`watch schedule: ${oneLine(err)}`),
+    });
     checkpointer = startCheckpointer(store.db, {
       busy,
       onError: (err) => log.warn(`checkpoint: ${oneLine(err)}`),
@@ -152,7 +177,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
       async idle() {
         // A job of one worker may enqueue work for the other: idle only once neither has work due.
         const queue = openQueue(store.db);
-        const kinds = [CHECK_JOB, ...Object.keys(app.jobHandlers)];
+        const kinds = [CHECK_JOB, RECHECK_JOB, ...Object.keys(app.jobHandlers)];
         for (;;) {
           for (const w of workers) await w.idle();
           const due = queue.nextDueAt(kinds);
@@ -161,6 +186,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
       },
       stop(stopOpts = {}) {
         stopped ??= (async () => {
+          scheduler?.stop();
           await app.stop();
           running = false;
           await Promise.all(
@@ -174,6 +200,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
     };
   } catch (err) {
     running = false;
+    scheduler?.stop();
     await Promise.all(workers.map((w) => w.stop({ graceMs: 0 })));
     checkpointer?.stop();
     store.close();

@@ -46,4 +46,8 @@ export const JOB = {
   notify: "slack.notify",
   /** Publish a user's App Home tab. */
   home: "slack.home",
+  /** Tell IT, in the thread of the approval's request, what a re-check (`watch`) found. */
+  watchThread: "slack.watch-thread",
+  /** Tell the requester what a re-check found. */
+  watchDm: "slack.watch-dm",
 } as const;

@@ -152,7 +152,7 @@ export function recheckJobHandler(deps: RecheckDeps): JobHandlerSpec {
       if (!row || row.dueAt !== p.dueAt) return { outcome: "skipped", reason: "already re-checked" };
       const started = now();
       const decision = store.getDecision(p.decisionId, started);
-      if (!decision || decision.status !== "approved") {
+      if (decision?.status !== "approved") {
         watch.retire(p.decisionId, started);
         return { outcome: "skipped", reason: decision ? decision.status : "no such decision" };
       }
