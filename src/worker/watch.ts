@@ -162,16 +162,23 @@ export function recheckJobHandler(deps: RecheckDeps): JobHandlerSpec {
       }
       const request = store.getRequest(decision.requestId, started);
       const approvalReport = request?.reportId ? store.getReport(request.reportId) : null;
-      const report = await deps.runner(
-        {
-          reference: recheckReference(decision, request),
-          ...(approvalReport?.image.platform ? { platform: approvalReport.image.platform } : {}),
-          approval: { findings: approvalReport?.findings ?? [] },
-          knownDigest: decision.digest,
-          lastAttempt: ctx.attempt >= ctx.maxAttempts,
-        },
-        ctx.signal,
-      );
+      const check = (reference: string) =>
+        deps.runner(
+          {
+            reference,
+            ...(approvalReport?.image.platform ? { platform: approvalReport.image.platform } : {}),
+            approval: { findings: approvalReport?.findings ?? [] },
+            knownDigest: decision.digest,
+            lastAttempt: ctx.attempt >= ctx.maxAttempts,
+          },
+          ctx.signal,
+        );
+      // A tag request is re-checked by its tag first: while the tag still names the approved
+      // digest, that is the approved image's re-check, and it costs exactly the requests of one
+      // check (the tag's resolution comes with its manifest). Only when the tag moved (or could not
+      // be read) is the approved digest re-checked under `name:tag@digest`, which says so.
+      let report = request?.tag ? await check(`${decision.repository}:${request.tag}`) : null;
+      if (report?.image.digest !== decision.digest) report = await check(recheckReference(decision, request));
       return record(p, decision, request, report);
     },
   };

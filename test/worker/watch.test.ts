@@ -88,10 +88,10 @@ function setup(
 
 describe("the recheck job", () => {
   describe("when the approved image is unchanged", () => {
-    it("re-checks the approved digest under its tag, records it and tells nobody", async () => {
+    it("re-checks it by its tag (still the approved digest), records it and tells nobody", async () => {
       const t = setup();
       expect(await t.round()).toBe(1);
-      expect(t.runs).toEqual([`registry.example.com/acme/app:1.4.2@${DIGEST}`]);
+      expect(t.runs).toEqual(["registry.example.com/acme/app:1.4.2"]);
       expect(t.events).toEqual([]);
       expect(t.watch.get(t.decision.id)).toMatchObject({
         lastCheckedAt: NOW.toISOString(),
@@ -99,6 +99,27 @@ describe("the recheck job", () => {
         dueAt: new Date(NOW.getTime() + DAY).toISOString(),
       });
       expect(await t.round()).toBe(0);
+    });
+  });
+
+  describe("when the tag moved to another digest", () => {
+    it("re-checks the approved digest under name:tag@digest, and tag.moved is what changed", async () => {
+      const t = setup();
+      const moved = `sha256:${"9f".repeat(32)}`;
+      t.setImage((f, ctx) => {
+        if (f.reference.tag && !t.runs.at(-1)?.includes("@")) {
+          f.digest = moved;
+          f.reference = { ...f.reference, digest: undefined };
+        } else ctx.tagDigest = moved;
+      });
+      await t.round();
+      expect(t.runs).toEqual([
+        "registry.example.com/acme/app:1.4.2",
+        `registry.example.com/acme/app:1.4.2@${DIGEST}`,
+      ]);
+      expect(t.events.map((e) => ["changes" in e ? e.changes.map((c) => c.id) : [], e.kind])).toEqual([
+        [["tag.moved"], "changed"],
+      ]);
     });
   });
 
