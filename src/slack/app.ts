@@ -17,6 +17,7 @@ import type { Policy } from "../policy/schema.js";
 import type { RequestRecord } from "../store/api.js";
 import { groupCommit } from "../store/group-commit.js";
 import type { OpenedStore } from "../store/service.js";
+import { openWatchStore } from "../store/watch.js";
 import type { CheckOutcomeOfJob } from "../worker/check-job.js";
 import { enqueueCheck } from "../worker/check-job.js";
 import { openQueue } from "../worker/queue.js";
@@ -180,6 +181,7 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
     policy: deps.policy,
     now,
     metrics,
+    watch: openWatchStore(store.db),
   });
   const logTo = (level: "warn" | "error", message: string) => log[level](message);
   registerListeners(app, { service, store, api, metrics, log: logTo });

@@ -250,6 +250,7 @@ export function slackJobHandlers(deps: SlackJobDeps): Record<string, JobHandlerS
           isApprover,
           pending: deps.service.pending(),
           recent: deps.service.recent(),
+          needsAnotherLook: deps.service.needsAnotherLook(),
           ...(notice ? { notice } : {}),
         });
         await api.publishHome(userId, view);

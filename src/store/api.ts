@@ -215,6 +215,15 @@ export interface StatusAnswer {
   request: RequestRecord | null;
   decision: DecisionRecord | null;
   report: Report | null;
+  /** The re-checks of the decision's approval (`watch`), when it was ever scheduled. */
+  watch?: WatchSummary | null;
+}
+
+/** When an approval was last re-checked (`watch`) and what the re-check found new since it. */
+export interface WatchSummary {
+  lastCheckedAt: string | null;
+  /** Null or empty: nothing new since the approval. */
+  changes: { id: string; severity: string; title: string }[] | null;
 }
 
 /** The store's services. Synchronous: better-sqlite3 is synchronous and fast, and SQLite serializes writers. */
