@@ -10,6 +10,7 @@ import type { Policy } from "../policy/schema.js";
 import { type Checkpointer, startCheckpointer } from "../store/db.js";
 import { type OpenedStore, openStore } from "../store/service.js";
 import { openWatchStore } from "../store/watch.js";
+import { type AuditSchedule, auditEngine, auditReportSchema, startAuditSchedule } from "../worker/audit.js";
 import { CHECK_JOB, checkJobHandler } from "../worker/check-job.js";
 import { openQueue } from "../worker/queue.js";
 import type { CheckRunner, JobHandler, JobHandlerSpec, Worker, WorkerEvent } from "../worker/types.js";
@@ -17,6 +18,7 @@ import { RECHECK_JOB, recheckJobHandler, startWatchScheduler, type WatchSchedule
 import { startWorker } from "../worker/worker.js";
 import { type AppLogger, createSlackApp, lineLogger, type SlackApp } from "./app.js";
 import { slackConfigProblems } from "./config.js";
+import { JOB } from "./ids.js";
 import { watchNotifier } from "./watch-jobs.js";
 
 /** Worker sizes, named once. */
@@ -97,6 +99,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
   let workers: Worker[] = [];
   let checkpointer: Checkpointer | undefined;
   let scheduler: WatchScheduler | undefined;
+  let audits: AuditSchedule | null = null;
   let running = false;
   let app: SlackApp;
   try {
@@ -164,6 +167,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
       ...(opts.watchTickMs ? { tickMs: opts.watchTickMs } : {}),
       onError: (err) => log.warn(`watch schedule: ${oneLine(err)}`),
     });
+    audits = await startServeAudit(opts, store, log);
     checkpointer = startCheckpointer(store.db, {
       busy,
       onError: (err) => log.warn(`checkpoint: ${oneLine(err)}`),
@@ -187,6 +191,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
       stop(stopOpts = {}) {
         stopped ??= (async () => {
           scheduler?.stop();
+          audits?.stop();
           await app.stop();
           running = false;
           await Promise.all(
@@ -201,9 +206,40 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
   } catch (err) {
     running = false;
     scheduler?.stop();
+    audits?.stop();
     await Promise.all(workers.map((w) => w.stop({ graceMs: 0 })));
     checkpointer?.stop();
     store.close();
     throw err;
   }
+}
+
+/**
+ * The optional scheduled audit of what runs: with IMAGE_CHECK_AUDIT_ENGINE naming a DOCKER_HOST and
+ * the policy's `watch.auditIntervalMinutes` above 0, audit that engine on that interval and post to
+ * the IT channel (a durable job) when containers run without a standing approval. Dockerode is
+ * loaded only then.
+ */
+async function startServeAudit(
+  opts: BotOptions,
+  store: OpenedStore,
+  log: AppLogger,
+): Promise<AuditSchedule | null> {
+  const engineHost = opts.config.auditEngine;
+  const minutes = opts.policy.watch.auditIntervalMinutes;
+  if (!engineHost || minutes <= 0) return null;
+  const { EngineSource } = await import("../engine/index.js");
+  const engine = new EngineSource({ dockerHost: engineHost });
+  const queue = openQueue(store.db);
+  const now = opts.now ?? (() => new Date());
+  const onError = (err: unknown) => log.warn(`audit of ${engineHost}: ${oneLine(err)}`);
+  const schedule = startAuditSchedule({
+    run: () => auditEngine({ engine, decisions: store, engineName: engineHost, now: now() }),
+    post: (report) => queue.enqueue({ kind: JOB.audit, payload: auditReportSchema.parse(report) }, now()),
+    intervalMs: minutes * 60_000,
+    onError,
+  });
+  // The first audit at start, not one interval later.
+  schedule.tick().catch(onError);
+  return schedule;
 }

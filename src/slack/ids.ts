@@ -50,4 +50,6 @@ export const JOB = {
   watchThread: "slack.watch-thread",
   /** Tell the requester what a re-check found. */
   watchDm: "slack.watch-dm",
+  /** Post serve's scheduled audit of what runs to the IT channel. */
+  audit: "slack.audit",
 } as const;

@@ -6,17 +6,20 @@
  * - `slack.watch-thread`: a reply in the thread of the approval's IT message (when the approval
  *   never went to IT, a policy approval of a pass: in the thread of the new request's message
  *   after a revocation, else a message of its own in the IT channel);
- * - `slack.watch-dm`: the requester's DM.
+ * - `slack.watch-dm`: the requester's DM;
+ * - `slack.audit`: serve's scheduled audit of what runs (src/worker/audit.ts), to the IT channel.
  * Payloads carry what to say, so a retried job says the same thing whatever happened since.
  */
 import { z } from "zod";
 import { CodedError } from "../errors.js";
 import type { Store } from "../store/api.js";
+import { auditReportSchema } from "../worker/audit.js";
 import type { JobHandlerSpec, JobQueue } from "../worker/types.js";
 import type { WatchEvent, WatchNotifier } from "../worker/watch.js";
 import type { SlackApi } from "./api.js";
 import { JOB } from "./ids.js";
 import { enqueueRequestJob } from "./jobs.js";
+import { renderAuditSummary } from "./render/audit.js";
 import { renderWatchDm, renderWatchThread, type WatchNotice } from "./render/watch.js";
 
 /** The payload of both watch jobs, shared by the notifier (producer) and the handlers. */
@@ -115,6 +118,15 @@ export function watchJobHandlers(deps: WatchJobDeps): Record<string, JobHandlerS
           ? await api.postMessage(thread.channel, message, undefined, thread.ts)
           : await api.postMessage(deps.itChannel, message);
         return { posted: posted.ts, threaded: Boolean(thread) };
+      },
+    },
+    [JOB.audit]: {
+      async run(raw) {
+        const parsed = auditReportSchema.safeParse(raw);
+        if (!parsed.success)
+          throw new WatchPostError("BAD_PAYLOAD", `not an audit report: ${parsed.error.message}`);
+        const posted = await api.postMessage(deps.itChannel, renderAuditSummary(parsed.data));
+        return { posted: posted.ts };
       },
     },
     [JOB.watchDm]: {

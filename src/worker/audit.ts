@@ -7,6 +7,7 @@
  * Wiring only: the engine answers through EngineSource, the decisions through the store's
  * `statusOf` (the one home of "which decision stands for this digest"); no Slack, no Bolt.
  */
+import { z } from "zod";
 import type { EngineContainer } from "../engine/index.js";
 import { parseReference, repositoryPath } from "../reference/parse.js";
 import type { DecisionRecord, StatusAnswer } from "../store/api.js";
@@ -188,4 +189,82 @@ export function processRows(top: { titles: string[]; processes: string[][] }): A
     pid: pid >= 0 ? (p[pid] ?? "") : "",
     command: cmd >= 0 ? (p[cmd] ?? "") : p.join(" "),
   }));
+}
+
+/** The audit@1 document as a job payload (`serve`'s scheduled audit posts it): shared by producer and handler. */
+export const auditReportSchema = z.object({
+  schema: z.literal("image-check/audit@1"),
+  engine: z.string(),
+  checkedAt: z.string(),
+  containers: z.array(
+    z.object({
+      id: z.string(),
+      name: z.string(),
+      image: z.string(),
+      digest: z.string().nullable(),
+      state: z.string(),
+      decision: z
+        .object({
+          status: z.enum(["approved", "rejected", "expired", "revoked", "pending"]),
+          decidedBy: z.string().nullable(),
+          expiresAt: z.string().nullable(),
+        })
+        .nullable(),
+      processes: z.array(z.object({ user: z.string(), pid: z.string(), command: z.string() })).optional(),
+    }),
+  ),
+  unapproved: z.number().int().min(0),
+});
+
+/** What `startAuditSchedule` needs. */
+export interface AuditScheduleDeps {
+  /** One audit of the engine. */
+  run: () => Promise<AuditReport>;
+  /** Hand a report with unapproved containers on (enqueue its post); only the unapproved ones are passed. */
+  post: (report: AuditReport) => void;
+  intervalMs: number;
+  onError?: (err: unknown) => void;
+}
+
+/** A running audit schedule. */
+export interface AuditSchedule {
+  /** One audit now; resolves true when it handed a report on. */
+  tick(): Promise<boolean>;
+  stop(): void;
+}
+
+/**
+ * `serve`'s scheduled audit: audit every `intervalMs`; when unapproved containers run, post, but
+ * only when their set (container and digest) differs from the last one posted, so an unchanged
+ * host does not repeat itself every interval.
+ */
+export function startAuditSchedule(deps: AuditScheduleDeps): AuditSchedule {
+  let lastPosted = "";
+  let running = false;
+  const tick = async (): Promise<boolean> => {
+    if (running) return false;
+    running = true;
+    try {
+      const report = await deps.run();
+      const unapproved = report.containers.filter(
+        (c) => c.state === "running" && c.decision?.status !== "approved",
+      );
+      const key = unapproved
+        .map((c) => `${c.id}@${c.digest ?? ""}`)
+        .sort()
+        .join(",");
+      if (key === lastPosted) return false;
+      lastPosted = key;
+      if (unapproved.length === 0) return false;
+      deps.post({ ...report, containers: unapproved });
+      return true;
+    } finally {
+      running = false;
+    }
+  };
+  const timer = setInterval(() => {
+    tick().catch((err) => deps.onError?.(err));
+  }, deps.intervalMs);
+  timer.unref();
+  return { tick, stop: () => clearInterval(timer) };
 }

@@ -1,6 +1,7 @@
 // The watch messages, the "needs another look" section of Home and the re-check line of status:
 // snapshots, and every untrusted string (references, finding titles from registry data) inert.
 import { describe, expect, it } from "vitest";
+import { renderAuditSummary } from "../../src/slack/render/audit.js";
 import { renderHome } from "../../src/slack/render/home.js";
 import { renderStatus } from "../../src/slack/render/status.js";
 import { renderWatchDm, renderWatchThread, type WatchNotice } from "../../src/slack/render/watch.js";
@@ -51,6 +52,39 @@ describe("the watch messages", () => {
       const text = JSON.stringify(renderWatchThread(notice({ changes: many })).blocks);
       expect(text).toContain("…and 4 more");
     });
+  });
+});
+
+describe("the scheduled audit's summary", () => {
+  it("lists the unapproved running containers with their first processes, escaped", () => {
+    const m = renderAuditSummary({
+      schema: "image-check/audit@1",
+      engine: "unix:///var/run/docker.sock",
+      checkedAt: "2026-12-07T10:00:00.000Z",
+      containers: [
+        {
+          id: "c1",
+          name: `web${HOSTILE}`,
+          image: "nginx:1.27",
+          digest: digestOf("nginx"),
+          state: "running",
+          decision: { status: "expired", decidedBy: "U1", expiresAt: "2026-12-01T00:00:00.000Z" },
+          processes: [{ user: "root", pid: "1", command: `nginx ${HOSTILE}` }],
+        },
+        {
+          id: "c2",
+          name: "local",
+          image: "mine:dev",
+          digest: null,
+          state: "running",
+          decision: null,
+          processes: [],
+        },
+      ],
+      unapproved: 2,
+    });
+    expect(m).toMatchSnapshot();
+    assertInert(m);
   });
 });
 

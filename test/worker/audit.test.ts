@@ -2,7 +2,13 @@
 // decision stands for each container's digest, and who gets a `docker top`.
 import { describe, expect, it } from "vitest";
 import type { EngineContainer } from "../../src/engine/index.js";
-import { type AuditEngine, auditEngine, processRows } from "../../src/worker/audit.js";
+import {
+  type AuditEngine,
+  type AuditReport,
+  auditEngine,
+  processRows,
+  startAuditSchedule,
+} from "../../src/worker/audit.js";
 import { checkedRequest, daysAfter, digest, freshStore, T0 } from "../store/support.js";
 
 const REPO = "registry.test/team/app";
@@ -136,5 +142,39 @@ describe("processRows", () => {
     [["PID", "ARGS"], ["3", "sh -c x"], { user: "", pid: "3", command: "sh -c x" }],
   ])("when ps gives %j, reads user, pid and command", (titles, row, expected) => {
     expect(processRows({ titles, processes: [row] })).toEqual([expected]);
+  });
+});
+
+describe("startAuditSchedule", () => {
+  const report = (ids: string[]): AuditReport => ({
+    schema: "image-check/audit@1",
+    engine: "unix:///e.sock",
+    checkedAt: T0.toISOString(),
+    containers: ids.map((id) => ({
+      id,
+      name: id,
+      image: "x:1",
+      digest: null,
+      state: "running",
+      decision: null,
+    })),
+    unapproved: ids.length,
+  });
+
+  describe("when the same unapproved containers run at every audit", () => {
+    it("posts once, again when the set changes, and never when all are approved", async () => {
+      const answers = [report(["a"]), report(["a"]), report(["a", "b"]), report([]), report(["a"])];
+      const posted: string[][] = [];
+      const schedule = startAuditSchedule({
+        run: async () => answers.shift()!,
+        post: (r) => posted.push(r.containers.map((c) => c.id)),
+        intervalMs: 3_600_000,
+      });
+      const ticks = [];
+      for (let i = 0; i < 5; i++) ticks.push(await schedule.tick());
+      schedule.stop();
+      expect(ticks).toEqual([true, false, true, false, true]);
+      expect(posted).toEqual([["a"], ["a", "b"], ["a"]]);
+    });
   });
 });
