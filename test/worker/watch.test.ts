@@ -11,6 +11,7 @@ import {
   RECHECK_JOB,
   recheckJobHandler,
   roundBudget,
+  startWatchScheduler,
   type WatchEvent,
 } from "../../src/worker/watch.js";
 import { startWorker } from "../../src/worker/worker.js";
@@ -217,5 +218,64 @@ describe("roundBudget", () => {
     [10_000, 60_000, 1, 167],
   ])("spreads %i approvals over the interval (tick %i ms, %i h): %i per tick", (n, tick, hours, expected) => {
     expect(roundBudget(n, tick, hours)).toBe(expected);
+  });
+});
+
+describe("startWatchScheduler", () => {
+  describe("when many approvals are due at once (watch newly turned on)", () => {
+    it("enqueues one tick's share of the interval per pass, never the whole backlog", () => {
+      const store = freshStore();
+      const old = new Date(NOW.getTime() - 10 * DAY);
+      for (let i = 0; i < 30; i++) {
+        const req = store.createRequest(
+          {
+            reference: `r.example/a/b${i}:1`,
+            repository: `r.example/a/b${i}`,
+            tag: "1",
+            requestedBy: "U1",
+            source: "slack",
+          },
+          old,
+        );
+        store.attachReport(
+          req.id,
+          {
+            ...reportFor(),
+            image: { ...reportFor().image, digest: `sha256:${String(i).padStart(64, "0")}` },
+          },
+          old,
+        );
+        store.autoApprove(req.id, old, 90);
+      }
+      const watch = openWatchStore(store.db);
+      const queue = openQueue(store.db);
+      // A 1-hour interval at a 6-minute tick: 10 passes per interval, 3 re-checks per pass. The
+      // first pass sees nothing enrolled yet (budget 1); with no worker running, no pass ever has
+      // more than its budget queued.
+      const scheduler = startWatchScheduler({
+        watch,
+        queue,
+        intervalHours: 1,
+        now: () => NOW,
+        tickMs: 360_000,
+      });
+      expect([scheduler.pass(), scheduler.pass(), scheduler.pass()]).toEqual([1, 2, 0]);
+      scheduler.stop();
+      expect(queue.counts().queued).toBe(3);
+    });
+  });
+
+  describe("when watch is off (intervalHours 0)", () => {
+    it("schedules nothing", () => {
+      const store = freshStore();
+      const scheduler = startWatchScheduler({
+        watch: openWatchStore(store.db),
+        queue: openQueue(store.db),
+        intervalHours: 0,
+        now: () => NOW,
+      });
+      expect(scheduler.pass()).toBe(0);
+      scheduler.stop();
+    });
   });
 });
