@@ -142,3 +142,20 @@ describe("status with re-checks", () => {
     expect(JSON.stringify(renderStatus("x:1", answer).blocks)).not.toContain("Re-checked");
   });
 });
+
+describe("a revoked approval in any decision line", () => {
+  it("reads revoked by watch with what changed, not approved", () => {
+    const revoked = makeDecision({
+      status: "revoked",
+      decidedBy: "watch",
+      reason: `re-check found ${HOSTILE}`,
+    });
+    const text = JSON.stringify(
+      renderStatus("registry.example.com/acme/app:1.4.2", { request: null, decision: revoked, report: null })
+        .blocks,
+    );
+    expect(text).toContain("Approval *revoked* by watch");
+    expect(text).not.toContain("*Approved*");
+    assertInert(renderStatus("x:1", { request: null, decision: revoked, report: null }));
+  });
+});
