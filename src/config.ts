@@ -36,6 +36,8 @@ export interface Config {
   };
   port: number;
   dockerHost?: string;
+  /** IMAGE_CHECK_AUDIT_ENGINE: the DOCKER_HOST that `serve` audits on the policy's `watch.auditIntervalMinutes`. */
+  auditEngine?: string;
   dockerConfigDir: string;
   /** Docker Hub API base URL (for publisher look-ups); overridable for tests and mirrors. */
   hubApiUrl: string;
@@ -142,6 +144,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
     },
     port,
     dockerHost: env.DOCKER_HOST?.trim() || undefined,
+    auditEngine: env.IMAGE_CHECK_AUDIT_ENGINE?.trim() || undefined,
     dockerConfigDir: env.DOCKER_CONFIG?.trim() || join(env.HOME || homedir(), ".docker"),
     hubApiUrl: env.IMAGE_CHECK_HUB_URL?.trim() || "https://hub.docker.com/",
   };

@@ -12,6 +12,7 @@ import { tagChecks } from "./tag.js";
 import { trustChecks } from "./trust.js";
 import type { Check, CheckContext, Finding } from "./types.js";
 import { vulnChecks } from "./vuln.js";
+import { watchChecks } from "./watch.js";
 
 export { findingsForGatherError, incompleteFindings } from "./check.js";
 
@@ -22,7 +23,7 @@ const CONFIG_CHECKS: Check[] = [historyChecks, configChecks, contentsChecks];
  * Run every check with its default severity (the policy adjusts severities later, in
  * `evaluate`). Pure. When the manifest or config could not be gathered, the checks that read them
  * are skipped rather than reporting an empty config as root and history-less; `check.incomplete`
- * says why.
+ * says why. On a re-check of an approval (`ctx.approval`), `watch.changed` says what is new.
  */
 export function runChecks(facts: ImageFacts, ctx: CheckContext): Finding[] {
   const noConfig = facts.incomplete.some((p) => p.part === "config" || p.part === "manifest");
@@ -33,5 +34,7 @@ export function runChecks(facts: ImageFacts, ctx: CheckContext): Finding[] {
     trustChecks,
     vulnChecks,
   ];
-  return [...checks.flatMap((c) => c(facts, ctx)), ...incompleteFindings(facts)];
+  const findings = [...checks.flatMap((c) => c(facts, ctx)), ...incompleteFindings(facts)];
+  // Last: `watch.changed` compares everything above with what the approval saw.
+  return [...findings, ...watchChecks(findings, facts, ctx)];
 }

@@ -58,6 +58,7 @@ export const CHECKS = {
   "vuln.other": { category: "vuln", severity: "info" },
   "vuln.no-data": { category: "vuln", severity: "medium" },
   "vuln.stale-data": { category: "vuln", severity: "low" },
+  "watch.changed": { category: "watch", severity: "medium" },
 } as const satisfies Record<string, { category: string; severity: Severity }>;
 
 /** A stable check id. */
@@ -105,6 +106,11 @@ export interface CheckContext {
    * report or OSV matches); when absent the vuln checks assess the facts and trust report alone.
    */
   vulnerabilities?: VulnAssessment | null;
+  /**
+   * Set on a re-check of an approved digest (`watch`): the findings the approval's report had, as
+   * its policy judged them. `watch.changed` fires for what is new since.
+   */
+  approval?: { findings: readonly Pick<Finding, "id" | "severity" | "waived">[] } | null;
 }
 
 /** A check: pure, no I/O. Returns findings with the default severity; the policy adjusts later. */

@@ -1,5 +1,5 @@
 /**
- * `image-check decisions [--image REPO] [--status approved|rejected|pending|expired] [--limit N]
+ * `image-check decisions [--image REPO] [--status approved|rejected|pending|expired|revoked] [--limit N]
  * [--json|--csv]`: prior decisions from the store, newest first (../shared/CONTRACT.md,
  * "Decisions JSON"). Read-only: it never creates, migrates or writes the store.
  *
@@ -43,7 +43,7 @@ export const DECISIONS_DEFAULTS = {
   pageSize: 500,
 };
 
-const STATUSES = ["approved", "rejected", "pending", "expired"] as const;
+const STATUSES = ["approved", "rejected", "pending", "expired", "revoked"] as const;
 
 /** The command's --help text (main prints it for --help or -h). */
 export const HELP = `Usage: image-check decisions [--image REPO] [--status STATUS] [--limit N] [--json | --csv]
@@ -53,8 +53,9 @@ directory), newest first. Reads only; with no store at that path it says so and 
 
 Options:
   --image REPO     only this repository (nginx, ghcr.io/acme/app; a tag or digest is ignored)
-  --status STATUS  approved, rejected, expired (approvals past their expiry), or pending
-                   (requests waiting for a decision: decision fields are empty)
+  --status STATUS  approved, rejected, expired (approvals past their expiry), revoked
+                   (approvals a re-check withdrew: decidedBy is watch, reason says what
+                   changed), or pending (requests waiting for a decision: decision fields are empty)
   --limit N        at most N rows (default ${DECISIONS_DEFAULTS.limit})
   --json           a JSON array of {requestId, repository, reference, digest, decision, status,
                    decidedBy, requestedBy, reason, decidedAt, expiresAt}

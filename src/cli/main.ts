@@ -61,6 +61,20 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: Com
       return { run: m.backupCommand, help: m.HELP };
     },
   },
+  audit: {
+    summary: "list running containers and whether their images are approved",
+    load: async () => {
+      const m = await import("./audit.js");
+      return { run: m.auditCommand, help: m.HELP };
+    },
+  },
+  watch: {
+    summary: "re-check approved digests and act on what changed",
+    load: async () => {
+      const m = await import("./watch.js");
+      return { run: m.watchCommand, help: m.HELP };
+    },
+  },
   policy: {
     summary: "print the built-in default policy",
     load: async () => {

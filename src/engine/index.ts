@@ -3,6 +3,7 @@
  * dockerode stays an implementation detail (STYLE.md, "SDK or driver types leaking past an adapter").
  */
 export { EngineError, type EngineErrorCode } from "./errors.js";
+export type { EngineContainer } from "./map.js";
 export {
   compareApiVersions,
   ENGINE_DEFAULTS,

@@ -62,7 +62,15 @@ export type DistributionInspect = z.infer<typeof distributionSchema>;
 
 /** `GET /containers/json`. */
 export const containerListSchema = z.array(
-  z.object({ Id: z.string(), Names: stringList, State: z.string().nullish() }),
+  z.object({
+    Id: z.string(),
+    Names: stringList,
+    State: z.string().nullish(),
+    /** The image as the container was created from it (`nginx:1.27`, `repo@sha256:...`). */
+    Image: z.string().nullish(),
+    /** The image id (config digest in the classic store). */
+    ImageID: z.string().nullish(),
+  }),
 );
 
 /** `GET /containers/{id}/top`. */
@@ -197,4 +205,17 @@ export function containerFacts(list: z.infer<typeof containerListSchema>): Conta
 /** A `top` answer in the shared shape. */
 export function topFacts(top: z.infer<typeof containerTopSchema>): NonNullable<ContainerFacts["top"]> {
   return { titles: top.Titles ?? [], processes: top.Processes ?? [] };
+}
+
+/** A container on the engine as `audit` lists it: plain data, no dockerode type. */
+export interface EngineContainer {
+  id: string;
+  /** The first name, without Docker's leading slash. */
+  name: string;
+  /** The image as the container was created from it. */
+  image: string;
+  imageId: string;
+  state: string;
+  /** The image's repo digests (`registry/repo@sha256:...`); empty for an image built here and never pushed or pulled. */
+  repoDigests: string[];
 }

@@ -26,6 +26,7 @@ import {
   containerTopSchema,
   type DistributionInspect,
   distributionSchema,
+  type EngineContainer,
   historyFacts,
   type ImageInspect,
   imageHistorySchema,
@@ -264,6 +265,74 @@ export class EngineSource implements ImageSource {
     }
     facts.stats.durationMs = Math.round(this.#now() - started);
     return facts;
+  }
+
+  /**
+   * Every container on the engine (running ones; all with `all`), each with its image's repo
+   * digests (`docker ps` plus one image inspect per distinct image). An image removed under a
+   * container (`docker rmi -f`) has no repo digests left.
+   */
+  async listContainers(options: { all?: boolean; signal?: AbortSignal } = {}): Promise<EngineContainer[]> {
+    const { signal } = options;
+    const stats = new CallStats();
+    const apiVersion = await this.#negotiate(stats, signal);
+    const get: Getter = (kind, path, opts = {}) =>
+      this.#get(stats, kind, `/v${apiVersion}${path}`, { ...opts, signal });
+    const query = options.all ? { all: "true" } : undefined;
+    const list = parse(
+      containerListSchema,
+      await get("GET containers", "/containers/json", query ? { query } : {}),
+      "container list",
+    );
+    const imageIds = [...new Set(list.map((c) => c.ImageID ?? "").filter((id) => id !== ""))];
+    const digests = new Map<string, string[]>();
+    await Promise.all(
+      imageIds.map(async (id) => {
+        try {
+          const inspect = parse(
+            imageInspectSchema,
+            await get("GET image", `/images/${id}/json`),
+            "image inspect",
+          );
+          digests.set(id, inspect.RepoDigests ?? []);
+        } catch (err) {
+          if (err instanceof EngineError && err.status === 404) return;
+          throw err;
+        }
+      }),
+    );
+    return list.map((c) => ({
+      id: c.Id,
+      name: (c.Names ?? [])[0]?.replace(/^\//, "") ?? c.Id.slice(0, 12),
+      image: c.Image ?? "",
+      imageId: c.ImageID ?? "",
+      state: c.State ?? "",
+      repoDigests: digests.get(c.ImageID ?? "") ?? [],
+    }));
+  }
+
+  /** The process table of a running container (`docker top`); null when it is gone or not running. */
+  async processes(
+    containerId: string,
+    signal?: AbortSignal,
+  ): Promise<NonNullable<ContainerFacts["top"]> | null> {
+    const stats = new CallStats();
+    const apiVersion = await this.#negotiate(stats, signal);
+    try {
+      const body = await this.#get(
+        stats,
+        "GET top",
+        `/v${apiVersion}/containers/${encodeURIComponent(containerId)}/top`,
+        {
+          signal,
+        },
+      );
+      return topFacts(parse(containerTopSchema, body, "container top"));
+    } catch (err) {
+      // 404/409: the container went away or stopped since it was listed.
+      if (err instanceof EngineError && (err.status === 404 || err.status === 409)) return null;
+      throw err;
+    }
   }
 
   /**

@@ -42,22 +42,7 @@ export function evaluate(
   image: EvaluatedImage,
   now: Date,
 ): Evaluation {
-  const today = now.toISOString().slice(0, 10);
-  const disabled = new Set(policy.checks.disabled);
-  const judged: Finding[] = [];
-  for (const f of findings) {
-    const pinned = f.id === INCOMPLETE;
-    if (disabled.has(f.id) && !pinned) continue;
-    const severity = policy.checks.severity[f.id] ?? f.severity;
-    const g: Finding = { ...f, severity };
-    delete g.waived;
-    if (!pinned) {
-      const active = policy.exceptions.filter((e) => e.check === f.id && e.expires >= today);
-      const ex = active.find((e) => matchingGlob([e.image], image) !== undefined);
-      if (ex) g.waived = { reason: ex.reason, expires: ex.expires };
-    }
-    judged.push(g);
-  }
+  const judged = judgeFindings(findings, policy, image, now);
   // Most severe first; the sort is stable, so checks keep their order within a severity.
   judged.sort((a, b) => severityRank(b.severity) - severityRank(a.severity));
 
@@ -83,6 +68,36 @@ export function evaluate(
     deciding = [...deciding, ...incomplete];
   }
   return { findings: judged, verdict, decidedBy: [...new Set(deciding.map((f) => f.id))] };
+}
+
+/**
+ * Steps 1 and 2 alone: the findings as the policy sees them (severities overridden, disabled
+ * checks removed, exceptions marked `waived`), in their order. Shared with `watch.changed`, which
+ * compares a re-check with what an approval saw under the same rules.
+ */
+export function judgeFindings(
+  findings: readonly Finding[],
+  policy: Policy,
+  image: EvaluatedImage,
+  now: Date,
+): Finding[] {
+  const today = now.toISOString().slice(0, 10);
+  const disabled = new Set(policy.checks.disabled);
+  const judged: Finding[] = [];
+  for (const f of findings) {
+    const pinned = f.id === INCOMPLETE;
+    if (disabled.has(f.id) && !pinned) continue;
+    const severity = policy.checks.severity[f.id] ?? f.severity;
+    const g: Finding = { ...f, severity };
+    delete g.waived;
+    if (!pinned) {
+      const active = policy.exceptions.filter((e) => e.check === f.id && e.expires >= today);
+      const ex = active.find((e) => matchingGlob([e.image], image) !== undefined);
+      if (ex) g.waived = { reason: ex.reason, expires: ex.expires };
+    }
+    judged.push(g);
+  }
+  return judged;
 }
 
 /**

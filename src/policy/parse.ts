@@ -294,6 +294,9 @@ watch:
   intervalHours: ${d.watchIntervalHours}
   # A re-check whose new findings reach this severity revokes the approval and asks IT again.
   revokeAt: ${d.revokeAt}
+  # With IMAGE_CHECK_AUDIT_ENGINE naming a DOCKER_HOST, serve lists that engine's containers this
+  # often and posts to the IT channel when some run an image without a standing approval; 0: off.
+  auditIntervalMinutes: ${d.auditIntervalMinutes}
 
 limits:
   # One check's overall deadline in seconds: waits, retries and Retry-After together.

@@ -138,6 +138,8 @@ export const POLICY_DEFAULTS = {
   vulnMaxAgeDays: 7,
   /** Anyone can push an attestation next to an image; only a trusted signer may clear vulnerabilities. */
   trustUnsigned: false,
+  /** `serve`'s audit of what runs is off unless asked for: it needs IMAGE_CHECK_AUDIT_ENGINE too. */
+  auditIntervalMinutes: 0,
 };
 
 /** The policy file, validated. Unknown fields are errors, so typos do not pass silently. */
@@ -194,6 +196,8 @@ export const policySchema = z
       .object({
         intervalHours: z.number().min(0).default(POLICY_DEFAULTS.watchIntervalHours),
         revokeAt: severity.default(POLICY_DEFAULTS.revokeAt),
+        /** With IMAGE_CHECK_AUDIT_ENGINE set, `serve` audits that engine this often (0: never). */
+        auditIntervalMinutes: z.number().min(0).default(POLICY_DEFAULTS.auditIntervalMinutes),
       })
       .strict()
       .prefault({}),

@@ -73,11 +73,15 @@ export interface MessageMetadata {
 
 /** The Slack calls the app makes. */
 export interface SlackApi {
-  /** Post to a channel (or to a user id: their DM), with metadata when given. Returns where it landed. */
+  /**
+   * Post to a channel (or to a user id: their DM), with metadata when given, as a reply in the
+   * thread of `threadTs` when given. Returns where it landed.
+   */
   postMessage(
     channel: string,
     message: Message,
     metadata?: MessageMetadata,
+    threadTs?: string,
   ): Promise<{ channel: string; ts: string }>;
   /**
    * The newest of the channel's last `limit` messages whose metadata has `eventType` and every
@@ -125,13 +129,14 @@ export function createSlackApi(
   // Slack renders fallback `text` as mrkdwn too; nothing the app posts asks Slack to parse names.
   const common = { unfurl_links: false, unfurl_media: false } as const;
   return {
-    postMessage: (channel, m, metadata) =>
+    postMessage: (channel, m, metadata, threadTs) =>
       call("chat.postMessage", async () => {
         const r = await client.chat.postMessage({
           channel,
           text: m.text,
           blocks: m.blocks,
           ...common,
+          ...(threadTs ? { thread_ts: threadTs } : {}),
           ...(metadata
             ? { metadata: { event_type: metadata.eventType, event_payload: metadata.payload } }
             : {}),

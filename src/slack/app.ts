@@ -17,6 +17,7 @@ import type { Policy } from "../policy/schema.js";
 import type { RequestRecord } from "../store/api.js";
 import type { OpenedStore } from "../store/service.js";
 import { openSlackLedger } from "../store/slack.js";
+import { openWatchStore } from "../store/watch.js";
 import type { CheckOutcomeOfJob } from "../worker/check-job.js";
 import { enqueueCheck } from "../worker/check-job.js";
 import { openQueue } from "../worker/queue.js";
@@ -31,6 +32,7 @@ import { DELIVERY_PROPERTY, deliveryOf } from "./listeners/deliveries.js";
 import { registerListeners } from "./listeners/index.js";
 import { Metrics } from "./metrics.js";
 import { createSlackService, type SlackService } from "./service.js";
+import { watchJobHandlers } from "./watch-jobs.js";
 
 export { SIGNATURE_MAX_AGE_SECONDS } from "./http-guard.js";
 
@@ -183,6 +185,7 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
     policy: deps.policy,
     now,
     metrics,
+    watch: openWatchStore(store.db),
   });
   const logTo = (level: "warn" | "error", message: string) => log[level](message);
   registerListeners(app, { service, store, api, metrics, log: logTo });
@@ -190,18 +193,21 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
     log.error(`slack listener failed: ${oneLine(err)}`);
   });
 
-  const jobHandlers = slackJobHandlers({
-    store,
-    ledger,
-    api,
-    service,
-    approvers,
-    queue,
-    itChannel: slack.itChannel,
-    now,
-    metrics,
-    log: logTo,
-  });
+  const jobHandlers = {
+    ...slackJobHandlers({
+      store,
+      ledger,
+      api,
+      service,
+      approvers,
+      queue,
+      itChannel: slack.itChannel,
+      now,
+      metrics,
+      log: logTo,
+    }),
+    ...watchJobHandlers({ store, api, itChannel: slack.itChannel, now }),
+  };
 
   metrics.gauge("image_check_queue_jobs", () => queue.counts());
 

@@ -9,12 +9,17 @@ import { oneLine } from "../errors.js";
 import type { Policy } from "../policy/schema.js";
 import { type Checkpointer, startCheckpointer } from "../store/db.js";
 import { type OpenedStore, openStore } from "../store/service.js";
+import { openWatchStore } from "../store/watch.js";
+import { type AuditSchedule, auditEngine, auditReportSchema, startAuditSchedule } from "../worker/audit.js";
 import { CHECK_JOB, checkJobHandler, checkJobTimeoutMs } from "../worker/check-job.js";
 import { openQueue } from "../worker/queue.js";
 import type { CheckRunner, JobHandler, JobHandlerSpec, Worker, WorkerEvent } from "../worker/types.js";
+import { RECHECK_JOB, recheckJobHandler, startWatchScheduler, type WatchScheduler } from "../worker/watch.js";
 import { startWorker, WORKER_DEFAULTS } from "../worker/worker.js";
 import { type AppLogger, createSlackApp, lineLogger, type SlackApp } from "./app.js";
 import { slackConfigProblems } from "./config.js";
+import { JOB } from "./ids.js";
+import { watchNotifier } from "./watch-jobs.js";
 
 /** Worker sizes, named once. */
 export const BOT_DEFAULTS = {
@@ -45,6 +50,8 @@ export interface BotOptions {
     backoff?: { baseMs?: number; maxMs?: number };
     pollMs?: number;
   };
+  /** How often the watch schedule runs (tests shorten it); WATCH_DEFAULTS.tickMs by default. */
+  watchTickMs?: number;
 }
 
 /** A running bot. */
@@ -91,6 +98,8 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
   const store = openStore(opts.config.dbPath);
   let workers: Worker[] = [];
   let checkpointer: Checkpointer | undefined;
+  let scheduler: WatchScheduler | undefined;
+  let audits: AuditSchedule | null = null;
   let running = false;
   let app: SlackApp;
   try {
@@ -113,9 +122,10 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
     };
     const busy = () => app.busy();
     const common = { db: store.db, now, onEvent, backoff: opts.worker?.backoff, pollMs: opts.worker?.pollMs };
+    const runner = opts.runner(store);
     const checks = checkJobHandler({
       store,
-      runner: opts.runner(store),
+      runner,
       policyVersion: opts.policyVersion,
       autoApprovePass: opts.policy.approvals.autoApprovePass,
       expireDays: opts.policy.approvals.expireDays,
@@ -124,10 +134,20 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
       afterCheck: (outcome) => app.afterCheck(outcome),
       afterFailed: (requests) => app.afterFailed(requests),
     });
+    // Re-checks of approvals (watch) share the check worker's pool: they are checks, bounded alike.
+    const watch = openWatchStore(store.db);
+    const rechecks = recheckJobHandler({
+      store,
+      watch,
+      runner,
+      policy: opts.policy,
+      now,
+      notifier: watchNotifier(openQueue(store.db)),
+    });
     workers = [
       startWorker({
         ...common,
-        handlers: { [CHECK_JOB]: ackFirst(checks, busy) },
+        handlers: { [CHECK_JOB]: ackFirst(checks, busy), [RECHECK_JOB]: ackFirst(rechecks, busy) },
         concurrency: opts.worker?.checkConcurrency ?? BOT_DEFAULTS.checkConcurrency,
         jobTimeoutMs: checkJobTimeoutMs(opts.policy.limits.checkSeconds, WORKER_DEFAULTS.jobTimeoutMs),
       }),
@@ -140,6 +160,15 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
       }),
     ];
     running = true;
+    scheduler = startWatchScheduler({
+      watch,
+      queue: openQueue(store.db),
+      intervalHours: opts.policy.watch.intervalHours,
+      now,
+      ...(opts.watchTickMs ? { tickMs: opts.watchTickMs } : {}),
+      onError: (err) => log.warn(`watch schedule: ${oneLine(err)}`),
+    });
+    audits = await startServeAudit(opts, store, log);
     checkpointer = startCheckpointer(store.db, {
       busy,
       onError: (err) => log.warn(`checkpoint: ${oneLine(err)}`),
@@ -153,7 +182,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
       async idle() {
         // A job of one worker may enqueue work for the other: idle only once neither has work due.
         const queue = openQueue(store.db);
-        const kinds = [CHECK_JOB, ...Object.keys(app.jobHandlers)];
+        const kinds = [CHECK_JOB, RECHECK_JOB, ...Object.keys(app.jobHandlers)];
         for (;;) {
           for (const w of workers) await w.idle();
           const due = queue.nextDueAt(kinds);
@@ -162,6 +191,8 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
       },
       stop(stopOpts = {}) {
         stopped ??= (async () => {
+          scheduler?.stop();
+          audits?.stop();
           await app.stop();
           running = false;
           await Promise.all(
@@ -175,9 +206,41 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
     };
   } catch (err) {
     running = false;
+    scheduler?.stop();
+    audits?.stop();
     await Promise.all(workers.map((w) => w.stop({ graceMs: 0 })));
     checkpointer?.stop();
     store.close();
     throw err;
   }
+}
+
+/**
+ * The optional scheduled audit of what runs: with IMAGE_CHECK_AUDIT_ENGINE naming a DOCKER_HOST and
+ * the policy's `watch.auditIntervalMinutes` above 0, audit that engine on that interval and post to
+ * the IT channel (a durable job) when containers run without a standing approval. Dockerode is
+ * loaded only then.
+ */
+async function startServeAudit(
+  opts: BotOptions,
+  store: OpenedStore,
+  log: AppLogger,
+): Promise<AuditSchedule | null> {
+  const engineHost = opts.config.auditEngine;
+  const minutes = opts.policy.watch.auditIntervalMinutes;
+  if (!engineHost || minutes <= 0) return null;
+  const { EngineSource } = await import("../engine/index.js");
+  const engine = new EngineSource({ dockerHost: engineHost });
+  const queue = openQueue(store.db);
+  const now = opts.now ?? (() => new Date());
+  const onError = (err: unknown) => log.warn(`audit of ${engineHost}: ${oneLine(err)}`);
+  const schedule = startAuditSchedule({
+    run: () => auditEngine({ engine, decisions: store, engineName: engineHost, now: now() }),
+    post: (report) => queue.enqueue({ kind: JOB.audit, payload: auditReportSchema.parse(report) }, now()),
+    intervalMs: minutes * 60_000,
+    onError,
+  });
+  // The first audit at start, not one interval later.
+  schedule.tick().catch(onError);
+  return schedule;
 }

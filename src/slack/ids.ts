@@ -48,4 +48,10 @@ export const JOB = {
   notify: "slack.notify",
   /** Publish a user's App Home tab. */
   home: "slack.home",
+  /** Tell IT, in the thread of the approval's request, what a re-check (`watch`) found. */
+  watchThread: "slack.watch-thread",
+  /** Tell the requester what a re-check found. */
+  watchDm: "slack.watch-dm",
+  /** Post serve's scheduled audit of what runs to the IT channel. */
+  audit: "slack.audit",
 } as const;

@@ -293,6 +293,7 @@ export function slackJobHandlers(deps: SlackJobDeps): Record<string, JobHandlerS
           pending,
           recent: deps.service.recent(),
           vulnerabilities,
+          needsAnotherLook: deps.service.needsAnotherLook(),
           ...(notice ? { notice } : {}),
         });
         await api.publishHome(userId, view);

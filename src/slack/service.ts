@@ -18,6 +18,7 @@ import type {
 } from "../store/api.js";
 import { coveredByRejection, isOwnRequest } from "../store/decisions.js";
 import type { SlackDelivery, SlackLedger } from "../store/slack.js";
+import type { WatchStore } from "../store/watch.js";
 import type { JobQueue } from "../worker/types.js";
 import { APPROVER_ACK_BUDGET_MS, type Approvers } from "./approvers.js";
 import { JOB } from "./ids.js";
@@ -61,6 +62,8 @@ export interface SlackServiceDeps {
   policy: Policy;
   now: () => Date;
   metrics: Metrics;
+  /** The re-check records of `watch` (src/store/watch.ts), for status answers and Home. */
+  watch?: Pick<WatchStore, "get" | "flagged">;
 }
 
 /** Why nothing changed, with the decision in force when the request was already decided. */
@@ -135,6 +138,15 @@ export interface SlackService {
   history(repository: string): Page<DecisionRecord>;
   pending(): Page<RequestRecord>;
   recent(): Page<DecisionListItem>;
+  /** Approvals that a re-check (`watch`) found changes in and that still stand, newest first. */
+  needsAnotherLook(): NeedsAnotherLook[];
+}
+
+/** An approval that `watch` flagged: it stands, but IT should look again. */
+export interface NeedsAnotherLook {
+  decision: DecisionRecord;
+  changes: { id: string; severity: string; title: string }[];
+  lastCheckedAt: string | null;
 }
 
 /** The service over the store and the queue. */
@@ -283,11 +295,22 @@ export function createSlackService(deps: SlackServiceDeps): SlackService {
     },
 
     status(ref) {
-      return store.statusOf(
+      const answer = store.statusOf(
         repositoryPath(ref),
         ref.digest ? { digest: ref.digest } : { tag: effectiveTag(ref) },
         now(),
       );
+      const row = answer.decision && deps.watch ? deps.watch.get(answer.decision.id) : null;
+      return row ? { ...answer, watch: { lastCheckedAt: row.lastCheckedAt, changes: row.changes } } : answer;
+    },
+    needsAnotherLook() {
+      const at = now();
+      return (deps.watch?.flagged(QUERY_LIMITS.recent) ?? []).flatMap((f) => {
+        const decision = store.getDecision(f.decisionId, at);
+        return decision?.status === "approved"
+          ? [{ decision, changes: f.changes, lastCheckedAt: f.lastCheckedAt }]
+          : [];
+      });
     },
     history: (repository) => store.history(repository, { limit: QUERY_LIMITS.history }, now()),
     pending: () => store.pendingRequests({ limit: QUERY_LIMITS.pending }),

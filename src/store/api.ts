@@ -71,8 +71,11 @@ export interface RequestRecord {
   decisionId: string | null;
 }
 
-/** The stored decision statuses; `expired` is an approval past `expiresAt` (computed from `now`). */
-export type DecisionStatus = "approved" | "rejected" | "expired";
+/**
+ * The decision statuses; `expired` is an approval past `expiresAt` (computed from `now`), `revoked`
+ * an approval that a re-check (`watch`) withdrew.
+ */
+export type DecisionStatus = "approved" | "rejected" | "expired" | "revoked";
 
 /**
  * One decision on one request. The fields of the contract's "Decisions JSON" plus `id`.
@@ -224,6 +227,15 @@ export interface StatusAnswer {
   request: RequestRecord | null;
   decision: DecisionRecord | null;
   report: Report | null;
+  /** The re-checks of the decision's approval (`watch`), when it was ever scheduled. */
+  watch?: WatchSummary | null;
+}
+
+/** When an approval was last re-checked (`watch`) and what the re-check found new since it. */
+export interface WatchSummary {
+  lastCheckedAt: string | null;
+  /** Null or empty: nothing new since the approval. */
+  changes: { id: string; severity: string; title: string }[] | null;
 }
 
 /** The store's services. Synchronous: better-sqlite3 is synchronous and fast, and SQLite serializes writers. */

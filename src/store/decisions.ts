@@ -8,12 +8,13 @@
  * | an approval expires `expireDays` after it was made; a rejection never expires | `expiryOf`, `decisionStatus` |
  * | only a person's decision speaks for other requests; the policy's approval of a `pass` speaks for the policy that made it (a CLI run's `--policy` need not be the one in force) | `isPersonDecision` |
  * | a person's decision stands for the DIGEST, whatever name it is asked under (another spelling of the host, another repository holding the same manifest): the newest person's decision on the digest | `standingDecision` |
- * | a rejected digest is never approved by the policy | `policyMayApprove` |
+ * | an approval that a re-check (`watch`) revoked is in force no more, stands for its digest until a person decides again, and is read as decided by `watch` | `decisionStatus`, `inForce`, `toDecision` |
+ * | a rejected digest, or one whose approval `watch` revoked, is never approved by the policy | `policyMayApprove` |
  * | a new request is settled on the standing decision when it is in force, unless its requester made that decision (two-person rule: it goes to another approver) or asked IT to reconsider a rejection | `whyNotCovered` |
  * | a request settled by another request's rejection may be reopened for IT; a request's own decision is final | `coveredByRejection` |
  * | nobody decides their own request; a request is decided once | `isOwnRequest`, `decide` |
  */
-import { and, desc, eq, ne, sql } from "drizzle-orm";
+import { and, desc, eq, isNotNull, ne, or, sql } from "drizzle-orm";
 import {
   type DecideInput,
   type DecisionRecord,
@@ -41,6 +42,8 @@ interface DecisionFacts {
   decision: "approved" | "rejected";
   decidedBy: string;
   expiresAt: string | null;
+  /** When `watch` withdrew the approval (a re-check found it worse); null while it stands. */
+  revokedAt?: string | null;
 }
 
 // ---------------------------------------------------------------- pure rules
@@ -66,19 +69,32 @@ export function approvalExpired(
   return approved && d.expiresAt !== null && now !== undefined && d.expiresAt <= now.toISOString();
 }
 
-/** The status of a decision at `now`: an approval past `expiresAt` reads `expired`. */
-export function decisionStatus(d: Pick<DecisionFacts, "decision" | "expiresAt">, now: Date): DecisionStatus {
+/**
+ * The status of a decision at `now`: an approval that `watch` withdrew reads `revoked`, one past
+ * `expiresAt` reads `expired`.
+ */
+export function decisionStatus(
+  d: Pick<DecisionFacts, "decision" | "expiresAt" | "revokedAt">,
+  now: Date,
+): DecisionStatus {
+  if (d.decision === "approved" && d.revokedAt) return "revoked";
   return approvalExpired(d, now) ? "expired" : d.decision;
 }
 
-/** Whether a decision is in force at `now`: a rejection, or an approval not yet expired. */
-export function inForce(d: Pick<DecisionFacts, "decision" | "expiresAt">, now: Date): boolean {
-  return decisionStatus(d, now) !== "expired";
+/** Whether a decision is in force at `now`: a rejection, or an approval neither expired nor revoked. */
+export function inForce(d: Pick<DecisionFacts, "decision" | "expiresAt" | "revokedAt">, now: Date): boolean {
+  const status = decisionStatus(d, now);
+  return status === "approved" || status === "rejected";
 }
 
-/** Whether the policy may approve a `pass` on a digest whose standing decision is `standing`: never over a rejection. */
-export function policyMayApprove(standing: Pick<DecisionFacts, "decision"> | null | undefined): boolean {
-  return standing?.decision !== "rejected";
+/**
+ * Whether the policy may approve a `pass` on a digest whose standing decision is `standing`: never
+ * over a rejection, and never over an approval that `watch` revoked (a person looks again).
+ */
+export function policyMayApprove(
+  standing: Pick<DecisionFacts, "decision" | "revokedAt"> | null | undefined,
+): boolean {
+  return standing?.decision !== "rejected" && !standing?.revokedAt;
 }
 
 /**
@@ -137,9 +153,10 @@ export function toDecision(r: DecisionRow, now: Date): DecisionRecord {
     digest: r.digest,
     decision: r.decision,
     status: decisionStatus(r, now),
-    decidedBy: r.decidedBy,
+    // A revoked approval reads as the revocation: who withdrew it (`watch`) and why.
+    decidedBy: r.revokedAt ? (r.revokedBy ?? r.decidedBy) : r.decidedBy,
     requestedBy: r.requestedBy,
-    reason: r.reason,
+    reason: r.revokedAt ? r.revokeReason : r.reason,
     decidedAt: r.decidedAt,
     expiresAt: r.expiresAt,
   };
@@ -224,11 +241,17 @@ export function decisionMethods(ctx: DecisionContext) {
       .orderBy(desc(decisions.decidedAt), desc(decisions.seq))
       .limit(1)
       .prepare(),
-    // The newest person's decision on a digest under any name (decisions_digest_decided_idx).
+    // The newest person's decision on a digest under any name (decisions_digest_decided_idx), or
+    // an approval `watch` revoked, whoever made it: that too speaks for the digest until a person decides.
     standing: orm
       .select()
       .from(decisions)
-      .where(and(eq(decisions.digest, ph("digest")), ne(decisions.decidedBy, POLICY_ACTOR)))
+      .where(
+        and(
+          eq(decisions.digest, ph("digest")),
+          or(ne(decisions.decidedBy, POLICY_ACTOR), isNotNull(decisions.revokedAt)),
+        ),
+      )
       .orderBy(desc(decisions.decidedAt), desc(decisions.seq))
       .limit(1)
       .prepare(),

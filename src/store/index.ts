@@ -14,3 +14,14 @@ export {
 } from "./db.js";
 export { type GroupCommit, type GroupCommitOptions, groupCommit } from "./group-commit.js";
 export { createStore, type OpenedStore, openStore } from "./service.js";
+export {
+  changesKey,
+  type DueRecheck,
+  openWatchStore,
+  RETIRED,
+  type RecheckResult,
+  WATCH_ACTOR,
+  type WatchChangeRecord,
+  type WatchRecord,
+  type WatchStore,
+} from "./watch.js";

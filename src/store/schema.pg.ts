@@ -100,6 +100,9 @@ export const decisions = pgTable(
     reason: text("reason"),
     decidedAt: text("decided_at").notNull(),
     expiresAt: text("expires_at"),
+    revokedAt: text("revoked_at"),
+    revokedBy: text("revoked_by"),
+    revokeReason: text("revoke_reason"),
   },
   (t) => [
     check("decisions_decision_check", sql`${t.decision} IN ('approved','rejected')`),
@@ -208,4 +211,22 @@ export const slackDms = pgTable(
     sentAt: text("sent_at").notNull(),
   },
   (t) => [uniqueIndex("slack_dms_request_decision_idx").on(t.requestId, t.decisionId)],
+);
+
+/** The re-checks of approvals (`watch`): one row per approval decision being kept true. */
+export const watchState = pgTable(
+  "watch_state",
+  {
+    decisionSeq: bigint("decision_seq", { mode: "number" })
+      .primaryKey()
+      .references(() => decisions.seq),
+    dueAt: text("due_at").notNull(),
+    lastCheckedAt: text("last_checked_at"),
+    lastReportId: text("last_report_id"),
+    changes: text("changes"),
+    notifiedKey: text("notified_key"),
+    expiryAnnouncedAt: text("expiry_announced_at"),
+    updatedAt: text("updated_at").notNull(),
+  },
+  (t) => [index("watch_state_due_idx").on(t.dueAt)],
 );

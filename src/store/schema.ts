@@ -112,6 +112,12 @@ export const decisions = sqliteTable(
     reason: text("reason"),
     decidedAt: text("decided_at").notNull(),
     expiresAt: text("expires_at"),
+    /** When a re-check (`watch`) withdrew this approval; its status reads `revoked` from then on. Added by 0007. */
+    revokedAt: text("revoked_at"),
+    /** Who revoked it (`watch`). */
+    revokedBy: text("revoked_by"),
+    /** What the re-check found, one line. */
+    revokeReason: text("revoke_reason"),
   },
   (t) => [
     check("decisions_decision_check", sql`${t.decision} IN ('approved','rejected')`),
@@ -251,5 +257,35 @@ export const slackDms = sqliteTable(
   (t) => [
     // dmSent and recordDm: one DM per request and decision.
     uniqueIndex("slack_dms_request_decision_idx").on(t.requestId, t.decisionId),
+  ],
+);
+
+/**
+ * The re-checks of approvals (`watch`, src/worker/watch.ts): one row per approval decision being
+ * kept true. A row is added when the scheduler first sees the approval, and its `due_at` moves one
+ * interval on after every re-check, so re-checks stay spread as the approvals were. Added by 0007.
+ */
+export const watchState = sqliteTable(
+  "watch_state",
+  {
+    decisionSeq: integer("decision_seq")
+      .primaryKey()
+      .references(() => decisions.seq),
+    /** When the next re-check is due; `9999-...` once the approval is no longer in force (retired). */
+    dueAt: text("due_at").notNull(),
+    lastCheckedAt: text("last_checked_at"),
+    /** The report of the last re-check that finished. */
+    lastReportId: text("last_report_id"),
+    /** JSON list of what the last finished re-check found new since the approval (`watch.changed`); null: nothing. */
+    changes: text("changes"),
+    /** The changes already told to IT and the requester (a hash), so the same state is never posted twice. */
+    notifiedKey: text("notified_key"),
+    /** When the approaching expiry was announced in the IT thread (once). */
+    expiryAnnouncedAt: text("expiry_announced_at"),
+    updatedAt: text("updated_at").notNull(),
+  },
+  (t) => [
+    // dueRechecks: the approvals whose next re-check is due, oldest first.
+    index("watch_state_due_idx").on(t.dueAt),
   ],
 );

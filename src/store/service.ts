@@ -3,7 +3,7 @@
  * rules and their errors. Every state change writes its audit entry in the same transaction.
  */
 import { createHash, randomBytes as nodeRandomBytes, randomFillSync } from "node:crypto";
-import { and, desc, eq, gt, isNull, lte, or, type SQL, sql } from "drizzle-orm";
+import { and, desc, eq, gt, isNotNull, isNull, lte, or, type SQL, sql } from "drizzle-orm";
 import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
 import type { Report } from "../checks/report.js";
 import { canonicalRepository } from "../reference/host.js";
@@ -499,10 +499,16 @@ export function createStore(db: Db, opts: Pick<OpenStoreOptions, "randomBytes"> 
       else if (q.status === "approved")
         filters.push(
           eq(decisions.decision, "approved"),
+          isNull(decisions.revokedAt),
           or(isNull(decisions.expiresAt), gt(decisions.expiresAt, at))!,
         );
       else if (q.status === "expired")
-        filters.push(eq(decisions.decision, "approved"), lte(decisions.expiresAt, at));
+        filters.push(
+          eq(decisions.decision, "approved"),
+          isNull(decisions.revokedAt),
+          lte(decisions.expiresAt, at),
+        );
+      else if (q.status === "revoked") filters.push(isNotNull(decisions.revokedAt));
       return queryDecisions(filters, q, now);
     },
 

@@ -121,7 +121,13 @@ export async function createCheckRunner(input: Omit<CheckDepsInput, "sourceKind"
   await depsFor("registry");
   return async (job, signal) => {
     const kind = (job.source ?? "registry") as SourceKind;
-    const outcome = await checkImage(job.reference, await depsFor(kind), { platform: job.platform, signal });
+    const deps = await depsFor(kind);
+    const knownDigest = job.knownDigest;
+    const outcome = await checkImage(
+      job.reference,
+      knownDigest ? { ...deps, lastKnownDigest: () => knownDigest } : deps,
+      { platform: job.platform, signal, ...(job.approval ? { approval: job.approval } : {}) },
+    );
     const err = outcome.gatherError;
     if (err && isTemporary(err.code) && !job.lastAttempt) {
       throw Object.assign(new CodedError(err.code, err.message), { retryAfterMs: outcome.retryAfterMs });

@@ -9,7 +9,7 @@ import { buildReport } from "../checks/build-report.js";
 import { findingsForGatherError, runChecks } from "../checks/index.js";
 import type { Report } from "../checks/report.js";
 import { MAX_SCAN_CHARS } from "../checks/secrets.js";
-import type { Finding } from "../checks/types.js";
+import type { CheckContext, Finding } from "../checks/types.js";
 import { CodedError, isCoded, oneLine } from "../errors.js";
 import type { ImageFacts, ImageSource, Platform } from "../facts/model.js";
 import { formatPlatform, parsePlatform } from "../facts/model.js";
@@ -114,6 +114,8 @@ export interface CheckOptions {
    * known; throws a coded error when the data is about another image.
    */
   vulnInputs?: (facts: ImageFacts) => VulnInputs;
+  /** On a re-check of an approved digest (`watch`): the findings its approval saw, for `watch.changed`. */
+  approval?: CheckContext["approval"];
 }
 
 /** The result: the report, and the facts when they could be gathered. */
@@ -245,6 +247,7 @@ export async function checkImage(
       trust,
       lastKnownDigest: lastKnown,
       vulnerabilities,
+      approval: options.approval ?? null,
     });
   } catch (err) {
     // A bug in a check must not turn into a silent pass: report it as an incomplete check.

@@ -4,6 +4,7 @@
  * src/worker/worker.ts (`startWorker`), src/worker/check-job.ts (`checkJobHandler`, `enqueueCheck`).
  */
 import type { Report } from "../checks/report.js";
+import type { CheckContext } from "../checks/types.js";
 
 /**
  * Runs one check: gather facts, run the checks, judge under the policy. Provided by the app
@@ -13,7 +14,16 @@ import type { Report } from "../checks/report.js";
  */
 export type CheckRunner = (
   /** `lastAttempt`: no retry follows, so a temporary failure should come back as a report that cannot pass. */
-  input: { reference: string; platform?: string; source?: string; lastAttempt?: boolean },
+  input: {
+    reference: string;
+    platform?: string;
+    source?: string;
+    lastAttempt?: boolean;
+    /** A re-check of an approval (`watch`): the findings the approval saw, for `watch.changed`. */
+    approval?: CheckContext["approval"];
+    /** The digest the tag should still resolve to (a re-check: the approved one), for `tag.moved`. */
+    knownDigest?: string;
+  },
   signal: AbortSignal,
 ) => Promise<Report>;
 

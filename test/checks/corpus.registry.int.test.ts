@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Report } from "../../src/checks/report.js";
-import { CHECKS, type CheckId, severityRank } from "../../src/checks/types.js";
+import { CHECKS, type CheckId, type Severity, severityRank } from "../../src/checks/types.js";
 import { policyVersion } from "../../src/policy/evaluate.js";
 import { parsePolicy } from "../../src/policy/yaml.js";
 import { trustMaterialFromPolicy } from "../../src/trust/material.js";
@@ -97,6 +97,8 @@ interface Case {
   /** The scan result BuildKit attaches (a cosign vuln predicate of a Trivy report); null: none. Default: nothing found. */
   vulns?: Record<string, unknown>[] | null;
   scannedDaysAgo?: number;
+  /** A re-check of an approval (`watch`): the findings the approval saw. */
+  approval?: { id: CheckId; severity: Severity }[];
 }
 
 const shellRun = (script: string) => (s: ImageSpec) => {
@@ -235,6 +237,13 @@ const CORPUS: Record<CheckId, Case> = {
   "vuln.other": { vulns: [trivyVuln("CVE-2024-0004", "LOW", "3.3.2-r0")] },
   "vuln.no-data": { vulns: null },
   "vuln.stale-data": { vulns: [], scannedDaysAgo: 30 },
+  // A re-check of an approval that saw the clean image, now signed only by an unknown key.
+  "watch.changed": {
+    sign: "stranger",
+    approval: [],
+    with: ["trust.untrusted-signer"],
+    without: ["trust.signed"],
+  },
 };
 
 const CLEAN: CheckId[] = ["provenance.publisher", "trust.signed"];
@@ -324,14 +333,18 @@ async function check(c: Case): Promise<Report> {
     "corpus-policy.yaml",
   );
   const reference = (c.reference ?? ((h, r, t, d) => `${h}/${r}:${t}@${d}`))(host, repo, tag, index.digest);
-  const outcome = await checkImage(reference, {
-    policy,
-    policyVersion: policyVersion(policy),
-    source: sourceFor([host]),
-    trust: trustMaterialFromPolicy(policy),
-    lastKnownDigest: () => lastKnown,
-    now: () => NOW,
-  });
+  const outcome = await checkImage(
+    reference,
+    {
+      policy,
+      policyVersion: policyVersion(policy),
+      source: sourceFor([host]),
+      trust: trustMaterialFromPolicy(policy),
+      lastKnownDigest: () => lastKnown,
+      now: () => NOW,
+    },
+    c.approval ? { approval: { findings: c.approval } } : {},
+  );
   return outcome.report;
 }
 

@@ -262,6 +262,14 @@ const CORPUS: Record<CheckId, Case> = {
   "vuln.stale-data": {
     change: (_f, ctx) => withScan(ctx, [], new Date(NOW.getTime() - 30 * 86_400_000).toISOString()),
   },
+  "watch.changed": {
+    // A re-check of an approval that saw the clean image, now running as root.
+    change: (f, ctx) => {
+      f.config.user = "";
+      ctx.approval = { findings: [] };
+    },
+    with: ["config.root-user"],
+  },
 };
 
 function judge(c: Case) {

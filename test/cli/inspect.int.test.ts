@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { redactFacts } from "../../src/checks/redact.js";
@@ -10,6 +10,7 @@ import type { ImageFacts } from "../../src/facts/model.js";
 import { LIMITS } from "../../src/registry/index.js";
 import { type CliRun, runCli } from "../support/cli.js";
 import { pushImage, randomRepo } from "../support/image-builder.js";
+import { moduleGraph } from "../support/module-graph.js";
 import { slowBody, startProxy } from "../support/proxy.js";
 import { getTestbed } from "../support/testbed.js";
 
@@ -357,25 +358,6 @@ describe("renderFacts helpers", () => {
 });
 
 describe("the inspect module graph", () => {
-  /** Every project module `inspect` can load, following static and literal dynamic imports. */
-  function moduleGraph(entry: string): { files: Set<string>; packages: Set<string> } {
-    const files = new Set<string>();
-    const packages = new Set<string>();
-    const pending = [entry];
-    while (pending.length) {
-      const file = pending.pop()!;
-      if (files.has(file)) continue;
-      files.add(file);
-      const text = readFileSync(file, "utf8");
-      for (const m of text.matchAll(/(?:from\s+|import\s*\(\s*)"([^"]+)"/g)) {
-        const spec = m[1]!;
-        if (spec.startsWith(".")) pending.push(resolve(dirname(file), spec.replace(/\.js$/, ".ts")));
-        else packages.add(spec.startsWith("@") ? spec.split("/").slice(0, 2).join("/") : spec.split("/")[0]!);
-      }
-    }
-    return { files, packages };
-  }
-
   it("never loads the store, Slack, drizzle, better-sqlite3 or Bolt", () => {
     const { files, packages } = moduleGraph(resolve("src/cli/inspect.ts"));
     expect([...packages].filter((p) => ["drizzle-orm", "better-sqlite3", "@slack/bolt"].includes(p))).toEqual(

@@ -74,9 +74,13 @@ export function deciderText(decidedBy: string): string {
   return isPersonDecision({ decidedBy }) ? mention(decidedBy) : "policy (automatic approval of a pass)";
 }
 
-/** "Approved by @x at …, valid until …" / "Rejected by @x at …: reason" / "expired …". */
+/** "Approved by @x at …, valid until …" / "Rejected by @x at …: reason" / "expired …" / "revoked by watch …". */
 export function decisionLine(d: DecisionRecord, withReason = true): string {
   const by = deciderText(d.decidedBy);
+  if (d.status === "revoked") {
+    const why = withReason && d.reason ? `: ${escapeSlack(d.reason)}` : "";
+    return `:no_entry: Approval *revoked* by ${by} (approved at ${slackDate(d.decidedAt)})${why}`;
+  }
   if (d.decision === "approved") {
     const until = d.expiresAt ? `, valid until ${slackDate(d.expiresAt, "{date_short_pretty}")}` : "";
     const lead = d.status === "expired" ? ":hourglass: Approval *expired*:" : ":white_check_mark: *Approved*";

@@ -3,14 +3,25 @@
  * A Home view holds at most 100 blocks.
  */
 import type { DecisionListItem, DecisionRecord, Page, RequestRecord } from "../../store/api.js";
-import { code } from "../escape.js";
+import { code, escapeSlack } from "../escape.js";
 import { COMMAND } from "../ids.js";
-import { type Block, context, divider, header, LIMITS, linesWithin, section, type View } from "./blocks.js";
+import type { NeedsAnotherLook } from "../service.js";
+import {
+  type Block,
+  context,
+  divider,
+  header,
+  LIMITS,
+  linesWithin,
+  section,
+  slackDate,
+  type View,
+} from "./blocks.js";
 import { decisionLine } from "./common.js";
 import { type PendingVulnCounts, pendingBlocks } from "./pending.js";
 
-/** Blocks kept for the recent decisions section (heading + one section of lines + notice room). */
-const RECENT_RESERVE = 6;
+/** Blocks kept for the sections after pending: needs another look and recent decisions (heading + lines each, notice room). */
+const RECENT_RESERVE = 9;
 
 /** What the Home tab shows to one user. */
 export interface HomeInput {
@@ -22,6 +33,8 @@ export interface HomeInput {
   notice?: string;
   /** Vulnerability counts of the pending requests' reports, by request id. */
   vulnerabilities?: PendingVulnCounts;
+  /** Approvals a re-check (`watch`) found changes in; they stand, IT should look again. */
+  needsAnotherLook?: NeedsAnotherLook[];
 }
 
 /** The Home tab view. */
@@ -42,6 +55,7 @@ export function renderHome(input: HomeInput): View {
     input.pending.items.length === 0
       ? [context("Nothing is waiting. :tada:")]
       : pendingBlocks(input.pending, input, pendingRoom, input.vulnerabilities);
+  const flagged = needsLookBlocks(input.needsAnotherLook ?? []);
   const decisions = input.recent.items.filter((d): d is DecisionRecord => d.status !== "pending");
   const recentLines = decisions.map((d) => `• ${code(d.reference)} — ${decisionLine(d)}`);
   const recent: Block[] = [
@@ -49,7 +63,21 @@ export function renderHome(input: HomeInput): View {
     section("*Recent decisions*"),
     recentLines.length ? section(linesWithin(recentLines)) : context("No decisions yet."),
   ];
-  return { type: "home", blocks: [...top, ...pending, ...recent] };
+  return { type: "home", blocks: [...top, ...pending, ...flagged, ...recent] };
+}
+
+/** "Needs another look": one line per flagged approval, with what its last re-check found. */
+function needsLookBlocks(items: readonly NeedsAnotherLook[]): Block[] {
+  if (items.length === 0) return [];
+  const lines = items.map(
+    (n) =>
+      `• ${code(n.decision.reference)} — ${n.changes.map((c) => `${code(c.id)} (${escapeSlack(c.severity)})`).join(", ")}${n.lastCheckedAt ? ` — re-checked ${slackDate(n.lastCheckedAt)}` : ""}`,
+  );
+  return [
+    divider(),
+    section("*Needs another look* (approved, but a re-check found something new)"),
+    section(linesWithin(lines)),
+  ];
 }
 
 /** The notice shown on Home after a refused click there (no channel to answer in). */

@@ -2,7 +2,7 @@
  * `/image-check status REF`: the decision in force, the newest request and the latest report. Pure.
  */
 import type { StatusAnswer } from "../../store/api.js";
-import { code, escapeSlack } from "../escape.js";
+import { clip, code, escapeSlack } from "../escape.js";
 import { type Block, context, fallback, type Message, mention, section, slackDate } from "./blocks.js";
 import { decisionLine, digestText, findingsText, verdictText } from "./common.js";
 
@@ -29,6 +29,7 @@ export function renderStatus(reference: string, answer: StatusAnswer): Message {
       `*Digest* ${digestText(digest)}\n*Decision* ${decision ? decisionLine(decision) : "_none for this digest_"}`,
     ),
   );
+  if (answer.watch) blocks.push(section(watchLine(answer.watch)));
   if (request) {
     blocks.push(
       context(
@@ -44,4 +45,15 @@ export function renderStatus(reference: string, answer: StatusAnswer): Message {
     );
   }
   return { text: fallback(`Status of ${escapeSlack(reference)}`), blocks };
+}
+
+/** When the approval was last re-checked (`watch`) and what that found new since the approval. */
+export function watchLine(w: NonNullable<StatusAnswer["watch"]>): string {
+  if (!w.lastCheckedAt) return "*Re-checked* not yet";
+  const when = `*Re-checked* ${slackDate(w.lastCheckedAt)}`;
+  if (!w.changes?.length) return `${when}: nothing new since the approval`;
+  const list = w.changes.map(
+    (c) => `${code(c.id)} (${escapeSlack(c.severity)}): ${clip(escapeSlack(c.title), 200)}`,
+  );
+  return `${when}: :eyes: *needs another look*, new since the approval:\n${list.map((l) => `• ${l}`).join("\n")}`;
 }
