@@ -241,7 +241,8 @@ const CORPUS: Record<CheckId, Case> = {
   "watch.changed": {
     sign: "stranger",
     approval: [],
-    with: ["trust.untrusted-signer"],
+    // The scan attached to the clean image is trusted only under a trusted signature.
+    with: ["trust.untrusted-signer", "vuln.no-data"],
     without: ["trust.signed"],
   },
 };

@@ -85,6 +85,8 @@ describe("watch --once killed mid-round", () => {
         `registries: { trusted: ["${host}/**"], allowPrivate: ["${host}"], allowInsecure: ["${host}"] }`,
         "checks: { severity: { trust.unsigned: low, trust.untrusted-signer: high } }",
         "watch: { revokeAt: high }",
+        // This test is about signatures: vulnerability data (vuln.no-data) is off.
+        "vulnerabilities: { sources: [] }",
       ].join("\n"),
     );
     env = {

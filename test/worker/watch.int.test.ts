@@ -59,6 +59,8 @@ describe("image-check watch --once, end to end", () => {
         // Unsigned images are tolerated here; a signature by a key nobody trusts is not.
         "checks: { severity: { trust.unsigned: low, trust.untrusted-signer: high } }",
         "watch: { revokeAt: high }",
+        // This test is about signatures: vulnerability data (vuln.no-data) is off.
+        "vulnerabilities: { sources: [] }",
       ].join("\n"),
     );
     env = {
