@@ -49,7 +49,16 @@ const parts: Record<string, () => Promise<string>> = {
   },
   store: async () => (await import("./store.js")).benchStore(),
   slack: async () => (await import("./slack.js")).benchSlack(),
-  watch: async () => (await import("./watch.js")).benchWatch(),
+  watch: async () => {
+    const { startTestbed } = await import("../test/support/testbed.js");
+    const { benchWatch } = await import("./watch.js");
+    const { testbed, stop } = await startTestbed({ withoutDockerd: true });
+    try {
+      return await benchWatch(testbed);
+    } finally {
+      await stop();
+    }
+  },
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));

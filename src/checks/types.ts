@@ -6,6 +6,7 @@ import type { ImageFacts } from "../facts/model.js";
 import type { Policy } from "../policy/schema.js";
 import type { TrustReport } from "../trust/types.js";
 import type { VulnAssessment } from "../vuln/assess.js";
+import type { VulnItem } from "../vuln/types.js";
 
 export const SEVERITIES = ["info", "low", "medium", "high", "critical"] as const;
 /** How much a finding matters, in ascending order. */
@@ -110,7 +111,15 @@ export interface CheckContext {
    * Set on a re-check of an approved digest (`watch`): the findings the approval's report had, as
    * its policy judged them. `watch.changed` fires for what is new since.
    */
-  approval?: { findings: readonly Pick<Finding, "id" | "severity" | "waived">[] } | null;
+  approval?: {
+    findings: readonly (Pick<Finding, "id" | "severity" | "waived"> & Partial<Pick<Finding, "evidence">>)[];
+    /**
+     * The approval report's vulnerability items (`vulnerabilities.items`), so a vulnerability
+     * finding of the same id and severity still counts as changed when it covers a new one.
+     * Absent in reports from before vulnerabilities were read: then the findings' evidence.
+     */
+    vulnerabilities?: readonly VulnItem[] | null;
+  } | null;
 }
 
 /** A check: pure, no I/O. Returns findings with the default severity; the policy adjusts later. */

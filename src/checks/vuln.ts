@@ -56,17 +56,45 @@ export function assessmentFor(facts: ImageFacts, ctx: CheckContext): VulnAssessm
   );
 }
 
+/** The vulnerability findings that list items; `vuln.other` only counts. */
+export const ITEM_FINDINGS = ["vuln.critical", "vuln.high", "vuln.unfixed"] as const;
+/** The id of a vulnerability finding that lists items. */
+export type ItemFinding = (typeof ITEM_FINDINGS)[number];
+
+/**
+ * The affected, unwaived items each vulnerability finding covers: critical and high ones with a
+ * fix (all of them with `includeUnfixed`), and, without it, critical and high ones with no fix
+ * yet. One home for the rule: the checks build their findings from it, and `watch.changed`
+ * compares an approval's vulnerabilities with a re-check's by it.
+ */
+export function itemsByFinding(
+  items: readonly VulnItem[],
+  includeUnfixed: boolean,
+): Record<ItemFinding, VulnItem[]> {
+  const affected = items.filter((i) => i.status === "affected" && !i.waived);
+  const counted = (s: VulnItem["severity"]) =>
+    affected.filter((i) => i.severity === s && (i.fixed !== null || includeUnfixed));
+  return {
+    "vuln.critical": counted("critical"),
+    "vuln.high": counted("high"),
+    "vuln.unfixed": includeUnfixed
+      ? []
+      : affected.filter((i) => (i.severity === "critical" || i.severity === "high") && i.fixed === null),
+  };
+}
+
 /** Every vulnerability check. */
 export const vulnChecks: Check = (facts, ctx) => {
   const a = assessmentFor(facts, ctx);
   if (!a) return [];
   const out: Finding[] = [];
   const conf = ctx.policy.vulnerabilities;
-  const affected = a.report.items.filter((i) => i.status === "affected" && !i.waived);
-  const counted = (s: VulnItem["severity"]) =>
-    affected.filter((i) => i.severity === s && (i.fixed !== null || conf.includeUnfixed));
+  const {
+    "vuln.critical": critical,
+    "vuln.high": high,
+    "vuln.unfixed": unfixed,
+  } = itemsByFinding(a.report.items, conf.includeUnfixed);
 
-  const critical = counted("critical");
   if (critical.length)
     out.push(
       finding(
@@ -76,7 +104,6 @@ export const vulnChecks: Check = (facts, ctx) => {
         evidenceOf(critical),
       ),
     );
-  const high = counted("high");
   if (high.length)
     out.push(
       finding(
@@ -86,20 +113,15 @@ export const vulnChecks: Check = (facts, ctx) => {
         evidenceOf(high),
       ),
     );
-  if (!conf.includeUnfixed) {
-    const unfixed = affected.filter(
-      (i) => (i.severity === "critical" || i.severity === "high") && i.fixed === null,
+  if (unfixed.length)
+    out.push(
+      finding(
+        "vuln.unfixed",
+        `${plural(unfixed.length, "critical or high vulnerability")} without a fix yet`,
+        `No fixed version exists yet for ${named(unfixed)}; watch for one, or pick another base image.`,
+        evidenceOf(unfixed),
+      ),
     );
-    if (unfixed.length)
-      out.push(
-        finding(
-          "vuln.unfixed",
-          `${plural(unfixed.length, "critical or high vulnerability")} without a fix yet`,
-          `No fixed version exists yet for ${named(unfixed)}; watch for one, or pick another base image.`,
-          evidenceOf(unfixed),
-        ),
-      );
-  }
   const { medium, low, unknown } = a.report.counts;
   if (medium + low + unknown > 0)
     out.push(

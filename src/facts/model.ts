@@ -257,6 +257,12 @@ export interface GatherOptions {
    * platform is PLATFORM_NOT_FOUND, as an index without it is, rather than checked in its place.
    */
   strictPlatform?: boolean;
+  /**
+   * The digest a tag reference is expected to still name (a re-check of an approved digest). A
+   * source that holds that manifest may ask the registry whether it changed (`If-None-Match`)
+   * instead of downloading it again; the facts are the same either way.
+   */
+  knownDigest?: string;
 }
 
 /** A gatherer of facts: the registry client or the Docker engine. */

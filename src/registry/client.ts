@@ -72,6 +72,15 @@ export interface FetchedManifest {
   mediaType: string;
   bytes: Buffer;
   json: ManifestJson;
+  /** The registry answered 304 to a conditional GET: `bytes` are the caller's, verified again. */
+  notModified?: true;
+}
+
+/** A manifest the caller already holds (verified when it was fetched), by its digest. */
+export interface KnownManifest {
+  digest: string;
+  mediaType: string;
+  bytes: Buffer;
 }
 
 /** Whether a fetched manifest is an index (OCI index or Docker manifest list). */
@@ -193,13 +202,12 @@ export class RegistryClient {
     reference: string,
     ctx: RequestContext,
     maxBytes = method === "GET" ? LIMITS.manifestBytes : 0,
+    ifNoneMatch?: string,
   ) {
     const url = this.url(`/v2/${repository}/manifests/${reference}`);
-    return this.pull(
-      repository,
-      { method, url, kind: "manifest", headers: { accept: MANIFEST_ACCEPT }, maxBytes },
-      ctx,
-    );
+    const headers: Record<string, string> = { accept: MANIFEST_ACCEPT };
+    if (ifNoneMatch) headers["if-none-match"] = `"${ifNoneMatch}"`;
+    return this.pull(repository, { method, url, kind: "manifest", headers, maxBytes }, ctx);
   }
 
   private name(repository: string, what: string): string {
@@ -226,19 +234,33 @@ export class RegistryClient {
     return errorFor(what, response, kind, this.options.now());
   }
 
-  /** GET a manifest or index by tag or digest, verified, its body within `size` (at most LIMITS.manifestBytes). */
+  /**
+   * GET a manifest or index by tag or digest, verified, its body within `size` (at most
+   * LIMITS.manifestBytes).
+   *
+   * `known`: a manifest the caller holds and expects the tag to still name (a re-check of an
+   * approved digest). A GET by tag then carries `If-None-Match: "<digest>"` (distribution sends
+   * the digest in quotes as the manifest's ETag, and answers 304 Not Modified when it matches;
+   * RFC 9110 section 13.1.2), and a 304 is answered from `known`'s bytes, hashed again against its
+   * digest and parsed as if just downloaded: the request is still made, so the tag's current
+   * digest is the registry's word of now, only the body is not sent again. A registry that
+   * ignores the header answers 200, which is read as always.
+   */
   async getManifest(
     repository: string,
     reference: string,
     ctx: RequestContext,
     size: SizeLimit = { max: LIMITS.manifestBytes },
+    known?: KnownManifest,
   ): Promise<FetchedManifest> {
     const what = this.name(repository, `manifest ${reference}`);
     const cap = Math.min(capOf(size), LIMITS.manifestBytes);
+    const conditional = known !== undefined && !isDigest(reference) ? known : undefined;
     const response = await sized(what, size, () =>
-      this.manifestRequest("GET", repository, reference, ctx, cap),
+      this.manifestRequest("GET", repository, reference, ctx, cap, conditional?.digest),
     );
     this.keepRateLimit(response);
+    if (response.status === 304 && conditional) return this.notModified(response, conditional, what);
     if (response.status !== 200) throw this.fail(response, `GET ${what}`, "manifest");
     const bytes = response.body;
     let digest: string;
@@ -252,28 +274,28 @@ export class RegistryClient {
         digest = announced;
       } else digest = digestOf(bytes);
     }
-    let json: ManifestJson;
-    try {
-      json = JSON.parse(bytes.toString("utf8")) as ManifestJson;
-    } catch (err) {
-      throw new RegistryError("BAD_RESPONSE", `${what}: not JSON`, { cause: err });
-    }
-    if (!json || typeof json !== "object" || Array.isArray(json))
-      throw new RegistryError("BAD_RESPONSE", `${what}: not a JSON object`);
-    const mediaType = manifestMediaType(json, headerText(response.headers["content-type"]));
-    if (!INDEX_TYPES.has(mediaType) && !IMAGE_MANIFEST_TYPES.has(mediaType))
-      throw new RegistryError("UNSUPPORTED_MEDIA_TYPE", `${what}: unsupported manifest type ${mediaType}`);
-    if (INDEX_TYPES.has(mediaType)) {
-      if (!Array.isArray(json.manifests))
-        throw new RegistryError("BAD_RESPONSE", `${what}: an index without manifests`);
-      for (const d of json.manifests) checkDescriptor(d, what);
-    } else {
-      json.config = checkDescriptor(json.config, what);
-      if (!Array.isArray(json.layers))
-        throw new RegistryError("BAD_RESPONSE", `${what}: a manifest without layers`);
-      for (const d of json.layers) checkDescriptor(d, what);
-    }
-    return { digest, mediaType, bytes, json };
+    return parseManifest(bytes, digest, headerText(response.headers["content-type"]), what);
+  }
+
+  /**
+   * A 304 to a conditional GET: the tag still names `known`. Whatever the 304 says about the
+   * manifest it means must agree (distribution 2.8 sends neither header on a 304; others may
+   * send the ETag or Docker-Content-Digest): a 304 naming another digest contradicts itself.
+   */
+  private notModified(response: Response, known: KnownManifest, what: string): FetchedManifest {
+    const announced = headerText(response.headers["docker-content-digest"])?.trim();
+    const etag = headerText(response.headers.etag)
+      ?.trim()
+      .replace(/^W\//, "")
+      .replace(/^"(.*)"$/, "$1");
+    for (const named of [announced, etag])
+      if (named && named !== known.digest)
+        throw new RegistryError(
+          "BAD_RESPONSE",
+          `GET ${what}: 304 Not Modified for ${known.digest}, yet it names ${named}`,
+        );
+    verifyDigest(known.bytes, known.digest, what);
+    return { ...parseManifest(known.bytes, known.digest, known.mediaType, what), notModified: true };
   }
 
   /**
@@ -404,6 +426,40 @@ function parseJson(bytes: Buffer, what: string): unknown {
     throw new RegistryError("BAD_RESPONSE", `${what}: not JSON`, { cause: err });
   }
   throw new RegistryError("BAD_RESPONSE", `${what}: not a JSON object`);
+}
+
+/**
+ * Parse and check verified manifest bytes: a JSON object of a type this client reads, an index
+ * with a list of valid descriptors, an image manifest with a valid config and layer list.
+ */
+function parseManifest(
+  bytes: Buffer,
+  digest: string,
+  contentType: string | undefined,
+  what: string,
+): FetchedManifest {
+  let json: ManifestJson;
+  try {
+    json = JSON.parse(bytes.toString("utf8")) as ManifestJson;
+  } catch (err) {
+    throw new RegistryError("BAD_RESPONSE", `${what}: not JSON`, { cause: err });
+  }
+  if (!json || typeof json !== "object" || Array.isArray(json))
+    throw new RegistryError("BAD_RESPONSE", `${what}: not a JSON object`);
+  const mediaType = manifestMediaType(json, contentType);
+  if (!INDEX_TYPES.has(mediaType) && !IMAGE_MANIFEST_TYPES.has(mediaType))
+    throw new RegistryError("UNSUPPORTED_MEDIA_TYPE", `${what}: unsupported manifest type ${mediaType}`);
+  if (INDEX_TYPES.has(mediaType)) {
+    if (!Array.isArray(json.manifests))
+      throw new RegistryError("BAD_RESPONSE", `${what}: an index without manifests`);
+    for (const d of json.manifests) checkDescriptor(d, what);
+  } else {
+    json.config = checkDescriptor(json.config, what);
+    if (!Array.isArray(json.layers))
+      throw new RegistryError("BAD_RESPONSE", `${what}: a manifest without layers`);
+    for (const d of json.layers) checkDescriptor(d, what);
+  }
+  return { digest, mediaType, bytes, json };
 }
 
 /**

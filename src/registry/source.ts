@@ -63,6 +63,7 @@ import { anonymousCredentials, type CredentialStore } from "./credentials.js";
 import { RegistryError } from "./errors.js";
 import { AddressGuard, type Resolver } from "./guard.js";
 import { configFacts, historyFacts } from "./image-config.js";
+import { ManifestCache } from "./manifest-cache.js";
 import { type Connector, LIMITS, type RequestContext, StatsRecorder, Transport } from "./transport.js";
 
 /** Options of a RegistrySource. */
@@ -85,6 +86,8 @@ export interface RegistrySourceOptions {
   random?: () => number;
   /** Wall clock (token expiry, Retry-After dates). */
   now?: () => number;
+  /** Manifests kept for conditional re-fetches (`GatherOptions.knownDigest`); one per source by default. */
+  manifestCache?: ManifestCache;
 }
 
 /** What a look-up for signatures and attestations found. */
@@ -176,6 +179,7 @@ class Session {
     readonly client: RegistryClient,
     readonly repository: string,
     readonly ctx: RequestContext,
+    private readonly kept: ManifestCache,
   ) {}
 
   private memoManifest(reference: string, fetch: () => Promise<FetchedManifest>): Promise<FetchedManifest> {
@@ -193,6 +197,20 @@ class Session {
   /** The image's own manifest or index. */
   manifest(reference: string): Promise<FetchedManifest> {
     return this.memoManifest(reference, () => this.client.getManifest(this.repository, reference, this.ctx));
+  }
+
+  /**
+   * What the image's reference names (stage 1), kept for later conditional fetches. `knownDigest`:
+   * the digest a tag is expected to name; when that manifest is held, the GET asks whether it
+   * changed (RegistryClient.getManifest).
+   */
+  top(reference: string, knownDigest?: string): Promise<FetchedManifest> {
+    return this.memoManifest(reference, async () => {
+      const known = knownDigest ? this.kept.get(knownDigest) : undefined;
+      const m = await this.client.getManifest(this.repository, reference, this.ctx, undefined, known);
+      this.kept.put(m);
+      return m;
+    });
   }
 
   /**
@@ -313,6 +331,7 @@ export class RegistrySource implements ImageSource {
   private readonly authenticators = new Map<string, Authenticator>();
   /** Per registry: whether it implements the referrers API (learnt once, then only the right look-up is made). */
   private readonly referrersApi = new Map<string, boolean>();
+  private readonly manifestCache: ManifestCache;
 
   constructor(options: RegistrySourceOptions = {}) {
     this.now = options.now ?? Date.now;
@@ -333,6 +352,7 @@ export class RegistrySource implements ImageSource {
     this.cache = options.tokenCache ?? new MemoryTokenCache();
     this.credentials = options.credentials ?? anonymousCredentials;
     this.notary = options.notary ?? [];
+    this.manifestCache = options.manifestCache ?? new ManifestCache();
   }
 
   /** Close idle keep-alive connections (call when done, so the process can exit at once). */
@@ -366,7 +386,7 @@ export class RegistrySource implements ImageSource {
       auth: this.authenticator(ref.registry, base),
       now: this.now,
     });
-    return new Session(client, ref.repository, ctx);
+    return new Session(client, ref.repository, ctx, this.manifestCache);
   }
 
   /**
@@ -417,8 +437,8 @@ export class RegistrySource implements ImageSource {
     const notary = this.notaryFor(ref) ? started(this.notaryFacts(ref, ctx)) : undefined;
     const reference = ref.digest ?? effectiveTag(ref)!;
 
-    // Stage 1: what the reference resolves to.
-    const top = await session.manifest(reference);
+    // Stage 1: what the reference resolves to (a re-check asks whether the tag changed, when it can).
+    const top = await session.top(reference, ref.digest ? undefined : options.knownDigest);
 
     const lookups: Promise<FoundArtifacts>[] = [started(this.lookups(session, top.digest))];
     const tagDigest =

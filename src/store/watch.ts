@@ -40,6 +40,8 @@ export interface WatchChangeRecord {
   id: string;
   severity: string;
   title: string;
+  /** A vulnerability finding's ids that the approval did not see. */
+  vulnerabilities?: string[];
 }
 
 /** A re-check that is due. */
@@ -105,11 +107,16 @@ export interface WatchStore {
   transaction<T>(fn: () => T): T;
 }
 
-/** The key of a set of changes: equal for the same ids at the same severities, in any order. */
+/**
+ * The key of a set of changes: equal for the same ids at the same severities covering the same new
+ * vulnerabilities, in any order (so a second new CVE in the same finding is told too).
+ */
 export function changesKey(changes: readonly WatchChangeRecord[]): string | null {
   if (changes.length === 0) return null;
   const canonical = changes
-    .map((c) => `${c.id}:${c.severity}`)
+    .map(
+      (c) => `${c.id}:${c.severity}${c.vulnerabilities ? `:${[...c.vulnerabilities].sort().join("+")}` : ""}`,
+    )
     .sort()
     .join(",");
   return createHash("sha256").update(canonical).digest("hex").slice(0, 32);

@@ -126,7 +126,12 @@ export async function createCheckRunner(input: Omit<CheckDepsInput, "sourceKind"
     const outcome = await checkImage(
       job.reference,
       knownDigest ? { ...deps, lastKnownDigest: () => knownDigest } : deps,
-      { platform: job.platform, signal, ...(job.approval ? { approval: job.approval } : {}) },
+      {
+        platform: job.platform,
+        signal,
+        ...(job.approval ? { approval: job.approval } : {}),
+        ...(knownDigest ? { knownDigest } : {}),
+      },
     );
     const err = outcome.gatherError;
     if (err && isTemporary(err.code) && !job.lastAttempt) {

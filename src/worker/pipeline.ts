@@ -116,6 +116,8 @@ export interface CheckOptions {
   vulnInputs?: (facts: ImageFacts) => VulnInputs;
   /** On a re-check of an approved digest (`watch`): the findings its approval saw, for `watch.changed`. */
   approval?: CheckContext["approval"];
+  /** The digest a tag is expected to still name (a re-check: the approved one), passed to the source. */
+  knownDigest?: string;
 }
 
 /** The result: the report, and the facts when they could be gathered. */
@@ -176,6 +178,7 @@ export async function checkImage(
         signal,
         timeLimitMs,
         ...(options.platform !== undefined ? { strictPlatform: true } : {}),
+        ...(options.knownDigest ? { knownDigest: options.knownDigest } : {}),
       })
       .then(
         (facts) => ({ facts }) as const,

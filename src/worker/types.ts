@@ -21,7 +21,7 @@ export type CheckRunner = (
     lastAttempt?: boolean;
     /** A re-check of an approval (`watch`): the findings the approval saw, for `watch.changed`. */
     approval?: CheckContext["approval"];
-    /** The digest the tag should still resolve to (a re-check: the approved one), for `tag.moved`. */
+    /** The digest the tag should still resolve to (a re-check: the approved one), for `tag.moved` and a conditional manifest GET. */
     knownDigest?: string;
   },
   signal: AbortSignal,

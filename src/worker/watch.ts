@@ -167,7 +167,10 @@ export function recheckJobHandler(deps: RecheckDeps): JobHandlerSpec {
           {
             reference,
             ...(approvalReport?.image.platform ? { platform: approvalReport.image.platform } : {}),
-            approval: { findings: approvalReport?.findings ?? [] },
+            approval: {
+              findings: approvalReport?.findings ?? [],
+              vulnerabilities: approvalReport?.vulnerabilities?.items ?? null,
+            },
             knownDigest: decision.digest,
             lastAttempt: ctx.attempt >= ctx.maxAttempts,
           },

@@ -42,6 +42,8 @@ export interface RecordedRequest {
   status: number;
   /** Path with query string. */
   url: string;
+  /** The request's If-None-Match header, when it had one (conditional manifest GETs). */
+  ifNoneMatch?: string;
 }
 
 /** A running proxy. */
@@ -109,7 +111,14 @@ export async function startProxy(upstream: string, opts: ProxyOptions = {}): Pro
       body: Buffer.concat(chunks),
     };
     const record = (status: number): void => {
-      requests.push({ method: info.method, path: info.path, status, url });
+      const ifNoneMatch = req.headers["if-none-match"];
+      requests.push({
+        method: info.method,
+        path: info.path,
+        status,
+        url,
+        ...(typeof ifNoneMatch === "string" ? { ifNoneMatch } : {}),
+      });
     };
     try {
       const delay = opts.delayMs?.(info) ?? 0;

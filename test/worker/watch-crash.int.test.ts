@@ -83,10 +83,8 @@ describe("watch --once killed mid-round", () => {
       join(cwd, "policy.yaml"),
       [
         `registries: { trusted: ["${host}/**"], allowPrivate: ["${host}"], allowInsecure: ["${host}"] }`,
-        "checks: { severity: { trust.unsigned: low, trust.untrusted-signer: high } }",
+        "checks: { severity: { trust.unsigned: low, vuln.no-data: low, trust.untrusted-signer: high } }",
         "watch: { revokeAt: high }",
-        // This test is about signatures: vulnerability data (vuln.no-data) is off.
-        "vulnerabilities: { sources: [] }",
       ].join("\n"),
     );
     env = {

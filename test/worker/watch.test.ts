@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import type { CheckContext } from "../../src/checks/types.js";
 import type { ImageFacts } from "../../src/facts/model.js";
 import { openWatchStore } from "../../src/store/watch.js";
+import type { VulnItem } from "../../src/vuln/types.js";
 import { openQueue } from "../../src/worker/queue.js";
 import type { CheckRunner } from "../../src/worker/types.js";
 import {
@@ -144,6 +145,46 @@ describe("the recheck job", () => {
       expect(t.watch.get(t.decision.id)?.lastCheckedAt).toBe(
         new Date(NOW.getTime() + DAY + 60_000).toISOString(),
       );
+    });
+  });
+
+  describe("when vulnerabilities are published for the approved digest, below watch.revokeAt", () => {
+    it("tells each newly published one, also inside a finding already told, and the same set again tells nothing", async () => {
+      const t = setup();
+      const high = (id: string): VulnItem => ({
+        id,
+        aliases: [],
+        package: "openssl",
+        installed: "3.1.4-r0",
+        fixed: "3.1.4-r5",
+        severity: "high",
+        cvss: null,
+        status: "affected",
+      });
+      const published = (ids: string[]) =>
+        t.setImage((_f, ctx) => {
+          const items = ids.map(high);
+          const counts = { critical: 0, high: items.length, medium: 0, low: 0, unknown: 0 };
+          ctx.vulnerabilities = { report: { sources: [], counts, items }, trusted: true, problems: [] };
+        });
+      const told = () =>
+        t.events.map((e) => ("changes" in e ? e.changes.map((c) => [c.id, c.vulnerabilities]) : []));
+      published(["CVE-2026-1"]);
+      await t.round();
+      expect(told()).toEqual([[["vuln.high", ["CVE-2026-1"]]]]);
+      // A day later a second high CVE is published: same finding, same severity, told all the same.
+      published(["CVE-2026-1", "CVE-2026-2"]);
+      t.setNow(new Date(NOW.getTime() + DAY + 60_000));
+      await t.round();
+      expect(told()).toEqual([
+        [["vuln.high", ["CVE-2026-1"]]],
+        [["vuln.high", ["CVE-2026-1", "CVE-2026-2"]]],
+      ]);
+      // And a day after that, nothing new: nothing told.
+      t.setNow(new Date(NOW.getTime() + 2 * DAY + 120_000));
+      expect(await t.round()).toBe(1);
+      expect(t.events).toHaveLength(2);
+      expect(t.store.getDecision(t.decision.id, NOW)?.status).toBe("approved");
     });
   });
 
