@@ -14,6 +14,8 @@
  * Type checking is `npm run lint` (tsc --noEmit); esbuild only strips types.
  */
 import { chmodSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 
 const root = new URL("../", import.meta.url);
@@ -38,6 +40,35 @@ const onlyEnglishZodMessages = {
     }));
   },
 };
+/**
+ * The policy schema is written with zod/mini so that `check` loads only the zod it uses. But
+ * esbuild puts each file whole into one chunk, and zod's core files are shared with the chained
+ * API (`watch`, `audit`, the engine's mapping): `check` would still load all of core (~300 KB,
+ * JSON Schema generation included). zod/mini and the English messages are therefore bundled from
+ * a copy of their own (namespace `zod-mini`: same files, other module identity), which esbuild
+ * tree-shakes to what its users need. Safe to have twice: zod keeps its configuration and registry
+ * on globalThis and tells its types apart by trait, not by class identity.
+ */
+const privateZodMini = {
+  name: "private-zod-mini",
+  setup(b) {
+    b.onResolve({ filter: /^zod\/(mini|v4\/locales\/en\.js)$/ }, (args) =>
+      args.namespace === "file"
+        ? { path: fileURLToPath(import.meta.resolve(args.path)), namespace: "zod-mini" }
+        : undefined,
+    );
+    b.onResolve({ filter: /^\./, namespace: "zod-mini" }, (args) => ({
+      path: resolve(args.resolveDir, args.path),
+      namespace: "zod-mini",
+    }));
+    b.onLoad({ filter: /.*/, namespace: "zod-mini" }, (args) => ({
+      contents: readFileSync(args.path, "utf8"),
+      resolveDir: dirname(args.path),
+      loader: "js",
+    }));
+  },
+};
+
 /** Gives a chunk a `require` (esbuild's __require helper and CommonJS code call it). One line. */
 const REQUIRE_BANNER =
   'import { createRequire as __imageCheckRequire } from "node:module"; const require = __imageCheckRequire(import.meta.url);';
@@ -79,7 +110,7 @@ await build({
   chunkNames: "chunks/[name]-[hash]",
   external: ["better-sqlite3", "dockerode", "@slack/bolt"],
   sourcemap: true,
-  plugins: [onlyEnglishZodMessages],
+  plugins: [onlyEnglishZodMessages, privateZodMini],
   logLevel: "warning",
   // CommonJS code in the bundle (yaml, @sigstore) may call require() for Node's own modules.
   banner: { js: REQUIRE_BANNER },
