@@ -62,7 +62,11 @@ const privateZodMini = {
       namespace: "zod-mini",
     }));
     b.onLoad({ filter: /.*/, namespace: "zod-mini" }, (args) => ({
-      contents: readFileSync(args.path, "utf8"),
+      // Only English here too (see onlyEnglishZodMessages), from this copy: a locale of the shared
+      // copy would bring the shared core's files (kept for their side effects) onto check's path.
+      contents: args.path.endsWith("/zod/v4/locales/index.js")
+        ? 'export { default as en } from "./en.js";'
+        : readFileSync(args.path, "utf8"),
       resolveDir: dirname(args.path),
       loader: "js",
     }));
@@ -110,7 +114,7 @@ await build({
   chunkNames: "chunks/[name]-[hash]",
   external: ["better-sqlite3", "dockerode", "@slack/bolt"],
   sourcemap: true,
-  plugins: [onlyEnglishZodMessages, privateZodMini],
+  plugins: [privateZodMini, onlyEnglishZodMessages],
   logLevel: "warning",
   // CommonJS code in the bundle (yaml, @sigstore) may call require() for Node's own modules.
   banner: { js: REQUIRE_BANNER },
