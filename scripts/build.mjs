@@ -17,6 +17,7 @@ import { chmodSync, readdirSync, readFileSync, rmSync, writeFileSync } from "nod
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
+import { builtInPolicyJson } from "./default-policy.mjs";
 
 const root = new URL("../", import.meta.url);
 
@@ -115,6 +116,9 @@ await build({
   external: ["better-sqlite3", "dockerode", "@slack/bolt"],
   sourcemap: true,
   plugins: [privateZodMini, onlyEnglishZodMessages],
+  // The built-in default policy, computed from the schema now, so check without a policy file
+  // does not load zod at run time (src/cli/load-policy.ts).
+  define: { IMAGE_CHECK_DEFAULT_POLICY_JSON: JSON.stringify(await builtInPolicyJson()) },
   logLevel: "warning",
   // CommonJS code in the bundle (yaml, @sigstore) may call require() for Node's own modules.
   banner: { js: REQUIRE_BANNER },
