@@ -6,7 +6,7 @@
  *   registry), wall time and peak RSS, against `skopeo inspect` + `skopeo inspect --config` of the
  *   same image (two processes, as the facts need both). Targets (issue 12): ≤ 2.5× the skopeo pair,
  *   ≤ 60 MB peak RSS.
- * - `--version`: what starting the program alone costs.
+ * - `--version`: what starting the program alone costs; `node -e 0`: what starting Node alone costs.
  * - `serve` at rest: RSS once /healthz answers and nothing is asked (target ≤ 150 MB).
  *
  * Runs the program package.json's `bin` names (build it first: `npm run build`). Never asserts a
@@ -151,6 +151,7 @@ export async function benchCli(testbed: Testbed): Promise<string> {
     const version: number[] = [];
     const versionRss: number[] = [];
     const pair: number[] = [];
+    const bare: number[] = [];
     let code = 0;
     // Warm-up of every contestant (page cache), then interleaved so machine noise falls on all alike.
     await runProgram(["check", ref, "--no-store", "--json", "--policy", policy], env, dir);
@@ -164,13 +165,22 @@ export async function benchCli(testbed: Testbed): Promise<string> {
       const v = await runProgram(["--version"], env, dir);
       version.push(v.ms);
       versionRss.push(v.rssMb);
+      const nodeStarted = performance.now();
+      await exec(process.execPath, ["-e", "0"], { env, cwd: dir });
+      bare.push(performance.now() - nodeStarted);
       const started = performance.now();
       await skopeo(false);
       await skopeo(true);
       pair.push(performance.now() - started);
     }
     const restMb = await serveAtRest(dir, env);
-    const m = { check: median(check), pair: median(pair), version: median(version), inside: median(inside) };
+    const m = {
+      check: median(check),
+      pair: median(pair),
+      version: median(version),
+      inside: median(inside),
+      bare: median(bare),
+    };
     return [
       `CLI: ${RUNS} runs per figure, medians (RSS: the largest run); single-arch image on the loopback registry; program: ${binPath().replace(`${resolve(".")}/`, "")}.`,
       "",
@@ -181,6 +191,7 @@ export async function benchCli(testbed: Testbed): Promise<string> {
       `| skopeo inspect + skopeo inspect --config | ${m.pair.toFixed(1)} | | |`,
       `| check / skopeo pair | ${(m.check / m.pair).toFixed(2)}× | | ≤ 2.5× |`,
       `| image-check --version | ${m.version.toFixed(1)} | ${Math.max(...versionRss).toFixed(1)} | |`,
+      `| node -e 0 (the runtime's own start, the floor of any Node program) | ${m.bare.toFixed(1)} | | |`,
       `| image-check serve at rest (VmRSS) | | ${restMb.toFixed(1)} | ≤ 150 MB |`,
     ].join("\n");
   } finally {

@@ -92,6 +92,10 @@ export const checkCommand: Command = async (argv, io) => {
   }
   const config = loadConfig(io.env);
   if (!flags["no-store"]) refuseWithPostgres("check", config, ", or pass --no-store");
+  // The check's modules do not depend on the policy: their files are read while it loads, instead
+  // of one import after the other (each a round of file reads at start-up).
+  const checkModules = Promise.all([import("../worker/pipeline.js"), import("../worker/deps.js")]);
+  checkModules.catch(() => {});
   const { loadPolicy } = await import("./load-policy.js");
   const loaded = await loadPolicy(flags.policy as string | undefined, io.env, io.cwd).catch(
     (err: unknown) => {
@@ -116,10 +120,7 @@ export const checkCommand: Command = async (argv, io) => {
     : undefined;
 
   const storePromise = flags["no-store"] ? Promise.resolve(null) : openStoreQuietly(config.dbPath, io);
-  const [{ checkImage }, { createCheckDeps }] = await Promise.all([
-    import("../worker/pipeline.js"),
-    import("../worker/deps.js"),
-  ]);
+  const [{ checkImage }, { createCheckDeps }] = await checkModules;
   const store = await storePromise;
   const deps = await createCheckDeps({
     policy: loaded.policy,

@@ -4,9 +4,22 @@
  */
 import { dirname, resolve } from "node:path";
 import { isCoded } from "../errors.js";
-import { PolicyError, parsePolicyJson } from "../policy/parse.js";
-import { defaultPolicy, type Policy } from "../policy/schema.js";
+import { PolicyError } from "../policy/errors.js";
+import type { Policy } from "../policy/schema.js";
 import { readRegularFile } from "../read-file.js";
+
+/**
+ * The built-in default policy as JSON, put here by the bundler (scripts/build.mjs computes it from
+ * the schema at build time): without a policy file, `check` then never loads zod or builds the
+ * schema, a tenth of its start-up. Unset when run from source, where the schema computes it.
+ */
+declare const IMAGE_CHECK_DEFAULT_POLICY_JSON: string | undefined;
+
+/** The built-in default policy: the bundler's copy when there is one, else the schema's. */
+export async function builtInPolicy(): Promise<Policy> {
+  if (typeof IMAGE_CHECK_DEFAULT_POLICY_JSON === "string") return JSON.parse(IMAGE_CHECK_DEFAULT_POLICY_JSON);
+  return (await import("../policy/schema.js")).defaultPolicy();
+}
 
 /** Policy files are small (the commented default is ~5 KiB); anything bigger is a wrong path, not a policy. */
 const MAX_POLICY_BYTES = 1024 * 1024;
@@ -21,9 +34,12 @@ export async function loadPolicy(
   cwd: string,
 ): Promise<{ policy: Policy; source: string }> {
   const given = path ?? (env.IMAGE_CHECK_POLICY?.trim() || undefined);
-  if (!given) return { policy: defaultPolicy(), source: "built-in default" };
+  if (!given) return { policy: await builtInPolicy(), source: "built-in default" };
   const file = resolve(cwd, given);
-  const text = await readText(file, MAX_POLICY_BYTES, "POLICY_NOT_FOUND", `policy file ${given}`);
+  const [text, { parsePolicyJson }] = await Promise.all([
+    readText(file, MAX_POLICY_BYTES, "POLICY_NOT_FOUND", `policy file ${given}`),
+    import("../policy/parse.js"),
+  ]);
   // JSON is read without the YAML parser; anything else (or JSON with a mistake) by it.
   const policy = parsePolicyJson(text, given) ?? (await import("../policy/yaml.js")).parsePolicy(text, given);
   return { policy: await resolveKeyFiles(policy, dirname(file), given), source: file };

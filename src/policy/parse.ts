@@ -6,11 +6,10 @@
  */
 import type { z } from "zod";
 import { CHECKS } from "../checks/types.js";
-import { CodedError } from "../errors.js";
+import { PolicyError } from "./errors.js";
 import { POLICY_DEFAULTS, type Policy, policySchema } from "./schema.js";
 
-/** Why a policy could not be used. The CLI maps INVALID_POLICY to exit 64. */
-export class PolicyError extends CodedError<"INVALID_POLICY" | "POLICY_NOT_FOUND" | "KEY_NOT_FOUND"> {}
+export { PolicyError };
 
 /**
  * Parse and validate a JSON policy, or undefined when `text` is not JSON (then it is YAML: see

@@ -2,18 +2,27 @@
  * The policy file's schema (../shared/CONTRACT.md, "The policy file"). Every field is optional;
  * what is left out takes the default here. Defaults are named once, with why.
  */
-import { z } from "zod";
+import * as z from "zod/mini";
+import en from "zod/v4/locales/en.js";
 import { isCheckId } from "../checks/types.js";
+
+// zod/mini rather than zod's chained API: the program loads the policy schema on every `check`,
+// and the chained API's ~390 KB (every method of every schema, built for each schema made) was
+// the largest part of the CLI's start-up; mini keeps only what this schema uses. Same core, same
+// issues; mini sets no message locale by itself, so English (the chained API's default) is set.
+z.config(en());
 
 const severity = z.enum(["info", "low", "medium", "high", "critical"]);
 
 /** Host with optional port, as registries are named in references (`ghcr.io`, `127.0.0.1:5000`, `[::1]:5000`). */
 const registryHost = z
   .string()
-  .min(1)
-  .regex(
-    /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/,
-    "a registry host such as ghcr.io or 127.0.0.1:5000",
+  .check(
+    z.minLength(1),
+    z.regex(
+      /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/,
+      "a registry host such as ghcr.io or 127.0.0.1:5000",
+    ),
   );
 
 /**
@@ -29,72 +38,81 @@ function isCalendarDate(s: string): boolean {
 const isoDate = z.union([
   z
     .string()
-    .regex(/^\d{4}-\d{2}-\d{2}$/, "a date YYYY-MM-DD")
-    .refine(isCalendarDate, "a real calendar date YYYY-MM-DD"),
+    .check(
+      z.regex(/^\d{4}-\d{2}-\d{2}$/, "a date YYYY-MM-DD"),
+      z.refine(isCalendarDate, "a real calendar date YYYY-MM-DD"),
+    ),
   // YAML parses an unquoted 2027-03-31 as a Date; accept it and normalize.
-  z
-    .date()
-    .refine((d) => !Number.isNaN(d.getTime()), "a real calendar date YYYY-MM-DD")
-    .transform((d) => d.toISOString().slice(0, 10)),
+  z.pipe(
+    z.date().check(z.refine((d) => !Number.isNaN(d.getTime()), "a real calendar date YYYY-MM-DD")),
+    z.transform((d: Date) => d.toISOString().slice(0, 10)),
+  ),
 ]);
 
+/** A string that is not empty. */
+const nonEmpty = () => z.string().check(z.minLength(1));
+
 const trustKey = z
-  .object({
-    name: z.string().min(1),
-    pem: z.string().includes("-----BEGIN", { message: "a PEM public key" }).optional(),
-    path: z.string().min(1).optional(),
+  .strictObject({
+    name: nonEmpty(),
+    pem: z.optional(z.string().check(z.includes("-----BEGIN", { message: "a PEM public key" }))),
+    path: z.optional(nonEmpty()),
   })
-  .strict()
-  .refine((k) => (k.pem === undefined) !== (k.path === undefined), {
-    message: "exactly one of pem or path",
-  });
+  .check(
+    z.refine((k) => (k.pem === undefined) !== (k.path === undefined), {
+      message: "exactly one of pem or path",
+    }),
+  );
 
-const keylessIdentity = z
-  .object({
-    issuer: z.string().min(1),
-    subject: z.string().min(1),
-  })
-  .strict();
+const keylessIdentity = z.strictObject({
+  issuer: nonEmpty(),
+  subject: nonEmpty(),
+});
 
-const notaryServer = z
-  .object({
-    registry: registryHost,
-    server: z.url(),
-    // The repository's root key id, as root.json lists it under roles.root.keyids: without it (or
-    // the root's public key in trust.keys) a root is only trusted on first use, never `verified`.
-    rootKeyId: z
+const notaryServer = z.strictObject({
+  registry: registryHost,
+  server: z.url(),
+  // The repository's root key id, as root.json lists it under roles.root.keyids: without it (or
+  // the root's public key in trust.keys) a root is only trusted on first use, never `verified`.
+  rootKeyId: z.optional(
+    z
       .string()
-      .regex(/^[0-9a-f]{64}$/, "a root key id: 64 lowercase hex digits, as root.json lists it")
-      .optional(),
-  })
-  .strict();
+      .check(z.regex(/^[0-9a-f]{64}$/, "a root key id: 64 lowercase hex digits, as root.json lists it")),
+  ),
+});
 
 /** A check id of the contract; a typo would otherwise silently change nothing. */
 const checkId = z
   .string()
-  .refine(
-    (s): boolean => isCheckId(s),
-    "a check id such as config.root-user (see image-check policy --print-default)",
+  .check(
+    z.refine(
+      (s): boolean => isCheckId(s),
+      "a check id such as config.root-user (see image-check policy --print-default)",
+    ),
   );
 
 /** A vulnerability id (CVE-..., GHSA-..., ALPINE-CVE-..., DSA-...): any alias of it matches. */
 const vulnerabilityId = z
   .string()
-  .regex(/^[A-Za-z][A-Za-z0-9._:-]{1,99}$/, "a vulnerability id such as CVE-2024-1234");
+  .check(z.regex(/^[A-Za-z][A-Za-z0-9._:-]{1,99}$/, "a vulnerability id such as CVE-2024-1234"));
 
 /** Waives one check, or one vulnerability (`vulnerability` instead of `check`), for matching images. */
 const exception = z
-  .object({
-    check: checkId.optional(),
-    vulnerability: vulnerabilityId.optional(),
-    image: z.string().min(1),
-    reason: z.string().min(1),
+  .strictObject({
+    check: z.optional(checkId),
+    vulnerability: z.optional(vulnerabilityId),
+    image: nonEmpty(),
+    reason: nonEmpty(),
     expires: isoDate,
   })
-  .strict()
-  .refine((e) => (e.check === undefined) !== (e.vulnerability === undefined), {
-    message: "exactly one of check or vulnerability",
-  });
+  .check(
+    z.refine((e) => (e.check === undefined) !== (e.vulnerability === undefined), {
+      message: "exactly one of check or vulnerability",
+    }),
+  );
+
+/** A whole number above zero. */
+const positiveInt = () => z.number().check(z.int(), z.positive());
 
 /** Defaults, each with the reason for its value. */
 export const POLICY_DEFAULTS = {
@@ -143,92 +161,92 @@ export const POLICY_DEFAULTS = {
 };
 
 /** The policy file, validated. Unknown fields are errors, so typos do not pass silently. */
-export const policySchema = z
-  .object({
-    version: z.literal(1).default(1),
-    platform: z
-      .string()
-      .regex(/^[a-z0-9_.-]+\/[a-z0-9_.-]+(\/[a-z0-9_.-]+)?$/, "os/arch or os/arch/variant")
-      .default(POLICY_DEFAULTS.platform),
-    registries: z
-      .object({
-        trusted: z.array(z.string().min(1)).default(POLICY_DEFAULTS.trusted),
-        allowPrivate: z.array(registryHost).default([]),
-        allowInsecure: z.array(registryHost).default([]),
-      })
-      .strict()
-      .prefault({}),
-    trust: z
-      .object({
-        keys: z.array(trustKey).default([]),
-        keyless: z.array(keylessIdentity).default([]),
-        trustedRoot: z.string().min(1).nullable().default(null),
-        notary: z.array(notaryServer).default([]),
-      })
-      .strict()
-      .prefault({}),
-    checks: z
-      .object({
-        severity: z.record(checkId, severity).default({}),
-        disabled: z.array(checkId).default([]),
-      })
-      .strict()
-      .prefault({}),
-    verdict: z
-      .object({
-        reviewAt: severity.default(POLICY_DEFAULTS.reviewAt),
-        blockAt: severity.default(POLICY_DEFAULTS.blockAt),
-      })
-      .strict()
-      .prefault({}),
-    maxAgeDays: z.number().int().positive().default(POLICY_DEFAULTS.maxAgeDays),
-    maxSizeMB: z.number().positive().default(POLICY_DEFAULTS.maxSizeMB),
-    approvals: z
-      .object({
-        expireDays: z.number().int().positive().default(POLICY_DEFAULTS.expireDays),
-        autoApprovePass: z.boolean().default(POLICY_DEFAULTS.autoApprovePass),
-        reuseReportMinutes: z.number().int().min(0).default(POLICY_DEFAULTS.reuseReportMinutes),
-      })
-      .strict()
-      .prefault({}),
-    exceptions: z.array(exception).default([]),
-    watch: z
-      .object({
-        intervalHours: z.number().min(0).default(POLICY_DEFAULTS.watchIntervalHours),
-        revokeAt: severity.default(POLICY_DEFAULTS.revokeAt),
-        /** With IMAGE_CHECK_AUDIT_ENGINE set, `serve` audits that engine this often (0: never). */
-        auditIntervalMinutes: z.number().min(0).default(POLICY_DEFAULTS.auditIntervalMinutes),
-      })
-      .strict()
-      .prefault({}),
-    vulnerabilities: z
-      .object({
-        sources: z
+export const policySchema = z.strictObject({
+  version: z._default(z.literal(1), 1),
+  platform: z._default(
+    z.string().check(z.regex(/^[a-z0-9_.-]+\/[a-z0-9_.-]+(\/[a-z0-9_.-]+)?$/, "os/arch or os/arch/variant")),
+    POLICY_DEFAULTS.platform,
+  ),
+  registries: z.prefault(
+    z.strictObject({
+      trusted: z._default(z.array(nonEmpty()), POLICY_DEFAULTS.trusted),
+      allowPrivate: z._default(z.array(registryHost), []),
+      allowInsecure: z._default(z.array(registryHost), []),
+    }),
+    {},
+  ),
+  trust: z.prefault(
+    z.strictObject({
+      keys: z._default(z.array(trustKey), []),
+      keyless: z._default(z.array(keylessIdentity), []),
+      trustedRoot: z._default(z.nullable(nonEmpty()), null),
+      notary: z._default(z.array(notaryServer), []),
+    }),
+    {},
+  ),
+  checks: z.prefault(
+    z.strictObject({
+      severity: z._default(z.record(checkId, severity), {}),
+      disabled: z._default(z.array(checkId), []),
+    }),
+    {},
+  ),
+  verdict: z.prefault(
+    z.strictObject({
+      reviewAt: z._default(severity, POLICY_DEFAULTS.reviewAt),
+      blockAt: z._default(severity, POLICY_DEFAULTS.blockAt),
+    }),
+    {},
+  ),
+  maxAgeDays: z._default(positiveInt(), POLICY_DEFAULTS.maxAgeDays),
+  maxSizeMB: z._default(z.number().check(z.positive()), POLICY_DEFAULTS.maxSizeMB),
+  approvals: z.prefault(
+    z.strictObject({
+      expireDays: z._default(positiveInt(), POLICY_DEFAULTS.expireDays),
+      autoApprovePass: z._default(z.boolean(), POLICY_DEFAULTS.autoApprovePass),
+      reuseReportMinutes: z._default(z.number().check(z.int(), z.gte(0)), POLICY_DEFAULTS.reuseReportMinutes),
+    }),
+    {},
+  ),
+  exceptions: z._default(z.array(exception), []),
+  watch: z.prefault(
+    z.strictObject({
+      intervalHours: z._default(z.number().check(z.gte(0)), POLICY_DEFAULTS.watchIntervalHours),
+      revokeAt: z._default(severity, POLICY_DEFAULTS.revokeAt),
+      /** With IMAGE_CHECK_AUDIT_ENGINE set, `serve` audits that engine this often (0: never). */
+      auditIntervalMinutes: z._default(z.number().check(z.gte(0)), POLICY_DEFAULTS.auditIntervalMinutes),
+    }),
+    {},
+  ),
+  vulnerabilities: z.prefault(
+    z.strictObject({
+      sources: z._default(
+        z
           .array(z.enum(["attestation", "vex", "sbom"]))
-          .refine((a) => new Set(a).size === a.length, "each source at most once")
-          .default(POLICY_DEFAULTS.vulnSources),
-        scanner: z
-          .object({
-            kind: z.enum(["osv", "none"]).default(POLICY_DEFAULTS.vulnScannerKind),
-            url: z.url({ protocol: /^https?$/ }).default(POLICY_DEFAULTS.vulnScannerUrl),
-          })
-          .strict()
-          .prefault({}),
-        includeUnfixed: z.boolean().default(POLICY_DEFAULTS.includeUnfixed),
-        maxAgeDays: z.number().int().positive().default(POLICY_DEFAULTS.vulnMaxAgeDays),
-        trustUnsigned: z.boolean().default(POLICY_DEFAULTS.trustUnsigned),
-      })
-      .strict()
-      .prefault({}),
-    limits: z
-      .object({
-        checkSeconds: z.number().positive().max(3600).default(POLICY_DEFAULTS.checkSeconds),
-        perUserInFlight: z.number().int().positive().default(POLICY_DEFAULTS.perUserInFlight),
-      })
-      .strict()
-      .prefault({}),
-  })
-  .strict();
+          .check(z.refine((a) => new Set(a).size === a.length, "each source at most once")),
+        POLICY_DEFAULTS.vulnSources,
+      ),
+      scanner: z.prefault(
+        z.strictObject({
+          kind: z._default(z.enum(["osv", "none"]), POLICY_DEFAULTS.vulnScannerKind),
+          url: z._default(z.url({ protocol: /^https?$/ }), POLICY_DEFAULTS.vulnScannerUrl),
+        }),
+        {},
+      ),
+      includeUnfixed: z._default(z.boolean(), POLICY_DEFAULTS.includeUnfixed),
+      maxAgeDays: z._default(positiveInt(), POLICY_DEFAULTS.vulnMaxAgeDays),
+      trustUnsigned: z._default(z.boolean(), POLICY_DEFAULTS.trustUnsigned),
+    }),
+    {},
+  ),
+  limits: z.prefault(
+    z.strictObject({
+      checkSeconds: z._default(z.number().check(z.positive(), z.lte(3600)), POLICY_DEFAULTS.checkSeconds),
+      perUserInFlight: z._default(positiveInt(), POLICY_DEFAULTS.perUserInFlight),
+    }),
+    {},
+  ),
+});
 
 /** A policy file as written (fields optional). */
 export type PolicyInput = z.input<typeof policySchema>;

@@ -3,12 +3,15 @@
  * process, for the CLI and the worker alike, and the CheckRunner the worker's check job calls.
  */
 import { dirname, resolve } from "node:path";
-import type { SourceKind } from "../cli/sources.js";
+import { createSource, type SourceKind } from "../cli/sources.js";
 import type { Config } from "../config.js";
 import { CodedError, isCoded, oneLine } from "../errors.js";
-import { PolicyError } from "../policy/parse.js";
+import { HubClient } from "../hub/client.js";
+import { PolicyError } from "../policy/errors.js";
+import { policyVersion } from "../policy/evaluate.js";
 import type { Policy } from "../policy/schema.js";
 import { readRegularFile } from "../read-file.js";
+import { trustMaterialFromPolicy } from "../trust/material.js";
 import type { CheckDeps } from "./pipeline.js";
 import { checkImage } from "./pipeline.js";
 import { isTemporary } from "./retry.js";
@@ -35,14 +38,6 @@ export interface CheckDepsInput {
 
 /** Build the check dependencies; loads only the modules the chosen source needs. */
 export async function createCheckDeps(input: CheckDepsInput): Promise<CheckDeps> {
-  const [{ createSource }, { HubClient }, { trustMaterialFromPolicy }, { policyVersion }] = await Promise.all(
-    [
-      import("../cli/sources.js"),
-      import("../hub/client.js"),
-      import("../trust/material.js"),
-      import("../policy/evaluate.js"),
-    ],
-  );
   const [source, trustedRoot] = await Promise.all([
     createSource(input.sourceKind ?? "registry", {
       policy: input.policy,

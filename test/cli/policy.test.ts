@@ -83,6 +83,13 @@ describe("loadPolicy", () => {
     });
   });
 
+  it("uses, when bundled, the same default the schema gives (the copy npm run build embeds)", async () => {
+    const { execFile } = await import("node:child_process");
+    const { promisify } = await import("node:util");
+    const { stdout } = await promisify(execFile)(process.execPath, ["scripts/default-policy.mjs"]);
+    expect(JSON.parse(stdout)).toEqual(defaultPolicy());
+  });
+
   it("prefers --policy over IMAGE_CHECK_POLICY", async () => {
     file("a.yaml", "maxAgeDays: 1\n");
     file("b.yaml", "maxAgeDays: 2\n");
