@@ -144,15 +144,17 @@ export async function benchHostile(testbed: Testbed): Promise<string> {
     });
     const t0 = performance.now();
     for (const n of [1, 2])
-      queue.enqueue(
+      await queue.enqueue(
         { kind: "check", payload: { reference: `${proxy.host}/${hostileRepo}:1`, n } },
         new Date(),
       );
     await new Promise((r) => setTimeout(r, 200));
     const enqueuedAt = performance.now();
-    normalId = queue.enqueue(
-      { kind: "check", payload: { reference: `${proxy.host}/${normalRepo}:1` } },
-      new Date(),
+    normalId = (
+      await queue.enqueue(
+        { kind: "check", payload: { reference: `${proxy.host}/${normalRepo}:1` } },
+        new Date(),
+      )
     ).job.id;
     await done;
     const claimed = events.find((e) => e.event.type === "claimed" && e.event.job.id === normalId);
@@ -168,7 +170,7 @@ export async function benchHostile(testbed: Testbed): Promise<string> {
         `${retries.length} retried${retries.length ? ` (${retries.map((r) => ("error" in r ? (r.error as { code?: string }).code : "")).join(", ")})` : ""}`,
     );
     await worker.stop({ graceMs: 0 });
-    store.close();
+    await store.close();
 
     // 3. inspect --tags against endless pages of 300,000 tags.
     out.push(await tagListing(testbed, dir, normalRepo));

@@ -218,7 +218,7 @@ export async function benchSlack(): Promise<string> {
     await ask({ type: "warm", target, count: WARM_UP, first: 0 });
     await bot.idle();
     for (let b = 0; b < BURSTS; b++) {
-      const before = bot.app.metrics.render();
+      const before = await bot.app.metrics.render();
       const peak = { rss: 0, heap: 0 };
       // Every 20 ms: process.memoryUsage() reads /proc and walks the heap spaces, on the bot's loop.
       const sampler = setInterval(() => {
@@ -252,7 +252,7 @@ export async function benchSlack(): Promise<string> {
         p50: percentile(latencies, 50),
         p99: percentile(latencies, 99),
         max: latencies.at(-1)!,
-        serverMeanMs: serverAck(before, bot.app.metrics.render()),
+        serverMeanMs: serverAck(before, await bot.app.metrics.render()),
         wallMs,
         botElu,
         loadElu: loadUse,

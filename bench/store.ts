@@ -246,12 +246,12 @@ export async function benchStore(): Promise<string> {
     // --- queries ---
     const now = new Date(end);
     const sampleRepo = () => (random() < 0.5 ? pick() : Math.floor(random() * REPOSITORIES));
-    const measure = (fn: () => unknown): number[] => {
-      for (let i = 0; i < 50; i++) fn(); // warm the page cache and statement cache
+    const measure = async (fn: () => unknown): Promise<number[]> => {
+      for (let i = 0; i < 50; i++) await fn(); // warm the page cache and statement cache
       const out: number[] = [];
       for (let i = 0; i < QUERY_RUNS; i++) {
         const t = performance.now();
-        fn();
+        await fn();
         out.push(performance.now() - t);
       }
       return out;
@@ -259,38 +259,51 @@ export async function benchStore(): Promise<string> {
     const queries: [string, () => unknown][] = [
       [
         "status (repository + tag)",
-        () => {
+        async () => {
           const r = sampleRepo();
-          return store.statusOf(repoName(r), { tag: `1.${Math.floor(random() * (versions[r]! + 1))}` }, now);
+          return await store.statusOf(
+            repoName(r),
+            { tag: `1.${Math.floor(random() * (versions[r]! + 1))}` },
+            now,
+          );
         },
       ],
       [
         "status (repository + digest)",
-        () => {
+        async () => {
           const r = sampleRepo();
-          return store.statusOf(
+          return await store.statusOf(
             repoName(r),
             { digest: digestOf(r, Math.floor(random() * (versions[r]! + 1))) },
             now,
           );
         },
       ],
-      ["history (repository, 20 newest)", () => store.history(repoName(sampleRepo()), { limit: 20 }, now)],
+      [
+        "history (repository, 20 newest)",
+        async () => await store.history(repoName(sampleRepo()), { limit: 20 }, now),
+      ],
       [
         "history of the most popular repository, page 2",
-        () => {
-          const first = store.history(repoName(0), { limit: 20 }, now);
-          return store.history(repoName(0), { limit: 20, before: first.next! }, now);
+        async () => {
+          const first = await store.history(repoName(0), { limit: 20 }, now);
+          return await store.history(repoName(0), { limit: 20, before: first.next! }, now);
         },
       ],
-      ["pending (20 newest)", () => store.pendingRequests({ limit: 20 })],
-      ["decisions --status pending (20)", () => store.listDecisions({ status: "pending", limit: 20 }, now)],
-      ["decisions (20 newest, no filter)", () => store.listDecisions({ limit: 20 }, now)],
-      ["decisions --status approved (20)", () => store.listDecisions({ status: "approved", limit: 20 }, now)],
+      ["pending (20 newest)", async () => await store.pendingRequests({ limit: 20 })],
+      [
+        "decisions --status pending (20)",
+        async () => await store.listDecisions({ status: "pending", limit: 20 }, now),
+      ],
+      ["decisions (20 newest, no filter)", async () => await store.listDecisions({ limit: 20 }, now)],
+      [
+        "decisions --status approved (20)",
+        async () => await store.listDecisions({ status: "approved", limit: 20 }, now),
+      ],
     ];
     lines.push("| query | median | p99 |", "| --- | ---: | ---: |");
     for (const [name, fn] of queries) {
-      const xs = measure(fn);
+      const xs = await measure(fn);
       lines.push(`| ${name} | ${ms(median(xs))} | ${ms(p99(xs))} |`);
     }
     lines.push(
@@ -319,7 +332,7 @@ export async function benchStore(): Promise<string> {
         started = resolve;
       });
       const t = performance.now();
-      worker.queue.enqueue({ kind: "bench.noop", payload: { i } }, new Date());
+      await worker.queue.enqueue({ kind: "bench.noop", payload: { i } }, new Date());
       await begun;
       latencies.push(performance.now() - t);
       await worker.idle();
@@ -344,7 +357,7 @@ export async function benchStore(): Promise<string> {
     const reportBytes = (
       db.sqlite.prepare("SELECT AVG(LENGTH(json)) AS n FROM reports").get() as { n: number }
     ).n;
-    store.close();
+    await store.close();
     lines.push(
       `Database file: ${mb(statSync(path).size)} (requests with indexes ${mb(byTable.requests ?? 0)}, decisions with indexes ${mb(byTable.decisions ?? 0)}, the rest ${mb(byTable.other ?? 0)}).`,
       `Size per million decisions (decision + its request, with indexes): ${mb(perMillion)}; each stored report adds about ${(reportBytes / 1024).toFixed(1)} KB of JSON (this sample report).`,

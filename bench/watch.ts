@@ -39,11 +39,11 @@ function median(xs: number[]): number {
 }
 
 /** One measured pass: its time and the heap it left allocated (after a GC when --expose-gc). */
-function measure<T>(fn: () => T): { ms: number; heap: number; result: T } {
+async function measure<T>(fn: () => Promise<T>): Promise<{ ms: number; heap: number; result: T }> {
   gc?.();
   const before = process.memoryUsage().heapUsed;
   const started = performance.now();
-  const result = fn();
+  const result = await fn();
   const took = performance.now() - started;
   const heap = process.memoryUsage().heapUsed - before;
   return { ms: took, heap, result };
@@ -148,17 +148,17 @@ export async function benchWatch(testbed: Testbed): Promise<string> {
     })();
     const ws = openWatchStore(db);
     const opts = { intervalHours: 24, limit: APPROVED };
-    const first = measure(() => ws.schedule(now, opts));
+    const first = await measure(async () => await ws.schedule(now, opts));
     const steady: number[] = [];
     let steadyHeap = 0;
     let due = 0;
     for (let i = 0; i < STEADY_RUNS; i++) {
-      const m = measure(() => ws.schedule(now, opts));
+      const m = await measure(async () => await ws.schedule(now, opts));
       steady.push(m.ms);
       steadyHeap = Math.max(steadyHeap, m.heap);
       due = m.result.length;
     }
-    const budget = measure(() => ws.schedule(now, { intervalHours: 24, limit: 10 }));
+    const budget = await measure(async () => await ws.schedule(now, { intervalHours: 24, limit: 10 }));
     db.close();
     return [
       `Store: ${APPROVED} approved, unexpired digests; ${NOISE} expired approvals and rejections. Targets: <= 50 ms, <= 20 MB extra heap.`,

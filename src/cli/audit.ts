@@ -66,7 +66,7 @@ export const auditCommand: Command = async (argv: string[], io: CliIO): Promise<
     io.stderr(`image-check audit: cannot reach the Docker engine at ${engineName}: ${oneLine(err)}\n`);
     return EXIT.couldNotCheck;
   } finally {
-    store?.close();
+    await store?.close();
   }
   io.stdout(flags.json ? `${JSON.stringify(report, null, 2)}\n` : renderAudit(report));
   return report.unapproved === 0 ? 0 : 1;

@@ -148,8 +148,8 @@ export const checkCommand: Command = async (argv, io) => {
   );
   if (store) {
     const record: CliReportInput = { requestedBy: cliUser(io.env), approvals: loaded.policy.approvals };
-    for (const o of outcomes) recordQuietly(store, o.report, record, io);
-    store.close();
+    for (const o of outcomes) await recordQuietly(store, o.report, record, io);
+    await store.close();
   }
 
   const located = outcomes.map((o, i) => ({ report: o.report, locations: targets[i]!.locations }));
@@ -260,9 +260,9 @@ export function exitCodeFor(results: { report: Report; couldNotCheck: boolean }[
 }
 
 type StoreLike = {
-  lastKnownDigest(repository: string, tag: string): string | null;
-  recordCliReport(report: Report, now: Date, input: CliReportInput): unknown;
-  close(): void;
+  lastKnownDigest(repository: string, tag: string): Promise<string | null>;
+  recordCliReport(report: Report, now: Date, input: CliReportInput): Promise<unknown>;
+  close(): Promise<void>;
 };
 
 /** Open the store for recording; a store that cannot be opened is noted on stderr and skipped. */
@@ -287,9 +287,14 @@ function cliUser(env: NodeJS.ProcessEnv): string {
   return `cli:${name || "unknown"}`;
 }
 
-function recordQuietly(store: StoreLike, report: Report, input: CliReportInput, io: CliIO): void {
+async function recordQuietly(
+  store: StoreLike,
+  report: Report,
+  input: CliReportInput,
+  io: CliIO,
+): Promise<void> {
   try {
-    store.recordCliReport(report, new Date(), input);
+    await store.recordCliReport(report, new Date(), input);
   } catch (err) {
     io.stderr(`image-check check: note: report not recorded (${printable(oneLine(err))})\n`);
   }

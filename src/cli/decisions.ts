@@ -84,7 +84,7 @@ export const decisionsCommand: Command = async (argv: string[], io: CliIO): Prom
 
   const config = loadConfig(io.env);
   refuseWithPostgres("decisions", config);
-  const rows = readDecisions(resolve(io.cwd, config.dbPath), query, limit, new Date());
+  const rows = await readDecisions(resolve(io.cwd, config.dbPath), query, limit, new Date());
   if (flags.json) io.stdout(`${JSON.stringify(rows, null, 2)}\n`);
   else if (flags.csv) io.stdout(toCsv(rows));
   else io.stdout(toTable(rows));
@@ -96,13 +96,18 @@ export const decisionsCommand: Command = async (argv: string[], io: CliIO): Prom
  * at PATH", exit 3), not an empty list: the default path is relative to the current directory, so
  * "no decisions" from the wrong folder would be a lie. Nothing is created.
  */
-export function readDecisions(dbPath: string, query: DecisionQuery, limit: number, now: Date): DecisionRow[] {
+export async function readDecisions(
+  dbPath: string,
+  query: DecisionQuery,
+  limit: number,
+  now: Date,
+): Promise<DecisionRow[]> {
   const store = openStore(dbPath, { readonly: true });
   try {
     const rows: DecisionRow[] = [];
     let before: string | undefined;
     while (rows.length < limit) {
-      const page = store.listDecisions(
+      const page = await store.listDecisions(
         { ...query, limit: Math.min(DECISIONS_DEFAULTS.pageSize, limit - rows.length), before },
         now,
       );
@@ -112,7 +117,7 @@ export function readDecisions(dbPath: string, query: DecisionQuery, limit: numbe
     }
     return rows;
   } finally {
-    store.close();
+    await store.close();
   }
 }
 

@@ -94,7 +94,7 @@ export const watchCommand: Command = async (argv: string[], io: CliIO): Promise<
   const kinds = [watch.RECHECK_JOB, ...Object.keys(slack?.handlers ?? {})];
   try {
     if (flags.once) {
-      const due = watch.enqueueRound({
+      const due = await watch.enqueueRound({
         watch: watchStore,
         queue,
         intervalHours: policy.watch.intervalHours,
@@ -106,8 +106,8 @@ export const watchCommand: Command = async (argv: string[], io: CliIO): Promise<
       const until = Date.now() + WATCH_CLI_DEFAULTS.drainMs;
       for (;;) {
         for (const w of workers) await w.idle();
-        const next = queue.nextDueAt(kinds);
-        if ((queue.counts().running === 0 && next === null) || Date.now() > until) break;
+        const next = await queue.nextDueAt(kinds);
+        if (((await queue.counts()).running === 0 && next === null) || Date.now() > until) break;
         const wait = next === null ? 50 : Math.min(1000, Math.max(10, Date.parse(next) - Date.now()));
         await new Promise((r) => setTimeout(r, wait));
       }
@@ -136,7 +136,7 @@ export const watchCommand: Command = async (argv: string[], io: CliIO): Promise<
     return 0;
   } finally {
     await Promise.all(workers.map((w) => w.stop()));
-    store.close();
+    await store.close();
   }
 };
 

@@ -174,13 +174,12 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
     queue,
     transaction: (fn) => store.transaction(fn),
     groupTransaction: store.groupCommit(),
-    enqueueCheck: (request, at) => {
+    enqueueCheck: (request, at) =>
       enqueueCheck(
         store,
         { requestId: request.id, reference: request.reference, policyVersion: deps.policyVersion },
         at,
-      );
-    },
+      ),
     approvers,
     policy: deps.policy,
     now,
@@ -216,10 +215,10 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
   let inFlight = 0;
   let lastRequestAt = Number.NEGATIVE_INFINITY;
 
-  const health = (res: ServerResponse) => {
+  const health = async (res: ServerResponse) => {
     let db = "ok";
     try {
-      store.getRequest("req_healthcheck");
+      await store.getRequest("req_healthcheck");
     } catch (err) {
       db = oneLine(err);
     }
@@ -240,9 +239,17 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
 
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     const path = new URL(req.url ?? "/", "http://localhost").pathname;
-    if (req.method === "GET" && path === "/healthz") return health(res);
-    if (req.method === "GET" && path === "/metrics")
-      return send(res, 200, "text/plain; version=0.0.4; charset=utf-8", metrics.render());
+    if (req.method === "GET" && path === "/healthz") {
+      health(res).catch(() => send(res, 503, "text/plain; charset=utf-8", "unhealthy\n"));
+      return;
+    }
+    if (req.method === "GET" && path === "/metrics") {
+      metrics.render().then(
+        (text) => send(res, 200, "text/plain; version=0.0.4; charset=utf-8", text),
+        () => send(res, 503, "text/plain; charset=utf-8", "metrics unavailable\n"),
+      );
+      return;
+    }
     if (receiver && req.method === "POST" && path === "/slack/events") {
       const started = performance.now();
       lastRequestAt = started;
@@ -335,21 +342,21 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
 
     jobHandlers,
 
-    afterCheck(outcome) {
+    async afterCheck(outcome) {
       for (const r of outcome.requests) {
         if (r.source !== "slack") continue;
         metrics.inc("image_check_checks_total", {
           verdict: r.status === "failed" ? "failed" : (r.verdict ?? "unknown"),
         });
-        enqueueRequestJob({ queue }, JOB.result, r.id, now());
+        await enqueueRequestJob({ queue }, JOB.result, r.id, now());
       }
     },
 
-    afterFailed(requests) {
+    async afterFailed(requests) {
       for (const r of requests) {
         if (r.source !== "slack") continue;
         metrics.inc("image_check_checks_total", { verdict: "failed" });
-        enqueueRequestJob({ queue }, JOB.result, r.id, now());
+        await enqueueRequestJob({ queue }, JOB.result, r.id, now());
       }
     },
 

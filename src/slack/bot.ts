@@ -185,8 +185,9 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
         const kinds = [CHECK_JOB, RECHECK_JOB, ...Object.keys(app.jobHandlers)];
         for (;;) {
           for (const w of workers) await w.idle();
-          const due = queue.nextDueAt(kinds);
-          if (queue.counts().running === 0 && (due === null || Date.parse(due) > now().getTime())) return;
+          const due = await queue.nextDueAt(kinds);
+          if ((await queue.counts()).running === 0 && (due === null || Date.parse(due) > now().getTime()))
+            return;
         }
       },
       stop(stopOpts = {}) {
@@ -199,7 +200,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
             workers.map((w) => w.stop({ graceMs: stopOpts.graceMs ?? BOT_DEFAULTS.graceMs })),
           );
           checkpointer?.stop();
-          store.close();
+          await store.close();
         })();
         return stopped;
       },
@@ -210,7 +211,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
     audits?.stop();
     await Promise.all(workers.map((w) => w.stop({ graceMs: 0 })));
     checkpointer?.stop();
-    store.close();
+    await store.close();
     throw err;
   }
 }

@@ -29,7 +29,10 @@ export interface SlackJobDeps {
   service: SlackService;
   approvers: Approvers;
   queue: {
-    enqueue(input: { kind: string; payload: unknown; idempotencyKey?: string | null }, now: Date): unknown;
+    enqueue(
+      input: { kind: string; payload: unknown; idempotencyKey?: string | null },
+      now: Date,
+    ): Promise<unknown>;
   };
   itChannel: string;
   now: () => Date;
@@ -60,15 +63,21 @@ export function enqueueRequestJob(
   kind: string,
   requestId: string,
   now: Date,
-): void {
-  deps.queue.enqueue({ kind, payload: { requestId }, idempotencyKey: `${kind}:${requestId}` }, now);
+): Promise<void> {
+  return deps.queue
+    .enqueue({ kind, payload: { requestId }, idempotencyKey: `${kind}:${requestId}` }, now)
+    .then(() => undefined);
 }
 
 /**
  * The decision `request` stands on (not merely the newest for its digest): its own, or the earlier
  * one that covered it. Null while undecided.
  */
-export function decisionOf(store: Store, request: RequestRecord, now: Date): DecisionRecord | null {
+export async function decisionOf(
+  store: Pick<Store, "getDecision">,
+  request: RequestRecord,
+  now: Date,
+): Promise<DecisionRecord | null> {
   return request.decisionId ? store.getDecision(request.decisionId, now) : null;
 }
 
@@ -76,10 +85,12 @@ export function decisionOf(store: Store, request: RequestRecord, now: Date): Dec
 export function slackJobHandlers(deps: SlackJobDeps): Record<string, JobHandlerSpec> {
   const { store, api, now } = deps;
 
-  const load = (payload: unknown): { request: RequestRecord; report: Report | null } | null => {
-    const request = store.getRequest((payload as RequestPayload).requestId, now());
+  const load = async (
+    payload: unknown,
+  ): Promise<{ request: RequestRecord; report: Report | null } | null> => {
+    const request = await store.getRequest((payload as RequestPayload).requestId, now());
     if (!request) return null;
-    return { request, report: request.reportId ? store.getReport(request.reportId) : null };
+    return { request, report: request.reportId ? await store.getReport(request.reportId) : null };
   };
 
   /** Answer the requester: replace the "checking…" message, else ephemeral in the channel, else a DM. */
@@ -107,13 +118,13 @@ export function slackJobHandlers(deps: SlackJobDeps): Record<string, JobHandlerS
   }
 
   /** What happened after the check, deciding (idempotently) whether IT must see it. */
-  function outcomeOf(checked: RequestRecord, at: Date): ReportOutcome | null {
+  async function outcomeOf(checked: RequestRecord, at: Date): Promise<ReportOutcome | null> {
     if (checked.status === "failed")
       return { kind: "failed", error: checked.error ?? { code: "FAILED", message: "the check failed" } };
     // A person may have decided the digest since the check ran (another request for it, under any
     // name): the approval rules settle this one on it where they allow (src/store/decisions.ts).
-    const request = settled(checked, at);
-    const mine = decisionOf(store, request, at);
+    const request = await settled(checked, at);
+    const mine = await decisionOf(store, request, at);
     if (mine && mine.requestId !== request.id)
       return mine.decision === "approved"
         ? { kind: "already-approved", decision: mine }
@@ -123,20 +134,22 @@ export function slackJobHandlers(deps: SlackJobDeps): Record<string, JobHandlerS
         ? { kind: "decided", decision: mine }
         : { kind: "auto-approved", decision: mine };
     if (request.status !== "pending") return null;
-    const previous = request.digest ? store.currentDecision(request.repository, request.digest, at) : null;
+    const previous = request.digest
+      ? await store.currentDecision(request.repository, request.digest, at)
+      : null;
     if (!request.reason) return { kind: "needs-reason", requestId: request.id, previous };
-    enqueueRequestJob(deps, JOB.itRequest, request.id, at);
+    await enqueueRequestJob(deps, JOB.itRequest, request.id, at);
     return { kind: "sent-to-it", requestId: request.id, previous };
   }
 
   /** `request` after `Store.settle` (unchanged when it cannot be settled now: decided meanwhile). */
-  function settled(request: RequestRecord, at: Date): RequestRecord {
+  async function settled(request: RequestRecord, at: Date): Promise<RequestRecord> {
     if (request.status !== "pending") return request;
     try {
-      return store.settle(request.id, at);
+      return await store.settle(request.id, at);
     } catch (err) {
       if (isCoded(err, "ALREADY_DECIDED", "NOT_DECIDABLE"))
-        return store.getRequest(request.id, at) ?? request;
+        return (await store.getRequest(request.id, at)) ?? request;
       throw err;
     }
   }
@@ -176,10 +189,10 @@ export function slackJobHandlers(deps: SlackJobDeps): Record<string, JobHandlerS
   return {
     [JOB.result]: {
       async run(payload) {
-        const loaded = load(payload);
+        const loaded = await load(payload);
         if (!loaded) return { skipped: "no such request" };
         const { request, report } = loaded;
-        const outcome = outcomeOf(request, now());
+        const outcome = await outcomeOf(request, now());
         if (!outcome) return { skipped: request.status };
         const message =
           report !== null
@@ -192,13 +205,15 @@ export function slackJobHandlers(deps: SlackJobDeps): Record<string, JobHandlerS
 
     [JOB.itRequest]: {
       async run(payload, ctx) {
-        const loaded = load(payload);
+        const loaded = await load(payload);
         if (!loaded) return { skipped: "no such request" };
         const { request, report } = loaded;
         if (request.status !== "pending" || request.itMessage)
           return { skipped: request.itMessage ? "posted" : request.status };
         const at = now();
-        const current = request.digest ? store.currentDecision(request.repository, request.digest, at) : null;
+        const current = request.digest
+          ? await store.currentDecision(request.repository, request.digest, at)
+          : null;
         const metadata = { eventType: METADATA.itRequest, payload: { request_id: request.id } };
         // A retry (or a run given back at shutdown, which keeps its attempt) may follow a post whose
         // ts was never stored: find that post by its metadata rather than post twice.
@@ -208,10 +223,10 @@ export function slackJobHandlers(deps: SlackJobDeps): Record<string, JobHandlerS
         const posted =
           earlier ??
           (await api.postMessage(deps.itChannel, renderItRequest(request, report, current), metadata));
-        store.setItMessage(request.id, posted.channel, posted.ts);
+        await store.setItMessage(request.id, posted.channel, posted.ts);
         // Decided while we posted (from the pending list or Home)? Then show that decision here too.
-        if (store.getRequest(request.id, at)?.status !== "pending")
-          enqueueRequestJob(deps, JOB.itDecided, request.id, now());
+        if ((await store.getRequest(request.id, at))?.status !== "pending")
+          await enqueueRequestJob(deps, JOB.itDecided, request.id, now());
         return posted;
       },
       onFailed: onFailed(JOB.itRequest),
@@ -219,10 +234,10 @@ export function slackJobHandlers(deps: SlackJobDeps): Record<string, JobHandlerS
 
     [JOB.itDecided]: {
       async run(payload) {
-        const loaded = load(payload);
+        const loaded = await load(payload);
         if (!loaded) return { skipped: "no such request" };
         const { request, report } = loaded;
-        const decision = decisionOf(store, request, now());
+        const decision = await decisionOf(store, request, now());
         if (!decision || !request.itMessage) return { skipped: decision ? "no IT message" : "not decided" };
         await api.update(
           request.itMessage.channel,
@@ -236,14 +251,14 @@ export function slackJobHandlers(deps: SlackJobDeps): Record<string, JobHandlerS
 
     [JOB.notify]: {
       async run(payload, ctx) {
-        const loaded = load(payload);
+        const loaded = await load(payload);
         if (!loaded) return { skipped: "no such request" };
         const { request, report } = loaded;
-        const decision = decisionOf(store, request, now());
+        const decision = await decisionOf(store, request, now());
         if (!decision) return { skipped: "not decided" };
         // One DM per request and decision, recorded once Slack took it: a job run again (a retry,
         // a crash before the job completed, a second notify) finds the record and sends nothing.
-        const sent = deps.ledger.dmSent(request.id, decision.id);
+        const sent = await deps.ledger.dmSent(request.id, decision.id);
         if (sent) return { skipped: "sent", ...sent };
         const metadata = {
           eventType: METADATA.decisionDm,
@@ -266,7 +281,7 @@ export function slackJobHandlers(deps: SlackJobDeps): Record<string, JobHandlerS
             renderDecisionDm(request, decision, report?.image.pinned),
             metadata,
           ));
-        deps.ledger.recordDm(request.id, decision.id, posted, now());
+        await deps.ledger.recordDm(request.id, decision.id, posted, now());
         return posted;
       },
       onFailed: onFailed(JOB.notify),
@@ -281,19 +296,21 @@ export function slackJobHandlers(deps: SlackJobDeps): Record<string, JobHandlerS
         } catch {
           // Slack could not list a group: show Home without buttons rather than not at all.
         }
-        const pending = deps.service.pending();
+        const pending = await deps.service.pending();
         const vulnerabilities: Record<string, NonNullable<Report["vulnerabilities"]>["counts"]> = {};
         for (const r of pending.items) {
-          const counts = r.reportId ? store.getReport(r.reportId)?.vulnerabilities?.counts : undefined;
+          const counts = r.reportId
+            ? (await store.getReport(r.reportId))?.vulnerabilities?.counts
+            : undefined;
           if (counts) vulnerabilities[r.id] = counts;
         }
         const view = renderHome({
           userId,
           isApprover,
           pending,
-          recent: deps.service.recent(),
+          recent: await deps.service.recent(),
           vulnerabilities,
-          needsAnotherLook: deps.service.needsAnotherLook(),
+          needsAnotherLook: await deps.service.needsAnotherLook(),
           ...(notice ? { notice } : {}),
         });
         await api.publishHome(userId, view);

@@ -22,7 +22,10 @@ export class Metrics {
     string,
     Map<string, { buckets: number[]; sum: number; count: number }>
   >();
-  private readonly gauges = new Map<string, () => Record<string, number> | number>();
+  private readonly gauges = new Map<
+    string,
+    () => Promise<Record<string, number> | number> | Record<string, number> | number
+  >();
 
   constructor() {
     this.family("image_check_slash_commands_total", "counter", "Slash commands received, by subcommand.");
@@ -77,9 +80,13 @@ export class Metrics {
   }
 
   /** A gauge read at scrape time: one value, or values by the single label `label`. */
-  gauge(name: string, read: () => Record<string, number> | number, label = "status"): void {
-    this.gauges.set(name, () => {
-      const v = read();
+  gauge(
+    name: string,
+    read: () => Promise<Record<string, number> | number> | Record<string, number> | number,
+    label = "status",
+  ): void {
+    this.gauges.set(name, async () => {
+      const v = await read();
       return typeof v === "number"
         ? v
         : Object.fromEntries(Object.entries(v).map(([k, n]) => [`${label}=${k}`, n]));
@@ -92,7 +99,7 @@ export class Metrics {
   }
 
   /** Everything, in the text exposition format. */
-  render(): string {
+  async render(): Promise<string> {
     const out: string[] = [];
     for (const [name, fam] of this.families) {
       out.push(`# HELP ${name} ${fam.help}`, `# TYPE ${name} ${fam.type}`);
@@ -115,7 +122,7 @@ export class Metrics {
         if (!read) continue;
         let v: Record<string, number> | number;
         try {
-          v = read();
+          v = await read();
         } catch {
           continue; // a gauge whose source is closing is left out of this scrape
         }

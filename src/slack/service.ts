@@ -45,14 +45,14 @@ export interface SlackServiceDeps {
   ledger: Pick<SlackLedger, "takeDelivery" | "inFlightOf">;
   queue: Pick<JobQueue, "enqueue">;
   /** Runs `fn` in one database transaction (store writes and enqueues commit together). */
-  transaction: <T>(fn: () => T) => T;
+  transaction: <T>(fn: () => Promise<T> | T) => Promise<T>;
   /**
    * Runs `fn` in a transaction shared with the other writes of this turn of the event loop (group
    * commit, src/store/group-commit.ts); resolves once committed. For the slash command's write.
    */
-  groupTransaction: <T>(fn: () => T) => Promise<T>;
+  groupTransaction: <T>(fn: () => Promise<T> | T) => Promise<T>;
   /** Enqueue the check of a new request (the worker's `enqueueCheck`); runs inside `transaction`. */
-  enqueueCheck: (request: RequestRecord, now: Date) => void;
+  enqueueCheck: (request: RequestRecord, now: Date) => Promise<unknown>;
   approvers: Approvers;
   /**
    * How long a listener waits for Slack to say who the approvers are (default
@@ -124,22 +124,22 @@ export interface SlackService {
    * Whether `userId` may ask IT for a decision on `requestId` (opening the reason modal): their own
    * request, pending, or settled by a standing rejection of its digest (asking again reopens it).
    */
-  canAskApproval(requestId: string, userId: string): { ok: true; request: RequestRecord } | Refusal;
+  canAskApproval(requestId: string, userId: string): Promise<{ ok: true; request: RequestRecord } | Refusal>;
   /**
    * The requester's reason (from the modal), and the job that routes the request to IT and tells
    * them. A request settled by a standing rejection is reopened with it (IT decides again).
    */
-  addReason(requestId: string, userId: string, reason: string): { ok: true } | Refusal;
+  addReason(requestId: string, userId: string, reason: string): Promise<{ ok: true } | Refusal>;
   /** Whether `userId` may decide; null when Slack cannot say right now (or not within `approverWithinMs`). */
   isApprover(userId: string): Promise<boolean | null>;
   /** Queue a Home tab refresh for a user (with a one-line notice on top, already escaped). */
-  refreshHome(userId: string, notice?: string): void;
-  status(reference: ImageReference): StatusAnswer;
-  history(repository: string): Page<DecisionRecord>;
-  pending(): Page<RequestRecord>;
-  recent(): Page<DecisionListItem>;
+  refreshHome(userId: string, notice?: string): Promise<void>;
+  status(reference: ImageReference): Promise<StatusAnswer>;
+  history(repository: string): Promise<Page<DecisionRecord>>;
+  pending(): Promise<Page<RequestRecord>>;
+  recent(): Promise<Page<DecisionListItem>>;
   /** Approvals that a re-check (`watch`) found changes in and that still stand, newest first. */
-  needsAnotherLook(): NeedsAnotherLook[];
+  needsAnotherLook(): Promise<NeedsAnotherLook[]>;
 }
 
 /** An approval that `watch` flagged: it stands, but IT should look again. */
@@ -167,21 +167,24 @@ export function createSlackService(deps: SlackServiceDeps): SlackService {
   }
 
   /** A refusal; an ALREADY_DECIDED one carries the request's decision, to say who decided and when. */
-  function refusal(code: RefusalCode, request: RequestRecord | null, at: Date): Refusal {
+  async function refusal(code: RefusalCode, request: RequestRecord | null, at: Date): Promise<Refusal> {
     if (code !== "ALREADY_DECIDED" || !request) return { ok: false, code };
-    return { ok: false, code, decision: decisionOf(store, request, at) };
+    return { ok: false, code, decision: await decisionOf(store, request, at) };
   }
 
   /** See `SlackService.canAskApproval`. */
-  function canAskApproval(requestId: string, userId: string): { ok: true; request: RequestRecord } | Refusal {
+  async function canAskApproval(
+    requestId: string,
+    userId: string,
+  ): Promise<{ ok: true; request: RequestRecord } | Refusal> {
     const at = now();
-    const request = store.getRequest(requestId, at);
+    const request = await store.getRequest(requestId, at);
     if (!request) return { ok: false, code: "NOT_FOUND" };
     if (request.requestedBy !== userId) return { ok: false, code: "NOT_REQUESTER" };
     if (request.status === "pending") return { ok: true, request };
     if (request.status === "checking" || request.status === "failed")
       return { ok: false, code: "NOT_DECIDABLE" };
-    if (coveredByRejection(request, decisionOf(store, request, at))) return { ok: true, request };
+    if (coveredByRejection(request, await decisionOf(store, request, at))) return { ok: true, request };
     return refusal("ALREADY_DECIDED", request, at);
   }
 
@@ -196,11 +199,11 @@ export function createSlackService(deps: SlackServiceDeps): SlackService {
     submitCheck(input) {
       const at = now();
       const ref = input.reference;
-      return deps.groupTransaction((): SubmitOutcome => {
+      return deps.groupTransaction(async (): Promise<SubmitOutcome> => {
         const limit = deps.policy.limits.perUserInFlight;
-        const inFlight = deps.ledger.inFlightOf(input.userId);
+        const inFlight = await deps.ledger.inFlightOf(input.userId);
         if (inFlight >= limit) return { ok: false, code: "IN_FLIGHT_LIMIT", inFlight, limit };
-        const request = store.createRequest(
+        const request = await store.createRequest(
           {
             reference: ref.original,
             repository: repositoryPath(ref),
@@ -214,14 +217,14 @@ export function createSlackService(deps: SlackServiceDeps): SlackService {
           },
           at,
         );
-        deps.enqueueCheck(request, at);
+        await deps.enqueueCheck(request, at);
         return { ok: true, request };
       });
     },
 
     async canDecide(requestId, userId) {
       const at = now();
-      const request = store.getRequest(requestId, at);
+      const request = await store.getRequest(requestId, at);
       if (!request) return { ok: false, code: "NOT_FOUND" };
       if (request.status === "approved" || request.status === "rejected" || request.status === "expired")
         return refusal("ALREADY_DECIDED", request, at);
@@ -237,8 +240,8 @@ export function createSlackService(deps: SlackServiceDeps): SlackService {
       if (typeof approver !== "boolean") return approver;
       const at = now();
       try {
-        const out = transaction(() => {
-          const decision = store.decide({
+        const out = await transaction(async () => {
+          const decision = await store.decide({
             requestId: input.requestId,
             decision: input.decision,
             decidedBy: input.userId,
@@ -247,35 +250,35 @@ export function createSlackService(deps: SlackServiceDeps): SlackService {
             now: at,
             expireDays: deps.policy.approvals.expireDays,
           });
-          enqueueRequestJob(deps, JOB.itDecided, input.requestId, at);
-          enqueueRequestJob(deps, JOB.notify, input.requestId, at);
+          await enqueueRequestJob(deps, JOB.itDecided, input.requestId, at);
+          await enqueueRequestJob(deps, JOB.notify, input.requestId, at);
           return decision;
         });
         deps.metrics.inc("image_check_decisions_total", { decision: out.decision });
-        return { ok: true, decision: out, request: store.getRequest(input.requestId, at)! };
+        return { ok: true, decision: out, request: (await store.getRequest(input.requestId, at))! };
       } catch (err) {
         if (isCoded(err, "NOT_FOUND", "ALREADY_DECIDED", "NOT_DECIDABLE", "SELF_DECISION", "NOT_APPROVER"))
-          return refusal(err.code, store.getRequest(input.requestId, at), at);
+          return refusal(err.code, await store.getRequest(input.requestId, at), at);
         throw err;
       }
     },
 
     canAskApproval,
 
-    addReason(requestId, userId, reason) {
-      const asked = canAskApproval(requestId, userId);
+    async addReason(requestId, userId, reason) {
+      const asked = await canAskApproval(requestId, userId);
       if (!asked.ok) return asked;
       const at = now();
       try {
-        transaction(() => {
-          if (asked.request.status === "pending") store.setReason(requestId, reason, at);
-          else store.reopenCovered(requestId, userId, reason, at);
-          enqueueRequestJob(deps, JOB.result, requestId, at);
+        await transaction(async () => {
+          if (asked.request.status === "pending") await store.setReason(requestId, reason, at);
+          else await store.reopenCovered(requestId, userId, reason, at);
+          await enqueueRequestJob(deps, JOB.result, requestId, at);
         });
       } catch (err) {
         // Settled between the check above and this write (an approver was quicker).
         if (isCoded(err, "NOT_DECIDABLE", "ALREADY_DECIDED"))
-          return refusal("ALREADY_DECIDED", store.getRequest(requestId, at), at);
+          return refusal("ALREADY_DECIDED", await store.getRequest(requestId, at), at);
         throw err;
       }
       return { ok: true };
@@ -283,8 +286,8 @@ export function createSlackService(deps: SlackServiceDeps): SlackService {
 
     isApprover: (userId) => isApprover(userId).catch(() => null),
 
-    refreshHome(userId, notice) {
-      queue.enqueue(
+    async refreshHome(userId, notice) {
+      await queue.enqueue(
         {
           kind: JOB.home,
           payload: notice ? { userId, notice } : { userId },
@@ -294,23 +297,24 @@ export function createSlackService(deps: SlackServiceDeps): SlackService {
       );
     },
 
-    status(ref) {
-      const answer = store.statusOf(
+    async status(ref) {
+      const answer = await store.statusOf(
         repositoryPath(ref),
         ref.digest ? { digest: ref.digest } : { tag: effectiveTag(ref) },
         now(),
       );
-      const row = answer.decision && deps.watch ? deps.watch.get(answer.decision.id) : null;
+      const row = answer.decision && deps.watch ? await deps.watch.get(answer.decision.id) : null;
       return row ? { ...answer, watch: { lastCheckedAt: row.lastCheckedAt, changes: row.changes } } : answer;
     },
-    needsAnotherLook() {
+    async needsAnotherLook() {
       const at = now();
-      return (deps.watch?.flagged(QUERY_LIMITS.recent) ?? []).flatMap((f) => {
-        const decision = store.getDecision(f.decisionId, at);
-        return decision?.status === "approved"
-          ? [{ decision, changes: f.changes, lastCheckedAt: f.lastCheckedAt }]
-          : [];
-      });
+      const out: NeedsAnotherLook[] = [];
+      for (const f of (await deps.watch?.flagged(QUERY_LIMITS.recent)) ?? []) {
+        const decision = await store.getDecision(f.decisionId, at);
+        if (decision?.status === "approved")
+          out.push({ decision, changes: f.changes, lastCheckedAt: f.lastCheckedAt });
+      }
+      return out;
     },
     history: (repository) => store.history(repository, { limit: QUERY_LIMITS.history }, now()),
     pending: () => store.pendingRequests({ limit: QUERY_LIMITS.pending }),

@@ -45,7 +45,7 @@ const SLACK_USER = /^[UW][A-Z0-9]{2,}$/;
 /** The notifier the re-check job calls: enqueues the posts (never calls Slack itself). */
 export function watchNotifier(queue: Pick<JobQueue, "enqueue">): WatchNotifier {
   return {
-    notify(event: WatchEvent, at: Date) {
+    async notify(event: WatchEvent, at: Date) {
       const payload: WatchNoticePayload = {
         event: event.kind,
         decisionId: event.decision.id,
@@ -56,11 +56,14 @@ export function watchNotifier(queue: Pick<JobQueue, "enqueue">): WatchNotifier {
             ? []
             : event.changes.map(({ id, severity, title }) => ({ id, severity, title })),
       };
-      if (event.kind === "revoked") enqueueRequestJob({ queue }, JOB.itRequest, event.reopened.id, at);
+      if (event.kind === "revoked") await enqueueRequestJob({ queue }, JOB.itRequest, event.reopened.id, at);
       const key = `${event.decision.id}:${event.kind}:${at.toISOString()}`;
-      queue.enqueue({ kind: JOB.watchThread, payload, idempotencyKey: `${JOB.watchThread}:${key}` }, at);
+      await queue.enqueue(
+        { kind: JOB.watchThread, payload, idempotencyKey: `${JOB.watchThread}:${key}` },
+        at,
+      );
       if (SLACK_USER.test(event.request.requestedBy))
-        queue.enqueue({ kind: JOB.watchDm, payload, idempotencyKey: `${JOB.watchDm}:${key}` }, at);
+        await queue.enqueue({ kind: JOB.watchDm, payload, idempotencyKey: `${JOB.watchDm}:${key}` }, at);
     },
   };
 }
@@ -77,14 +80,14 @@ export interface WatchJobDeps {
 export function watchJobHandlers(deps: WatchJobDeps): Record<string, JobHandlerSpec> {
   const { store, api, now } = deps;
 
-  function load(raw: unknown): { p: WatchNoticePayload; notice: WatchNotice } | null {
+  async function load(raw: unknown): Promise<{ p: WatchNoticePayload; notice: WatchNotice } | null> {
     const parsed = watchNoticePayloadSchema.safeParse(raw);
     if (!parsed.success)
       throw new WatchPostError("BAD_PAYLOAD", `not a watch notice: ${parsed.error.message}`);
     const p = parsed.data;
     const at = now();
-    const request = store.getRequest(p.requestId, at);
-    const decision = store.getDecision(p.decisionId, at);
+    const request = await store.getRequest(p.requestId, at);
+    const decision = await store.getDecision(p.decisionId, at);
     if (!request || !decision) return null;
     return {
       p,
@@ -103,13 +106,13 @@ export function watchJobHandlers(deps: WatchJobDeps): Record<string, JobHandlerS
   return {
     [JOB.watchThread]: {
       async run(raw) {
-        const loaded = load(raw);
+        const loaded = await load(raw);
         if (!loaded) return { skipped: "no such request" };
         const { p, notice } = loaded;
         const at = now();
-        let thread = store.getRequest(p.requestId, at)?.itMessage ?? null;
+        let thread = (await store.getRequest(p.requestId, at))?.itMessage ?? null;
         if (!thread && p.reopenedRequestId) {
-          thread = store.getRequest(p.reopenedRequestId, at)?.itMessage ?? null;
+          thread = (await store.getRequest(p.reopenedRequestId, at))?.itMessage ?? null;
           if (!thread)
             throw new WatchPostError("SLACK_UNAVAILABLE", "the reopened request is not posted to IT yet");
         }
@@ -131,7 +134,7 @@ export function watchJobHandlers(deps: WatchJobDeps): Record<string, JobHandlerS
     },
     [JOB.watchDm]: {
       async run(raw) {
-        const loaded = load(raw);
+        const loaded = await load(raw);
         if (!loaded) return { skipped: "no such request" };
         const posted = await api.postMessage(loaded.notice.requestedBy, renderWatchDm(loaded.notice));
         return { posted: posted.ts };

@@ -26,6 +26,7 @@
  */
 import type { Report } from "../checks/report.js";
 import { CodedError } from "../errors.js";
+import type { Async } from "./async.js";
 
 /** Where a request is in its life. `expired` is computed on read: an approval past its expiry. */
 export type RequestStatus = "checking" | "pending" | "approved" | "rejected" | "expired" | "failed";
@@ -238,8 +239,12 @@ export interface WatchSummary {
   changes: { id: string; severity: string; title: string }[] | null;
 }
 
-/** The store's services. Synchronous: better-sqlite3 is synchronous and fast, and SQLite serializes writers. */
-export interface Store {
+/**
+ * The store's services, as the SQLite statements implement them: synchronous (better-sqlite3 is
+ * synchronous and fast, and SQLite serializes writers). Callers use `Store`, the same methods
+ * returning Promises, so that an engine that answers over the network implements it too.
+ */
+export interface SyncStore {
   // --- requests ---
 
   /** Record a new request in status `checking` (audit `request.created`). */
@@ -365,6 +370,9 @@ export interface Store {
   /** Close the database. */
   close(): void;
 }
+
+/** The store's services (see `SyncStore` for each method): every method returns a Promise. */
+export type Store = Async<SyncStore>;
 
 /** Options of `openStore`. */
 export interface OpenStoreOptions {

@@ -10,10 +10,11 @@
  * A write that throws rolls back its savepoint only (the others in the group still commit) and
  * rejects with its error; a failed COMMIT rejects every write of the group, and none is written.
  */
-import type Database from "better-sqlite3";
+import { exclusive } from "./async.js";
+import type { Db } from "./db.js";
 
 /** Runs `fn` inside the next group's transaction; resolves with its result once committed. */
-export type GroupCommit = <T>(fn: () => T) => Promise<T>;
+export type GroupCommit = <T>(fn: () => Promise<T> | T) => Promise<T>;
 
 interface Pending {
   fn: () => unknown;
@@ -38,57 +39,74 @@ export const GROUP_COMMIT_DEFAULTS = {
   maxGroup: 32,
 };
 
+let savepoints = 0;
+
 /**
- * A group committer over `sqlite`. `schedule` runs the flush after the current turn's I/O
- * callbacks (setImmediate: after the poll phase, so every request read in it joins the group);
- * a group that reaches `maxGroup` commits at once.
+ * A group committer over `db`. `schedule` runs the flush after the current turn's I/O callbacks
+ * (setImmediate: after the poll phase, so every request read in it joins the group); a group that
+ * reaches `maxGroup` commits at once. The group holds the database's gate (./async.ts) while its
+ * transaction is open, so no other work of the process joins it.
  */
-export function groupCommit(sqlite: Database.Database, opts: GroupCommitOptions = {}): GroupCommit {
+export function groupCommit(db: Db, opts: GroupCommitOptions = {}): GroupCommit {
+  const sqlite = db.sqlite;
   const maxGroup = opts.maxGroup ?? GROUP_COMMIT_DEFAULTS.maxGroup;
   const schedule = opts.schedule ?? ((flush: () => void) => setImmediate(flush));
   let queue: Pending[] = [];
-  // Built once. Called inside the outer transaction, `each` is a savepoint: a throw rolls back
-  // that write alone.
-  const each = sqlite.transaction((fn: () => unknown) => fn());
-  const all = sqlite.transaction((group: Pending[]) => {
-    for (const p of group) {
-      // An error SQLite answers by rolling back the whole transaction (disk full, I/O error) ends
-      // the group: the writes after it must not run as transactions of their own and be committed
-      // while the group as a whole reports failure.
-      if (!sqlite.inTransaction) {
-        p.outcome = {
-          ok: false,
-          error: new Error("the group's transaction was rolled back by an earlier write"),
-        };
-        continue;
+
+  const runGroup = async (group: Pending[]): Promise<void> => {
+    sqlite.exec("BEGIN IMMEDIATE");
+    try {
+      for (const p of group) {
+        // An error SQLite answers by rolling back the whole transaction (disk full, I/O error) ends
+        // the group: the writes after it must not run as transactions of their own and be committed
+        // while the group as a whole reports failure.
+        if (!sqlite.inTransaction) {
+          p.outcome = {
+            ok: false,
+            error: new Error("the group's transaction was rolled back by an earlier write"),
+          };
+          continue;
+        }
+        // Each write in a savepoint of its own: a throw rolls back that write alone.
+        const name = `gc_${++savepoints}`;
+        sqlite.exec(`SAVEPOINT ${name}`);
+        try {
+          p.outcome = { ok: true, value: await p.fn() };
+          sqlite.exec(`RELEASE ${name}`);
+        } catch (error) {
+          p.outcome = { ok: false, error };
+          if (sqlite.inTransaction) sqlite.exec(`ROLLBACK TO ${name}; RELEASE ${name}`);
+        }
       }
-      try {
-        p.outcome = { ok: true, value: each(p.fn) };
-      } catch (error) {
-        p.outcome = { ok: false, error };
-      }
+      if (!sqlite.inTransaction)
+        throw new Error("the group's transaction was rolled back by an earlier write");
+      sqlite.exec("COMMIT");
+    } catch (error) {
+      if (sqlite.inTransaction) sqlite.exec("ROLLBACK");
+      throw error;
     }
-  });
+  };
 
   const flush = () => {
     if (queue.length === 0) return;
     const group = queue;
     queue = [];
-    try {
-      all.immediate(group);
-    } catch (error) {
+    exclusive(db, () => runGroup(group)).then(
+      () => {
+        for (const p of group) {
+          const o = p.outcome!;
+          if (o.ok) p.resolve(o.value);
+          else p.reject(o.error);
+        }
+      },
       // BEGIN or COMMIT failed (locked past the busy timeout, disk full): nothing was written.
-      for (const p of group) p.reject(error);
-      return;
-    }
-    for (const p of group) {
-      const o = p.outcome!;
-      if (o.ok) p.resolve(o.value);
-      else p.reject(o.error);
-    }
+      (error: unknown) => {
+        for (const p of group) p.reject(error);
+      },
+    );
   };
 
-  return <T>(fn: () => T) =>
+  return <T>(fn: () => Promise<T> | T) =>
     new Promise<T>((resolve, reject) => {
       if (queue.length === 0) schedule(flush);
       queue.push({ fn, resolve: resolve as (value: unknown) => void, reject });

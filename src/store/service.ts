@@ -22,8 +22,10 @@ import type {
   RequestRecord,
   StatusAnswer,
   Store,
+  SyncStore,
 } from "./api.js";
 import { StoreError } from "./api.js";
+import { asyncify, transaction } from "./async.js";
 import { type Db, openDb } from "./db.js";
 import { approvalExpired, decisionId, decisionMethods, POLICY_ACTOR, toDecision } from "./decisions.js";
 import { type GroupCommit, type GroupCommitOptions, groupCommit } from "./group-commit.js";
@@ -42,20 +44,27 @@ export const STORE_DEFAULTS = {
 
 type RequestRow = typeof requests.$inferSelect;
 
+/** The synchronous statements of the store with the job links (see `OpenedStore`). */
+interface SyncOpenedStore extends SyncStore {
+  linkJob(requestId: string, jobId: number): void;
+  requestsOfJob(jobId: number, now?: Date): RequestRecord[];
+}
+
 /** The store with its database and the job links, for src/worker (the queue lives in the same file) and backups. */
 export interface OpenedStore extends Store {
   readonly db: Db;
   /**
    * Run `fn` in one IMMEDIATE write transaction (a savepoint when already inside one), so store
-   * writes and queue writes made by a caller commit together. `fn` must be synchronous.
+   * writes and queue writes made by a caller commit together. Other work of this process waits
+   * until it ended (./async.ts), so keep `fn` to the store's and the queue's calls.
    */
-  transaction<T>(fn: () => T): T;
+  transaction<T>(fn: () => Promise<T> | T): Promise<T>;
   /** A group committer over this store's connection (see ./group-commit.ts), for the ack path's writes. */
   groupCommit(opts?: GroupCommitOptions): GroupCommit;
   /** Note that `requestId` waits on check job `jobId` (identical requests share one job). */
-  linkJob(requestId: string, jobId: number): void;
+  linkJob(requestId: string, jobId: number): Promise<void>;
   /** The requests waiting on check job `jobId`, oldest first. */
-  requestsOfJob(jobId: number, now?: Date): RequestRecord[];
+  requestsOfJob(jobId: number, now?: Date): Promise<RequestRecord[]>;
 }
 
 /** Open (creating and migrating as needed) the store at `path`. See `openDb` for the errors. */
@@ -239,7 +248,6 @@ export function createStore(db: Db, opts: Pick<OpenStoreOptions, "randomBytes"> 
 
   // The approval rules and the decision methods (./decisions.ts).
   const rules = decisionMethods({ db, writeTx, requireRequest, audit, toRequest });
-  const anyTx = writeTx((fn: () => unknown) => fn());
 
   /** Store a report (content-addressed: the same report twice is one row); returns its id. */
   function insertReport(report: Report, digest: string | null, now: Date): string {
@@ -413,13 +421,7 @@ export function createStore(db: Db, opts: Pick<OpenStoreOptions, "randomBytes"> 
     return toRequest(row, now);
   });
 
-  const store: OpenedStore = {
-    db,
-
-    transaction: <T>(fn: () => T): T => anyTx(fn) as T,
-
-    groupCommit: (groupOpts) => groupCommit(db.sqlite, groupOpts),
-
+  const store: SyncOpenedStore = {
     createRequest: (input, now) => createRequestTx(input, now),
 
     getRequest(id: string, now?: Date): RequestRecord | null {
@@ -582,7 +584,12 @@ export function createStore(db: Db, opts: Pick<OpenStoreOptions, "randomBytes"> 
       db.close();
     },
   };
-  return store;
+  return {
+    ...asyncify(db, store),
+    db,
+    transaction: (fn) => transaction(db, fn),
+    groupCommit: (groupOpts) => groupCommit(db, groupOpts),
+  };
 }
 
 function toRequest(r: RequestRow, now?: Date): RequestRecord {

@@ -7,6 +7,7 @@
  * the store.
  */
 import { and, asc, eq, gt, lte, sql } from "drizzle-orm";
+import { type Async, asyncify } from "./async.js";
 import type { Db } from "./db.js";
 import { requests, slackDeliveries, slackDms } from "./schema.js";
 
@@ -26,8 +27,8 @@ export interface PostedMessage {
   ts: string;
 }
 
-/** The statements. */
-export interface SlackLedger {
+/** The statements, synchronous as SQLite runs them (callers use `SlackLedger`). */
+export interface SyncSlackLedger {
   /**
    * Take `delivery`, remembered until `expiresAt`: true when it is new, false when it was taken
    * before (the same signature, or, for a retry, the same body) and has not expired. Atomic: of two
@@ -41,6 +42,9 @@ export interface SlackLedger {
   /** How many of `userId`'s requests have their check queued or running (status `checking`). */
   inFlightOf(userId: string): number;
 }
+
+/** The statements (see `SyncSlackLedger`), each returning a Promise. */
+export type SlackLedger = Async<SyncSlackLedger>;
 
 /**
  * Expired deliveries dropped per take: at least one per new delivery keeps the table at about what
@@ -116,7 +120,7 @@ export function openSlackLedger(db: Db): SlackLedger {
     return res.changes === 1;
   });
 
-  return {
+  const sync: SyncSlackLedger = {
     takeDelivery: (d, now, expiresAt) => takeTx.immediate(d, now.toISOString(), expiresAt.toISOString()),
     dmSent: (requestId, decisionId) => stmt.dmSent.get({ requestId, decisionId }) ?? null,
     recordDm(requestId, decisionId, posted, now) {
@@ -124,4 +128,5 @@ export function openSlackLedger(db: Db): SlackLedger {
     },
     inFlightOf: (userId) => stmt.inFlight.get({ userId })?.n ?? 0,
   };
+  return asyncify(db, sync);
 }

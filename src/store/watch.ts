@@ -17,6 +17,7 @@
  */
 import { createHash } from "node:crypto";
 import { and, count, eq, lt, sql } from "drizzle-orm";
+import { type Async, asyncify, transaction } from "./async.js";
 import type { Db } from "./db.js";
 import { auditLog, decisions, watchState } from "./schema.js";
 
@@ -83,8 +84,8 @@ export interface RecheckResult {
   revoke?: { reason: string } | null;
 }
 
-/** The store side of `watch`. Synchronous, like the store. */
-export interface WatchStore {
+/** The store side of `watch`, synchronous as SQLite runs it (callers use `WatchStore`). */
+interface SyncWatchStore {
   /** One scheduling pass at `now` (see the module comment). */
   schedule(now: Date, opts: { intervalHours: number; limit: number }): DueRecheck[];
   /** How many approvals are watched (not retired): the size of one round. */
@@ -103,9 +104,16 @@ export interface WatchStore {
   flagged(
     limit: number,
   ): { decisionId: string; changes: WatchChangeRecord[]; lastCheckedAt: string | null }[];
-  /** Run `fn` in one write transaction (IMMEDIATE); nested store writes become savepoints of it. */
-  transaction<T>(fn: () => T): T;
 }
+
+/** The store side of `watch` (see `SyncWatchStore` for each method), every method returning a Promise. */
+export type WatchStore = Async<SyncWatchStore> & {
+  /**
+   * Run `fn` in one write transaction (IMMEDIATE); nested store writes become savepoints of it,
+   * and other work of the process waits until it ended (./async.ts).
+   */
+  transaction<T>(fn: () => Promise<T> | T): Promise<T>;
+};
 
 /**
  * The key of a set of changes: equal for the same ids at the same severities covering the same new
@@ -157,8 +165,9 @@ export function openWatchStore(db: Db): WatchStore {
       .where(eq(watchState.decisionSeq, ph("seq")))
       .prepare(),
   };
+  // The statements' own transactions: inside an open one (the caller's), they become savepoints.
   const tx = db.sqlite.transaction((fn: () => unknown) => fn());
-  const transaction = <T>(fn: () => T): T => tx.immediate(fn) as T;
+  const syncTx = <T>(fn: () => T): T => tx.immediate(fn) as T;
 
   const toRecord = (r: typeof watchState.$inferSelect): WatchRecord => ({
     decisionId: `dec_${r.decisionSeq}`,
@@ -170,11 +179,11 @@ export function openWatchStore(db: Db): WatchStore {
     expiryAnnouncedAt: r.expiryAnnouncedAt,
   });
 
-  return {
+  const sync: SyncWatchStore = {
     schedule(now, { intervalHours, limit }) {
       const at = now.toISOString();
       const seconds = Math.round(intervalHours * 3600);
-      return transaction(() => {
+      return syncTx(() => {
         stmt.enrol.run({ now: at, seconds, batch: WATCH_STORE_DEFAULTS.enrolBatch });
         const rows = stmt.due.all({ now: at, limit }) as [number, string][];
         return rows.map(([seq, dueAt]) => ({ decisionId: `dec_${seq}`, dueAt }));
@@ -200,7 +209,7 @@ export function openWatchStore(db: Db): WatchStore {
       const seq = seqOf(r.decisionId);
       if (seq === null) return false;
       const at = r.now.toISOString();
-      return transaction(() => {
+      return syncTx(() => {
         const row = stmt.get.get({ seq });
         if (!row || row.dueAt !== r.dueAt) return false;
         const next = new Date(r.now.getTime() + r.intervalHours * 3_600_000).toISOString();
@@ -264,9 +273,8 @@ export function openWatchStore(db: Db): WatchStore {
         lastCheckedAt: r.lastCheckedAt,
       }));
     },
-
-    transaction,
   };
+  return { ...asyncify(db, sync), transaction: (fn) => transaction(db, fn) };
 }
 
 function seqOf(decisionId: string): number | null {

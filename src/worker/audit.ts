@@ -67,7 +67,7 @@ export interface AuditEngine {
 
 /** The store query the audit makes (the Store has it); null when there is no store yet. */
 export type AuditDecisions = {
-  statusOf(repository: string, at: { digest: string }, now: Date): StatusAnswer;
+  statusOf(repository: string, at: { digest: string }, now: Date): Promise<StatusAnswer>;
 } | null;
 
 /** What `auditEngine` needs. */
@@ -88,7 +88,7 @@ export async function auditEngine(deps: AuditDeps): Promise<AuditReport> {
   const listed = await engine.listContainers({ all: deps.all ?? false, signal });
   const containers = await Promise.all(
     listed.map(async (c): Promise<AuditContainer> => {
-      const { digest, decision } = standingOf(c, deps.decisions, now);
+      const { digest, decision } = await standingOf(c, deps.decisions, now);
       const row: AuditContainer = {
         id: c.id,
         name: c.name,
@@ -120,20 +120,19 @@ export async function auditEngine(deps: AuditDeps): Promise<AuditReport> {
  * one. Precedence: an approval in force, then a rejection or revocation (they stand until someone
  * decides again), then a pending request, then an expired approval.
  */
-export function standingOf(
+export async function standingOf(
   c: EngineContainer,
   decisions: AuditDecisions,
   now: Date,
-): { digest: string | null; decision: AuditDecision | null } {
+): Promise<{ digest: string | null; decision: AuditDecision | null }> {
   const candidates = repoDigestsOf(c.repoDigests);
   if (candidates.length === 0) return { digest: null, decision: null };
   const own = ownRepository(c.image);
   const shown = candidates.find((d) => d.repository === own) ?? candidates[0]!;
   if (!decisions) return { digest: shown.digest, decision: null };
-  const answers = candidates.map((d) => ({
-    d,
-    answer: decisions.statusOf(d.repository, { digest: d.digest }, now),
-  }));
+  const answers: { d: { repository: string; digest: string }; answer: StatusAnswer }[] = [];
+  for (const d of candidates)
+    answers.push({ d, answer: await decisions.statusOf(d.repository, { digest: d.digest }, now) });
   const rank = (a: StatusAnswer): number => {
     const s = a.decision?.status;
     if (s === "approved") return 0;
@@ -221,7 +220,7 @@ export interface AuditScheduleDeps {
   /** One audit of the engine. */
   run: () => Promise<AuditReport>;
   /** Hand a report with unapproved containers on (enqueue its post); only the unapproved ones are passed. */
-  post: (report: AuditReport) => void;
+  post: (report: AuditReport) => unknown;
   intervalMs: number;
   onError?: (err: unknown) => void;
 }
@@ -256,7 +255,7 @@ export function startAuditSchedule(deps: AuditScheduleDeps): AuditSchedule {
       if (key === lastPosted) return false;
       lastPosted = key;
       if (unapproved.length === 0) return false;
-      deps.post({ ...report, containers: unapproved });
+      await deps.post({ ...report, containers: unapproved });
       return true;
     } finally {
       running = false;

@@ -119,7 +119,7 @@ export function enqueueCheck(
   store: OpenedStore,
   input: CheckJobPayload & { policyVersion: string; maxAttempts?: number },
   now: Date,
-): { job: JobRecord; created: boolean } {
+): Promise<{ job: JobRecord; created: boolean }> {
   const payload: CheckJobPayload = { requestId: input.requestId, reference: input.reference };
   if (input.platform) payload.platform = input.platform;
   if (input.source) payload.source = input.source;
@@ -130,7 +130,7 @@ type EnqueueCheckTx = (
   payload: CheckJobPayload,
   input: { policyVersion: string; maxAttempts?: number },
   now: Date,
-) => { job: JobRecord; created: boolean };
+) => Promise<{ job: JobRecord; created: boolean }>;
 
 const enqueueCheckTxs = new WeakMap<OpenedStore, EnqueueCheckTx>();
 
@@ -140,8 +140,8 @@ function enqueueCheckTx(store: OpenedStore): EnqueueCheckTx {
   if (!fn) {
     const queue = openQueue(store.db);
     fn = (payload, input, now) =>
-      store.transaction(() => {
-        const out = queue.enqueue(
+      store.transaction(async () => {
+        const out = await queue.enqueue(
           {
             kind: CHECK_JOB,
             payload,
@@ -150,7 +150,7 @@ function enqueueCheckTx(store: OpenedStore): EnqueueCheckTx {
           },
           now,
         );
-        store.linkJob(payload.requestId, out.job.id);
+        await store.linkJob(payload.requestId, out.job.id);
         return out;
       });
     enqueueCheckTxs.set(store, fn);
@@ -176,10 +176,10 @@ export function checkJobHandler(deps: CheckJobDeps): JobHandlerSpec {
   const queue = openQueue(store.db);
 
   /** The requests of the job: those linked to it, and the one that started it. */
-  const waiting = (jobId: number, firstId: string): RequestRecord[] => {
-    const linked = store.requestsOfJob(jobId, deps.now());
+  const waiting = async (jobId: number, firstId: string): Promise<RequestRecord[]> => {
+    const linked = await store.requestsOfJob(jobId, deps.now());
     if (linked.some((r) => r.id === firstId)) return linked;
-    const first = store.getRequest(firstId, deps.now());
+    const first = await store.getRequest(firstId, deps.now());
     return first ? [first, ...linked] : linked;
   };
 
@@ -189,8 +189,8 @@ export function checkJobHandler(deps: CheckJobDeps): JobHandlerSpec {
       const jobId = ctx.job.id;
       let report: Report | null = null;
       let reused = false;
-      if (waiting(jobId, p.requestId).some((r) => r.status === "checking")) {
-        report = reusableReport(p);
+      if ((await waiting(jobId, p.requestId)).some((r) => r.status === "checking")) {
+        report = await reusableReport(p);
         reused = report !== null;
         if (!report) {
           const input: Parameters<CheckRunner>[0] = {
@@ -204,23 +204,24 @@ export function checkJobHandler(deps: CheckJobDeps): JobHandlerSpec {
         // The worker gave up on this attempt (timeout, lost lease, shutdown): its results must not land.
         ctx.signal.throwIfAborted();
         const got = report;
-        store.transaction(() => {
+        await store.transaction(async () => {
           const at = deps.now();
           // Each request sees the report under its own spelling of the reference (a shared or
           // reused check ran under another one).
-          for (const r of waiting(jobId, p.requestId))
-            if (r.status === "checking") store.attachReport(r.id, respelledReport(got, r.reference), at);
-          queue.releaseKey(jobId);
+          for (const r of await waiting(jobId, p.requestId))
+            if (r.status === "checking")
+              await store.attachReport(r.id, respelledReport(got, r.reference), at);
+          await queue.releaseKey(jobId);
           const seen = reused ? null : tagObservationOf(got);
-          if (seen) store.recordTagObservation(seen.repository, seen.tag, seen.digest, at);
+          if (seen) await store.recordTagObservation(seen.repository, seen.tag, seen.digest, at);
         });
       }
 
       // Follow-ups, idempotent: a re-run after a crash finds the report stored and continues here.
-      for (const r of waiting(jobId, p.requestId)) settle(r);
-      const requests = waiting(jobId, p.requestId);
+      for (const r of await waiting(jobId, p.requestId)) await settle(r);
+      const requests = await waiting(jobId, p.requestId);
       const reportId = requests.find((r) => r.reportId)?.reportId ?? null;
-      if (!report && reportId) report = store.getReport(reportId);
+      if (!report && reportId) report = await store.getReport(reportId);
       await deps.afterCheck?.({ requests, report, reused }, ctx);
       return { requestIds: requests.map((r) => r.id), reportId, reused };
     },
@@ -231,12 +232,12 @@ export function checkJobHandler(deps: CheckJobDeps): JobHandlerSpec {
       job: JobRecord,
     ): Promise<void> {
       const p = payload as CheckJobPayload;
-      const failed = store.transaction(() => {
+      const failed = await store.transaction(async () => {
         const at = deps.now();
-        const out = waiting(job.id, p.requestId).map((r) =>
-          r.status === "checking" ? store.failRequest(r.id, error, at) : r,
-        );
-        queue.releaseKey(job.id);
+        const out: RequestRecord[] = [];
+        for (const r of await waiting(job.id, p.requestId))
+          out.push(r.status === "checking" ? await store.failRequest(r.id, error, at) : r);
+        await queue.releaseKey(job.id);
         return out;
       });
       await deps.afterFailed?.(failed, error);
@@ -244,21 +245,24 @@ export function checkJobHandler(deps: CheckJobDeps): JobHandlerSpec {
   };
 
   /** Settle a checked, pending request by the approval rules (see `Store.settle`). */
-  function settle(r: RequestRecord): void {
+  async function settle(r: RequestRecord): Promise<void> {
     if (r.status !== "pending" || !r.digest) return;
     try {
-      store.settle(r.id, deps.now(), { autoApprovePass: deps.autoApprovePass, expireDays: deps.expireDays });
+      await store.settle(r.id, deps.now(), {
+        autoApprovePass: deps.autoApprovePass,
+        expireDays: deps.expireDays,
+      });
     } catch (err) {
       // Decided meanwhile (an approver was quicker, or another process settled it): nothing to do.
       if (!isCoded(err, "ALREADY_DECIDED", "NOT_DECIDABLE")) throw err;
     }
   }
 
-  function reusableReport(p: CheckJobPayload): Report | null {
+  async function reusableReport(p: CheckJobPayload): Promise<Report | null> {
     const minutes = deps.reuseReportMinutes ?? 0;
     const digest = /@(sha256:[0-9a-f]{64})$/.exec(p.reference)?.[1];
     if (minutes <= 0 || !digest) return null;
-    const report = store.freshReport(digest, deps.policyVersion, deps.now(), minutes * 60_000);
+    const report = await store.freshReport(digest, deps.policyVersion, deps.now(), minutes * 60_000);
     if (!report || (p.platform && report.image.platform !== p.platform)) return null;
     // Only a report about this very image under this very name: the publisher, the tag findings
     // and the trusted globs all depend on the name. The spelling is the request's own (`respelledReport`).

@@ -7,9 +7,10 @@
  * processes) can never both own it. The owner renews its lease while the job runs; a worker that
  * dies (SIGKILL, power loss) stops renewing, its lease expires, and another claim runs the job again.
  */
+import { type Async, asyncify } from "../store/async.js";
 import type { Db } from "../store/db.js";
 import { type JobCandidate, type JobRow, openJobTable } from "../store/jobs.js";
-import type { EnqueueInput, JobQueue, JobRecord, JobStatus } from "./types.js";
+import type { EnqueueInput, JobRecord, JobStatus } from "./types.js";
 
 /** Defaults, each with why. */
 export const QUEUE_DEFAULTS = {
@@ -23,8 +24,14 @@ export interface JobError {
   message: string;
 }
 
-/** The queue with the operations a worker needs. All take the owner, so a stale worker cannot touch a job it lost. */
-export interface DurableQueue extends JobQueue {
+/**
+ * The queue with the operations a worker needs, as the SQLite statements implement them
+ * (synchronous). All take the owner, so a stale worker cannot touch a job it lost.
+ */
+interface SyncDurableQueue {
+  enqueue(input: EnqueueInput, now: Date): { job: JobRecord; created: boolean };
+  get(id: number): JobRecord | null;
+  counts(): Record<JobStatus, number>;
   /** Claim the next due job of one of `kinds` (a queued one, or a running one whose lease expired); starts an attempt. */
   claim(owner: string, now: Date, leaseMs: number, kinds: readonly string[]): JobRecord | null;
   /** Extend the lease. False when the job is no longer ours (then stop working on it). */
@@ -51,6 +58,9 @@ export interface DurableQueue extends JobQueue {
   /** Called with the job's kind after each enqueue in this process (wakes the workers of that kind). Returns an unsubscribe. */
   onEnqueue(listener: (kind: string) => void): () => void;
 }
+
+/** The durable queue (see `SyncDurableQueue` for each method): every method but `onEnqueue` returns a Promise. */
+export type DurableQueue = Async<SyncDurableQueue, "onEnqueue">;
 
 const queues = new WeakMap<Db, DurableQueue>();
 
@@ -79,7 +89,7 @@ export function openQueue(db: Db): DurableQueue {
     return best;
   }
 
-  const queue: DurableQueue = {
+  const sync: SyncDurableQueue = {
     enqueue(input: EnqueueInput, now: Date): { job: JobRecord; created: boolean } {
       const out = table.insert({
         kind: input.kind,
@@ -175,6 +185,7 @@ export function openQueue(db: Db): DurableQueue {
       return () => listeners.delete(listener);
     },
   };
+  const queue: DurableQueue = asyncify(db, sync, ["onEnqueue"]);
   queues.set(db, queue);
   return queue;
 }

@@ -105,11 +105,11 @@ export type JobHandlerSpec =
 /** The durable queue. Enqueueing wakes any worker of this process at once (no polling delay). */
 export interface JobQueue {
   /** Add a job (or join the queued/running one with the same idempotency key). */
-  enqueue(input: EnqueueInput, now: Date): { job: JobRecord; created: boolean };
+  enqueue(input: EnqueueInput, now: Date): Promise<{ job: JobRecord; created: boolean }>;
   /** A job by id, or null. */
-  get(id: number): JobRecord | null;
+  get(id: number): Promise<JobRecord | null>;
   /** Count of jobs by status (for /metrics and tests). */
-  counts(): Record<JobStatus, number>;
+  counts(): Promise<Record<JobStatus, number>>;
 }
 
 /** Events a worker reports (for logs and metrics). */

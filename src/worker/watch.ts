@@ -69,7 +69,7 @@ export type WatchEvent =
  * it must only write to the store (enqueue jobs), never call out.
  */
 export interface WatchNotifier {
-  notify(event: WatchEvent, at: Date): void;
+  notify(event: WatchEvent, at: Date): Promise<void>;
 }
 
 /** What the re-check job needs. */
@@ -100,11 +100,15 @@ export function recheckIdempotencyKey(p: RecheckPayload): string {
 }
 
 /** Enqueue a re-check for each due approval (joining any already queued). Returns how many were new. */
-export function enqueueDue(queue: Pick<JobQueue, "enqueue">, due: readonly DueRecheck[], now: Date): number {
+export async function enqueueDue(
+  queue: Pick<JobQueue, "enqueue">,
+  due: readonly DueRecheck[],
+  now: Date,
+): Promise<number> {
   let created = 0;
   for (const d of due) {
     const payload: RecheckPayload = recheckPayloadSchema.parse(d);
-    const out = queue.enqueue(
+    const out = await queue.enqueue(
       {
         kind: RECHECK_JOB,
         payload,
@@ -148,20 +152,20 @@ export function recheckJobHandler(deps: RecheckDeps): JobHandlerSpec {
       if (!parsed.success)
         throw new WatchError("BAD_PAYLOAD", `not a recheck payload: ${parsed.error.message}`);
       const p = parsed.data;
-      const row = watch.get(p.decisionId);
+      const row = await watch.get(p.decisionId);
       if (!row || row.dueAt !== p.dueAt) return { outcome: "skipped", reason: "already re-checked" };
       const started = now();
-      const decision = store.getDecision(p.decisionId, started);
+      const decision = await store.getDecision(p.decisionId, started);
       if (decision?.status !== "approved") {
-        watch.retire(p.decisionId, started);
+        await watch.retire(p.decisionId, started);
         return { outcome: "skipped", reason: decision ? decision.status : "no such decision" };
       }
-      if (store.currentDecision(decision.repository, decision.digest, started)?.id !== decision.id) {
-        watch.retire(p.decisionId, started);
+      if ((await store.currentDecision(decision.repository, decision.digest, started))?.id !== decision.id) {
+        await watch.retire(p.decisionId, started);
         return { outcome: "skipped", reason: "superseded by a newer decision" };
       }
-      const request = store.getRequest(decision.requestId, started);
-      const approvalReport = request?.reportId ? store.getReport(request.reportId) : null;
+      const request = await store.getRequest(decision.requestId, started);
+      const approvalReport = request?.reportId ? await store.getReport(request.reportId) : null;
       const check = (reference: string) =>
         deps.runner(
           {
@@ -186,12 +190,12 @@ export function recheckJobHandler(deps: RecheckDeps): JobHandlerSpec {
     },
   };
 
-  function record(
+  async function record(
     p: RecheckPayload,
     decision: DecisionRecord,
     request: RequestRecord | null,
     report: Report,
-  ): RecheckOutcome {
+  ): Promise<RecheckOutcome> {
     const at = now();
     const intervalHours = deps.policy.watch.intervalHours;
     // A re-check that could not finish (registry down, signatures unreadable) says nothing new:
@@ -201,7 +205,7 @@ export function recheckJobHandler(deps: RecheckDeps): JobHandlerSpec {
     const changes = finished ? ((changed?.evidence.changes as WatchChange[] | undefined) ?? []) : [];
     const worst = worstChange(changes);
     const revoke = worst !== null && severityRank(worst) >= severityRank(deps.policy.watch.revokeAt);
-    const row = watch.get(p.decisionId);
+    const row = await watch.get(p.decisionId);
     const key = changesKey(changes);
     const tell = key !== null && key !== row?.notifiedKey;
     const expiring =
@@ -210,8 +214,8 @@ export function recheckJobHandler(deps: RecheckDeps): JobHandlerSpec {
       !row?.expiryAnnouncedAt &&
       Date.parse(decision.expiresAt) - at.getTime() <= WATCH_DEFAULTS.expiryNoticeDays * 86_400_000;
 
-    return watch.transaction((): RecheckOutcome => {
-      const written = watch.recordRecheck({
+    return watch.transaction(async (): Promise<RecheckOutcome> => {
+      const written = await watch.recordRecheck({
         decisionId: p.decisionId,
         dueAt: p.dueAt,
         now: at,
@@ -228,7 +232,7 @@ export function recheckJobHandler(deps: RecheckDeps): JobHandlerSpec {
         return { outcome: revoke ? "revoked" : finished ? "unchanged" : "incomplete", changes: ids };
       const notifier = deps.notifier;
       if (revoke) {
-        const created = store.createRequest(
+        const created = await store.createRequest(
           {
             reference: request.reference,
             repository: request.repository,
@@ -241,13 +245,13 @@ export function recheckJobHandler(deps: RecheckDeps): JobHandlerSpec {
           },
           at,
         );
-        const reopened = store.attachReport(created.id, report, at);
-        const revoked = store.getDecision(decision.id, at) ?? decision;
-        notifier?.notify({ kind: "revoked", decision: revoked, request, changes, reopened }, at);
+        const reopened = await store.attachReport(created.id, report, at);
+        const revoked = (await store.getDecision(decision.id, at)) ?? decision;
+        await notifier?.notify({ kind: "revoked", decision: revoked, request, changes, reopened }, at);
         return { outcome: "revoked", changes: ids, requestId: reopened.id };
       }
-      if (tell) notifier?.notify({ kind: "changed", decision, request, changes }, at);
-      if (expiring) notifier?.notify({ kind: "expiring", decision, request }, at);
+      if (tell) await notifier?.notify({ kind: "changed", decision, request, changes }, at);
+      if (expiring) await notifier?.notify({ kind: "expiring", decision, request }, at);
       if (!finished) return { outcome: "incomplete" };
       return { outcome: changes.length ? "changed" : "unchanged", changes: ids };
     });
@@ -257,7 +261,7 @@ export function recheckJobHandler(deps: RecheckDeps): JobHandlerSpec {
 /** A running schedule (`serve`). */
 export interface WatchScheduler {
   /** Run one pass now (also what each tick does); returns how many re-checks it enqueued. */
-  pass(): number;
+  pass(): Promise<number>;
   stop(): void;
 }
 
@@ -277,20 +281,17 @@ export interface WatchSchedulerDeps {
  */
 export function startWatchScheduler(deps: WatchSchedulerDeps): WatchScheduler {
   const tickMs = deps.tickMs ?? WATCH_DEFAULTS.tickMs;
-  const pass = (): number => {
+  const pass = async (): Promise<number> => {
     if (deps.intervalHours <= 0) return 0;
     const at = deps.now();
-    const limit = roundBudget(deps.watch.watchedCount(), tickMs, deps.intervalHours);
-    return enqueueDue(deps.queue, deps.watch.schedule(at, { intervalHours: deps.intervalHours, limit }), at);
+    const limit = roundBudget(await deps.watch.watchedCount(), tickMs, deps.intervalHours);
+    const due = await deps.watch.schedule(at, { intervalHours: deps.intervalHours, limit });
+    return enqueueDue(deps.queue, due, at);
   };
   const timer =
     deps.intervalHours > 0
       ? setInterval(() => {
-          try {
-            pass();
-          } catch (err) {
-            deps.onError?.(err);
-          }
+          pass().catch((err: unknown) => deps.onError?.(err));
         }, tickMs)
       : undefined;
   timer?.unref();
@@ -306,16 +307,16 @@ export function startWatchScheduler(deps: WatchSchedulerDeps): WatchScheduler {
  * One whole round (`watch --once`): enrol every approval, then enqueue every re-check due now.
  * Returns how many are due. The caller runs the workers until the queue is idle.
  */
-export function enqueueRound(deps: Omit<WatchSchedulerDeps, "tickMs" | "onError">): number {
+export async function enqueueRound(deps: Omit<WatchSchedulerDeps, "tickMs" | "onError">): Promise<number> {
   if (deps.intervalHours <= 0) return 0;
   const at = deps.now();
   // The store enrols in batches; keep passing until the number watched stops growing.
   let watched = -1;
   let due: DueRecheck[] = [];
-  while (watched !== deps.watch.watchedCount()) {
-    watched = deps.watch.watchedCount();
-    due = deps.watch.schedule(at, { intervalHours: deps.intervalHours, limit: Math.max(1, watched) });
+  while (watched !== (await deps.watch.watchedCount())) {
+    watched = await deps.watch.watchedCount();
+    due = await deps.watch.schedule(at, { intervalHours: deps.intervalHours, limit: Math.max(1, watched) });
   }
-  enqueueDue(deps.queue, due, at);
+  await enqueueDue(deps.queue, due, at);
   return due.length;
 }

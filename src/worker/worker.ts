@@ -102,7 +102,7 @@ export function startWorker(opts: WorkerOptions): Worker {
       while (!stopping && running.size < concurrency) {
         let job: JobRecord | null;
         try {
-          job = queue.claim(owner, now(), leaseMs, kinds);
+          job = await queue.claim(owner, now(), leaseMs, kinds);
         } catch (err) {
           // A locked database (another process writing for longer than the busy timeout) is not
           // fatal: try again on the next round.
@@ -119,15 +119,15 @@ export function startWorker(opts: WorkerOptions): Worker {
         idleWaiters = [];
       }
       if (woken) continue;
-      await sleep(waitMs(), wakeController.signal);
+      await sleep(await waitMs(), wakeController.signal);
     }
   })();
 
-  function waitMs(): number {
+  async function waitMs(): Promise<number> {
     if (running.size >= concurrency) return pollMs;
     let due: string | null = null;
     try {
-      due = queue.nextDueAt(kinds);
+      due = await queue.nextDueAt(kinds);
     } catch {
       // Fall back to polling.
     }
@@ -170,13 +170,14 @@ export function startWorker(opts: WorkerOptions): Worker {
     );
     const renewal = setInterval(
       () => {
-        let ok = false;
-        try {
-          ok = queue.renew(job.id, owner, now(), leaseMs);
-        } catch {
-          ok = true; // a busy database: the lease has time left; try again next tick
-        }
-        if (!ok) controller.abort(new WorkerError("LEASE_LOST", "another worker took over the job"));
+        queue.renew(job.id, owner, now(), leaseMs).then(
+          (ok) => {
+            if (!ok) controller.abort(new WorkerError("LEASE_LOST", "another worker took over the job"));
+          },
+          () => {
+            // A busy database: the lease has time left; try again next tick.
+          },
+        );
       },
       Math.max(10, Math.floor(leaseMs / 3)),
     );
@@ -188,12 +189,12 @@ export function startWorker(opts: WorkerOptions): Worker {
     };
     try {
       const result = await untilAborted(run(job.payload, ctx), controller.signal);
-      if (queue.complete(job.id, owner, result, now()))
+      if (await queue.complete(job.id, owner, result, now()))
         emit({ type: "done", job, durationMs: now().getTime() - started.getTime() });
     } catch (thrown) {
       const reason = controller.signal.aborted ? controller.signal.reason : thrown;
       if (reason instanceof WorkerError && reason.code === "SHUTDOWN") {
-        if (queue.release(job.id, owner, now())) emit({ type: "released", job });
+        if (await queue.release(job.id, owner, now())) emit({ type: "released", job });
         return;
       }
       if (reason instanceof WorkerError && reason.code === "LEASE_LOST") return; // someone else runs it now
@@ -209,7 +210,7 @@ export function startWorker(opts: WorkerOptions): Worker {
     const stored = { code: error.code, message: error.message };
     if (error.temporary && error.retryAfterMs !== undefined && error.code === "TOO_MANY_REQUESTS") {
       const availableAt = new Date(at.getTime() + error.retryAfterMs);
-      if (queue.reschedule(job.id, owner, stored, availableAt, false, at))
+      if (await queue.reschedule(job.id, owner, stored, availableAt, false, at))
         emit({
           type: "retry",
           job,
@@ -221,7 +222,7 @@ export function startWorker(opts: WorkerOptions): Worker {
     }
     if (error.temporary && job.attempts < job.maxAttempts) {
       const availableAt = new Date(at.getTime() + backoffMs(job.attempts, random, opts.backoff));
-      if (queue.reschedule(job.id, owner, stored, availableAt, true, at))
+      if (await queue.reschedule(job.id, owner, stored, availableAt, true, at))
         emit({
           type: "retry",
           job,
@@ -244,7 +245,7 @@ export function startWorker(opts: WorkerOptions): Worker {
     } catch (err) {
       emit({ type: "error", error: err });
     }
-    if (queue.fail(job.id, owner, stored, now())) emit({ type: "failed", job, error: stored });
+    if (await queue.fail(job.id, owner, stored, now())) emit({ type: "failed", job, error: stored });
   }
 
   return {

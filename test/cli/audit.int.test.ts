@@ -97,8 +97,13 @@ describe("image-check audit with a real dockerd", () => {
 
     const repository = repositoryPath(parseReference(`${registryHost}/${repo}`));
     const store = openStore(dbPath);
-    const ok = checkedRequest(store, { repository, tag: "3601", digest: approved.digest, verdict: "review" });
-    store.decide({
+    const ok = await checkedRequest(store, {
+      repository,
+      tag: "3601",
+      digest: approved.digest,
+      verdict: "review",
+    });
+    await store.decide({
       requestId: ok.id,
       decision: "approved",
       decidedBy: "U_IT",
@@ -106,8 +111,8 @@ describe("image-check audit with a real dockerd", () => {
       now: new Date(),
       expireDays: 90,
     });
-    checkedRequest(store, { repository, tag: "3602", digest: pending.digest, verdict: "review" });
-    store.close();
+    await checkedRequest(store, { repository, tag: "3602", digest: pending.digest, verdict: "review" });
+    await store.close();
 
     ids.approved = await run(approved.name, "approved");
     ids.pending = await run(pending.name, "pending");
@@ -134,14 +139,14 @@ describe("image-check audit with a real dockerd", () => {
 
     const mine = (id: string) => report.containers.find((c) => c.id === id)!;
 
-    it("exits 1 and counts the running containers without a standing approval", () => {
+    it("exits 1 and counts the running containers without a standing approval", async () => {
       expect(code).toBe(1);
       expect(report.schema).toBe("image-check/audit@1");
       expect(report.engine).toBe(dockerHost);
       expect(report.unapproved).toBeGreaterThanOrEqual(3);
     });
 
-    it("reports the registry digest of each pulled image and its standing decision", () => {
+    it("reports the registry digest of each pulled image and its standing decision", async () => {
       expect(mine(ids.approved)).toMatchObject({
         digest: digests.approved,
         state: "running",
@@ -155,11 +160,11 @@ describe("image-check audit with a real dockerd", () => {
       expect(mine(ids.never)).toMatchObject({ digest: digests.never, decision: null });
     });
 
-    it("reports the locally built image as having no digest, never approved", () => {
+    it("reports the locally built image as having no digest, never approved", async () => {
       expect(mine(ids.local)).toMatchObject({ digest: null, decision: null });
     });
 
-    it("shows the processes (docker top) of the containers without an approval, and not of the approved one", () => {
+    it("shows the processes (docker top) of the containers without an approval, and not of the approved one", async () => {
       expect(mine(ids.approved).processes).toBeUndefined();
       expect(mine(ids.pending).processes?.map((p) => p.command)).toEqual(["/bin/busybox sleep 3602"]);
       expect(mine(ids.never).processes?.[0]).toMatchObject({

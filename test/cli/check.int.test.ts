@@ -30,7 +30,7 @@ const cleanish = {
   history: [{ created_by: "COPY app /app # buildkit" }],
 };
 
-beforeAll(() => {
+beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "ic-check-cli-"));
   dbPath = join(dir, "store.db");
   host = getTestbed().open.host;
@@ -210,9 +210,9 @@ describe("image-check check", () => {
 
       const store = openStore(dbPath);
       try {
-        expect(store.lastKnownDigest(`${host}/${repo}`, "1.0.0")).toBe(first.digest);
+        expect(await store.lastKnownDigest(`${host}/${repo}`, "1.0.0")).toBe(first.digest);
       } finally {
-        store.close();
+        await store.close();
       }
 
       // The publisher re-points the tag at a different image.

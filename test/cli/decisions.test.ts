@@ -16,17 +16,17 @@ const dbPath = join(dir, "store.db");
 const NOW = new Date();
 const store = openStore(dbPath);
 /** A checked request for `repository:tag` at `at`, decided by IT at the same time. */
-function decidedRequest(
+async function decidedRequest(
   decision: "approved" | "rejected",
   opts: { repository: string; tag: string; at: Date; reason?: string },
 ) {
-  const req = checkedRequest(store, {
+  const req = await checkedRequest(store, {
     repository: opts.repository,
     tag: opts.tag,
     now: opts.at,
     reason: opts.reason,
   });
-  store.decide({
+  await store.decide({
     requestId: req.id,
     decision,
     decidedBy: "U_IT",
@@ -36,28 +36,28 @@ function decidedRequest(
   });
   return req;
 }
-const expired = decidedRequest("approved", {
+const expired = await decidedRequest("approved", {
   repository: "docker.io/library/nginx",
   tag: "1.25",
   at: daysAfter(-200, NOW),
 });
-const rejected = decidedRequest("rejected", {
+const rejected = await decidedRequest("rejected", {
   repository: "ghcr.io/acme/tool",
   tag: "2.0",
   at: minutesAfter(-2, NOW),
   reason: 'needs "root", sorry,\nreally',
 });
-const approved = decidedRequest("approved", {
+const approved = await decidedRequest("approved", {
   repository: "docker.io/library/nginx",
   tag: "1.27",
   at: minutesAfter(-1, NOW),
 });
-const pending = checkedRequest(store, {
+const pending = await checkedRequest(store, {
   repository: "docker.io/library/redis",
   tag: "7",
   now: minutesAfter(-1, NOW),
 });
-store.close();
+await store.close();
 
 async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   const rec = recordingIO({ IMAGE_CHECK_DB: dbPath, HOME: dir }, dir);
@@ -142,7 +142,7 @@ describe("image-check decisions", () => {
       expect(reason).toBe('needs "root", sorry,\nreally');
     });
 
-    it("makes a reason that a spreadsheet would run as a formula inert", () => {
+    it("makes a reason that a spreadsheet would run as a formula inert", async () => {
       const row = Object.fromEntries(FIELDS.map((f) => [f, "x"])) as unknown as DecisionRow;
       for (const formula of ['=HYPERLINK("http://evil.example","ok")', "+1+1", "-2", "@SUM(A1)"]) {
         const cell = parseCsv(toCsv([{ ...row, reason: formula }]))[1]![FIELDS.indexOf("reason")];
@@ -161,7 +161,7 @@ describe("image-check decisions", () => {
       ],
       ["a tab after ;", "a;\tb", '"a;\'\tb"'],
       ["plain text with a ;", "no; thanks", '"no; thanks"'],
-    ])("neutralises %s and quotes the field", (_what, reason, cell) => {
+    ])("neutralises %s and quotes the field", async (_what, reason, cell) => {
       const row = Object.fromEntries(FIELDS.map((f) => [f, "x"])) as unknown as DecisionRow;
       // Every other field is "x": the reason is what sits between the 8 fields before and the 2 after.
       const line = toCsv([{ ...row, reason }]).split("\n")[1]!;
@@ -175,7 +175,7 @@ describe("image-check decisions", () => {
   });
 
   describe("as a table", () => {
-    it("flattens control and bidirectional-override characters from Slack text", () => {
+    it("flattens control and bidirectional-override characters from Slack text", async () => {
       const row = Object.fromEntries(FIELDS.map((f) => [f, "x"])) as unknown as DecisionRow;
       const table = toTable([
         { ...row, decidedAt: "2026-11-30T00:00:00Z", reason: "ok\u202Egnp.exe\u001b[2J" },
@@ -262,7 +262,7 @@ describe("image-check decisions", () => {
     expect(out).toContain("--status");
   });
 
-  it("does not load the Slack SDK (imports checked transitively)", () => {
+  it("does not load the Slack SDK (imports checked transitively)", async () => {
     const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
     const seen = new Set<string>();
     const bare = new Set<string>();

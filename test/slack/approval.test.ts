@@ -23,7 +23,7 @@ describe("the Slack approval flow", () => {
         { actionId: "image_check.approve", value: requestId },
         { actionId: "image_check.reject", value: requestId },
       ]);
-      expect(h.bot.store.getRequest(requestId)?.status).toBe("pending");
+      expect((await h.bot.store.getRequest(requestId))?.status).toBe("pending");
       const answer = await h.fake.until(
         () =>
           h.fake.responses.find(
@@ -44,7 +44,7 @@ describe("the Slack approval flow", () => {
       });
       expect(click.status).toBe(200);
       // Written before the ack: the decision is there as soon as the click is answered.
-      expect(h.bot.store.getRequest(requestId)?.status).toBe("approved");
+      expect((await h.bot.store.getRequest(requestId))?.status).toBe("approved");
 
       const updated = await h.fake.until(
         () => h.fake.ok("chat.update").find((c) => JSON.stringify(c.body).includes(requestId)),
@@ -85,7 +85,7 @@ describe("the Slack approval flow", () => {
       expect(modal.body.trigger_id).toBe("trigger-UAPPROVER-image_check.reject");
       expect((modal.body.view as { callback_id: string }).callback_id).toBe("image_check.reject_reason");
       // Nothing is decided until the modal is submitted.
-      expect(h.bot.store.getRequest(requestId)?.status).toBe("pending");
+      expect((await h.bot.store.getRequest(requestId))?.status).toBe("pending");
 
       const submit = await sendSubmission(h.target, {
         callbackId: "image_check.reject_reason",
@@ -94,10 +94,10 @@ describe("the Slack approval flow", () => {
         values: { reason: { reason: "runs as root <!channel>" } },
       });
       expect(submit.status).toBe(200);
-      expect(h.bot.store.getRequest(requestId)?.status).toBe("rejected");
-      const decision = h.bot.store.currentDecision(
+      expect((await h.bot.store.getRequest(requestId))?.status).toBe("rejected");
+      const decision = await h.bot.store.currentDecision(
         "docker.io/team/reject-me",
-        h.bot.store.getRequest(requestId)!.digest!,
+        (await h.bot.store.getRequest(requestId))!.digest!,
         new Date(),
       );
       expect(decision).toMatchObject({

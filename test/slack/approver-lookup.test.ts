@@ -24,7 +24,7 @@ describe("the Slack app when Slack is slow to list the approver group", () => {
   it("answers in time that it could not verify the approver, changes nothing, and decides once Slack answered", async () => {
     const { requestId } = await requestToIt(h, "team/slow-groups:1");
     await h.bot.idle();
-    const auditBefore = h.bot.store.audit(requestId).length;
+    const auditBefore = (await h.bot.store.audit(requestId)).length;
     const slow = h.fake.hold("usergroups.users.list");
 
     // A group member's approve, reject and rejection form, and their `pending`, while Slack says nothing.
@@ -55,8 +55,8 @@ describe("the Slack app when Slack is slow to list the approver group", () => {
     expect(buttonsOf(list)).toEqual([]);
 
     await h.bot.idle();
-    expect(h.bot.store.getRequest(requestId)?.status).toBe("pending");
-    expect(h.bot.store.audit(requestId)).toHaveLength(auditBefore);
+    expect((await h.bot.store.getRequest(requestId))?.status).toBe("pending");
+    expect(await h.bot.store.audit(requestId)).toHaveLength(auditBefore);
     expect(h.fake.ok("views.open").filter((c) => JSON.stringify(c.body).includes(requestId))).toEqual([]);
 
     // Slack answers late; the answer is kept, and the next click is decided from it.
@@ -69,7 +69,7 @@ describe("the Slack app when Slack is slow to list the approver group", () => {
       responseUrl: h.fake.responseUrl(),
     });
     expect(click.status).toBe(200);
-    expect(h.bot.store.getRequest(requestId)?.status).toBe("approved");
+    expect((await h.bot.store.getRequest(requestId))?.status).toBe("approved");
     expect(h.fake.calls.filter((c) => c.method === "usergroups.users.list")).toHaveLength(1);
   });
 });

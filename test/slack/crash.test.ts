@@ -46,7 +46,7 @@ async function untilStore<T>(dbPath: string, predicate: (db: ReturnType<typeof o
       const value = predicate(store);
       if (value !== undefined) return value;
     } finally {
-      store.close();
+      await store.close();
     }
     await new Promise((r) => setTimeout(r, 20));
   }

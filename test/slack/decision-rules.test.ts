@@ -82,7 +82,10 @@ describe("the Slack app's decision rules", () => {
         const [button] = buttonsOf(answer.body);
         expect(button?.actionId).toBe("image_check.request_approval");
         await h.bot.idle();
-        expect(h.bot.store.getRequest(button!.value)).toMatchObject({ status: "rejected", verdict: "pass" });
+        expect(await h.bot.store.getRequest(button!.value)).toMatchObject({
+          status: "rejected",
+          verdict: "pass",
+        });
         expect(itPosts(h, reference)).toHaveLength(0);
       });
     }
@@ -108,7 +111,7 @@ describe("the Slack app's decision rules", () => {
         responseUrl: h.fake.responseUrl(),
       });
       await h.bot.idle();
-      expect(h.bot.store.getRequest(usersId)).toMatchObject({ status: "approved" });
+      expect(await h.bot.store.getRequest(usersId)).toMatchObject({ status: "approved" });
 
       const answer = await (await command(h, "team/shared:1 for my own laptop", "UAPPROVER")).answer();
       const json = JSON.stringify(answer.body);
@@ -117,11 +120,11 @@ describe("the Slack app's decision rules", () => {
       const post = await itMessage(h, "for my own laptop");
       expect(JSON.stringify(post.body)).toContain("<@UAPPROVER>");
       const ownId = buttonsOf(post.body)[0]!.value;
-      expect(h.bot.store.getRequest(ownId)).toMatchObject({ status: "pending", decisionId: null });
+      expect(await h.bot.store.getRequest(ownId)).toMatchObject({ status: "pending", decisionId: null });
 
       const { note } = await clickAndNote(h, "image_check.approve", ownId, "UAPPROVER");
       expect(JSON.stringify(note.body)).toContain("another approver has to decide");
-      expect(h.bot.store.getRequest(ownId)).toMatchObject({ status: "pending" });
+      expect(await h.bot.store.getRequest(ownId)).toMatchObject({ status: "pending" });
 
       await sendClick(h.target, {
         actionId: "image_check.approve",
@@ -130,8 +133,10 @@ describe("the Slack app's decision rules", () => {
         responseUrl: h.fake.responseUrl(),
       });
       await h.bot.idle();
-      expect(h.bot.store.getRequest(ownId)).toMatchObject({ status: "approved" });
-      expect(h.bot.store.getDecision(h.bot.store.getRequest(ownId)!.decisionId!, new Date())).toMatchObject({
+      expect(await h.bot.store.getRequest(ownId)).toMatchObject({ status: "approved" });
+      expect(
+        await h.bot.store.getDecision((await h.bot.store.getRequest(ownId))!.decisionId!, new Date()),
+      ).toMatchObject({
         decidedBy: "UBOSS",
         requestedBy: "UAPPROVER",
       });

@@ -52,7 +52,7 @@ describe("the Slack app", () => {
         values: { reason: { reason: "not mine to give" } },
       });
       expect(JSON.stringify(refused.json)).toContain("Only the person who asked");
-      expect(h.bot.store.getRequest(requestId)?.reason).toBeNull();
+      expect((await h.bot.store.getRequest(requestId))?.reason).toBeNull();
 
       await sendClick(h.target, {
         actionId: "image_check.request_approval",
@@ -84,11 +84,11 @@ describe("the Slack app", () => {
         values: { reason: { reason: "the docs build needs it" } },
       });
       expect(ok.status).toBe(200);
-      expect(h.bot.store.getRequest(requestId)?.reason).toBe("the docs build needs it");
+      expect((await h.bot.store.getRequest(requestId))?.reason).toBe("the docs build needs it");
       const post = await itMessage(h, "team/no-reason");
       expect(JSON.stringify(post.body)).toContain("the docs build needs it");
       await h.bot.idle();
-      expect(h.bot.store.getRequest(requestId)?.itMessage).toEqual({
+      expect((await h.bot.store.getRequest(requestId))?.itMessage).toEqual({
         channel: IT_CHANNEL,
         ts: post.response?.ts,
       });
@@ -136,10 +136,12 @@ describe("the Slack app", () => {
       const requests = store.db.sqlite
         .prepare("SELECT id FROM requests WHERE reference = 'team/twice:1' ORDER BY seq")
         .all() as { id: string }[];
-      const [first, second] = requests.map((r) => store.getRequest(r.id, new Date())!);
+      const [first, second] = await Promise.all(
+        requests.map(async (r) => (await store.getRequest(r.id, new Date()))!),
+      );
       expect(second).toMatchObject({ status: "approved", decisionId: first!.decisionId });
-      expect(store.pendingRequests({ limit: 500 }).items.map((r) => r.id)).not.toContain(second!.id);
-      expect(store.history("docker.io/team/twice", {}, new Date()).items).toHaveLength(1);
+      expect((await store.pendingRequests({ limit: 500 })).items.map((r) => r.id)).not.toContain(second!.id);
+      expect((await store.history("docker.io/team/twice", {}, new Date())).items).toHaveLength(1);
     });
   });
 
@@ -169,8 +171,10 @@ describe("the Slack app", () => {
       expect(button?.actionId).toBe("image_check.request_approval");
       const secondId = button!.value;
       await h.bot.idle();
-      expect(h.bot.store.getRequest(secondId)).toMatchObject({ status: "rejected" });
-      expect(h.bot.store.pendingRequests({ limit: 500 }).items.map((r) => r.id)).not.toContain(secondId);
+      expect(await h.bot.store.getRequest(secondId)).toMatchObject({ status: "rejected" });
+      expect((await h.bot.store.pendingRequests({ limit: 500 })).items.map((r) => r.id)).not.toContain(
+        secondId,
+      );
       expect(
         h.fake
           .ok("chat.postMessage")
@@ -198,7 +202,7 @@ describe("the Slack app", () => {
         values: { reason: { reason: "1.0.1 removed the miner" } },
       });
       expect(submitted.status).toBe(200);
-      expect(h.bot.store.getRequest(secondId)).toMatchObject({
+      expect(await h.bot.store.getRequest(secondId)).toMatchObject({
         status: "pending",
         reason: "1.0.1 removed the miner",
         decisionId: null,
@@ -219,7 +223,7 @@ describe("the Slack app", () => {
 
   describe("when the process died between posting to IT and storing the post", () => {
     /** Run the IT post job again, as a retry (attempt 2) after a crash would. */
-    const retryItPost = (requestId: string) => {
+    const retryItPost = async (requestId: string) => {
       const spec = h.bot.app.jobHandlers[JOB.itRequest] as { run: JobHandler };
       const job = h.bot.store.db.sqlite
         .prepare("SELECT id FROM jobs WHERE idempotency_key = ? ORDER BY id DESC")
@@ -228,7 +232,7 @@ describe("the Slack app", () => {
         signal: new AbortController().signal,
         attempt: 2,
         maxAttempts: 5,
-        job: openQueue(h.bot.store.db).get(job.id)!,
+        job: (await openQueue(h.bot.store.db).get(job.id))!,
       } satisfies JobContext;
       return spec.run({ requestId }, ctx);
     };
@@ -252,7 +256,7 @@ describe("the Slack app", () => {
       forgetPost(requestId);
       await retryItPost(requestId);
       expect(itPostsOf("team/crashed")).toHaveLength(1);
-      expect(h.bot.store.getRequest(requestId)?.itMessage).toEqual({
+      expect((await h.bot.store.getRequest(requestId))?.itMessage).toEqual({
         channel: IT_CHANNEL,
         ts: post.response?.ts,
       });
@@ -270,7 +274,7 @@ describe("the Slack app", () => {
       await retryItPost(requestId);
       const posts = itPostsOf("team/no-scope");
       expect(posts).toHaveLength(2);
-      expect(h.bot.store.getRequest(requestId)?.itMessage?.ts).toBe(posts[1]!.response?.ts);
+      expect((await h.bot.store.getRequest(requestId))?.itMessage?.ts).toBe(posts[1]!.response?.ts);
     });
 
     it("retries later, without posting, when Slack cannot answer the look-up now", async () => {
@@ -326,7 +330,7 @@ describe("the Slack app", () => {
         "the update after the failure",
       );
       expect(h.fake.calls.filter((c) => c.method === "chat.update").length).toBeGreaterThanOrEqual(2);
-      expect(h.bot.app.metrics.render()).toMatch(
+      expect(await h.bot.app.metrics.render()).toMatch(
         /image_check_slack_api_errors_total\{error="ratelimited",method="chat.postMessage"\} 1/,
       );
     });
@@ -400,7 +404,7 @@ describe("the Slack app", () => {
         userId: "UBOSS",
         view: { id: "VHOME", type: "home" },
       });
-      expect(h.bot.store.getRequest(requestId)?.status).toBe("approved");
+      expect((await h.bot.store.getRequest(requestId))?.status).toBe("approved");
       await h.fake.until(
         () =>
           h.fake
@@ -435,7 +439,7 @@ describe("the Slack app", () => {
 });
 
 describe("the Slack app's configuration", () => {
-  it("names every missing or wrong variable, one line each", () => {
+  it("names every missing or wrong variable, one line each", async () => {
     const store = openStore(":memory:");
     try {
       const config = loadConfig({
@@ -471,7 +475,7 @@ describe("the Slack app's configuration", () => {
         }),
       ).toThrow(/^SLACK_SIGNING_SECRET: /);
     } finally {
-      store.close();
+      await store.close();
     }
   });
 
@@ -523,7 +527,7 @@ describe("the Slack app's configuration", () => {
         problems: ["SLACK_BOT_TOKEN: Slack refused the token (invalid_auth)"],
       });
     } finally {
-      store.close();
+      await store.close();
       await fake.close();
     }
   });

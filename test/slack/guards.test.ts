@@ -41,7 +41,7 @@ describe("the Slack app's guards", () => {
     ])("refuses %s with an ephemeral note and changes nothing", async (_who, userId, note) => {
       const { requestId } = await requestToIt(h, `team/refuse-${userId.toLowerCase()}:1`, "UBOSS");
       await h.bot.idle();
-      const auditBefore = h.bot.store.audit(requestId).length;
+      const auditBefore = (await h.bot.store.audit(requestId)).length;
       const updatesBefore = h.fake.ok("chat.update").length;
       for (const action of ["image_check.approve", "image_check.reject"]) {
         const { reply, note: answer } = await clickAndNote(h, action, requestId, userId);
@@ -50,8 +50,8 @@ describe("the Slack app's guards", () => {
         expect(JSON.stringify(answer.body)).toContain(note);
       }
       await h.bot.idle();
-      expect(h.bot.store.getRequest(requestId)?.status).toBe("pending");
-      expect(h.bot.store.audit(requestId)).toHaveLength(auditBefore);
+      expect((await h.bot.store.getRequest(requestId))?.status).toBe("pending");
+      expect(await h.bot.store.audit(requestId)).toHaveLength(auditBefore);
       expect(h.fake.ok("chat.update")).toHaveLength(updatesBefore);
       expect(h.fake.ok("views.open").filter((c) => JSON.stringify(c.body).includes(requestId))).toHaveLength(
         0,
@@ -73,10 +73,9 @@ describe("the Slack app's guards", () => {
         ),
       );
       expect(replies.map((r) => r.status)).toEqual([200, 200, 200]);
-      const digest = h.bot.store.getRequest(requestId)!.digest!;
-      const decisions = h.bot.store.listDecisions(
-        { repository: "docker.io/team/double-click", digest },
-        new Date(),
+      const digest = (await h.bot.store.getRequest(requestId))!.digest!;
+      const decisions = (
+        await h.bot.store.listDecisions({ repository: "docker.io/team/double-click", digest }, new Date())
       ).items;
       expect(decisions).toHaveLength(1);
       await h.fake.until(
@@ -108,11 +107,13 @@ describe("the Slack app's guards", () => {
         }),
       ]);
       expect([approve.status, reject.status]).toEqual([200, 200]);
-      const request = h.bot.store.getRequest(requestId)!;
+      const request = (await h.bot.store.getRequest(requestId))!;
       expect(["approved", "rejected"]).toContain(request.status);
-      const decisions = h.bot.store.listDecisions(
-        { repository: "docker.io/team/race", digest: request.digest! },
-        new Date(),
+      const decisions = (
+        await h.bot.store.listDecisions(
+          { repository: "docker.io/team/race", digest: request.digest! },
+          new Date(),
+        )
       ).items;
       expect(decisions).toHaveLength(1);
     });
@@ -128,7 +129,7 @@ describe("the Slack app's guards", () => {
       await h.bot.idle();
       const options = optionsAt();
       const before = {
-        pending: h.bot.store.pendingRequests({ limit: 500 }).items.length,
+        pending: (await h.bot.store.pendingRequests({ limit: 500 })).items.length,
         calls: h.fake.calls.length,
       };
       const body = slashCommandBody({
@@ -150,8 +151,10 @@ describe("the Slack app's guards", () => {
       );
       expect(click.status).toBe(401);
       await h.bot.idle();
-      expect(h.bot.store.pendingRequests({ limit: 500 }).items).toHaveLength(before.pending);
-      expect(h.bot.store.statusOf("docker.io/team/forged", { tag: "1" }, new Date()).request).toBeNull();
+      expect((await h.bot.store.pendingRequests({ limit: 500 })).items).toHaveLength(before.pending);
+      expect(
+        (await h.bot.store.statusOf("docker.io/team/forged", { tag: "1" }, new Date())).request,
+      ).toBeNull();
       expect(h.fake.calls).toHaveLength(before.calls);
     });
   });
@@ -183,7 +186,8 @@ describe("the Slack app's guards", () => {
       expect(json).toContain("ECONNREFUSED");
       expect(json).not.toContain("image_check.approve");
       assertInert(answer.body);
-      const request = h.bot.store.statusOf("docker.io/team/unreachable", { tag: "1" }, new Date()).request!;
+      const request = (await h.bot.store.statusOf("docker.io/team/unreachable", { tag: "1" }, new Date()))
+        .request!;
       expect(request.status).toBe("failed");
       expect(request.verdict).not.toBe("pass");
       await h.bot.idle();
@@ -193,7 +197,7 @@ describe("the Slack app's guards", () => {
 
       const { note } = await clickAndNote(h, "image_check.approve", request.id, "UAPPROVER");
       expect(JSON.stringify(note.body)).toContain("cannot be decided");
-      expect(h.bot.store.getRequest(request.id)?.status).toBe("failed");
+      expect((await h.bot.store.getRequest(request.id))?.status).toBe("failed");
     });
 
     it("tells the requester when the check itself could not run", async () => {
@@ -220,9 +224,9 @@ describe("the Slack app's guards", () => {
         responseUrl: h.fake.responseUrl(),
       });
       await clickAndNote(h, "image_check.approve", c.requestId, "UOUTSIDER");
-      expect(h.bot.store.getRequest(a.requestId)?.status).toBe("approved");
-      expect(h.bot.store.getRequest(b.requestId)?.status).toBe("approved");
-      expect(h.bot.store.getRequest(c.requestId)?.status).toBe("pending");
+      expect((await h.bot.store.getRequest(a.requestId))?.status).toBe("approved");
+      expect((await h.bot.store.getRequest(b.requestId))?.status).toBe("approved");
+      expect((await h.bot.store.getRequest(c.requestId))?.status).toBe("pending");
       // One look-up in the whole file: the refusals above already cached the group.
       const lookups = h.fake.ok("usergroups.users.list");
       expect(lookups).toHaveLength(1);

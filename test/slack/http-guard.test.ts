@@ -24,7 +24,7 @@ describe("timestampAcceptable", () => {
     ["empty", "", false],
     ["absent", undefined, false],
     ["repeated", [String(NOW), String(NOW)], false],
-  ])("when the header is %s (%j), accepts it: %s", (_what, header, ok) => {
+  ])("when the header is %s (%j), accepts it: %s", async (_what, header, ok) => {
     expect(timestampAcceptable(header, NOW)).toBe(ok);
   });
 });
@@ -45,7 +45,7 @@ describe("bodyAcceptable", () => {
     ["a form whose payload is null", form, "payload=null", false],
     ["a form whose payload is an array", form, "payload=%5B%5D", false],
     ["a form whose payload is not JSON", form, "payload=%7B", false],
-  ])("when the body is %s (%s, %j), accepts it: %s", (_what, type, body, ok) => {
+  ])("when the body is %s (%s, %j), accepts it: %s", async (_what, type, body, ok) => {
     expect(bodyAcceptable(Buffer.from(body), type)).toBe(ok);
   });
 });
@@ -104,7 +104,7 @@ describe("the Slack app's HTTP endpoint, in front of Bolt", () => {
       });
       expect(reply.status).toBe(401);
       await h.bot.idle();
-      expect(h.bot.store.statusOf(`docker.io/${repo}`, { tag: "1" }, new Date()).request).toBeNull();
+      expect((await h.bot.store.statusOf(`docker.io/${repo}`, { tag: "1" }, new Date())).request).toBeNull();
       expect(h.fake.calls).toHaveLength(calls);
     });
   });

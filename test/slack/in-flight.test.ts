@@ -56,7 +56,9 @@ describe("the slash command, under limits.perUserInFlight", () => {
       expect(text).toContain("limits.perUserInFlight");
       expect(text).toContain("Nothing was recorded");
       expect(requestsBy("UBUSY")).toBe(2);
-      expect(h.bot.store.statusOf("docker.io/team/slow-c", { tag: "1" }, new Date()).request).toBeNull();
+      expect(
+        (await h.bot.store.statusOf("docker.io/team/slow-c", { tag: "1" }, new Date())).request,
+      ).toBeNull();
       expect(h.bot.store.db.sqlite.prepare("SELECT count(*) AS n FROM jobs").get()).toEqual({
         n: jobsBefore,
       });

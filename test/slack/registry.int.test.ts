@@ -79,7 +79,11 @@ describe("the Slack app with the registry pipeline behind it", () => {
         userId: "UAPPROVER",
         responseUrl: h.fake.responseUrl(),
       });
-      const decision = h.bot.store.currentDecision(`${testbed.open.host}/${repo}`, pushed.digest, new Date());
+      const decision = await h.bot.store.currentDecision(
+        `${testbed.open.host}/${repo}`,
+        pushed.digest,
+        new Date(),
+      );
       expect(decision).toMatchObject({ decision: "approved", decidedBy: "UAPPROVER", digest: pushed.digest });
       await h.fake.until(
         () => h.fake.ok("chat.update").find((c) => JSON.stringify(c.body).includes(requestId)),
@@ -101,7 +105,7 @@ describe("the Slack app with the registry pipeline behind it", () => {
       expect(buttonsOf(answer.body)).toEqual([]);
       assertInert(answer.body);
       const [name, tag] = reference.split(/:(?=[^:]*$)/) as [string, string];
-      const request = h.bot.store.statusOf(name, { tag }, new Date()).request!;
+      const request = (await h.bot.store.statusOf(name, { tag }, new Date())).request!;
       expect(request.status).toBe("failed");
       expect(request.verdict).not.toBe("pass");
       await h.bot.idle();

@@ -103,12 +103,12 @@ describe("image-check serve", () => {
       // The store was closed cleanly and still holds the request and its check, queued again.
       const store = openStore(env.IMAGE_CHECK_DB!);
       try {
-        const request = store.statusOf("docker.io/team/slow", { tag: "1" }, new Date()).request!;
+        const request = (await store.statusOf("docker.io/team/slow", { tag: "1" }, new Date())).request!;
         expect(request.status).toBe("checking");
         const jobs = store.db.sqlite.prepare("select kind, status from jobs where kind = 'check'").all();
         expect(jobs).toEqual([{ kind: "check", status: "queued" }]);
       } finally {
-        store.close();
+        await store.close();
       }
 
       const second = await startServe(env);

@@ -45,7 +45,7 @@ describe("the Slack app in Socket Mode", () => {
         responseUrl: h.fake.responseUrl(),
       }),
     );
-    expect(h.bot.store.getRequest(requestId)?.status).toBe("approved");
+    expect((await h.bot.store.getRequest(requestId))?.status).toBe("approved");
     await h.fake.until(
       () => h.fake.ok("chat.update").find((c) => JSON.stringify(c.body).includes(requestId)),
       "the IT update",

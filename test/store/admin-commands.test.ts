@@ -1,8 +1,9 @@
 // `image-check migrate` and `image-check backup` (the store's admin commands).
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { main } from "../../src/cli/main.js";
+import type { RequestRecord } from "../../src/store/api.js";
 import { openDb, pendingMigrations } from "../../src/store/db.js";
 import { openStore } from "../../src/store/service.js";
 import { firstMigrationOnly } from "./migrations-support.js";
@@ -55,20 +56,23 @@ describe("image-check backup", () => {
     const dir = tempDir();
     const path = join(dir, "live.db");
     const live = openStore(path);
-    const req = checkedRequest(live, { repository: "docker.io/library/backup" });
-    live.decide({
-      requestId: req.id,
-      decision: "approved",
-      decidedBy: "U_IT",
-      isApprover: true,
-      now: new Date(),
-      expireDays: 90,
+    let req: RequestRecord;
+    beforeAll(async () => {
+      req = await checkedRequest(live, { repository: "docker.io/library/backup" });
+      await live.decide({
+        requestId: req.id,
+        decision: "approved",
+        decidedBy: "U_IT",
+        isApprover: true,
+        now: new Date(),
+        expireDays: 90,
+      });
     });
 
     it("writes a copy that opens as a store with the data", async () => {
       const target = join(dir, "copy.db");
       const { code } = await run(path, dir, "backup", target);
-      live.createRequest(
+      await live.createRequest(
         {
           reference: "after",
           repository: "docker.io/library/after",
@@ -80,11 +84,11 @@ describe("image-check backup", () => {
       );
       expect(code).toBe(0);
       const copy = openStore(target, { readonly: true });
-      expect(copy.getRequest(req.id)?.status).toBe("approved");
-      expect(copy.history("docker.io/library/backup", {}, new Date()).items).toHaveLength(1);
-      expect(copy.history("docker.io/library/after", {}, new Date()).items).toHaveLength(0);
-      copy.close();
-      live.close();
+      expect((await copy.getRequest(req.id))?.status).toBe("approved");
+      expect((await copy.history("docker.io/library/backup", {}, new Date())).items).toHaveLength(1);
+      expect((await copy.history("docker.io/library/after", {}, new Date())).items).toHaveLength(0);
+      await copy.close();
+      await live.close();
     });
 
     it("refuses to overwrite an existing file without --force, and replaces it with --force", async () => {
@@ -95,8 +99,8 @@ describe("image-check backup", () => {
       const forced = await run(path, dir, "backup", target, "--force");
       expect(forced.code).toBe(0);
       const copy = openStore(target, { readonly: true });
-      expect(copy.getRequest(req.id)).not.toBeNull();
-      copy.close();
+      expect(await copy.getRequest(req.id)).not.toBeNull();
+      await copy.close();
     });
   });
 

@@ -20,7 +20,7 @@ function reportAs(reference: string, image: Partial<Report["image"]>, verdict: R
 }
 
 describe("recordCliReport", () => {
-  describe("when the check does not pass", () => {
+  describe("when the check does not pass", async () => {
     // Its own store, so nothing else shares the repository.
     const store = freshStore();
     const report = makeReport({
@@ -29,30 +29,30 @@ describe("recordCliReport", () => {
       digest: digest("clitool-2.1"),
       verdict: "review",
     });
-    const first = store.recordCliReport(report, T0, AUTO);
+    const first = await store.recordCliReport(report, T0, AUTO);
 
-    it("makes the report visible to a status query by tag", () => {
-      const status = store.statusOf("docker.io/library/clitool", { tag: "2.1" }, T0);
+    it("makes the report visible to a status query by tag", async () => {
+      const status = await store.statusOf("docker.io/library/clitool", { tag: "2.1" }, T0);
       expect(status.report).toEqual(report);
       expect(status.request).toBeNull();
     });
 
-    it("records what the tag resolved to", () => {
-      expect(store.lastKnownDigest("docker.io/library/clitool", "2.1")).toBe(digest("clitool-2.1"));
+    it("records what the tag resolved to", async () => {
+      expect(await store.lastKnownDigest("docker.io/library/clitool", "2.1")).toBe(digest("clitool-2.1"));
     });
 
-    it("records no request: IT was not asked, and nothing waits for them", () => {
+    it("records no request: IT was not asked, and nothing waits for them", async () => {
       expect(first).toEqual({ reportId: expect.stringMatching(/^rep_/), request: null, decision: null });
-      expect(store.pendingRequests({}).items).toEqual([]);
-      expect(store.listDecisions({}, T0).items).toEqual([]);
+      expect((await store.pendingRequests({})).items).toEqual([]);
+      expect((await store.listDecisions({}, T0)).items).toEqual([]);
     });
 
-    it("stores the same report once", () => {
-      expect(store.recordCliReport(report, T0, AUTO).reportId).toBe(first.reportId);
+    it("stores the same report once", async () => {
+      expect((await store.recordCliReport(report, T0, AUTO)).reportId).toBe(first.reportId);
       expect(reportCount(store)).toBe(1);
     });
 
-    it("names the CLI user in the audit log", () => {
+    it("names the CLI user in the audit log", async () => {
       const rows = store.db.sqlite
         .prepare("SELECT actor, action FROM audit_log WHERE action = 'report.recorded'")
         .all();
@@ -63,7 +63,7 @@ describe("recordCliReport", () => {
     });
   });
 
-  describe("when the check passes and the policy approves passes", () => {
+  describe("when the check passes and the policy approves passes", async () => {
     const store = freshStore();
     const d = digest("tool-3.0");
     const report = makeReport({
@@ -72,9 +72,9 @@ describe("recordCliReport", () => {
       digest: d,
       verdict: "pass",
     });
-    const out = store.recordCliReport(report, T0, AUTO);
+    const out = await store.recordCliReport(report, T0, AUTO);
 
-    it("records a CLI request approved by the policy, with the policy's expiry", () => {
+    it("records a CLI request approved by the policy, with the policy's expiry", async () => {
       expect(out.request).toMatchObject({
         source: "cli",
         requestedBy: "cli:alice",
@@ -96,57 +96,63 @@ describe("recordCliReport", () => {
       });
     });
 
-    it("shows the approval to `decisions` and to a status query", () => {
-      expect(store.listDecisions({ repository: "docker.io/library/tool" }, T0).items).toEqual([out.decision]);
-      const status = store.statusOf("docker.io/library/tool", { tag: "3.0" }, T0);
+    it("shows the approval to `decisions` and to a status query", async () => {
+      expect((await store.listDecisions({ repository: "docker.io/library/tool" }, T0)).items).toEqual([
+        out.decision,
+      ]);
+      const status = await store.statusOf("docker.io/library/tool", { tag: "3.0" }, T0);
       expect(status.decision?.id).toBe(out.decision?.id);
       expect(status.request?.id).toBe(out.request?.id);
     });
 
-    it("does not approve again, or extend the approval, while it is in force", () => {
-      const again = store.recordCliReport(report, daysAfter(1), AUTO);
+    it("does not approve again, or extend the approval, while it is in force", async () => {
+      const again = await store.recordCliReport(report, daysAfter(1), AUTO);
       expect(again).toEqual({ reportId: out.reportId, request: null, decision: null });
       expect(decisionCount(store)).toBe(1);
     });
 
-    it("approves again once the approval expired", () => {
+    it("approves again once the approval expired", async () => {
       const later = daysAfter(31);
-      const renewed = store.recordCliReport({ ...report, checkedAt: later.toISOString() }, later, AUTO);
+      const renewed = await store.recordCliReport({ ...report, checkedAt: later.toISOString() }, later, AUTO);
       expect(renewed.decision).toMatchObject({ decidedBy: "policy", status: "approved" });
       expect(decisionCount(store)).toBe(2);
     });
   });
 
   describe("when a Slack request comes for a digest a CLI run approved by its own policy", () => {
-    it("is not covered by that approval: the policy in force judges it", () => {
+    it("is not covered by that approval: the policy in force judges it", async () => {
       const store = freshStore();
       const d = digest("lax-1.0");
-      const cli = store.recordCliReport(
+      const cli = await store.recordCliReport(
         makeReport({ repository: "docker.io/library/lax", tag: "1.0", digest: d, verdict: "pass" }),
         T0,
         AUTO,
       );
       expect(cli.decision?.decidedBy).toBe("policy");
       // Under serve's policy the same image needs review.
-      const asked = checkedRequest(store, {
+      const asked = await checkedRequest(store, {
         repository: "docker.io/library/lax",
         tag: "1.0",
         digest: d,
         verdict: "review",
       });
-      expect(() => store.coverByDecision(asked.id, cli.decision!.id, T0)).toThrow(
+      await expect(async () => await store.coverByDecision(asked.id, cli.decision!.id, T0)).rejects.toThrow(
         expect.objectContaining({ code: "NOT_DECIDABLE" }),
       );
-      expect(store.getRequest(asked.id, T0)?.status).toBe("pending");
+      expect((await store.getRequest(asked.id, T0))?.status).toBe("pending");
     });
   });
 
   describe("when the check passes but a person rejected that digest", () => {
-    it("lets the rejection stand and records no request", () => {
+    it("lets the rejection stand and records no request", async () => {
       const store = freshStore();
       const d = digest("legacy-1.0");
-      const asked = checkedRequest(store, { repository: "docker.io/library/legacy", tag: "1.0", digest: d });
-      const rejection = store.decide({
+      const asked = await checkedRequest(store, {
+        repository: "docker.io/library/legacy",
+        tag: "1.0",
+        digest: d,
+      });
+      const rejection = await store.decide({
         requestId: asked.id,
         decision: "rejected",
         decidedBy: "U_IT",
@@ -160,24 +166,24 @@ describe("recordCliReport", () => {
         digest: d,
         verdict: "pass",
       });
-      const out = store.recordCliReport(report, daysAfter(1), AUTO);
+      const out = await store.recordCliReport(report, daysAfter(1), AUTO);
       expect(out.request).toBeNull();
-      expect(store.currentDecision("docker.io/library/legacy", d, daysAfter(1))).toEqual(rejection);
+      expect(await store.currentDecision("docker.io/library/legacy", d, daysAfter(1))).toEqual(rejection);
       expect(decisionCount(store)).toBe(1);
     });
   });
 
   describe("when the policy does not approve passes", () => {
-    it("records the report only", () => {
+    it("records the report only", async () => {
       const store = freshStore();
       const report = makeReport({ repository: "docker.io/library/quiet", verdict: "pass" });
-      const out = store.recordCliReport(report, T0, {
+      const out = await store.recordCliReport(report, T0, {
         requestedBy: "cli:bob",
         approvals: { autoApprovePass: false, expireDays: 30 },
       });
       expect(out.request).toBeNull();
       expect(decisionCount(store)).toBe(0);
-      expect(store.pendingRequests({}).items).toEqual([]);
+      expect((await store.pendingRequests({})).items).toEqual([]);
     });
   });
 
@@ -211,16 +217,16 @@ describe("recordCliReport", () => {
       },
     ];
     for (const c of cases) {
-      it(c.name, () => {
+      it(c.name, async () => {
         const store = freshStore();
-        store.recordCliReport(c.report, T0, AUTO);
-        expect(store.lastKnownDigest("docker.io/library/app", c.tag)).toBe(c.expected);
+        await store.recordCliReport(c.report, T0, AUTO);
+        expect(await store.lastKnownDigest("docker.io/library/app", c.tag)).toBe(c.expected);
       });
     }
 
-    it("a digest alone: nothing", () => {
+    it("a digest alone: nothing", async () => {
       const store = freshStore();
-      store.recordCliReport(reportAs(`app@${OLD}`, { tag: undefined, digest: OLD }), T0, AUTO);
+      await store.recordCliReport(reportAs(`app@${OLD}`, { tag: undefined, digest: OLD }), T0, AUTO);
       const n = store.db.sqlite.prepare("SELECT COUNT(*) AS n FROM tag_observations").get();
       expect(n).toEqual({ n: 0 });
     });

@@ -24,7 +24,7 @@ const seenByOther = (action: string) =>
 /** A committer whose flush the test triggers, and how many flushes were asked for. */
 function manual(maxGroup?: number) {
   const flushes: (() => void)[] = [];
-  const commit = groupCommit(db.sqlite, { maxGroup, schedule: (flush) => flushes.push(flush) });
+  const commit = groupCommit(db, { maxGroup, schedule: (flush) => flushes.push(flush) });
   return { commit, flushes };
 }
 

@@ -8,11 +8,11 @@ import { digest, T0, tempDir } from "./support.js";
 const BEFORE_MOVE = join(import.meta.dirname, "fixtures", "migrations-before-move");
 
 describe("the SQLite migrations folder", () => {
-  it("ships under migrations/sqlite", () => {
+  it("ships under migrations/sqlite", async () => {
     expect(migrationsFolder()).toMatch(/[/\\]migrations[/\\]sqlite$/);
   });
 
-  describe("when a store made with the migrations of the old layout is opened by the new code", () => {
+  describe("when a store made with the migrations of the old layout is opened by the new code", async () => {
     const path = join(tempDir(), "before-move.db");
     const old = openDb(path, { migrationsFolder: BEFORE_MOVE });
     const at = T0.toISOString();
@@ -33,23 +33,23 @@ describe("the SQLite migrations folder", () => {
     const db = openDb(path);
     const appliedAfter = db.sqlite.prepare("SELECT id, hash, created_at FROM __drizzle_migrations").all();
     const store = createStore(db);
-    const request = store.getRequest("req_bbbbbbbbbbbbbbbb");
-    const trail = store.audit("req_bbbbbbbbbbbbbbbb");
+    const request = await store.getRequest("req_bbbbbbbbbbbbbbbb");
+    const trail = await store.audit("req_bbbbbbbbbbbbbbbb");
     const pendingNow = pendingMigrations(db.sqlite);
     db.close();
 
-    it("finds nothing to apply", () => {
+    it("finds nothing to apply", async () => {
       expect(pendingNow).toBe(0);
     });
 
-    it("re-applies nothing: it only adds the migrations written after the move", () => {
+    it("re-applies nothing: it only adds the migrations written after the move", async () => {
       const added = readJournal(migrationsFolder()).length - readJournal(BEFORE_MOVE).length;
       expect(appliedBefore.length).toBe(readJournal(BEFORE_MOVE).length);
       expect(appliedAfter.slice(0, appliedBefore.length)).toEqual(appliedBefore);
       expect(appliedAfter.length).toBe(appliedBefore.length + added);
     });
 
-    it("keeps the data", () => {
+    it("keeps the data", async () => {
       expect(request).toMatchObject({ id: "req_bbbbbbbbbbbbbbbb", status: "pending", requestedBy: "U_OLD" });
       expect(trail.map((e) => e.action)).toEqual(["request.created"]);
     });

@@ -6,7 +6,7 @@ import { firstMigrationOnly } from "./migrations-support.js";
 import { daysAfter, digest, T0, tempDir } from "./support.js";
 
 describe("migrations", () => {
-  it("ship at least two, so an upgrade path is exercised", () => {
+  it("ship at least two, so an upgrade path is exercised", async () => {
     expect(readJournal(migrationsFolder()).length).toBeGreaterThanOrEqual(2);
   });
 
@@ -40,45 +40,45 @@ describe("migrations", () => {
 
     const db = openDb(path);
     const store = createStore(db);
-    afterAll(() => store.close());
+    afterAll(async () => await store.close());
 
-    it("had migrations pending", () => {
+    it("had migrations pending", async () => {
       expect(pendingBefore).toBe(readJournal(migrationsFolder()).length - 1);
     });
 
-    it("applies every later migration", () => {
+    it("applies every later migration", async () => {
       expect(pendingMigrations(db.sqlite)).toBe(0);
     });
 
-    it("keeps the old decision, readable through the service", () => {
-      expect(store.currentDecision("docker.io/library/redis", digest("redis-7"), T0)).toMatchObject({
+    it("keeps the old decision, readable through the service", async () => {
+      expect(await store.currentDecision("docker.io/library/redis", digest("redis-7"), T0)).toMatchObject({
         requestId: "req_aaaaaaaaaaaaaaaa",
         decidedBy: "U_IT",
         status: "approved",
       });
     });
 
-    it("keeps the old request and audit trail", () => {
-      expect(store.getRequest("req_aaaaaaaaaaaaaaaa", T0)).toMatchObject({
+    it("keeps the old request and audit trail", async () => {
+      expect(await store.getRequest("req_aaaaaaaaaaaaaaaa", T0)).toMatchObject({
         status: "approved",
         requestedBy: "U_OLD",
       });
-      expect(store.audit("req_aaaaaaaaaaaaaaaa").map((e) => e.action)).toEqual(["decision.approved"]);
+      expect((await store.audit("req_aaaaaaaaaaaaaaaa")).map((e) => e.action)).toEqual(["decision.approved"]);
     });
 
-    it("adds what the later migrations bring: the append-only audit log and the job queue", () => {
+    it("adds what the later migrations bring: the append-only audit log and the job queue", async () => {
       expect(() => db.sqlite.prepare("DELETE FROM audit_log").run()).toThrow();
       expect(db.sqlite.prepare("SELECT COUNT(*) AS n FROM jobs").get()).toEqual({ n: 0 });
-      expect(store.requestsOfJob(1)).toEqual([]);
+      expect(await store.requestsOfJob(1)).toEqual([]);
     });
 
-    it("links each decided request to its own decision", () => {
-      const decision = store.currentDecision("docker.io/library/redis", digest("redis-7"), T0)!;
-      expect(store.getRequest("req_aaaaaaaaaaaaaaaa", T0)?.decisionId).toBe(decision.id);
+    it("links each decided request to its own decision", async () => {
+      const decision = (await store.currentDecision("docker.io/library/redis", digest("redis-7"), T0))!;
+      expect((await store.getRequest("req_aaaaaaaaaaaaaaaa", T0))?.decisionId).toBe(decision.id);
     });
 
-    it("works for new writes after the upgrade", () => {
-      const req = store.createRequest(
+    it("works for new writes after the upgrade", async () => {
+      const req = await store.createRequest(
         {
           reference: "redis:8",
           repository: "docker.io/library/redis",
@@ -88,7 +88,7 @@ describe("migrations", () => {
         },
         T0,
       );
-      expect(store.getRequest(req.id)?.status).toBe("checking");
+      expect((await store.getRequest(req.id))?.status).toBe("checking");
     });
   });
 });

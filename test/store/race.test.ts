@@ -2,7 +2,8 @@ import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { join } from "node:path";
 import { createInterface, type Interface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RequestRecord } from "../../src/store/api.js";
 import { openStore } from "../../src/store/service.js";
 import { checkedRequest, tempDir } from "./support.js";
 
@@ -40,15 +41,17 @@ function startDecider(dbPath: string, decidedBy: string, decision: string): Deci
 describe("two processes deciding the same request at once", () => {
   const dbPath = join(tempDir(), "race.db");
   const store = openStore(dbPath);
-  const requests = Array.from({ length: ROUNDS }, (_, i) =>
-    checkedRequest(store, { repository: `docker.io/library/race${i}` }),
-  );
+  const requests: RequestRecord[] = [];
+  beforeAll(async () => {
+    for (let i = 0; i < ROUNDS; i++)
+      requests.push(await checkedRequest(store, { repository: `docker.io/library/race${i}` }));
+  });
   const a = startDecider(dbPath, "U_APPROVER_A", "approved");
   const b = startDecider(dbPath, "U_APPROVER_B", "rejected");
-  afterAll(() => {
+  afterAll(async () => {
     a.child.kill();
     b.child.kill();
-    store.close();
+    await store.close();
   });
 
   it("store exactly one decision and refuse the other with ALREADY_DECIDED, every round", async () => {
@@ -71,7 +74,7 @@ describe("two processes deciding the same request at once", () => {
         .prepare("SELECT COUNT(*) AS n FROM decisions WHERE request_id = ?")
         .get(req.id);
       expect(rows).toEqual({ n: 1 });
-      const audit = store.audit(req.id).filter((e) => e.action.startsWith("decision."));
+      const audit = (await store.audit(req.id)).filter((e) => e.action.startsWith("decision."));
       expect(audit).toHaveLength(1);
     }
     a.child.stdin.end();

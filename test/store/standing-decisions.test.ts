@@ -6,9 +6,9 @@ import { checkedRequest, daysAfter, digest, freshStore, makeReport, T0 } from ".
 
 const IT = "U_IT";
 
-function codeOf(fn: () => unknown): string | undefined {
+async function codeOf(fn: () => unknown): Promise<string | undefined> {
   try {
-    fn();
+    await fn();
   } catch (err) {
     expect(err).toBeInstanceOf(StoreError);
     return (err as StoreError).code;
@@ -28,11 +28,15 @@ const SAME_MANIFEST: [string, string][] = [
 ];
 
 describe("a person's decision on a digest", () => {
-  describe("when a digest was rejected under one name", () => {
+  describe("when a digest was rejected under one name", async () => {
     const store = freshStore();
     const d = digest("plain-1.0");
-    const asked = checkedRequest(store, { repository: "127.0.0.1:5000/test/plain", tag: "1.0", digest: d });
-    const rejection = store.decide({
+    const asked = await checkedRequest(store, {
+      repository: "127.0.0.1:5000/test/plain",
+      tag: "1.0",
+      digest: d,
+    });
+    const rejection = await store.decide({
       requestId: asked.id,
       decision: "rejected",
       decidedBy: IT,
@@ -43,9 +47,9 @@ describe("a person's decision on a digest", () => {
     });
 
     for (const [name, repository] of SAME_MANIFEST) {
-      describe(`and asked for again under ${name}`, () => {
+      describe(`and asked for again under ${name}`, async () => {
         const later = daysAfter(1);
-        const again = checkedRequest(store, {
+        const again = await checkedRequest(store, {
           repository,
           tag: "9.9",
           digest: d,
@@ -54,14 +58,18 @@ describe("a person's decision on a digest", () => {
           now: later,
         });
 
-        it("is the digest's standing decision", () => {
-          expect(store.standingDecision(d, later)).toEqual(rejection);
-          expect(store.currentDecision(repository, d, later)).toEqual(rejection);
+        it("is the digest's standing decision", async () => {
+          expect(await store.standingDecision(d, later)).toEqual(rejection);
+          expect(await store.currentDecision(repository, d, later)).toEqual(rejection);
         });
 
-        it("is never approved by the policy, even when it passes", () => {
-          expect(codeOf(() => store.autoApprove(again.id, later, 90))).toBe("NOT_DECIDABLE");
-          expect(store.settle(again.id, later, { autoApprovePass: true, expireDays: 90 })).toMatchObject({
+        it("is never approved by the policy, even when it passes", async () => {
+          expect(await codeOf(async () => await store.autoApprove(again.id, later, 90))).toBe(
+            "NOT_DECIDABLE",
+          );
+          expect(
+            await store.settle(again.id, later, { autoApprovePass: true, expireDays: 90 }),
+          ).toMatchObject({
             status: "rejected",
             decisionId: rejection.id,
           });
@@ -69,14 +77,14 @@ describe("a person's decision on a digest", () => {
       });
     }
 
-    it("is not overridden by a CLI run's pass under another name", () => {
+    it("is not overridden by a CLI run's pass under another name", async () => {
       const report = makeReport({
         repository: "127.0.0.1:5000/test/plaincopy",
         tag: "9.9",
         digest: d,
         verdict: "pass",
       });
-      const out = store.recordCliReport(
+      const out = await store.recordCliReport(
         { ...report, reference: "0x7f.1:5000/test/plaincopy:9.9" },
         daysAfter(2),
         {
@@ -85,20 +93,20 @@ describe("a person's decision on a digest", () => {
         },
       );
       expect(out.request).toBeNull();
-      expect(store.listDecisions({ digest: d }, daysAfter(2)).items).toEqual([rejection]);
+      expect((await store.listDecisions({ digest: d }, daysAfter(2))).items).toEqual([rejection]);
     });
   });
 
-  describe("when the requester made the decision in force (two-person rule)", () => {
+  describe("when the requester made the decision in force (two-person rule)", async () => {
     const store = freshStore();
     const d = digest("two-person");
-    const users = checkedRequest(store, {
+    const users = await checkedRequest(store, {
       repository: "docker.io/acme/app",
       tag: "1",
       digest: d,
       requestedBy: "U_USER",
     });
-    const approval = store.decide({
+    const approval = await store.decide({
       requestId: users.id,
       decision: "approved",
       decidedBy: "U_A",
@@ -106,7 +114,7 @@ describe("a person's decision on a digest", () => {
       now: T0,
       expireDays: 90,
     });
-    const own = checkedRequest(store, {
+    const own = await checkedRequest(store, {
       repository: "docker.io/acme/app",
       tag: "1",
       digest: d,
@@ -114,29 +122,31 @@ describe("a person's decision on a digest", () => {
       now: daysAfter(1),
     });
 
-    it("does not settle the approver's own request on their approval", () => {
-      expect(codeOf(() => store.coverByDecision(own.id, approval.id, daysAfter(1)))).toBe("NOT_DECIDABLE");
-      expect(store.settle(own.id, daysAfter(1))).toMatchObject({ status: "pending", decisionId: null });
-      expect(store.pendingRequests({}).items.map((r) => r.id)).toEqual([own.id]);
+    it("does not settle the approver's own request on their approval", async () => {
+      expect(await codeOf(async () => await store.coverByDecision(own.id, approval.id, daysAfter(1)))).toBe(
+        "NOT_DECIDABLE",
+      );
+      expect(await store.settle(own.id, daysAfter(1))).toMatchObject({ status: "pending", decisionId: null });
+      expect((await store.pendingRequests({})).items.map((r) => r.id)).toEqual([own.id]);
     });
 
-    it("still settles anyone else's request on it", () => {
-      const other = checkedRequest(store, {
+    it("still settles anyone else's request on it", async () => {
+      const other = await checkedRequest(store, {
         repository: "docker.io/acme/app",
         tag: "1",
         digest: d,
         requestedBy: "U_B",
         now: daysAfter(1),
       });
-      expect(store.settle(other.id, daysAfter(1))).toMatchObject({
+      expect(await store.settle(other.id, daysAfter(1))).toMatchObject({
         status: "approved",
         decisionId: approval.id,
       });
     });
 
-    it("leaves the approver's own request for another approver, never for themselves", () => {
-      const decide = (decidedBy: string) =>
-        store.decide({
+    it("leaves the approver's own request for another approver, never for themselves", async () => {
+      const decide = async (decidedBy: string) =>
+        await store.decide({
           requestId: own.id,
           decision: "approved",
           decidedBy,
@@ -144,14 +154,14 @@ describe("a person's decision on a digest", () => {
           now: daysAfter(1),
           expireDays: 90,
         });
-      expect(codeOf(() => decide("U_A"))).toBe("SELF_DECISION");
-      expect(decide("U_B")).toMatchObject({ decidedBy: "U_B", requestedBy: "U_A" });
+      expect(await codeOf(() => decide("U_A"))).toBe("SELF_DECISION");
+      expect(await decide("U_B")).toMatchObject({ decidedBy: "U_B", requestedBy: "U_A" });
     });
 
-    it("does not settle a rejecter's own request on their rejection, nor let the policy approve it", () => {
+    it("does not settle a rejecter's own request on their rejection, nor let the policy approve it", async () => {
       const e = digest("two-person-rejected");
-      const first = checkedRequest(store, { repository: "docker.io/acme/tool", tag: "1", digest: e });
-      store.decide({
+      const first = await checkedRequest(store, { repository: "docker.io/acme/tool", tag: "1", digest: e });
+      await store.decide({
         requestId: first.id,
         decision: "rejected",
         decidedBy: "U_A",
@@ -159,7 +169,7 @@ describe("a person's decision on a digest", () => {
         now: T0,
         expireDays: 90,
       });
-      const own = checkedRequest(store, {
+      const own = await checkedRequest(store, {
         repository: "docker.io/acme/tool",
         tag: "1",
         digest: e,
@@ -167,7 +177,9 @@ describe("a person's decision on a digest", () => {
         requestedBy: "U_A",
         now: daysAfter(1),
       });
-      expect(store.settle(own.id, daysAfter(1), { autoApprovePass: true, expireDays: 90 })).toMatchObject({
+      expect(
+        await store.settle(own.id, daysAfter(1), { autoApprovePass: true, expireDays: 90 }),
+      ).toMatchObject({
         status: "pending",
         decisionId: null,
       });
@@ -176,17 +188,17 @@ describe("a person's decision on a digest", () => {
 });
 
 describe("the store's keys", () => {
-  describe("when a request names its registry in another spelling", () => {
+  describe("when a request names its registry in another spelling", async () => {
     const store = freshStore();
-    const req = checkedRequest(store, { repository: "0X7F.1:5000/test/plain", tag: "1.0" });
+    const req = await checkedRequest(store, { repository: "0X7F.1:5000/test/plain", tag: "1.0" });
 
-    it("files it under the canonical repository", () => {
+    it("files it under the canonical repository", async () => {
       expect(req.repository).toBe("127.0.0.1:5000/test/plain");
     });
 
-    it("finds it by any spelling in status, history, decisions and tag observations", () => {
-      store.recordTagObservation("2130706433:5000/test/plain", "1.0", req.digest!, T0);
-      store.decide({
+    it("finds it by any spelling in status, history, decisions and tag observations", async () => {
+      await store.recordTagObservation("2130706433:5000/test/plain", "1.0", req.digest!, T0);
+      await store.decide({
         requestId: req.id,
         decision: "approved",
         decidedBy: IT,
@@ -199,15 +211,15 @@ describe("the store's keys", () => {
         "127.1:5000/test/plain",
         "[::ffff:7f00:1]:5000/test/plain",
       ]) {
-        expect(store.statusOf(name, { tag: "1.0" }, T0).request?.id).toBe(req.id);
-        expect(store.history(name, {}, T0).items).toHaveLength(1);
-        expect(store.listDecisions({ repository: name }, T0).items).toHaveLength(1);
-        expect(store.lastKnownDigest(name, "1.0")).toBe(req.digest);
+        expect((await store.statusOf(name, { tag: "1.0" }, T0)).request?.id).toBe(req.id);
+        expect((await store.history(name, {}, T0)).items).toHaveLength(1);
+        expect((await store.listDecisions({ repository: name }, T0)).items).toHaveLength(1);
+        expect(await store.lastKnownDigest(name, "1.0")).toBe(req.digest);
       }
     });
 
-    it("drops the default https port and folds Docker Hub's names", () => {
-      const hub = checkedRequest(store, {
+    it("drops the default https port and folds Docker Hub's names", async () => {
+      const hub = await checkedRequest(store, {
         repository: "registry.hub.docker.com:443/library/redis",
         tag: "7",
       });

@@ -23,7 +23,7 @@ export function minutesAfter(minutes: number, from: Date = T0): Date {
 }
 
 const dirs: string[] = [];
-afterAll(() => {
+afterAll(async () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
@@ -37,7 +37,7 @@ export function tempDir(): string {
 /** A store on a fresh database with every migration applied; closed after the test file. */
 export function freshStore(): OpenedStore {
   const store = openStore(join(tempDir(), "store.db"));
-  afterAll(() => store.close());
+  afterAll(async () => await store.close());
   return store;
 }
 
@@ -80,7 +80,7 @@ export function makeReport(opts: {
 }
 
 /** Create a request and attach its report: a request waiting for a decision (when the verdict is not pass). */
-export function checkedRequest(
+export async function checkedRequest(
   store: OpenedStore,
   opts: {
     repository?: string;
@@ -91,11 +91,11 @@ export function checkedRequest(
     reason?: string;
     now?: Date;
   } = {},
-): RequestRecord {
+): Promise<RequestRecord> {
   const repository = opts.repository ?? "docker.io/library/python";
   const tag = opts.tag ?? "3.12";
   const now = opts.now ?? T0;
-  const req = store.createRequest(
+  const req = await store.createRequest(
     {
       reference: `${repository}:${tag}`,
       repository,
@@ -114,7 +114,7 @@ export function checkedRequest(
     verdict: opts.verdict,
     checkedAt: now,
   });
-  return store.attachReport(req.id, report, now);
+  return await store.attachReport(req.id, report, now);
 }
 
 /** A CliIO that records what a command writes, for running commands in-process. */

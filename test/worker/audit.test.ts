@@ -41,8 +41,8 @@ describe("auditEngine", () => {
   describe("when every running container's digest has a standing approval", () => {
     it("counts none unapproved and asks no process table", async () => {
       const store = freshStore();
-      const req = checkedRequest(store, { repository: REPO, tag: "1", digest: digest("ok") });
-      store.decide({
+      const req = await checkedRequest(store, { repository: REPO, tag: "1", digest: digest("ok") });
+      await store.decide({
         requestId: req.id,
         decision: "approved",
         decidedBy: "U_IT",
@@ -71,8 +71,8 @@ describe("auditEngine", () => {
   describe("when the approval has expired", () => {
     it("reads expired and shows what runs", async () => {
       const store = freshStore();
-      const req = checkedRequest(store, { repository: REPO, tag: "1", digest: digest("old") });
-      store.decide({
+      const req = await checkedRequest(store, { repository: REPO, tag: "1", digest: digest("old") });
+      await store.decide({
         requestId: req.id,
         decision: "approved",
         decidedBy: "U_IT",
@@ -108,8 +108,8 @@ describe("auditEngine", () => {
     it("counts an approval under any of them", async () => {
       const store = freshStore();
       const other = "mirror.test/team/app";
-      const req = checkedRequest(store, { repository: other, tag: "1", digest: digest("m") });
-      store.decide({
+      const req = await checkedRequest(store, { repository: other, tag: "1", digest: digest("m") });
+      await store.decide({
         requestId: req.id,
         decision: "approved",
         decidedBy: "U_IT",
@@ -140,7 +140,7 @@ describe("processRows", () => {
       { user: "app", pid: "9", command: "nginx: master" },
     ],
     [["PID", "ARGS"], ["3", "sh -c x"], { user: "", pid: "3", command: "sh -c x" }],
-  ])("when ps gives %j, reads user, pid and command", (titles, row, expected) => {
+  ])("when ps gives %j, reads user, pid and command", async (titles, row, expected) => {
     expect(processRows({ titles, processes: [row] })).toEqual([expected]);
   });
 });
@@ -167,7 +167,9 @@ describe("startAuditSchedule", () => {
       const posted: string[][] = [];
       const schedule = startAuditSchedule({
         run: async () => answers.shift()!,
-        post: (r) => posted.push(r.containers.map((c) => c.id)),
+        post: (r) => {
+          posted.push(r.containers.map((c) => c.id));
+        },
         intervalMs: 3_600_000,
       });
       const ticks = [];

@@ -56,9 +56,9 @@ function run(store: OpenedStore, handler: JobHandlerSpec): Worker {
   return w;
 }
 
-function request(store: OpenedStore, reference: string, requestedBy = "U_DEV"): RequestRecord {
+async function request(store: OpenedStore, reference: string, requestedBy = "U_DEV"): Promise<RequestRecord> {
   const [name, tagOrDigest] = reference.split(/[:@]/);
-  return store.createRequest(
+  return await store.createRequest(
     {
       reference,
       repository: `docker.io/library/${name}`,
@@ -72,7 +72,7 @@ function request(store: OpenedStore, reference: string, requestedBy = "U_DEV"): 
 
 async function settled(w: Worker, store: OpenedStore, ids: string[]): Promise<RequestRecord[]> {
   for (;;) {
-    const reqs = ids.map((id) => store.getRequest(id)!);
+    const reqs = await Promise.all(ids.map(async (id) => (await store.getRequest(id))!));
     if (reqs.every((r) => r.status !== "checking")) return reqs;
     await w.idle();
   }
@@ -84,16 +84,20 @@ describe("the check job", () => {
     const { runner } = fakeRunner("review");
 
     it("stores the report on the request and leaves it pending for IT", async () => {
-      const req = request(store, "python:3.12");
+      const req = await request(store, "python:3.12");
       const w = run(store, checkJobHandler(deps(store, runner)));
-      enqueueCheck(store, { requestId: req.id, reference: req.reference, policyVersion: POLICY }, new Date());
+      await enqueueCheck(
+        store,
+        { requestId: req.id, reference: req.reference, policyVersion: POLICY },
+        new Date(),
+      );
       const [done] = await settled(w, store, [req.id]);
       expect(done).toMatchObject({ status: "pending", verdict: "review", digest: digest("python:3.12") });
-      expect(store.getReport(done!.reportId!)?.verdict).toBe("review");
+      expect((await store.getReport(done!.reportId!))?.verdict).toBe("review");
     });
 
-    it("remembers what the tag resolved to (for tag.moved)", () => {
-      expect(store.lastKnownDigest("docker.io/library/python", "3.12")).toBe(digest("python:3.12"));
+    it("remembers what the tag resolved to (for tag.moved)", async () => {
+      expect(await store.lastKnownDigest("docker.io/library/python", "3.12")).toBe(digest("python:3.12"));
     });
   });
 
@@ -110,48 +114,60 @@ describe("the check job", () => {
 
     it("remembers what the tag resolves to now, not the pinned digest", async () => {
       const store = freshStore();
-      const req = request(store, `app:1.0@${OLD}`);
+      const req = await request(store, `app:1.0@${OLD}`);
       const w = run(store, checkJobHandler(deps(store, pinnedRunner(NEW))));
-      enqueueCheck(store, { requestId: req.id, reference: req.reference, policyVersion: POLICY }, new Date());
+      await enqueueCheck(
+        store,
+        { requestId: req.id, reference: req.reference, policyVersion: POLICY },
+        new Date(),
+      );
       const [done] = await settled(w, store, [req.id]);
       expect(done?.digest).toBe(OLD);
-      expect(store.lastKnownDigest("docker.io/library/app", "1.0")).toBe(NEW);
+      expect(await store.lastKnownDigest("docker.io/library/app", "1.0")).toBe(NEW);
     });
 
     it("remembers nothing when the tag could not be looked up", async () => {
       const store = freshStore();
-      const req = request(store, `app:1.0@${OLD}`);
+      const req = await request(store, `app:1.0@${OLD}`);
       const w = run(store, checkJobHandler(deps(store, pinnedRunner(undefined))));
-      enqueueCheck(store, { requestId: req.id, reference: req.reference, policyVersion: POLICY }, new Date());
+      await enqueueCheck(
+        store,
+        { requestId: req.id, reference: req.reference, policyVersion: POLICY },
+        new Date(),
+      );
       await settled(w, store, [req.id]);
-      expect(store.lastKnownDigest("docker.io/library/app", "1.0")).toBeNull();
+      expect(await store.lastKnownDigest("docker.io/library/app", "1.0")).toBeNull();
     });
   });
 
   describe("when the check passes and the policy approves passes", () => {
     it("approves the request as the policy", async () => {
       const store = freshStore();
-      const req = request(store, "alpine:3.20");
+      const req = await request(store, "alpine:3.20");
       const w = run(store, checkJobHandler(deps(store, fakeRunner("pass").runner)));
-      enqueueCheck(store, { requestId: req.id, reference: req.reference, policyVersion: POLICY }, new Date());
+      await enqueueCheck(
+        store,
+        { requestId: req.id, reference: req.reference, policyVersion: POLICY },
+        new Date(),
+      );
       const [done] = await settled(w, store, [req.id]);
       expect(done?.status).toBe("approved");
-      expect(store.currentDecision("docker.io/library/alpine", done!.digest!, new Date())?.decidedBy).toBe(
-        "policy",
-      );
+      expect(
+        (await store.currentDecision("docker.io/library/alpine", done!.digest!, new Date()))?.decidedBy,
+      ).toBe("policy");
     });
   });
 
   describe("when the digest already has a decision in force", () => {
     /** Check `reference` for `requestedBy` and wait until it settled. */
     async function check(store: OpenedStore, w: Worker, reference: string, requestedBy: string) {
-      const req = request(store, reference, requestedBy);
-      enqueueCheck(store, { requestId: req.id, reference, policyVersion: POLICY }, new Date());
+      const req = await request(store, reference, requestedBy);
+      await enqueueCheck(store, { requestId: req.id, reference, policyVersion: POLICY }, new Date());
       return (await settled(w, store, [req.id]))[0]!;
     }
     /** IT decides `requestId` now. */
-    const decide = (store: OpenedStore, requestId: string, decision: "approved" | "rejected") =>
-      store.decide({
+    const decide = async (store: OpenedStore, requestId: string, decision: "approved" | "rejected") =>
+      await store.decide({
         requestId,
         decision,
         decidedBy: "U_IT",
@@ -166,15 +182,15 @@ describe("the check job", () => {
       const store = freshStore();
       const w = run(store, checkJobHandler(deps(store, fakeRunner("review").runner)));
       const first = await check(store, w, "nginx:1.27", "U_A");
-      const approval = decide(store, first.id, "approved");
+      const approval = await decide(store, first.id, "approved");
       const second = await check(store, w, "nginx:1.27", "U_B");
       await w.idle();
-      expect(store.getRequest(second.id, new Date())).toMatchObject({
+      expect(await store.getRequest(second.id, new Date())).toMatchObject({
         status: "approved",
         decisionId: approval.id,
       });
       expect(decisionCount(store)).toBe(1);
-      expect(store.pendingRequests({}).items).toEqual([]);
+      expect((await store.pendingRequests({})).items).toEqual([]);
     });
 
     it("settles a passing request on a person's rejection instead of approving it by policy", async () => {
@@ -183,11 +199,11 @@ describe("the check job", () => {
       const runner: CheckRunner = (input, signal) => fakeRunner(verdicts.current).runner(input, signal);
       const w = run(store, checkJobHandler(deps(store, runner, { autoApprovePass: true })));
       const first = await check(store, w, "busybox:1", "U_A");
-      const rejection = decide(store, first.id, "rejected");
+      const rejection = await decide(store, first.id, "rejected");
       verdicts.current = "pass";
       const second = await check(store, w, "busybox:1", "U_B");
       await w.idle();
-      expect(store.getRequest(second.id, new Date())).toMatchObject({
+      expect(await store.getRequest(second.id, new Date())).toMatchObject({
         status: "rejected",
         verdict: "pass",
         decisionId: rejection.id,
@@ -206,12 +222,12 @@ describe("the check job", () => {
       verdicts.current = "review";
       const second = await check(store, w, "redis:7.4", "U_B");
       await w.idle();
-      expect(store.getRequest(second.id, new Date())?.status).toBe("pending");
+      expect((await store.getRequest(second.id, new Date()))?.status).toBe("pending");
       // ...and a pass is approved by the policy in force itself, not left pending.
       verdicts.current = "pass";
       const third = await check(store, w, "redis:7.4", "U_C");
       await w.idle();
-      expect(store.getRequest(third.id, new Date())?.status).toBe("approved");
+      expect((await store.getRequest(third.id, new Date()))?.status).toBe("approved");
     });
   });
 
@@ -238,7 +254,7 @@ describe("the check job", () => {
     /** Ask for `reference` as `requestedBy`, check it, and wait until it settled. */
     async function ask(store: OpenedStore, w: Worker, reference: string, requestedBy: string) {
       const ref = parseReference(reference);
-      const req = store.createRequest(
+      const req = await store.createRequest(
         {
           reference,
           repository: `${ref.registry}/${ref.repository}`,
@@ -248,18 +264,18 @@ describe("the check job", () => {
         },
         new Date(),
       );
-      enqueueCheck(store, { requestId: req.id, reference, policyVersion: POLICY }, new Date());
+      await enqueueCheck(store, { requestId: req.id, reference, policyVersion: POLICY }, new Date());
       await settled(w, store, [req.id]);
       await w.idle();
-      return store.getRequest(req.id, new Date())!;
+      return (await store.getRequest(req.id, new Date()))!;
     }
-    const decideAs = (
+    const decideAs = async (
       store: OpenedStore,
       approver: string,
       requestId: string,
       decision: "approved" | "rejected",
     ) =>
-      store.decide({
+      await store.decide({
         requestId,
         decision,
         decidedBy: approver,
@@ -283,11 +299,11 @@ describe("the check job", () => {
         const runner: CheckRunner = (input, signal) => sameDigest(verdicts.current)(input, signal);
         const w = run(store, checkJobHandler(deps(store, runner, { autoApprovePass: true })));
         const first = await ask(store, w, `${REGISTRY}/test/plain`, "U_A");
-        const rejection = decideAs(store, "U_IT", first.id, "rejected");
+        const rejection = await decideAs(store, "U_IT", first.id, "rejected");
         verdicts.current = "pass";
         const again = await ask(store, w, reference, "U_B");
         expect(again).toMatchObject({ status: "rejected", verdict: "pass", decisionId: rejection.id });
-        expect(store.listDecisions({ digest: D }, new Date()).items).toHaveLength(1);
+        expect((await store.listDecisions({ digest: D }, new Date())).items).toHaveLength(1);
       });
     }
 
@@ -295,21 +311,21 @@ describe("the check job", () => {
       const store = freshStore();
       const w = run(store, checkJobHandler(deps(store, sameDigest("review"))));
       const first = await ask(store, w, `${REGISTRY}/test/plain`, "U_A");
-      const rejection = decideAs(store, "U_IT", first.id, "rejected");
+      const rejection = await decideAs(store, "U_IT", first.id, "rejected");
       const again = await ask(store, w, "0x7f.1:5000/test/plain:1.0", "U_B");
       expect(again).toMatchObject({ status: "rejected", decisionId: rejection.id });
-      expect(store.pendingRequests({}).items).toEqual([]);
+      expect((await store.pendingRequests({})).items).toEqual([]);
     });
 
     it("files every spelling under one repository, so status and history find it by any", async () => {
       const store = freshStore();
       const w = run(store, checkJobHandler(deps(store, sameDigest("review"))));
       const first = await ask(store, w, "127.1:5000/test/plain:1.0", "U_A");
-      decideAs(store, "U_IT", first.id, "rejected");
+      await decideAs(store, "U_IT", first.id, "rejected");
       expect(first.repository).toBe(`${REGISTRY}/test/plain`);
       for (const spelling of ["127.0.0.1:5000", "2130706433:5000", "[::ffff:7f00:1]:5000"]) {
-        expect(store.history(`${spelling}/test/plain`, {}, new Date()).items).toHaveLength(1);
-        expect(store.statusOf(`${spelling}/test/plain`, { tag: "1.0" }, new Date())).toMatchObject({
+        expect((await store.history(`${spelling}/test/plain`, {}, new Date())).items).toHaveLength(1);
+        expect(await store.statusOf(`${spelling}/test/plain`, { tag: "1.0" }, new Date())).toMatchObject({
           request: { id: first.id },
           decision: { decision: "rejected" },
         });
@@ -321,14 +337,14 @@ describe("the check job", () => {
     it("sends their own request to IT instead of settling it on their decision", async () => {
       const store = freshStore();
       const w = run(store, checkJobHandler(deps(store, fakeRunner("review").runner)));
-      const req = (reference: string, by: string) => {
-        const r = request(store, reference, by);
-        enqueueCheck(store, { requestId: r.id, reference, policyVersion: POLICY }, new Date());
+      const req = async (reference: string, by: string) => {
+        const r = await request(store, reference, by);
+        await enqueueCheck(store, { requestId: r.id, reference, policyVersion: POLICY }, new Date());
         return r;
       };
-      const first = req("nginx:1.27", "U_USER");
+      const first = await req("nginx:1.27", "U_USER");
       await settled(w, store, [first.id]);
-      const approval = store.decide({
+      const approval = await store.decide({
         requestId: first.id,
         decision: "approved",
         decidedBy: "U_APPROVER",
@@ -336,50 +352,54 @@ describe("the check job", () => {
         now: new Date(),
         expireDays: 90,
       });
-      const own = req("nginx:1.27", "U_APPROVER");
+      const own = await req("nginx:1.27", "U_APPROVER");
       await settled(w, store, [own.id]);
       await w.idle();
-      expect(store.getRequest(own.id, new Date())).toMatchObject({ status: "pending", decisionId: null });
-      expect(store.pendingRequests({}).items.map((r) => r.id)).toEqual([own.id]);
+      expect(await store.getRequest(own.id, new Date())).toMatchObject({
+        status: "pending",
+        decisionId: null,
+      });
+      expect((await store.pendingRequests({})).items.map((r) => r.id)).toEqual([own.id]);
       // Someone else's request is still settled on that approval...
-      const other = req("nginx:1.27", "U_OTHER");
+      const other = await req("nginx:1.27", "U_OTHER");
       await settled(w, store, [other.id]);
       await w.idle();
-      expect(store.getRequest(other.id, new Date())).toMatchObject({
+      expect(await store.getRequest(other.id, new Date())).toMatchObject({
         status: "approved",
         decisionId: approval.id,
       });
       // ...and nobody decides their own request: another approver must.
-      expect(() =>
-        store.decide({
-          requestId: own.id,
-          decision: "approved",
-          decidedBy: "U_APPROVER",
-          isApprover: true,
-          now: new Date(),
-          expireDays: 90,
-        }),
-      ).toThrow(expect.objectContaining({ code: "SELF_DECISION" }));
+      await expect(
+        async () =>
+          await store.decide({
+            requestId: own.id,
+            decision: "approved",
+            decidedBy: "U_APPROVER",
+            isApprover: true,
+            now: new Date(),
+            expireDays: 90,
+          }),
+      ).rejects.toThrow(expect.objectContaining({ code: "SELF_DECISION" }));
     });
   });
 
-  describe("when identical requests arrive while one check is queued", () => {
+  describe("when identical requests arrive while one check is queued", async () => {
     const store = freshStore();
     const { runner, calls } = fakeRunner("review");
-    const a = request(store, "redis:7", "U_A");
-    const b = request(store, "redis:7", "U_B");
-    const first = enqueueCheck(
+    const a = await request(store, "redis:7", "U_A");
+    const b = await request(store, "redis:7", "U_B");
+    const first = await enqueueCheck(
       store,
       { requestId: a.id, reference: "redis:7", policyVersion: POLICY },
       new Date(),
     );
-    const second = enqueueCheck(
+    const second = await enqueueCheck(
       store,
       { requestId: b.id, reference: "redis:7", policyVersion: POLICY },
       new Date(),
     );
 
-    it("shares one job", () => {
+    it("shares one job", async () => {
       expect(second.created).toBe(false);
       expect(second.job.id).toBe(first.job.id);
     });
@@ -392,9 +412,9 @@ describe("the check job", () => {
       expect(store.db.sqlite.prepare("SELECT COUNT(*) AS n FROM reports").get()).toEqual({ n: 1 });
     });
 
-    it("starts a new job for the same reference once the first finished", () => {
-      const c = request(store, "redis:7", "U_C");
-      const third = enqueueCheck(
+    it("starts a new job for the same reference once the first finished", async () => {
+      const c = await request(store, "redis:7", "U_C");
+      const third = await enqueueCheck(
         store,
         { requestId: c.id, reference: "redis:7", policyVersion: POLICY },
         new Date(),
@@ -406,15 +426,17 @@ describe("the check job", () => {
   describe("when identical requests spell the same image differently", () => {
     const d = digest("nginx-pinned");
     /** Enqueue a check of `reference` (a new request each time); the job it ran on. */
-    const enqueue = (
+    const enqueue = async (
       store: OpenedStore,
       reference: string,
       extra: { platform?: string; source?: string } = {},
     ) =>
-      enqueueCheck(
-        store,
-        { requestId: request(store, reference).id, reference, policyVersion: POLICY, ...extra },
-        new Date(),
+      (
+        await enqueueCheck(
+          store,
+          { requestId: (await request(store, reference)).id, reference, policyVersion: POLICY, ...extra },
+          new Date(),
+        )
       ).job.id;
 
     const same: [string, string[]][] = [
@@ -431,27 +453,30 @@ describe("the check job", () => {
       ["a digest, short and full", [`nginx@${d}`, `docker.io/library/nginx@${d}`]],
     ];
     for (const [name, references] of same) {
-      it(`shares one job: ${name}`, () => {
+      it(`shares one job: ${name}`, async () => {
         const store = freshStore();
-        const jobs = references.map((r) => enqueue(store, r));
+        const jobs: unknown[] = [];
+        for (const r of references) jobs.push(await enqueue(store, r));
         expect(new Set(jobs).size).toBe(1);
       });
     }
 
-    it("keeps different images, platforms, sources and policies apart", () => {
+    it("keeps different images, platforms, sources and policies apart", async () => {
       const store = freshStore();
       const jobs = [
-        enqueue(store, "nginx"),
-        enqueue(store, "nginx:1.27"),
-        enqueue(store, `nginx@${d}`),
-        enqueue(store, `nginx:1.27@${d}`),
-        enqueue(store, "ghcr.io/library/nginx"),
-        enqueue(store, "nginx", { platform: "linux/arm64" }),
-        enqueue(store, "nginx", { source: "engine" }),
-        enqueueCheck(
-          store,
-          { requestId: request(store, "nginx").id, reference: "nginx", policyVersion: "policy-2" },
-          new Date(),
+        await enqueue(store, "nginx"),
+        await enqueue(store, "nginx:1.27"),
+        await enqueue(store, `nginx@${d}`),
+        await enqueue(store, `nginx:1.27@${d}`),
+        await enqueue(store, "ghcr.io/library/nginx"),
+        await enqueue(store, "nginx", { platform: "linux/arm64" }),
+        await enqueue(store, "nginx", { source: "engine" }),
+        (
+          await enqueueCheck(
+            store,
+            { requestId: (await request(store, "nginx")).id, reference: "nginx", policyVersion: "policy-2" },
+            new Date(),
+          )
         ).job.id,
       ];
       expect(new Set(jobs).size).toBe(jobs.length);
@@ -461,10 +486,10 @@ describe("the check job", () => {
   describe("when a digest-pinned reference has a fresh report", () => {
     const d = digest("node-pinned");
     /** A request for `reference` (any registry) and its report as the check of that reference made it. */
-    function checked(store: OpenedStore, reference: string) {
+    async function checked(store: OpenedStore, reference: string) {
       const ref = parseReference(reference);
       const repository = `${ref.registry}/${ref.repository}`;
-      const req = store.createRequest(
+      const req = await store.createRequest(
         { reference, repository, tag: null, requestedBy: "U_DEV", source: "slack" },
         new Date(),
       );
@@ -497,35 +522,35 @@ describe("the check job", () => {
     /** Ask for `reference` with report reuse on; the request once checked, and what the runner was asked. */
     async function reuse(store: OpenedStore, reference: string) {
       const { runner, calls } = fakeRunner("review");
-      const { req } = checked(store, reference);
+      const { req } = await checked(store, reference);
       const w = run(store, checkJobHandler(deps(store, runner, { reuseReportMinutes: 10 })));
-      const { job } = enqueueCheck(
+      const { job } = await enqueueCheck(
         store,
         { requestId: req.id, reference: req.reference, policyVersion: POLICY },
         new Date(),
       );
       const [done] = await settled(w, store, [req.id]);
-      while (w.queue.get(job.id)?.status !== "done") await w.idle();
-      return { done: done!, calls, result: w.queue.get(job.id)?.result };
+      while ((await w.queue.get(job.id))?.status !== "done") await w.idle();
+      return { done: done!, calls, result: (await w.queue.get(job.id))?.result };
     }
 
     it("reuses it instead of running the check", async () => {
       const store = freshStore();
-      const earlier = checked(store, `node@${d}`);
-      store.attachReport(earlier.req.id, earlier.report, new Date());
+      const earlier = await checked(store, `node@${d}`);
+      await store.attachReport(earlier.req.id, earlier.report, new Date());
       const { done, calls, result } = await reuse(store, `node@${d}`);
       expect(calls).toEqual([]);
-      expect(done.reportId).toBe(store.getRequest(earlier.req.id)?.reportId);
+      expect(done.reportId).toBe((await store.getRequest(earlier.req.id))?.reportId);
       expect(result).toMatchObject({ reused: true });
     });
 
     it("shows the request its own reference and pinned reference, not the earlier request's spelling", async () => {
       const store = freshStore();
-      const earlier = checked(store, `127.0.0.1:5000/team/node@${d}`);
-      store.attachReport(earlier.req.id, earlier.report, new Date());
+      const earlier = await checked(store, `127.0.0.1:5000/team/node@${d}`);
+      await store.attachReport(earlier.req.id, earlier.report, new Date());
       const { done, calls } = await reuse(store, `0x7f.1:5000/team/node@${d}`);
       expect(calls).toEqual([]);
-      const mine = store.getReport(done.reportId!)!;
+      const mine = (await store.getReport(done.reportId!))!;
       const pinned = `0x7f.1:5000/team/node@${d}`;
       expect(mine.reference).toBe(`0x7f.1:5000/team/node@${d}`);
       expect(mine.image).toMatchObject({ registry: "0x7f.1:5000", repository: "team/node", pinned });
@@ -539,15 +564,15 @@ describe("the check job", () => {
       });
       expect(JSON.stringify(mine)).not.toContain("127.0.0.1");
       // The earlier request keeps its own.
-      expect(store.getReport(store.getRequest(earlier.req.id)!.reportId!)?.reference).toBe(
+      expect((await store.getReport((await store.getRequest(earlier.req.id))!.reportId!))?.reference).toBe(
         `127.0.0.1:5000/team/node@${d}`,
       );
     });
 
     it("does not reuse a report made for another repository holding the same digest", async () => {
       const store = freshStore();
-      const earlier = checked(store, `docker.io/library/node@${d}`);
-      store.attachReport(earlier.req.id, earlier.report, new Date());
+      const earlier = await checked(store, `docker.io/library/node@${d}`);
+      await store.attachReport(earlier.req.id, earlier.report, new Date());
       const { calls, result } = await reuse(store, `docker.io/someone/node@${d}`);
       expect(calls).toEqual([`docker.io/someone/node@${d}`]);
       expect(result).toMatchObject({ reused: false });
@@ -561,8 +586,8 @@ describe("the check job", () => {
         ...makeReport({ repository: "docker.io/library/nginx", tag: "1.27", digest: digest("nginx-1.27") }),
         reference,
       });
-      const a = request(store, "nginx:1.27", "U_A");
-      const b = store.createRequest(
+      const a = await request(store, "nginx:1.27", "U_A");
+      const b = await store.createRequest(
         {
           reference: "index.docker.io/library/nginx:1.27",
           repository: "docker.io/library/nginx",
@@ -573,13 +598,16 @@ describe("the check job", () => {
         new Date(),
       );
       for (const r of [a, b])
-        enqueueCheck(store, { requestId: r.id, reference: r.reference, policyVersion: POLICY }, new Date());
+        await enqueueCheck(
+          store,
+          { requestId: r.id, reference: r.reference, policyVersion: POLICY },
+          new Date(),
+        );
       const w = run(store, checkJobHandler(deps(store, runner)));
       const done = await settled(w, store, [a.id, b.id]);
-      expect(done.map((r) => store.getReport(r.reportId!)?.reference)).toEqual([
-        "nginx:1.27",
-        "index.docker.io/library/nginx:1.27",
-      ]);
+      const references: (string | undefined)[] = [];
+      for (const r of done) references.push((await store.getReport(r.reportId!))?.reference);
+      expect(references).toEqual(["nginx:1.27", "index.docker.io/library/nginx:1.27"]);
     });
   });
 
@@ -590,10 +618,10 @@ describe("the check job", () => {
       const runner: CheckRunner = async () => {
         throw new CodedError("NAME_UNKNOWN", "repository not found");
       };
-      const a = request(store, "ghost:1", "U_A");
-      const b = request(store, "ghost:1", "U_B");
-      enqueueCheck(store, { requestId: a.id, reference: "ghost:1", policyVersion: POLICY }, new Date());
-      enqueueCheck(store, { requestId: b.id, reference: "ghost:1", policyVersion: POLICY }, new Date());
+      const a = await request(store, "ghost:1", "U_A");
+      const b = await request(store, "ghost:1", "U_B");
+      await enqueueCheck(store, { requestId: a.id, reference: "ghost:1", policyVersion: POLICY }, new Date());
+      await enqueueCheck(store, { requestId: b.id, reference: "ghost:1", policyVersion: POLICY }, new Date());
       const handler = checkJobHandler(
         deps(store, runner, {
           afterFailed: (reqs, error) => void told.push({ ids: reqs.map((r) => r.id), code: error.code }),
@@ -619,8 +647,8 @@ describe("the check job", () => {
         deps(store, runner, { afterCheck: (o) => void afterCheck.push(o.requests.map((r) => r.status)) }),
       );
       const run = typeof handler === "function" ? handler : handler.run;
-      const req = request(store, "postgres:17");
-      const { job } = enqueueCheck(
+      const req = await request(store, "postgres:17");
+      const { job } = await enqueueCheck(
         store,
         { requestId: req.id, reference: req.reference, policyVersion: POLICY },
         new Date(),

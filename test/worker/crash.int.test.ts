@@ -95,17 +95,17 @@ describe("a worker killed with SIGKILL in the middle of a check against a slow r
     for (const c of children) c.kill("SIGKILL");
     slow?.release();
     await slow?.proxy.stop();
-    store.close();
+    await store.close();
   });
 
   it("loses nothing: on restart the request completes with exactly one report", async () => {
     const proxy: RecordingProxy = slow.proxy;
     const reference = `${proxy.host}/${repo}:1.0`;
-    const req = store.createRequest(
+    const req = await store.createRequest(
       { reference, repository: `${proxy.host}/${repo}`, tag: "1.0", requestedBy: "U_DEV", source: "slack" },
       new Date(),
     );
-    const { job } = enqueueCheck(
+    const { job } = await enqueueCheck(
       store,
       { requestId: req.id, reference, policyVersion: policyVersion(crashPolicy(proxy.host)) },
       new Date(),
@@ -118,8 +118,8 @@ describe("a worker killed with SIGKILL in the middle of a check against a slow r
     expect(await first.event("claimed")).toEqual({ type: "claimed", jobId: job.id, attempts: 1 });
     first.child.kill("SIGKILL");
     expect(await first.exited).toBeNull();
-    expect(store.getRequest(req.id)?.status).toBe("checking");
-    expect(openQueue(store.db).get(job.id)).toMatchObject({ status: "running", attempts: 1 });
+    expect((await store.getRequest(req.id))?.status).toBe("checking");
+    expect(await openQueue(store.db).get(job.id)).toMatchObject({ status: "running", attempts: 1 });
     expect(store.db.sqlite.prepare("SELECT COUNT(*) AS n FROM reports").get()).toEqual({ n: 0 });
 
     // Second life: the dead worker's lease expires, the job runs again from the start and finishes.
@@ -129,13 +129,13 @@ describe("a worker killed with SIGKILL in the middle of a check against a slow r
     second.child.kill("SIGTERM");
     expect(await second.exited).toBe(0);
 
-    const done = store.getRequest(req.id);
+    const done = await store.getRequest(req.id);
     expect(done).toMatchObject({ status: "pending", digest: image.digest });
-    const report = store.getReport(done!.reportId!);
+    const report = await store.getReport(done!.reportId!);
     expect(report?.image).toMatchObject({ digest: image.digest, configDigest: image.configDigest });
     expect(report?.facts.user).toBe("10001");
     expect(store.db.sqlite.prepare("SELECT COUNT(*) AS n FROM reports").get()).toEqual({ n: 1 });
-    expect(openQueue(store.db).get(job.id)).toMatchObject({ status: "done", attempts: 2 });
+    expect(await openQueue(store.db).get(job.id)).toMatchObject({ status: "done", attempts: 2 });
     const configGets = proxy.requests.filter((r) => r.path === `/v2/${repo}/blobs/${image.configDigest}`);
     // The held GET is recorded once released (afterAll); the second life's went through.
     expect(configGets).toEqual([expect.objectContaining({ method: "GET", status: 200 })]);

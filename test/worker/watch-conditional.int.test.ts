@@ -70,7 +70,7 @@ describe("a re-check of an unchanged approved image, in a serve process", () => 
     const approvedAt = new Date(Date.now() - DAY - 60_000);
     const report = await runner({ reference }, signal);
     expect(report).toMatchObject({ verdict: "pass", image: { digest } });
-    const req = store.createRequest(
+    const req = await store.createRequest(
       {
         reference,
         repository: `${host}/${repo}`,
@@ -82,8 +82,8 @@ describe("a re-check of an unchanged approved image, in a serve process", () => 
       },
       approvedAt,
     );
-    store.attachReport(req.id, report, approvedAt);
-    store.autoApprove(req.id, approvedAt, 90);
+    await store.attachReport(req.id, report, approvedAt);
+    await store.autoApprove(req.id, approvedAt, 90);
 
     // A normal check of the same image by someone else, in the same process.
     proxy.reset();
@@ -102,7 +102,7 @@ describe("a re-check of an unchanged approved image, in a serve process", () => 
       notifier: null,
     });
     proxy.reset();
-    expect(enqueueRound({ watch, queue: openQueue(store.db), intervalHours: 24, now })).toBe(1);
+    expect(await enqueueRound({ watch, queue: openQueue(store.db), intervalHours: 24, now })).toBe(1);
     const worker = startWorker({ db: store.db, handlers: { [RECHECK_JOB]: handler }, now, concurrency: 1 });
     await worker.idle();
     await worker.stop();

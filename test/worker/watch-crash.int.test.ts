@@ -123,7 +123,7 @@ describe("watch --once killed mid-round", () => {
       ) as Report;
       expect(report.verdict).toBe("pass");
       const store = openStore(env.IMAGE_CHECK_DB!);
-      const req = store.createRequest(
+      const req = await store.createRequest(
         {
           reference,
           repository: `${host}/${repo}`,
@@ -135,9 +135,9 @@ describe("watch --once killed mid-round", () => {
         },
         dayAgo,
       );
-      store.attachReport(req.id, report, dayAgo);
-      store.autoApprove(req.id, dayAgo, 90);
-      store.close();
+      await store.attachReport(req.id, report, dayAgo);
+      await store.autoApprove(req.id, dayAgo, 90);
+      await store.close();
       await signCosign(getTestbed().open, repo, pushed.digest, makeKey("ecdsa-p256").privateKey);
     }
   });
@@ -155,15 +155,15 @@ describe("watch --once killed mid-round", () => {
     const store = openStore(env.IMAGE_CHECK_DB!, { readonly: true });
     try {
       await until(() => hold.reached, "b's re-check to reach the registry");
-      await until(() => {
-        const revoked = store.listDecisions({ status: "revoked" }, new Date()).items.length === 1;
+      await until(async () => {
+        const revoked = (await store.listDecisions({ status: "revoked" }, new Date())).items.length === 1;
         const slackDone = store.db.sqlite
           .prepare("SELECT count(*) AS n FROM jobs WHERE kind LIKE 'slack.%' AND status = 'done'")
           .get() as { n: number };
         return revoked && slackDone.n >= 3;
       }, "a's revocation to be posted");
     } finally {
-      store.close();
+      await store.close();
     }
     first.child.kill("SIGKILL");
     await first.done;
@@ -178,8 +178,8 @@ describe("watch --once killed mid-round", () => {
     const after = openStore(env.IMAGE_CHECK_DB!, { readonly: true });
     try {
       const now = new Date();
-      expect(after.listDecisions({ status: "revoked" }, now).items).toHaveLength(2);
-      expect(after.listDecisions({ status: "pending" }, now).items).toHaveLength(2);
+      expect((await after.listDecisions({ status: "revoked" }, now)).items).toHaveLength(2);
+      expect((await after.listDecisions({ status: "pending" }, now)).items).toHaveLength(2);
       const revocations = after.db.sqlite
         .prepare("SELECT count(*) AS n FROM audit_log WHERE action = 'decision.revoked'")
         .get() as { n: number };

@@ -83,7 +83,7 @@ describe("watch, when a critical CVE is published for an approved digest", () =>
     const report = await runner({ reference }, new AbortController().signal);
     const critical = report.findings.find((f) => f.id === "vuln.critical");
     expect(critical?.evidence).toMatchObject({ items: [{ id: "CVE-2026-0001" }] });
-    const req = store.createRequest(
+    const req = await store.createRequest(
       {
         reference,
         repository: `${host}/${repo}`,
@@ -95,15 +95,17 @@ describe("watch, when a critical CVE is published for an approved digest", () =>
       },
       approvedAt,
     );
-    store.attachReport(req.id, report, approvedAt);
-    decisionId = store.decide({
-      requestId: req.id,
-      decision: "approved",
-      decidedBy: "U0IT",
-      isApprover: true,
-      now: approvedAt,
-      expireDays: 90,
-    }).id;
+    await store.attachReport(req.id, report, approvedAt);
+    decisionId = (
+      await store.decide({
+        requestId: req.id,
+        decision: "approved",
+        decidedBy: "U0IT",
+        isApprover: true,
+        now: approvedAt,
+        expireDays: 90,
+      })
+    ).id;
 
     const watch = openWatchStore(store.db);
     const queue = openQueue(store.db);
@@ -118,7 +120,7 @@ describe("watch, when a critical CVE is published for an approved digest", () =>
     });
     round = async () => {
       const before = store.db.sqlite.prepare("SELECT max(id) AS id FROM jobs").get() as { id: number | null };
-      enqueueRound({ watch, queue, intervalHours: 24, now });
+      await enqueueRound({ watch, queue, intervalHours: 24, now });
       const worker = startWorker({ db: store.db, handlers: { [RECHECK_JOB]: handler }, now, concurrency: 1 });
       await worker.idle();
       await worker.stop();
@@ -135,7 +137,7 @@ describe("watch, when a critical CVE is published for an approved digest", () =>
 
   it("finds nothing new while the scan lists the CVE IT saw", async () => {
     expect(await round()).toEqual([expect.objectContaining({ outcome: "unchanged" })]);
-    expect(store.getDecision(decisionId, clock)?.status).toBe("approved");
+    expect((await store.getDecision(decisionId, clock))?.status).toBe("approved");
   });
 
   it("revokes the approval once a new scan adds a second critical CVE to the same finding", async () => {
@@ -144,10 +146,10 @@ describe("watch, when a critical CVE is published for an approved digest", () =>
     expect(await round()).toEqual([
       expect.objectContaining({ outcome: "revoked", changes: ["vuln.critical"] }),
     ]);
-    const decision = store.getDecision(decisionId, clock);
+    const decision = await store.getDecision(decisionId, clock);
     expect(decision).toMatchObject({ status: "revoked", decidedBy: "watch" });
     expect(decision?.reason).toContain("vuln.critical (critical)");
-    expect(openWatchStore(store.db).get(decisionId)?.changes).toEqual([
+    expect((await openWatchStore(store.db).get(decisionId))?.changes).toEqual([
       expect.objectContaining({ id: "vuln.critical", vulnerabilities: ["CVE-2026-0002"] }),
     ]);
   });

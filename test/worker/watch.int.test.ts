@@ -82,7 +82,7 @@ describe("image-check watch --once, end to end", () => {
     expect(report.verdict).toBe("pass");
     const dayAgo = new Date(now.getTime() - DAY - 60_000);
     const store = openStore(env.IMAGE_CHECK_DB!);
-    const req = store.createRequest(
+    const req = await store.createRequest(
       {
         reference,
         repository: `${host}/${repo}`,
@@ -94,9 +94,9 @@ describe("image-check watch --once, end to end", () => {
       },
       dayAgo,
     );
-    store.attachReport(req.id, report, dayAgo);
-    store.autoApprove(req.id, dayAgo, 90);
-    store.close();
+    await store.attachReport(req.id, report, dayAgo);
+    await store.autoApprove(req.id, dayAgo, 90);
+    await store.close();
     requestId = req.id;
 
     // Since then, someone signed the digest with a key the policy does not know.
@@ -127,7 +127,7 @@ describe("image-check watch --once, end to end", () => {
       recheckRequests = proxy.requests.length;
     });
 
-    it("re-checks it once and says it revoked it", () => {
+    it("re-checks it once and says it revoked it", async () => {
       expect(out.stderr).toBe("");
       expect(out.code).toBe(0);
       expect(out.stdout).toContain("Re-checked 1 of 1 approval(s) due: 0 unchanged, 0 changed, 1 revoked");
@@ -161,7 +161,7 @@ describe("image-check watch --once, end to end", () => {
       expect(actions).toContain(`"value":"${pending[0]!.requestId}"`);
     });
 
-    it("replies in that IT thread with what changed, and DMs the requester", () => {
+    it("replies in that IT thread with what changed, and DMs the requester", async () => {
       const posts = fake.ok("chat.postMessage");
       const itPost = posts.find((c) => c.body.channel === "C0IT" && !c.body.thread_ts)!;
       const thread = posts.filter((c) => c.body.thread_ts);

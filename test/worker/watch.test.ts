@@ -22,12 +22,12 @@ import { cleanContext, cleanFacts, DIGEST, NOW, reportFor } from "../support/fac
 const DAY = 86_400_000;
 
 /** A store with the clean image approved by policy `approvedDaysAgo` days before NOW. */
-function setup(
+async function setup(
   opts: { approvedDaysAgo?: number; expireDays?: number; revokeAt?: "critical" | "medium" } = {},
 ) {
   const store = freshStore();
   const approvedAt = new Date(NOW.getTime() - (opts.approvedDaysAgo ?? 2) * DAY);
-  const req = store.createRequest(
+  const req = await store.createRequest(
     {
       reference: "registry.example.com/acme/app:1.4.2",
       repository: "registry.example.com/acme/app",
@@ -39,8 +39,8 @@ function setup(
     },
     approvedAt,
   );
-  store.attachReport(req.id, reportFor(), approvedAt);
-  const decision = store.autoApprove(req.id, approvedAt, opts.expireDays ?? 90);
+  await store.attachReport(req.id, reportFor(), approvedAt);
+  const decision = await store.autoApprove(req.id, approvedAt, opts.expireDays ?? 90);
   const watch = openWatchStore(store.db);
   const queue = openQueue(store.db);
   /** What the image looks like in the registry now. */
@@ -63,10 +63,14 @@ function setup(
     runner,
     policy,
     now,
-    notifier: { notify: (e) => events.push(e) },
+    notifier: {
+      notify: async (e) => {
+        events.push(e);
+      },
+    },
   });
   async function round(): Promise<number> {
-    const due = enqueueRound({ watch, queue, intervalHours: 24, now });
+    const due = await enqueueRound({ watch, queue, intervalHours: 24, now });
     const worker = startWorker({ db: store.db, handlers: { [RECHECK_JOB]: handler }, now, concurrency: 2 });
     await worker.idle();
     await worker.stop();
@@ -91,11 +95,11 @@ function setup(
 describe("the recheck job", () => {
   describe("when the approved image is unchanged", () => {
     it("re-checks it by its tag (still the approved digest), records it and tells nobody", async () => {
-      const t = setup();
+      const t = await setup();
       expect(await t.round()).toBe(1);
       expect(t.runs).toEqual(["registry.example.com/acme/app:1.4.2"]);
       expect(t.events).toEqual([]);
-      expect(t.watch.get(t.decision.id)).toMatchObject({
+      expect(await t.watch.get(t.decision.id)).toMatchObject({
         lastCheckedAt: NOW.toISOString(),
         changes: null,
         dueAt: new Date(NOW.getTime() + DAY).toISOString(),
@@ -106,7 +110,7 @@ describe("the recheck job", () => {
 
   describe("when the tag moved to another digest", () => {
     it("re-checks the approved digest under name:tag@digest, and tag.moved is what changed", async () => {
-      const t = setup();
+      const t = await setup();
       const moved = `sha256:${"9f".repeat(32)}`;
       t.setImage((f, ctx) => {
         if (f.reference.tag && !t.runs.at(-1)?.includes("@")) {
@@ -127,7 +131,7 @@ describe("the recheck job", () => {
 
   describe("when the image got worse below watch.revokeAt", () => {
     it("keeps the approval, tells once what changed, and the same state again posts nothing", async () => {
-      const t = setup();
+      const t = await setup();
       t.setImage((f) => {
         f.config.user = "";
       });
@@ -135,14 +139,14 @@ describe("the recheck job", () => {
       expect(t.events.map((e) => [e.kind, "changes" in e ? e.changes.map((c) => c.id) : []])).toEqual([
         ["changed", ["config.root-user"]],
       ]);
-      expect(t.store.getDecision(t.decision.id, NOW)?.status).toBe("approved");
-      expect(t.watch.flagged(10).map((f) => f.decisionId)).toEqual([t.decision.id]);
+      expect((await t.store.getDecision(t.decision.id, NOW))?.status).toBe("approved");
+      expect((await t.watch.flagged(10)).map((f) => f.decisionId)).toEqual([t.decision.id]);
       // A day later, the same state: re-checked, nothing new to tell.
       t.setNow(new Date(NOW.getTime() + DAY + 60_000));
       expect(await t.round()).toBe(1);
       expect(t.runs).toHaveLength(2);
       expect(t.events).toHaveLength(1);
-      expect(t.watch.get(t.decision.id)?.lastCheckedAt).toBe(
+      expect((await t.watch.get(t.decision.id))?.lastCheckedAt).toBe(
         new Date(NOW.getTime() + DAY + 60_000).toISOString(),
       );
     });
@@ -150,7 +154,7 @@ describe("the recheck job", () => {
 
   describe("when vulnerabilities are published for the approved digest, below watch.revokeAt", () => {
     it("tells each newly published one, also inside a finding already told, and the same set again tells nothing", async () => {
-      const t = setup();
+      const t = await setup();
       const high = (id: string): VulnItem => ({
         id,
         aliases: [],
@@ -184,18 +188,18 @@ describe("the recheck job", () => {
       t.setNow(new Date(NOW.getTime() + 2 * DAY + 120_000));
       expect(await t.round()).toBe(1);
       expect(t.events).toHaveLength(2);
-      expect(t.store.getDecision(t.decision.id, NOW)?.status).toBe("approved");
+      expect((await t.store.getDecision(t.decision.id, NOW))?.status).toBe("approved");
     });
   });
 
   describe("when the image got worse at or above watch.revokeAt", () => {
     it("revokes the approval, opens a new request for IT with the re-check's report, and is then done", async () => {
-      const t = setup();
+      const t = await setup();
       t.setImage((_f, ctx) => {
         ctx.trust.signatures[0]!.status = "invalid";
       });
       await t.round();
-      const d = t.store.getDecision(t.decision.id, NOW)!;
+      const d = (await t.store.getDecision(t.decision.id, NOW))!;
       expect(d).toMatchObject({ status: "revoked", decidedBy: "watch" });
       expect(t.events.map((e) => e.kind)).toEqual(["revoked"]);
       const reopened = (t.events[0] as Extract<WatchEvent, { kind: "revoked" }>).reopened;
@@ -205,7 +209,9 @@ describe("the recheck job", () => {
         requestedBy: "U_DEV",
         verdict: "block",
       });
-      expect(t.store.getReport(reopened.reportId!)?.findings.map((f) => f.id)).toContain("watch.changed");
+      expect((await t.store.getReport(reopened.reportId!))?.findings.map((f) => f.id)).toContain(
+        "watch.changed",
+      );
       expect(await t.round()).toBe(0);
       expect(t.events).toHaveLength(1);
     });
@@ -213,20 +219,20 @@ describe("the recheck job", () => {
 
   describe("when the approval expires within a week", () => {
     it("announces it once", async () => {
-      const t = setup({ approvedDaysAgo: 86, expireDays: 90 });
+      const t = await setup({ approvedDaysAgo: 86, expireDays: 90 });
       await t.round();
       expect(t.events.map((e) => e.kind)).toEqual(["expiring"]);
-      expect(t.watch.get(t.decision.id)?.expiryAnnouncedAt).toBe(NOW.toISOString());
+      expect((await t.watch.get(t.decision.id))?.expiryAnnouncedAt).toBe(NOW.toISOString());
     });
   });
 
   describe("when the same job runs again after it recorded (a crash before the job was marked done)", () => {
     it("finds the row moved on and does nothing", async () => {
-      const t = setup({ revokeAt: "medium" });
+      const t = await setup({ revokeAt: "medium" });
       t.setImage((f) => {
         f.config.user = "";
       });
-      const due = t.watch.schedule(NOW, { intervalHours: 24, limit: 10 });
+      const due = await t.watch.schedule(NOW, { intervalHours: 24, limit: 10 });
       const handler = recheckJobHandler({
         store: t.store,
         watch: t.watch,
@@ -237,7 +243,11 @@ describe("the recheck job", () => {
         },
         policy: { watch: { intervalHours: 24, revokeAt: "medium" } },
         now: () => NOW,
-        notifier: { notify: (e) => t.events.push(e) },
+        notifier: {
+          notify: async (e) => {
+            t.events.push(e);
+          },
+        },
       });
       const run = typeof handler === "function" ? handler : handler.run;
       const ctx = { signal: new AbortController().signal, attempt: 1, maxAttempts: 3 } as Parameters<
@@ -246,7 +256,7 @@ describe("the recheck job", () => {
       expect(await run(due[0], ctx)).toMatchObject({ outcome: "revoked" });
       expect(await run(due[0], ctx)).toEqual({ outcome: "skipped", reason: "already re-checked" });
       expect(t.events.map((e) => e.kind)).toEqual(["revoked"]);
-      expect(t.store.listDecisions({ status: "pending" }, NOW).items).toHaveLength(1);
+      expect((await t.store.listDecisions({ status: "pending" }, NOW)).items).toHaveLength(1);
     });
   });
 });
@@ -257,18 +267,21 @@ describe("roundBudget", () => {
     [10_000, 60_000, 24, 7],
     [100, 60_000, 24, 1],
     [10_000, 60_000, 1, 167],
-  ])("spreads %i approvals over the interval (tick %i ms, %i h): %i per tick", (n, tick, hours, expected) => {
-    expect(roundBudget(n, tick, hours)).toBe(expected);
-  });
+  ])(
+    "spreads %i approvals over the interval (tick %i ms, %i h): %i per tick",
+    async (n, tick, hours, expected) => {
+      expect(roundBudget(n, tick, hours)).toBe(expected);
+    },
+  );
 });
 
 describe("startWatchScheduler", () => {
   describe("when many approvals are due at once (watch newly turned on)", () => {
-    it("enqueues one tick's share of the interval per pass, never the whole backlog", () => {
+    it("enqueues one tick's share of the interval per pass, never the whole backlog", async () => {
       const store = freshStore();
       const old = new Date(NOW.getTime() - 10 * DAY);
       for (let i = 0; i < 30; i++) {
-        const req = store.createRequest(
+        const req = await store.createRequest(
           {
             reference: `r.example/a/b${i}:1`,
             repository: `r.example/a/b${i}`,
@@ -278,7 +291,7 @@ describe("startWatchScheduler", () => {
           },
           old,
         );
-        store.attachReport(
+        await store.attachReport(
           req.id,
           {
             ...reportFor(),
@@ -286,7 +299,7 @@ describe("startWatchScheduler", () => {
           },
           old,
         );
-        store.autoApprove(req.id, old, 90);
+        await store.autoApprove(req.id, old, 90);
       }
       const watch = openWatchStore(store.db);
       const queue = openQueue(store.db);
@@ -300,14 +313,14 @@ describe("startWatchScheduler", () => {
         now: () => NOW,
         tickMs: 360_000,
       });
-      expect([scheduler.pass(), scheduler.pass(), scheduler.pass()]).toEqual([1, 2, 0]);
+      expect([await scheduler.pass(), await scheduler.pass(), await scheduler.pass()]).toEqual([1, 2, 0]);
       scheduler.stop();
-      expect(queue.counts().queued).toBe(3);
+      expect((await queue.counts()).queued).toBe(3);
     });
   });
 
   describe("when watch is off (intervalHours 0)", () => {
-    it("schedules nothing", () => {
+    it("schedules nothing", async () => {
       const store = freshStore();
       const scheduler = startWatchScheduler({
         watch: openWatchStore(store.db),
@@ -315,7 +328,7 @@ describe("startWatchScheduler", () => {
         intervalHours: 0,
         now: () => NOW,
       });
-      expect(scheduler.pass()).toBe(0);
+      expect(await scheduler.pass()).toBe(0);
       scheduler.stop();
     });
   });

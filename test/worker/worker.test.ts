@@ -53,7 +53,7 @@ describe("the worker", () => {
       const ran = deferred<unknown>();
       const w = worker({ handlers: { "w.wake": async (payload) => ran.resolve(payload) } });
       await w.idle();
-      w.queue.enqueue({ kind: "w.wake", payload: { hello: "world" } }, new Date());
+      await w.queue.enqueue({ kind: "w.wake", payload: { hello: "world" } }, new Date());
       expect(await ran.promise).toEqual({ hello: "world" });
     });
 
@@ -68,10 +68,10 @@ describe("the worker", () => {
         return claim(...args);
       };
       try {
-        for (let i = 0; i < 5; i++) w.queue.enqueue({ kind: "w.theirs", payload: i }, new Date());
+        for (let i = 0; i < 5; i++) await w.queue.enqueue({ kind: "w.theirs", payload: i }, new Date());
         await new Promise((r) => setTimeout(r, 20));
         expect(claims).toBe(0);
-        w.queue.enqueue({ kind: "w.mine", payload: null }, new Date());
+        await w.queue.enqueue({ kind: "w.mine", payload: null }, new Date());
         await w.idle();
         expect(claims).toBeGreaterThan(0);
       } finally {
@@ -85,9 +85,13 @@ describe("the worker", () => {
         handlers: { "w.result": async () => ({ answer: 42 }) },
         onEvent: (e) => events.push(e),
       });
-      const { job } = w.queue.enqueue({ kind: "w.result", payload: null }, new Date());
+      const { job } = await w.queue.enqueue({ kind: "w.result", payload: null }, new Date());
       await eventOf(events, (e) => e.type === "done");
-      expect(w.queue.get(job.id)).toMatchObject({ status: "done", attempts: 1, result: { answer: 42 } });
+      expect(await w.queue.get(job.id)).toMatchObject({
+        status: "done",
+        attempts: 1,
+        result: { answer: 42 },
+      });
     });
   });
 
@@ -110,7 +114,7 @@ describe("the worker", () => {
           },
         },
       });
-      for (let i = 0; i < 5; i++) w.queue.enqueue({ kind: "w.limit", payload: i }, new Date());
+      for (let i = 0; i < 5; i++) await w.queue.enqueue({ kind: "w.limit", payload: i }, new Date());
       // Release the jobs one at a time as they start, until all five ran.
       for (let released = 0; released < 5; released++) {
         while (started.length <= released) await new Promise((r) => setTimeout(r, 5));
@@ -141,8 +145,8 @@ describe("the worker", () => {
           },
         },
       });
-      const { job } = w.queue.enqueue({ kind: "w.slow", payload: null }, new Date());
-      while (w.queue.get(job.id)?.status !== "done") await w.idle();
+      const { job } = await w.queue.enqueue({ kind: "w.slow", payload: null }, new Date());
+      while ((await w.queue.get(job.id))?.status !== "done") await w.idle();
       expect(attempts).toEqual([1, 2]);
       expect(reasons).toEqual([expect.objectContaining({ code: "TIMEOUT" })]);
     });
@@ -153,10 +157,13 @@ describe("the worker", () => {
         jobTimeoutMs: 30,
         handlers: { "w.deaf": () => new Promise(() => {}), "w.next": async () => "ok" },
       });
-      const { job: deaf } = w.queue.enqueue({ kind: "w.deaf", payload: null, maxAttempts: 1 }, new Date());
-      const { job: next } = w.queue.enqueue({ kind: "w.next", payload: null }, new Date());
-      while (w.queue.get(next.id)?.status !== "done") await w.idle();
-      expect(w.queue.get(deaf.id)).toMatchObject({ status: "failed", lastError: { code: "TIMEOUT" } });
+      const { job: deaf } = await w.queue.enqueue(
+        { kind: "w.deaf", payload: null, maxAttempts: 1 },
+        new Date(),
+      );
+      const { job: next } = await w.queue.enqueue({ kind: "w.next", payload: null }, new Date());
+      while ((await w.queue.get(next.id))?.status !== "done") await w.idle();
+      expect(await w.queue.get(deaf.id)).toMatchObject({ status: "failed", lastError: { code: "TIMEOUT" } });
     });
   });
 
@@ -172,10 +179,10 @@ describe("the worker", () => {
           },
         },
       });
-      const { job } = w.queue.enqueue({ kind: "w.flaky", payload: null }, new Date());
-      while (w.queue.get(job.id)?.status !== "done") await w.idle();
+      const { job } = await w.queue.enqueue({ kind: "w.flaky", payload: null }, new Date());
+      while ((await w.queue.get(job.id))?.status !== "done") await w.idle();
       expect(calls).toBe(3);
-      expect(w.queue.get(job.id)).toMatchObject({ attempts: 3, lastError: { code: "NETWORK" } });
+      expect(await w.queue.get(job.id)).toMatchObject({ attempts: 3, lastError: { code: "NETWORK" } });
     });
 
     it("fails the job once its attempts are spent, calling onFailed once", async () => {
@@ -192,9 +199,9 @@ describe("the worker", () => {
           },
         },
       });
-      const { job } = w.queue.enqueue({ kind: "w.down", payload: null, maxAttempts: 3 }, new Date());
-      while (w.queue.get(job.id)?.status !== "failed") await w.idle();
-      expect(w.queue.get(job.id)).toMatchObject({ attempts: 3, lastError: { code: "SERVER_ERROR" } });
+      const { job } = await w.queue.enqueue({ kind: "w.down", payload: null, maxAttempts: 3 }, new Date());
+      while ((await w.queue.get(job.id))?.status !== "failed") await w.idle();
+      expect(await w.queue.get(job.id)).toMatchObject({ attempts: 3, lastError: { code: "SERVER_ERROR" } });
       expect(failed).toEqual([expect.objectContaining({ code: "SERVER_ERROR" })]);
     });
 
@@ -212,10 +219,10 @@ describe("the worker", () => {
         },
       });
       // Two attempts only: three 429s would exhaust them if they counted.
-      const { job } = w.queue.enqueue({ kind: "w.429", payload: null, maxAttempts: 2 }, new Date());
-      while (w.queue.get(job.id)?.status !== "done") await w.idle();
+      const { job } = await w.queue.enqueue({ kind: "w.429", payload: null, maxAttempts: 2 }, new Date());
+      while ((await w.queue.get(job.id))?.status !== "done") await w.idle();
       expect(calls).toBe(4);
-      expect(w.queue.get(job.id)?.attempts).toBe(1);
+      expect((await w.queue.get(job.id))?.attempts).toBe(1);
       const retries = events.filter((e) => e.type === "retry");
       expect(retries.map((e) => e.type === "retry" && e.spentAttempt)).toEqual([false, false, false]);
     });
@@ -232,10 +239,10 @@ describe("the worker", () => {
           },
         },
       });
-      const { job } = w.queue.enqueue({ kind: "w.perm", payload: null }, new Date());
-      while (w.queue.get(job.id)?.status !== "failed") await w.idle();
+      const { job } = await w.queue.enqueue({ kind: "w.perm", payload: null }, new Date());
+      while ((await w.queue.get(job.id))?.status !== "failed") await w.idle();
       expect(calls).toBe(1);
-      expect(w.queue.get(job.id)?.lastError?.code).toBe("NAME_UNKNOWN");
+      expect((await w.queue.get(job.id))?.lastError?.code).toBe("NAME_UNKNOWN");
     });
   });
 
@@ -252,7 +259,7 @@ describe("the worker", () => {
             runs++;
             // Run until the lease was renewed three times, however long that takes.
             while (leases.size < 4) {
-              const lease = w.queue.get(ctx.job.id)?.leaseExpiresAt;
+              const lease = (await w.queue.get(ctx.job.id))?.leaseExpiresAt;
               if (lease) leases.add(lease);
               await new Promise((r) => setTimeout(r, 20));
             }
@@ -260,11 +267,11 @@ describe("the worker", () => {
         },
       });
       const thief = worker({ owner: "thief", pollMs: 20, handlers: { "w.long": async () => void runs++ } });
-      const { job } = w.queue.enqueue({ kind: "w.long", payload: null }, new Date());
-      while (w.queue.get(job.id)?.status !== "done") await w.idle();
+      const { job } = await w.queue.enqueue({ kind: "w.long", payload: null }, new Date());
+      while ((await w.queue.get(job.id))?.status !== "done") await w.idle();
       await thief.idle();
       expect(runs).toBe(1);
-      expect(w.queue.get(job.id)).toMatchObject({ attempts: 1, status: "done" });
+      expect(await w.queue.get(job.id)).toMatchObject({ attempts: 1, status: "done" });
     });
 
     it("aborts the job with LEASE_LOST when another worker took it over", async () => {
@@ -285,7 +292,7 @@ describe("the worker", () => {
             }),
         },
       });
-      w.queue.enqueue({ kind: "w.stolen", payload: null }, new Date());
+      await w.queue.enqueue({ kind: "w.stolen", payload: null }, new Date());
       expect(await reason.promise).toMatchObject({ code: "LEASE_LOST" });
     });
   });
@@ -304,12 +311,12 @@ describe("the worker", () => {
           },
         },
       });
-      const { job } = w.queue.enqueue({ kind: "w.grace", payload: null }, new Date());
+      const { job } = await w.queue.enqueue({ kind: "w.grace", payload: null }, new Date());
       await started.promise;
       const stopped = w.stop({ graceMs: 60_000 });
       finish.resolve();
       await stopped;
-      expect(w.queue.get(job.id)).toMatchObject({ status: "done", result: "finished" });
+      expect(await w.queue.get(job.id)).toMatchObject({ status: "done", result: "finished" });
     });
 
     it("aborts a job still running after the grace time and puts it back without spending the attempt", async () => {
@@ -325,11 +332,11 @@ describe("the worker", () => {
           },
         },
       });
-      const { job } = w.queue.enqueue({ kind: "w.stuck", payload: null }, new Date());
+      const { job } = await w.queue.enqueue({ kind: "w.stuck", payload: null }, new Date());
       const ctx = await started.promise;
       await w.stop({ graceMs: 10 });
       expect(ctx.signal.reason).toMatchObject({ code: "SHUTDOWN" });
-      expect(w.queue.get(job.id)).toMatchObject<Partial<JobRecord>>({
+      expect(await w.queue.get(job.id)).toMatchObject<Partial<JobRecord>>({
         status: "queued",
         attempts: 0,
         leaseOwner: null,
@@ -347,17 +354,17 @@ describe("the worker", () => {
         },
       });
       await w.stop();
-      const { job } = w.queue.enqueue({ kind: "w.after", payload: null }, new Date());
+      const { job } = await w.queue.enqueue({ kind: "w.after", payload: null }, new Date());
       await new Promise((r) => setTimeout(r, 20));
       expect(ran).toBe(false);
-      expect(w.queue.get(job.id)?.status).toBe("queued");
+      expect((await w.queue.get(job.id))?.status).toBe("queued");
     });
   });
 
   it("leaves jobs of kinds it has no handler for", async () => {
     const w = worker({ handlers: { "w.known": async () => "ok" } });
-    const { job } = w.queue.enqueue({ kind: "w.unknown-kind", payload: null }, new Date());
+    const { job } = await w.queue.enqueue({ kind: "w.unknown-kind", payload: null }, new Date());
     await w.idle();
-    expect(w.queue.get(job.id)?.status).toBe("queued");
+    expect((await w.queue.get(job.id))?.status).toBe("queued");
   });
 });

@@ -36,7 +36,7 @@ export async function tellClicker(
 ): Promise<void> {
   try {
     if (origin.fromHome || !origin.responseUrl)
-      ctx.service.refreshHome(origin.userId, homeNotice(message.text));
+      await ctx.service.refreshHome(origin.userId, homeNotice(message.text));
     else await ctx.api.respond(origin.responseUrl, { ...message, replaceOriginal: false });
   } catch (err) {
     ctx.log("warn", `could not tell ${origin.userId} why nothing changed: ${(err as Error).message}`);

@@ -28,7 +28,7 @@ export function registerDecisionActions(app: App, ctx: ListenerContext): void {
     const note = out.ok ? null : refusalText(out.code, out.decision);
     await ack();
     if (note) await tellClicker(ctx, origin, renderNote(note));
-    else if (origin.fromHome) ctx.service.refreshHome(origin.userId);
+    else if (origin.fromHome) await ctx.service.refreshHome(origin.userId);
   });
 
   app.action<BlockAction<ButtonAction>>(ACTION.reject, async ({ ack, body, action }) => {

@@ -14,7 +14,7 @@ import { type ListenerContext, originOf, tellClicker } from "../context.js";
 export function registerRequestApprovalAction(app: App, ctx: ListenerContext): void {
   app.action<BlockAction<ButtonAction>>(ACTION.requestApproval, async ({ ack, body, action }) => {
     const origin = originOf(body);
-    const asked = ctx.service.canAskApproval(action.value ?? "", origin.userId);
+    const asked = await ctx.service.canAskApproval(action.value ?? "", origin.userId);
     ctx.metrics.inc("image_check_actions_total", {
       action: "request_approval",
       outcome: asked.ok ? "asked-reason" : asked.code,

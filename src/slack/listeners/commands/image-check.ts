@@ -34,11 +34,11 @@ export function registerImageCheckCommand(app: App, ctx: ListenerContext): void 
           );
         case "status":
           return await ack(
-            ephemeral(renderStatus(parsed.reference.original, ctx.service.status(parsed.reference))),
+            ephemeral(renderStatus(parsed.reference.original, await ctx.service.status(parsed.reference))),
           );
         case "history": {
           const repository = `${parsed.reference.registry}/${parsed.reference.repository}`;
-          return await ack(ephemeral(renderHistory(repository, ctx.service.history(repository))));
+          return await ack(ephemeral(renderHistory(repository, await ctx.service.history(repository))));
         }
         case "pending": {
           const approver = await ctx.service.isApprover(command.user_id);
@@ -47,7 +47,7 @@ export function registerImageCheckCommand(app: App, ctx: ListenerContext): void 
             isApprover: approver === true,
             unverified: approver === null,
           };
-          return await ack(ephemeral(renderPending(ctx.service.pending(), viewer)));
+          return await ack(ephemeral(renderPending(await ctx.service.pending(), viewer)));
         }
         case "check": {
           // Written first: once Slack sees the ack, the request and its check job are on disk.

@@ -9,6 +9,6 @@ import type { ListenerContext } from "../context.js";
 export function registerAppHomeOpened(app: App, ctx: ListenerContext): void {
   app.event("app_home_opened", async ({ event }) => {
     if (event.tab !== "home") return;
-    ctx.service.refreshHome(event.user);
+    await ctx.service.refreshHome(event.user);
   });
 }

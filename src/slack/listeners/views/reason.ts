@@ -17,7 +17,7 @@ export function registerReasonView(app: App, ctx: ListenerContext): void {
       await ack({ response_action: "errors", errors: { [REASON_INPUT.blockId]: reason.error } });
       return;
     }
-    const out = ctx.service.addReason(view.private_metadata, body.user.id, reason.value);
+    const out = await ctx.service.addReason(view.private_metadata, body.user.id, reason.value);
     ctx.metrics.inc("image_check_actions_total", { action: "reason", outcome: out.ok ? "stored" : out.code });
     if (out.ok) await ack();
     else
