@@ -241,7 +241,7 @@ const CORPUS: Record<CheckId, Case> = {
   "watch.changed": {
     sign: "stranger",
     approval: [],
-    with: ["trust.untrusted-signer"],
+    with: ["trust.untrusted-signer", "vuln.no-data"],
     without: ["trust.signed"],
   },
 };
