@@ -9,6 +9,7 @@
 import { createHash } from "node:crypto";
 import { CHECKS, type Severity } from "../checks/types.js";
 import { type Levels, type LocatedReport, levelOf } from "./format-github.js";
+import { printableKeepingLines } from "./terminal.js";
 
 /** What each check looks for, as a rule's help (the README's check table says the same). */
 const RULE_HELP: Record<string, string> = {
@@ -115,7 +116,7 @@ export function renderSarif(items: LocatedReport[], opts: SarifOptions): SarifLo
           ruleId: f.id,
           ruleIndex: ruleIds.indexOf(f.id),
           level: SARIF_LEVEL[levelOf(f.severity, opts)],
-          message: { text: `${report.reference}: ${f.title}. ${f.detail}` },
+          message: { text: printableKeepingLines(`${report.reference}: ${f.title}. ${f.detail}`) },
           // A reference given on the command line has no file: the image's name stands in for it,
           // because GitHub code scanning rejects the whole log if any result has no location.
           locations: [

@@ -120,6 +120,17 @@ describe("renderSarif", () => {
     expect(run.results[1]!.partialFingerprints).not.toEqual(first);
   });
 
+  it("shows escape sequences and bidi controls from image text as escapes in a result's message", () => {
+    const hostile: Report = {
+      ...report,
+      findings: [{ ...finding("history.remote-script", "high"), detail: "curl x/\u202eabc\u001b[31m | sh" }],
+    };
+    const out = renderSarif([{ report: hostile, locations: [] }], { ...levels, version: "1.2.3" });
+    const text = (out.runs as { results: { message: { text: string } }[] }[])[0]!.results[0]!.message.text;
+    expect(text).toContain("curl x/\\u202eabc\\x1b[31m | sh");
+    expect(text).not.toMatch(/[\u001b\u202e]/);
+  });
+
   describe("when a reference was given on the command line", () => {
     const bare = renderSarif([{ report, locations: [] }], { ...levels, version: "1.2.3" });
     const results = (bare.runs as { results: { locations?: unknown[] }[] }[])[0]!.results;
