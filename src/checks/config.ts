@@ -75,7 +75,7 @@ export const configChecks: Check = (facts, ctx) => {
         finding(
           "config.credential",
           `The environment variable ${name} holds ${describeCredential(live[0]!)}`,
-          `Expected no credentials baked into the image's environment; ${name} holds ${describeCredential(live[0]!)} in a format its service issues for real use (${shown.map((s) => s.value).join(", ")}), and everyone who pulls the image can read it with docker inspect. Revoke it now, remove it from the image, and pass it at run time from a file (--env-file, or a ${name}_FILE pointing at a mounted secret).`,
+          `Expected no credentials baked into the image's environment; ${name} holds ${describeCredential(live[0]!)} in a format its service issues for real use (${shown.map((s) => s.value).join(", ")}), and everyone who pulls the image can read it with docker inspect. Revoke it now, remove it from the image, and pass it at run time from a file (--env-file, or ${name}_FILE set to the path of a mounted secret, when the image reads one).`,
           { env: name, secrets: shown },
         ),
       );
@@ -85,7 +85,7 @@ export const configChecks: Check = (facts, ctx) => {
       finding(
         "config.secret-env",
         `The environment variable ${name} holds ${secrets[0]!.kind === "secret-name" ? "a secret" : describeKind(secrets[0]!.kind)}`,
-        `Expected no credentials baked into the image's environment (everyone who pulls it can read them with docker inspect); ${name} is ${shown.map((s) => s.value).join(", ")}. Rotate it, remove it from the image, and pass it at run time from a file (--env-file, or a ${name}_FILE pointing at a mounted secret).`,
+        `Expected no credentials baked into the image's environment (everyone who pulls it can read them with docker inspect); ${name} is ${shown.map((s) => s.value).join(", ")}. Rotate it, remove it from the image, and pass it at run time from a file (--env-file, or ${name}_FILE set to the path of a mounted secret, when the image reads one).`,
         { env: name, secrets: shown },
       ),
     );

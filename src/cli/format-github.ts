@@ -7,6 +7,7 @@
  */
 import type { Report } from "../checks/report.js";
 import { type Severity, severityRank } from "../checks/types.js";
+import { printableKeepingLines } from "./terminal.js";
 
 /** Where an image reference was found. */
 export interface Location {
@@ -54,7 +55,8 @@ export function renderGithub(items: LocatedReport[], levels: Levels): string {
       if (level === "below") continue;
       shown++;
       const command = level === "block" ? "error" : "warning";
-      const message = escapeData(`${report.reference}: ${f.title}. ${f.detail}`);
+      // Image text (build steps, labels) in the detail must not colour, hide or reorder log lines.
+      const message = escapeData(printableKeepingLines(`${report.reference}: ${f.title}. ${f.detail}`));
       const title = `title=${escapeProperty(`${f.id} [${f.severity}]`)}`;
       const places = locations.length > 0 ? locations : [undefined];
       for (const at of places) {

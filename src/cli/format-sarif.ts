@@ -9,6 +9,7 @@
 import { createHash } from "node:crypto";
 import { CHECKS, type Severity } from "../checks/types.js";
 import { type Levels, type LocatedReport, levelOf } from "./format-github.js";
+import { printableKeepingLines } from "./terminal.js";
 
 /** What each check looks for, as a rule's help (the README's check table says the same). */
 const RULE_HELP: Record<string, string> = {
@@ -115,19 +116,17 @@ export function renderSarif(items: LocatedReport[], opts: SarifOptions): SarifLo
           ruleId: f.id,
           ruleIndex: ruleIds.indexOf(f.id),
           level: SARIF_LEVEL[levelOf(f.severity, opts)],
-          message: { text: `${report.reference}: ${f.title}. ${f.detail}` },
-          ...(at
-            ? {
-                locations: [
-                  {
-                    physicalLocation: {
-                      artifactLocation: { uri: artifactUri(at.file) },
-                      region: { startLine: at.line },
-                    },
-                  },
-                ],
-              }
-            : {}),
+          message: { text: printableKeepingLines(`${report.reference}: ${f.title}. ${f.detail}`) },
+          // A reference given on the command line has no file: the image's name stands in for it,
+          // because GitHub code scanning rejects the whole log if any result has no location.
+          locations: [
+            {
+              physicalLocation: {
+                artifactLocation: { uri: artifactUri(at?.file ?? repository) },
+                region: { startLine: at?.line ?? 1 },
+              },
+            },
+          ],
           partialFingerprints: { "imageCheckFinding/v1": fingerprint },
           ...(f.waived
             ? {
@@ -165,7 +164,11 @@ export function renderSarif(items: LocatedReport[], opts: SarifOptions): SarifLo
   };
 }
 
-/** A file path as a SARIF artifact URI: relative paths stay relative (to the checkout), with `/`. */
+/**
+ * A file path (or an image's name) as a SARIF artifact URI: relative paths stay relative (to the
+ * checkout), with `/`, each segment percent-encoded, so the `:` of `host:port/...` is not read as
+ * a URI scheme; an absolute path becomes a file:// URI.
+ */
 function artifactUri(file: string): string {
   const path = file.replaceAll("\\", "/").replace(/^\.\//, "");
   const encoded = path.split("/").map(encodeURIComponent).join("/");

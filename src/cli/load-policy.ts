@@ -83,7 +83,9 @@ async function readText(
   } catch (err) {
     if (!isCoded(err)) throw err;
     const usage = err.code === "NOT_REGULAR" || err.code === "TOO_LARGE";
-    throw new PolicyError(usage ? "INVALID_POLICY" : code, `${what} ${err.message} (${file})`, {
+    // The resolved path in parentheses, unless `what` already ends with it (an absolute path).
+    const where = what.endsWith(file) ? "" : ` (${file})`;
+    throw new PolicyError(usage ? "INVALID_POLICY" : code, `${what} ${err.message}${where}`, {
       cause: err,
     });
   }

@@ -76,7 +76,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: Com
     },
   },
   policy: {
-    summary: "print the built-in default policy",
+    summary: "print the built-in default policy, or validate a policy file (--check FILE)",
     load: async () => {
       const m = await import("./policy.js");
       return { run: m.policyCommand, help: m.HELP };

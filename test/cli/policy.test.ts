@@ -146,6 +146,24 @@ describe("loadPolicy, when the policy names something that is not a small regula
     expect((err as Error).message).toContain(`endless.yaml: ${field}`);
   });
 
+  it("names an absolute path once, and a relative one with where it was looked for", async () => {
+    const zero = await loadPolicy(
+      file("z.yaml", "trust:\n  keys:\n    - name: z\n      path: /dev/zero\n"),
+      {},
+      dir,
+    ).catch((e: unknown) => e);
+    expect((zero as Error).message).toMatch(/key file \/dev\/zero is not a regular file$/);
+    file("big.pub", PEM + "#".repeat(64 * 1024));
+    const big = await loadPolicy(
+      file("b.yaml", "trust:\n  keys:\n    - name: big\n      path: ./big.pub\n"),
+      {},
+      dir,
+    ).catch((e: unknown) => e);
+    expect((big as Error).message).toMatch(
+      /key file \.\/big\.pub is larger than 65536 bytes \(\/.*\/big\.pub\)$/,
+    );
+  });
+
   it("refuses a policy file that is a device, without reading it", async () => {
     const err = await loadPolicy("/dev/zero", {}, dir).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: "INVALID_POLICY" });

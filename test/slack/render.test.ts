@@ -129,6 +129,27 @@ describe("renderers", () => {
       expect(message).toMatchSnapshot();
       assertWithinLimits(message.blocks, LIMITS.messageBlocks);
     });
+    it("headlines a standing rejection, not the check's pass, and offers no run line for the rejected digest", () => {
+      const passed = {
+        ...makeReport("nginx:1.27", "pass"),
+        run: { dockerRun: "docker run --rm --read-only nginx:1.27", compose: "", notes: [] },
+      };
+      expect(
+        JSON.stringify(renderReport(passed, { kind: "already-approved", decision: approval })),
+      ).toContain("Run it with least privilege");
+      const message = renderReport(passed, {
+        kind: "already-rejected",
+        requestId: request.id,
+        decision: rejection,
+      });
+      expect(message.text).toBe("image-check rejected: nginx:1.27");
+      const first = JSON.stringify(message.blocks[0]);
+      expect(first).toContain(":x: *rejected*");
+      expect(first).toContain("the check's verdict: pass");
+      expect(first).not.toContain(":large_green_circle:");
+      expect(JSON.stringify(message)).not.toContain("Run it with least privilege");
+      expect(JSON.stringify(message)).toContain("the rejection stands");
+    });
     it("shows why a check failed on the registry and offers no approval", () => {
       const message = renderReport(failedReport("registry.example:5000/team/app:1"), {
         kind: "failed",

@@ -75,14 +75,20 @@ export type ReportOutcome =
 
 /** The report for the requester, with the outcome (≤ 50 blocks, sections ≤ 3000 characters). */
 export function renderReport(report: Report, outcome: ReportOutcome): Message {
+  // A person's standing rejection outranks the check's verdict: the reply leads with it (a green
+  // "pass" above it read as permission) and offers no run line for the rejected digest.
+  const rejected = outcome.kind === "already-rejected";
+  const headline = rejected
+    ? `:x: *rejected* for ${code(report.reference)} (the check's verdict: ${report.verdict})`
+    : `${verdictText(report.verdict)} for ${code(report.reference)}`;
   const blocks: Block[] = [
-    section(`${verdictText(report.verdict)} for ${code(report.reference)}`),
+    section(headline),
     section(imageFacts(report)),
     section(`*Findings*\n${findingsText(report, REPORT_FINDINGS)}`),
   ];
   const vulns = vulnerabilitiesText(report, REPORT_VULNS);
   if (vulns) blocks.push(section(vulns));
-  if (report.run?.dockerRun)
+  if (report.run?.dockerRun && !rejected)
     blocks.push(section(`*Run it with least privilege*\n${codeBlock(report.run.dockerRun)}`));
   const labels = labelsText(report.facts.labels);
   if (labels) blocks.push(section(`*Labels* (as the image states them)\n${labels}`));
@@ -94,7 +100,7 @@ export function renderReport(report: Report, outcome: ReportOutcome): Message {
   );
   const next = outcomeBlocks(report, outcome);
   return {
-    text: fallback(`image-check ${report.verdict}: ${escapeSlack(report.reference)}`),
+    text: fallback(`image-check ${rejected ? "rejected" : report.verdict}: ${escapeSlack(report.reference)}`),
     blocks: blocksWithin(blocks, [next], LIMITS.messageBlocks),
   };
 }
