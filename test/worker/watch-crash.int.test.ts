@@ -43,10 +43,15 @@ function runWatch(env: NodeJS.ProcessEnv): {
   return { child, done };
 }
 
-async function until<T>(probe: () => T | undefined | false, what: string, limitMs = 60_000): Promise<T> {
+async function until<T>(
+  probe: () => T | undefined | false | Promise<T | undefined | false>,
+  what: string,
+  limitMs = 60_000,
+): Promise<T> {
   const end = Date.now() + limitMs;
   for (;;) {
-    const v = probe();
+    // Awaited: a probe that asks the (asynchronous) store returns a Promise, which is always truthy.
+    const v = await probe();
     if (v) return v;
     if (Date.now() > end) throw new Error(`gave up waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
