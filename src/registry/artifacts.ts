@@ -42,6 +42,14 @@ export const ARTIFACT_LIMITS = {
    * one per platform manifest; a few leave room for other tools, not for an index naming thousands.
    */
   attestationManifestsPerImage: 4,
+  /**
+   * A cosign `.sig` or `.att` manifest read by tag without a HEAD first: its size is unknown until
+   * read, so this much is reserved in the gather's budget and the GET is capped at it. One layer
+   * with keyless annotations (certificate, chain, Rekor bundle) is under 10 KiB, and only
+   * `blobsPerArtifact` layers are read; a manifest larger than this is refused (TOO_LARGE, recorded
+   * as incomplete), as one with too many layers is.
+   */
+  tagManifestBytes: 256 * 1024,
 } as const;
 
 /** The cosign tag for a digest: `sha256-<hex>` plus `.sig`, `.att` or nothing (the referrers fallback tag). */

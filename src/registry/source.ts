@@ -4,8 +4,10 @@
  * The order of requests is the point of this file. With a warm token, a single-platform tag costs
  * two dependent stages:
  *   1. GET the manifest (its bytes are needed, so no separate HEAD);
- *   2. in parallel: GET the config; HEAD `sha256-<hex>.sig` and `.att`; the referrers API and/or
- *      HEAD of its fallback tag. Only what exists is fetched after that.
+ *   2. in parallel: GET the config; GET `sha256-<hex>.sig` and `.att` (a 404 costs what a HEAD
+ *      would, and a tag that exists is read without a second round trip; HEAD first only where
+ *      manifest GETs are metered, i.e. Docker Hub); the referrers API and/or HEAD of its fallback
+ *      tag. Only what exists is fetched after that: a signature's or attestation's blobs.
  * An index adds one stage (the platform manifest, in parallel with the index's own look-ups and
  * its BuildKit attestation manifests). Within one gather nothing is fetched twice (every manifest,
  * HEAD and blob is memoized by reference or digest).
@@ -137,6 +139,10 @@ class ArtifactBudget {
       `${what}: not fetched, past the budget for one image's signatures and attestations (${LIMITS.artifactBudgetBytes} bytes, ${LIMITS.artifactRequests} requests)`,
     );
   }
+  /** Return the part of a reservation that was not read (a body shorter than its cap, or none at all). */
+  giveBack(bytes: number): void {
+    this.bytesLeft += Math.max(0, bytes);
+  }
 }
 
 /** Runs at most `limit` tasks at once; the others wait their turn, in order. */
@@ -168,6 +174,7 @@ class Limiter {
 class Session {
   private readonly manifests = new Map<string, Promise<FetchedManifest>>();
   private readonly heads = new Map<string, Promise<Descriptor | null>>();
+  private readonly tagged = new Map<string, Promise<FetchedManifest | null>>();
   private readonly blobs = new Map<string, Promise<Buffer>>();
   private readonly budget = new ArtifactBudget();
   private readonly artifactSlots = new Limiter(LIMITS.artifactConcurrency);
@@ -223,6 +230,38 @@ class Session {
     return this.artifactManifest(head.digest || tag, {
       max: head.size > 0 ? head.size : LIMITS.manifestBytes,
     });
+  }
+
+  /**
+   * The artifact manifest `tag` names (cosign's `.sig` and `.att`), or null when there is none. One
+   * GET, capped at ARTIFACT_LIMITS.tagManifestBytes: the cap is reserved in the budget before the
+   * request is sent, and what the body did not use is given back after. Where manifest GETs are
+   * metered and HEADs are not (Docker Hub), HEAD first and GET only what exists, as before: one
+   * more dependent round trip for a tag that exists, but no pull counted for one that does not.
+   */
+  artifactManifestAtTag(tag: string): Promise<FetchedManifest | null> {
+    let p = this.tagged.get(tag);
+    if (!p) {
+      p = started(
+        this.client.metersManifestGets
+          ? this.head(tag).then((head) => (head ? this.artifactManifestAt(tag, head) : null))
+          : this.getTagged(tag),
+      );
+      this.tagged.set(tag, p);
+    }
+    return p;
+  }
+
+  private async getTagged(tag: string): Promise<FetchedManifest | null> {
+    const cap = ARTIFACT_LIMITS.tagManifestBytes;
+    this.budget.take(cap, `${this.repository} manifest ${tag}`);
+    const manifest = await this.artifactSlots.run(() =>
+      this.client.findManifest(this.repository, tag, this.ctx, { max: cap }),
+    );
+    this.budget.giveBack(cap - (manifest?.bytes.length ?? 0));
+    if (manifest && !this.manifests.has(manifest.digest))
+      this.manifests.set(manifest.digest, Promise.resolve(manifest));
+    return manifest;
   }
 
   head(tag: string): Promise<Descriptor | null> {
@@ -612,7 +651,7 @@ export class RegistrySource implements ImageSource {
     return found;
   }
 
-  /** cosign's classic tags: `sha256-<hex>.sig` (signatures) and `.att` (attestations). HEAD first; GET only what exists. */
+  /** cosign's classic tags: `sha256-<hex>.sig` (signatures) and `.att` (attestations), each one GET (Session.artifactManifestAtTag). */
   private async cosignTag(
     session: Session,
     digest: string,
@@ -620,10 +659,8 @@ export class RegistrySource implements ImageSource {
   ): Promise<Omit<FoundArtifacts, "incomplete">> {
     const none = { signatures: [], attestations: [] };
     const tag = digestTag(digest, suffix);
-    const head = await session.head(tag);
-    if (!head) return none;
-    const manifest = await session.artifactManifestAt(tag, head);
-    if (!isImageManifest(manifest)) return none;
+    const manifest = await session.artifactManifestAtTag(tag);
+    if (!manifest || !isImageManifest(manifest)) return none;
     const blobs = await session.artifactBlobs(manifest);
     const common = {
       foundVia: `tag:${tag}`,
