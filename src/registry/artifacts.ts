@@ -8,6 +8,8 @@
  * - cosign 3 Sigstore bundles as referrers (artifactType `application/vnd.dev.sigstore.bundle.v0.3+json`)
  * - Notary Project signatures (artifactType `application/vnd.cncf.notary.signature`)
  * - BuildKit attestation manifests inside an index (https://docs.docker.com/build/metadata/attestations/attestation-storage/)
+ * - OpenVEX documents as referrers (artifactType `application/vnd.openvex+json`, as `oras attach`
+ *   and `vexctl attach` push them), not wrapped in an in-toto statement
  */
 import type { FetchedBlob } from "../facts/model.js";
 import type { Descriptor } from "./client.js";
@@ -18,6 +20,7 @@ export const ARTIFACT_TYPES = {
   inToto: "application/vnd.in-toto+json",
   dsse: "application/vnd.dsse.envelope.v1+json",
   sigstoreBundlePrefix: "application/vnd.dev.sigstore.bundle",
+  openvex: "application/vnd.openvex+json",
 } as const;
 
 /** The predicate type cosign 3 uses for a plain image signature wrapped in DSSE. */
@@ -58,13 +61,14 @@ export function digestTag(digest: string, suffix: "" | ".sig" | ".att" = ""): st
 }
 
 /** How a referrer descriptor is handled. */
-export type ReferrerKind = "sigstore-bundle" | "notation" | "in-toto" | "unknown" | "ignore";
+export type ReferrerKind = "sigstore-bundle" | "notation" | "in-toto" | "openvex" | "unknown" | "ignore";
 
 /** Classify a referrer by its artifact type. `unknown` (no artifact type given) means: fetch the manifest to see. */
 export function referrerKind(artifactType: string | undefined): ReferrerKind {
   if (!artifactType) return "unknown";
   if (artifactType.startsWith(ARTIFACT_TYPES.sigstoreBundlePrefix)) return "sigstore-bundle";
   if (artifactType === ARTIFACT_TYPES.notation) return "notation";
+  if (artifactType === ARTIFACT_TYPES.openvex) return "openvex";
   if (
     artifactType === ARTIFACT_TYPES.inToto ||
     artifactType === ARTIFACT_TYPES.dsse ||

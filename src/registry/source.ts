@@ -42,6 +42,7 @@ import { effectiveTag } from "../reference/parse.js";
 import type { ImageReference } from "../reference/types.js";
 import {
   ARTIFACT_LIMITS,
+  ARTIFACT_TYPES,
   announcedPredicates,
   bundleAttestationPredicate,
   digestTag,
@@ -775,6 +776,7 @@ export class RegistrySource implements ImageSource {
       descriptor.artifactType ?? manifest.json.artifactType ?? manifest.json.config?.mediaType;
     const kind = referrerKind(artifactType);
     if (kind === "ignore" || kind === "unknown") return undefined;
+    if (kind === "openvex") return this.openvexReferrer(session, manifest, subject, via);
     const blobs = await session.artifactBlobs(manifest);
     const manifestAnnotations = stringRecord(manifest.json.annotations);
     const common = {
@@ -792,6 +794,34 @@ export class RegistrySource implements ImageSource {
       return { kind: "referrer", predicateTypes: [predicate], ...common };
     }
     return { kind: "referrer", predicateTypes: announcedPredicates(manifestAnnotations, blobs), ...common };
+  }
+
+  /**
+   * An OpenVEX document attached as a referrer of its own type. The listing's artifactType only
+   * chose to fetch it: the manifest itself (covered by its digest) must say it is OpenVEX and name
+   * this subject, and only its OpenVEX layers are read. It carries no signature of its own, so the
+   * vulnerability layer treats it as unsigned.
+   */
+  private async openvexReferrer(
+    session: Session,
+    manifest: FetchedManifest,
+    subject: string,
+    via: string,
+  ): Promise<AttestationArtifact | undefined> {
+    const declared = manifest.json.artifactType ?? manifest.json.config?.mediaType;
+    if (manifest.json.subject?.digest !== subject || referrerKind(declared) !== "openvex") return undefined;
+    const vexLayers = (manifest.json.layers ?? []).filter((l) => l.mediaType === ARTIFACT_TYPES.openvex);
+    const blobs = await session.artifactBlobs({ ...manifest, json: { ...manifest.json, layers: vexLayers } });
+    return {
+      kind: "referrer",
+      foundVia: via,
+      manifestDigest: manifest.digest,
+      subjectDigest: subject,
+      artifactType: ARTIFACT_TYPES.openvex,
+      predicateTypes: [],
+      manifestAnnotations: stringRecord(manifest.json.annotations),
+      blobs,
+    };
   }
 
   /** A BuildKit attestation manifest from the index, with its in-toto statements. */
@@ -894,7 +924,7 @@ export function platformMatches(have: Platform, wanted: Platform): boolean {
 function referrerPart(descriptor: Descriptor): IncompletePart["part"] {
   const kind = referrerKind(descriptor.artifactType);
   if (kind === "notation") return "signatures";
-  if (kind === "in-toto") return "attestations";
+  if (kind === "in-toto" || kind === "openvex") return "attestations";
   // A Sigstore bundle (or an untyped referrer) may be either until it is read.
   return "referrers";
 }

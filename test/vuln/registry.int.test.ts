@@ -16,6 +16,7 @@ import { cosignVulnPredicate, trivyReport, trivyVuln } from "../support/facts.js
 import { type FakeOsv, startFakeOsv } from "../support/fake-osv.js";
 import {
   attachCosignAttestation,
+  attachReferrer,
   type ImageSpec,
   pushImage,
   pushIndex,
@@ -94,13 +95,13 @@ function alpineSbom(queries: FakeOsv["queries"]): object {
 
 const spec: ImageSpec = { config: { User: "10001" }, history: [{ created_by: "COPY app /app # buildkit" }] };
 
-async function check(reference: string): Promise<Report> {
+async function check(reference: string, trustUnsigned = false): Promise<Report> {
   const hosts = `["${proxy.host}", "${osv.host}"]`;
   const policy = parsePolicy(
     [
       `registries: { allowPrivate: ${hosts}, allowInsecure: ${hosts} }`,
       `trust: { keys: [{ name: release, pem: ${JSON.stringify(trusted.publicPem)} }] }`,
-      `vulnerabilities: { scanner: { url: "${osv.url}" } }`,
+      `vulnerabilities: { scanner: { url: "${osv.url}" }, trustUnsigned: ${trustUnsigned} }`,
     ].join("\n"),
     "vuln-policy.yaml",
   );
@@ -289,5 +290,87 @@ describe("a hostile scan attestation, signed by the policy's key", () => {
     const ids = report.findings.map((f) => f.id);
     expect(ids.includes("vuln.no-data") || ids.includes("check.incomplete")).toBe(true);
     for (const f of report.findings) expect(f.detail).not.toContain("\n");
+  });
+});
+
+describe("an OpenVEX document attached as a referrer of its own type (oras attach, vexctl attach)", () => {
+  const VEX_TYPE = "application/vnd.openvex+json";
+
+  /** A signed scan naming CVE-2024-5535 (critical, fixable), and a VEX document saying it does not apply to `product`. */
+  async function withVex(product: (digest: string) => string) {
+    const repo = randomRepo("vex");
+    const image = await pushImage(testbed.open, repo, spec, "1.0");
+    await attachCosignAttestation(
+      testbed.open,
+      repo,
+      image.digest,
+      {
+        _type: "https://in-toto.io/Statement/v0.1",
+        predicateType: "https://cosign.sigstore.dev/attestation/vuln/v1",
+        subject: [{ name: repo, digest: { sha256: image.digest.slice("sha256:".length) } }],
+        predicate: cosignVulnPredicate(
+          trivyReport([trivyVuln("CVE-2024-5535", "CRITICAL", "3.3.1-r1")], NOW.toISOString()),
+          NOW.toISOString(),
+        ),
+      },
+      trusted.privateKey,
+    );
+    const vex = {
+      "@context": "https://openvex.dev/ns/v0.2.0",
+      "@id": "https://example.invalid/vex-1",
+      author: "app team",
+      timestamp: NOW.toISOString(),
+      version: 1,
+      statements: [
+        {
+          vulnerability: { name: "CVE-2024-5535" },
+          products: [{ "@id": product(image.digest) }],
+          status: "not_affected",
+          justification: "vulnerable_code_not_in_execute_path",
+        },
+      ],
+    };
+    const attached = await attachReferrer(testbed.open, repo, image, {
+      artifactType: VEX_TYPE,
+      layers: [{ mediaType: VEX_TYPE, bytes: Buffer.from(JSON.stringify(vex)) }],
+    });
+    proxy.requests.length = 0;
+    return { repo, image, attached };
+  }
+  const byDigest = (digest: string) => `pkg:oci/app@${encodeURIComponent(digest)}`;
+
+  it("when unsigned, is read through the fallback tag but applies nothing: the signed scan's vuln.critical stands", async () => {
+    const { repo, attached } = await withVex(byDigest);
+    const report = await check(`${proxy.host}/${repo}:1.0`);
+    expect(proxy.requests.map((r) => `${r.method} ${r.path}`)).toEqual(
+      expect.arrayContaining([
+        `HEAD /v2/${repo}/manifests/${attached.fallbackTag}`,
+        `GET /v2/${repo}/manifests/${attached.manifestDigest}`,
+      ]),
+    );
+    expect(report.vulnerabilities?.sources).toEqual(
+      expect.arrayContaining([expect.objectContaining({ kind: "vex", signedBy: null })]),
+    );
+    expect(report.vulnerabilities?.items[0]).toMatchObject({ id: "CVE-2024-5535", status: "affected" });
+    expect(report.findings.map((f) => f.id)).toContain("vuln.critical");
+  });
+
+  it("with trustUnsigned, sets not_affected with its justification, and vuln.critical goes", async () => {
+    const { repo } = await withVex(byDigest);
+    const report = await check(`${proxy.host}/${repo}:1.0`, true);
+    expect(report.vulnerabilities?.items[0]).toMatchObject({
+      id: "CVE-2024-5535",
+      status: "not_affected",
+      vex: "vulnerable_code_not_in_execute_path",
+    });
+    expect(report.vulnerabilities?.counts.critical).toBe(0);
+    expect(report.findings.map((f) => f.id)).not.toContain("vuln.critical");
+  });
+
+  it("naming another image's digest, applies to nothing, even with trustUnsigned", async () => {
+    const { repo } = await withVex(() => byDigest(`sha256:${"0".repeat(64)}`));
+    const report = await check(`${proxy.host}/${repo}:1.0`, true);
+    expect(report.vulnerabilities?.items[0]).toMatchObject({ id: "CVE-2024-5535", status: "affected" });
+    expect(report.findings.map((f) => f.id)).toContain("vuln.critical");
   });
 });
