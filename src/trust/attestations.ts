@@ -155,6 +155,7 @@ function plainOpenVex(
       predicate: json.value,
       signer: null,
       subjectMatches,
+      ...(blob.digest ? { blobDigest: blob.digest } : {}),
     });
   }
   return out;
@@ -192,6 +193,7 @@ export function summarizeAttestations(
           predicate: u.value.statement.predicate,
           signer: u.value.signer ?? null,
           subjectMatches: summary.subjectMatches,
+          ...(blob.digest ? { blobDigest: blob.digest } : {}),
         });
       }
     }

@@ -10,6 +10,8 @@ import { OsvClient } from "../../src/osv/client.js";
 import { policyVersion } from "../../src/policy/evaluate.js";
 import { parsePolicy } from "../../src/policy/yaml.js";
 import { trustMaterialFromPolicy } from "../../src/trust/material.js";
+import type { OsvOutcome } from "../../src/vuln/assess.js";
+import { VulnCache } from "../../src/vuln/cache.js";
 import { checkImage } from "../../src/worker/pipeline.js";
 import { sourceFor } from "../registry/helpers.js";
 import { cosignVulnPredicate, trivyReport, trivyVuln } from "../support/facts.js";
@@ -95,7 +97,11 @@ function alpineSbom(queries: FakeOsv["queries"]): object {
 
 const spec: ImageSpec = { config: { User: "10001" }, history: [{ created_by: "COPY app /app # buildkit" }] };
 
-async function check(reference: string, trustUnsigned = false): Promise<Report> {
+async function check(
+  reference: string,
+  trustUnsigned = false,
+  vulnCache?: VulnCache<OsvOutcome>,
+): Promise<Report> {
   const hosts = `["${proxy.host}", "${osv.host}"]`;
   const policy = parsePolicy(
     [
@@ -118,6 +124,7 @@ async function check(reference: string, trustUnsigned = false): Promise<Report> 
       trust: trustMaterialFromPolicy(policy),
       osv: client,
       now: () => NOW,
+      ...(vulnCache ? { vulnCache } : {}),
     });
     return outcome.report;
   } finally {
@@ -199,6 +206,38 @@ describe("vulnerabilities from the image's SBOM, matched through OSV", () => {
     ]);
     expect(report.vulnerabilities?.counts.high).toBe(1);
     expect(report.findings.map((f) => f.id)).toEqual(expect.arrayContaining(["vuln.high", "vuln.no-data"]));
+  });
+});
+
+describe("the per-process cache of vulnerability data (manifest digest, source, data version)", () => {
+  it("when the same image is checked again, its SBOM match is reused: no OSV request, the same items", async () => {
+    const repo = randomRepo("vuln");
+    const index = await pushIndex(
+      testbed.open,
+      repo,
+      {
+        images: [{ spec, platform: { os: "linux", architecture: "amd64" } }],
+        attestations: { sbom: alpineSbom(osv.queries) },
+      },
+      "3.18",
+    );
+    await signCosign(testbed.open, repo, index.digest, trusted.privateKey);
+    const cache = new VulnCache<OsvOutcome>(() => NOW.getTime());
+    const ref = `${proxy.host}/${repo}:3.18`;
+    // Each check() makes a fresh OSV client, so its own query and record caches are cold each time.
+    const before = osv.log.length;
+    const first = await check(ref, false, cache);
+    const asked = osv.log.length - before;
+    const second = await check(ref, false, cache);
+    expect(asked).toBeGreaterThan(0);
+    expect(osv.log.length - before).toBe(asked);
+    expect(cache.stats).toEqual({ hits: 1, stores: 1 });
+    expect(second.vulnerabilities).toEqual(first.vulnerabilities);
+
+    // Without the cache, the same second check asks OSV again: the cache is what saved it.
+    const third = osv.log.length;
+    await check(ref);
+    expect(osv.log.length - third).toBe(asked);
   });
 });
 
