@@ -53,6 +53,13 @@ export const ARTIFACT_LIMITS = {
    * as incomplete), as one with too many layers is.
    */
   tagManifestBytes: 256 * 1024,
+  /**
+   * The referrers fallback index (`sha256-<hex>`), read by tag the same way. Only
+   * `referrersPerSubject` of its entries are read, each a descriptor of a few hundred bytes; an
+   * index past this lists hundreds of referrers, which leaves the look-up incomplete (TOO_LARGE)
+   * whether or not its first entries were read.
+   */
+  fallbackIndexBytes: 512 * 1024,
 } as const;
 
 /** The cosign tag for a digest: `sha256-<hex>` plus `.sig`, `.att` or nothing (the referrers fallback tag). */

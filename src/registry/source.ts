@@ -4,10 +4,10 @@
  * The order of requests is the point of this file. With a warm token, a single-platform tag costs
  * two dependent stages:
  *   1. GET the manifest (its bytes are needed, so no separate HEAD);
- *   2. in parallel: GET the config; GET `sha256-<hex>.sig` and `.att` (a 404 costs what a HEAD
- *      would, and a tag that exists is read without a second round trip; HEAD first only where
- *      manifest GETs are metered, i.e. Docker Hub); the referrers API and/or HEAD of its fallback
- *      tag. Only what exists is fetched after that: a signature's or attestation's blobs.
+ *   2. in parallel: GET the config; GET `sha256-<hex>.sig` and `.att`; the referrers API and/or
+ *      GET of its fallback tag `sha256-<hex>`. A 404 costs what a HEAD would, and a tag that exists
+ *      is read without a second round trip (HEAD first only where manifest GETs are metered, i.e.
+ *      Docker Hub). Only what exists is fetched after that.
  * An index adds one stage (the platform manifest, in parallel with the index's own look-ups and
  * its BuildKit attestation manifests). Within one gather nothing is fetched twice (every manifest,
  * HEAD and blob is memoized by reference or digest).
@@ -234,27 +234,29 @@ class Session {
   }
 
   /**
-   * The artifact manifest `tag` names (cosign's `.sig` and `.att`), or null when there is none. One
-   * GET, capped at ARTIFACT_LIMITS.tagManifestBytes: the cap is reserved in the budget before the
-   * request is sent, and what the body did not use is given back after. Where manifest GETs are
+   * The artifact manifest `tag` names (cosign's `.sig` and `.att`, the referrers fallback index),
+   * or null when there is none. One GET, capped at `cap`: the cap is reserved in the budget before
+   * the request is sent, and what the body did not use is given back after. Where manifest GETs are
    * metered and HEADs are not (Docker Hub), HEAD first and GET only what exists, as before: one
    * more dependent round trip for a tag that exists, but no pull counted for one that does not.
    */
-  artifactManifestAtTag(tag: string): Promise<FetchedManifest | null> {
+  artifactManifestAtTag(
+    tag: string,
+    cap: number = ARTIFACT_LIMITS.tagManifestBytes,
+  ): Promise<FetchedManifest | null> {
     let p = this.tagged.get(tag);
     if (!p) {
       p = started(
         this.client.metersManifestGets
           ? this.head(tag).then((head) => (head ? this.artifactManifestAt(tag, head) : null))
-          : this.getTagged(tag),
+          : this.getTagged(tag, cap),
       );
       this.tagged.set(tag, p);
     }
     return p;
   }
 
-  private async getTagged(tag: string): Promise<FetchedManifest | null> {
-    const cap = ARTIFACT_LIMITS.tagManifestBytes;
+  private async getTagged(tag: string, cap: number): Promise<FetchedManifest | null> {
     this.budget.take(cap, `${this.repository} manifest ${tag}`);
     const manifest = await this.artifactSlots.run(() =>
       this.client.findManifest(this.repository, tag, this.ctx, { max: cap }),
@@ -695,10 +697,8 @@ export class RegistrySource implements ImageSource {
     const key = registry.base.origin;
     const fallbackTag = digestTag(digest);
     const fallback = async (): Promise<Descriptor[]> => {
-      const head = await session.head(fallbackTag);
-      if (!head) return [];
-      const index = await session.artifactManifestAt(fallbackTag, head);
-      return isIndex(index) ? (index.json.manifests ?? []) : [];
+      const index = await session.artifactManifestAtTag(fallbackTag, ARTIFACT_LIMITS.fallbackIndexBytes);
+      return index && isIndex(index) ? (index.json.manifests ?? []) : [];
     };
     const api = () => registry.getReferrers(session.repository, digest, session.ctx);
     let descriptors: Descriptor[];

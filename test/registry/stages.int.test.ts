@@ -83,7 +83,7 @@ describe("the gather schedule", () => {
       `GET /v2/${repo}/blobs/${image.configDigest}`,
       `GET ${m}/${tagOf(image.digest, ".sig")}`,
       `GET ${m}/${tagOf(image.digest, ".att")}`,
-      `HEAD ${m}/${tagOf(image.digest)}`,
+      `GET ${m}/${tagOf(image.digest)}`,
     ]);
     const facts = await gathering;
     gate = false;
@@ -117,7 +117,7 @@ describe("the gather schedule", () => {
       `GET /v2/${repo}/blobs/${image.configDigest}`,
       `GET ${m}/${tagOf(image.digest, ".sig")}`,
       `GET ${m}/${tagOf(image.digest, ".att")}`,
-      `HEAD ${m}/${tagOf(image.digest)}`,
+      `GET ${m}/${tagOf(image.digest)}`,
     ]);
     await stage([`GET /v2/${repo}/blobs/${sigLayer}`, `GET /v2/${repo}/blobs/${attLayer}`]);
     const facts = await gathering;
@@ -151,14 +151,14 @@ describe("the gather schedule", () => {
       `GET ${m}/${att!.digest}`,
       `GET ${m}/${tagOf(index.digest, ".sig")}`,
       `GET ${m}/${tagOf(index.digest, ".att")}`,
-      `HEAD ${m}/${tagOf(index.digest)}`,
+      `GET ${m}/${tagOf(index.digest)}`,
     ]);
     await stage([
       `GET /v2/${repo}/blobs/${amd!.configDigest}`,
       ...att!.layers.map((l) => `GET /v2/${repo}/blobs/${l.digest}`),
       `GET ${m}/${tagOf(amd!.digest, ".sig")}`,
       `GET ${m}/${tagOf(amd!.digest, ".att")}`,
-      `HEAD ${m}/${tagOf(amd!.digest)}`,
+      `GET ${m}/${tagOf(amd!.digest)}`,
     ]);
     const facts = await gathering;
     gate = false;

@@ -383,7 +383,7 @@ describe("an OpenVEX document attached as a referrer of its own type (oras attac
     const report = await check(`${proxy.host}/${repo}:1.0`);
     expect(proxy.requests.map((r) => `${r.method} ${r.path}`)).toEqual(
       expect.arrayContaining([
-        `HEAD /v2/${repo}/manifests/${attached.fallbackTag}`,
+        `GET /v2/${repo}/manifests/${attached.fallbackTag}`,
         `GET /v2/${repo}/manifests/${attached.manifestDigest}`,
       ]),
     );
