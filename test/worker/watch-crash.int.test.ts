@@ -83,7 +83,7 @@ describe("watch --once killed mid-round", () => {
       join(cwd, "policy.yaml"),
       [
         `registries: { trusted: ["${host}/**"], allowPrivate: ["${host}"], allowInsecure: ["${host}"] }`,
-        "checks: { severity: { trust.unsigned: low, trust.untrusted-signer: high } }",
+        "checks: { severity: { trust.unsigned: low, vuln.no-data: low, trust.untrusted-signer: high } }",
         "watch: { revokeAt: high }",
       ].join("\n"),
     );
