@@ -3,6 +3,7 @@
 // after another would never have them all pending together, and the stage would not complete.
 
 import { generateKeyPairSync } from "node:crypto";
+import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseReference } from "../../src/reference/parse.js";
 import type { RegistrySource } from "../../src/registry/index.js";
@@ -16,7 +17,7 @@ import {
 } from "../support/image-builder.js";
 import { type Proxy as RecordingProxy, startProxy } from "../support/proxy.js";
 import { getTestbed } from "../support/testbed.js";
-import { sourceFor, tagOf } from "./helpers.js";
+import { lines, sourceFor, tagOf } from "./helpers.js";
 
 const testbed = getTestbed();
 
@@ -164,5 +165,41 @@ describe("the gather schedule", () => {
     gate = false;
     expect(facts.attestations).toHaveLength(1);
     expect(held).toEqual([]);
+  });
+});
+
+describe("on Docker Hub, where a manifest GET counts as a pull and a HEAD does not", () => {
+  it("HEADs the signature, attestation and fallback tags first, and GETs only what exists", async () => {
+    const repo = randomRepo("hub");
+    const image = await pushImage(testbed.open, repo, {}, "1");
+    const key = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;
+    const sig = await signCosign(testbed.open, repo, image.digest, key);
+    const proxy = await startProxy(testbed.open.host);
+    // docker.io's API host, answered on loopback by the proxy: no name is resolved, nothing leaves.
+    const hub = "registry-1.docker.io";
+    const source = sourceFor([hub], {
+      resolver: async () => [{ address: "127.0.0.1", family: 4 }],
+      connector: (url, options) => http.request(new URL(`${url.pathname}${url.search}`, proxy.url), options),
+    });
+    try {
+      const facts = await source.gather(parseReference(`docker.io/${repo}:1`));
+      const m = `/v2/${repo}/manifests`;
+      expect(
+        lines(proxy.requests)
+          .filter((l) => l.includes("/manifests/sha256"))
+          .sort(),
+      ).toEqual(
+        [
+          `HEAD ${m}/${tagOf(image.digest, ".sig")}`,
+          `HEAD ${m}/${tagOf(image.digest, ".att")}`,
+          `HEAD ${m}/${tagOf(image.digest)}`,
+          `GET ${m}/${sig.manifestDigest}`,
+        ].sort(),
+      );
+      expect(facts.signatures).toHaveLength(1);
+    } finally {
+      source.close();
+      await proxy.stop();
+    }
   });
 });
