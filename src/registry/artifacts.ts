@@ -8,6 +8,8 @@
  * - cosign 3 Sigstore bundles as referrers (artifactType `application/vnd.dev.sigstore.bundle.v0.3+json`)
  * - Notary Project signatures (artifactType `application/vnd.cncf.notary.signature`)
  * - BuildKit attestation manifests inside an index (https://docs.docker.com/build/metadata/attestations/attestation-storage/)
+ * - OpenVEX documents as referrers (artifactType `application/vnd.openvex+json`, as `oras attach`
+ *   and `vexctl attach` push them), not wrapped in an in-toto statement
  */
 import type { FetchedBlob } from "../facts/model.js";
 import type { Descriptor } from "./client.js";
@@ -18,6 +20,7 @@ export const ARTIFACT_TYPES = {
   inToto: "application/vnd.in-toto+json",
   dsse: "application/vnd.dsse.envelope.v1+json",
   sigstoreBundlePrefix: "application/vnd.dev.sigstore.bundle",
+  openvex: "application/vnd.openvex+json",
 } as const;
 
 /** The predicate type cosign 3 uses for a plain image signature wrapped in DSSE. */
@@ -42,6 +45,21 @@ export const ARTIFACT_LIMITS = {
    * one per platform manifest; a few leave room for other tools, not for an index naming thousands.
    */
   attestationManifestsPerImage: 4,
+  /**
+   * A cosign `.sig` or `.att` manifest read by tag without a HEAD first: its size is unknown until
+   * read, so this much is reserved in the gather's budget and the GET is capped at it. One layer
+   * with keyless annotations (certificate, chain, Rekor bundle) is under 10 KiB, and only
+   * `blobsPerArtifact` layers are read; a manifest larger than this is refused (TOO_LARGE, recorded
+   * as incomplete), as one with too many layers is.
+   */
+  tagManifestBytes: 256 * 1024,
+  /**
+   * The referrers fallback index (`sha256-<hex>`), read by tag the same way. Only
+   * `referrersPerSubject` of its entries are read, each a descriptor of a few hundred bytes; an
+   * index past this lists hundreds of referrers, which leaves the look-up incomplete (TOO_LARGE)
+   * whether or not its first entries were read.
+   */
+  fallbackIndexBytes: 512 * 1024,
 } as const;
 
 /** The cosign tag for a digest: `sha256-<hex>` plus `.sig`, `.att` or nothing (the referrers fallback tag). */
@@ -50,13 +68,14 @@ export function digestTag(digest: string, suffix: "" | ".sig" | ".att" = ""): st
 }
 
 /** How a referrer descriptor is handled. */
-export type ReferrerKind = "sigstore-bundle" | "notation" | "in-toto" | "unknown" | "ignore";
+export type ReferrerKind = "sigstore-bundle" | "notation" | "in-toto" | "openvex" | "unknown" | "ignore";
 
 /** Classify a referrer by its artifact type. `unknown` (no artifact type given) means: fetch the manifest to see. */
 export function referrerKind(artifactType: string | undefined): ReferrerKind {
   if (!artifactType) return "unknown";
   if (artifactType.startsWith(ARTIFACT_TYPES.sigstoreBundlePrefix)) return "sigstore-bundle";
   if (artifactType === ARTIFACT_TYPES.notation) return "notation";
+  if (artifactType === ARTIFACT_TYPES.openvex) return "openvex";
   if (
     artifactType === ARTIFACT_TYPES.inToto ||
     artifactType === ARTIFACT_TYPES.dsse ||

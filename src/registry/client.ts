@@ -253,6 +253,41 @@ export class RegistryClient {
     size: SizeLimit = { max: LIMITS.manifestBytes },
     known?: KnownManifest,
   ): Promise<FetchedManifest> {
+    const found = await this.fetchManifest(repository, reference, ctx, size, false, known);
+    return found!;
+  }
+
+  /**
+   * GET a manifest by tag or digest like `getManifest`, but null when there is none (404): one
+   * request where HEAD then GET would take two dependent round trips.
+   */
+  findManifest(
+    repository: string,
+    reference: string,
+    ctx: RequestContext,
+    size: SizeLimit,
+  ): Promise<FetchedManifest | null> {
+    return this.fetchManifest(repository, reference, ctx, size, true);
+  }
+
+  /**
+   * Whether GETs of manifests are metered here, while HEADs are not: Docker Hub counts manifest
+   * GETs against its pull rate limit (https://docs.docker.com/docker-hub/usage/pulls/), and any
+   * registry that announced a rate limit on a manifest answer may do the same. Existence checks
+   * there stay HEADs.
+   */
+  get metersManifestGets(): boolean {
+    return this.options.registry === "docker.io" || this.rateLimit !== undefined;
+  }
+
+  private async fetchManifest(
+    repository: string,
+    reference: string,
+    ctx: RequestContext,
+    size: SizeLimit,
+    missingIsNull: boolean,
+    known?: KnownManifest,
+  ): Promise<FetchedManifest | null> {
     const what = this.name(repository, `manifest ${reference}`);
     const cap = Math.min(capOf(size), LIMITS.manifestBytes);
     const conditional = known !== undefined && !isDigest(reference) ? known : undefined;
@@ -261,6 +296,7 @@ export class RegistryClient {
     );
     this.keepRateLimit(response);
     if (response.status === 304 && conditional) return this.notModified(response, conditional, what);
+    if (response.status === 404 && missingIsNull) return null;
     if (response.status !== 200) throw this.fail(response, `GET ${what}`, "manifest");
     const bytes = response.body;
     let digest: string;

@@ -4,8 +4,10 @@
  * The order of requests is the point of this file. With a warm token, a single-platform tag costs
  * two dependent stages:
  *   1. GET the manifest (its bytes are needed, so no separate HEAD);
- *   2. in parallel: GET the config; HEAD `sha256-<hex>.sig` and `.att`; the referrers API and/or
- *      HEAD of its fallback tag. Only what exists is fetched after that.
+ *   2. in parallel: GET the config; GET `sha256-<hex>.sig` and `.att`; the referrers API and/or
+ *      GET of its fallback tag `sha256-<hex>`. A 404 costs what a HEAD would, and a tag that exists
+ *      is read without a second round trip (HEAD first only where manifest GETs are metered, i.e.
+ *      Docker Hub). Only what exists is fetched after that.
  * An index adds one stage (the platform manifest, in parallel with the index's own look-ups and
  * its BuildKit attestation manifests). Within one gather nothing is fetched twice (every manifest,
  * HEAD and blob is memoized by reference or digest).
@@ -40,6 +42,7 @@ import { effectiveTag } from "../reference/parse.js";
 import type { ImageReference } from "../reference/types.js";
 import {
   ARTIFACT_LIMITS,
+  ARTIFACT_TYPES,
   announcedPredicates,
   bundleAttestationPredicate,
   digestTag,
@@ -140,6 +143,10 @@ class ArtifactBudget {
       `${what}: not fetched, past the budget for one image's signatures and attestations (${LIMITS.artifactBudgetBytes} bytes, ${LIMITS.artifactRequests} requests)`,
     );
   }
+  /** Return the part of a reservation that was not read (a body shorter than its cap, or none at all). */
+  giveBack(bytes: number): void {
+    this.bytesLeft += Math.max(0, bytes);
+  }
 }
 
 /** Runs at most `limit` tasks at once; the others wait their turn, in order. */
@@ -171,6 +178,7 @@ class Limiter {
 class Session {
   private readonly manifests = new Map<string, Promise<FetchedManifest>>();
   private readonly heads = new Map<string, Promise<Descriptor | null>>();
+  private readonly tagged = new Map<string, Promise<FetchedManifest | null>>();
   private readonly blobs = new Map<string, Promise<Buffer>>();
   private readonly budget = new ArtifactBudget();
   private readonly artifactSlots = new Limiter(LIMITS.artifactConcurrency);
@@ -241,6 +249,40 @@ class Session {
     return this.artifactManifest(head.digest || tag, {
       max: head.size > 0 ? head.size : LIMITS.manifestBytes,
     });
+  }
+
+  /**
+   * The artifact manifest `tag` names (cosign's `.sig` and `.att`, the referrers fallback index),
+   * or null when there is none. One GET, capped at `cap`: the cap is reserved in the budget before
+   * the request is sent, and what the body did not use is given back after. Where manifest GETs are
+   * metered and HEADs are not (Docker Hub), HEAD first and GET only what exists, as before: one
+   * more dependent round trip for a tag that exists, but no pull counted for one that does not.
+   */
+  artifactManifestAtTag(
+    tag: string,
+    cap: number = ARTIFACT_LIMITS.tagManifestBytes,
+  ): Promise<FetchedManifest | null> {
+    let p = this.tagged.get(tag);
+    if (!p) {
+      p = started(
+        this.client.metersManifestGets
+          ? this.head(tag).then((head) => (head ? this.artifactManifestAt(tag, head) : null))
+          : this.getTagged(tag, cap),
+      );
+      this.tagged.set(tag, p);
+    }
+    return p;
+  }
+
+  private async getTagged(tag: string, cap: number): Promise<FetchedManifest | null> {
+    this.budget.take(cap, `${this.repository} manifest ${tag}`);
+    const manifest = await this.artifactSlots.run(() =>
+      this.client.findManifest(this.repository, tag, this.ctx, { max: cap }),
+    );
+    this.budget.giveBack(cap - (manifest?.bytes.length ?? 0));
+    if (manifest && !this.manifests.has(manifest.digest))
+      this.manifests.set(manifest.digest, Promise.resolve(manifest));
+    return manifest;
   }
 
   head(tag: string): Promise<Descriptor | null> {
@@ -632,7 +674,7 @@ export class RegistrySource implements ImageSource {
     return found;
   }
 
-  /** cosign's classic tags: `sha256-<hex>.sig` (signatures) and `.att` (attestations). HEAD first; GET only what exists. */
+  /** cosign's classic tags: `sha256-<hex>.sig` (signatures) and `.att` (attestations), each one GET (Session.artifactManifestAtTag). */
   private async cosignTag(
     session: Session,
     digest: string,
@@ -640,10 +682,8 @@ export class RegistrySource implements ImageSource {
   ): Promise<Omit<FoundArtifacts, "incomplete">> {
     const none = { signatures: [], attestations: [] };
     const tag = digestTag(digest, suffix);
-    const head = await session.head(tag);
-    if (!head) return none;
-    const manifest = await session.artifactManifestAt(tag, head);
-    if (!isImageManifest(manifest)) return none;
+    const manifest = await session.artifactManifestAtTag(tag);
+    if (!manifest || !isImageManifest(manifest)) return none;
     const blobs = await session.artifactBlobs(manifest);
     const common = {
       foundVia: `tag:${tag}`,
@@ -677,10 +717,8 @@ export class RegistrySource implements ImageSource {
     const key = registry.base.origin;
     const fallbackTag = digestTag(digest);
     const fallback = async (): Promise<Descriptor[]> => {
-      const head = await session.head(fallbackTag);
-      if (!head) return [];
-      const index = await session.artifactManifestAt(fallbackTag, head);
-      return isIndex(index) ? (index.json.manifests ?? []) : [];
+      const index = await session.artifactManifestAtTag(fallbackTag, ARTIFACT_LIMITS.fallbackIndexBytes);
+      return index && isIndex(index) ? (index.json.manifests ?? []) : [];
     };
     const api = () => registry.getReferrers(session.repository, digest, session.ctx);
     let descriptors: Descriptor[];
@@ -758,6 +796,7 @@ export class RegistrySource implements ImageSource {
       descriptor.artifactType ?? manifest.json.artifactType ?? manifest.json.config?.mediaType;
     const kind = referrerKind(artifactType);
     if (kind === "ignore" || kind === "unknown") return undefined;
+    if (kind === "openvex") return this.openvexReferrer(session, manifest, subject, via);
     const blobs = await session.artifactBlobs(manifest);
     const manifestAnnotations = stringRecord(manifest.json.annotations);
     const common = {
@@ -775,6 +814,34 @@ export class RegistrySource implements ImageSource {
       return { kind: "referrer", predicateTypes: [predicate], ...common };
     }
     return { kind: "referrer", predicateTypes: announcedPredicates(manifestAnnotations, blobs), ...common };
+  }
+
+  /**
+   * An OpenVEX document attached as a referrer of its own type. The listing's artifactType only
+   * chose to fetch it: the manifest itself (covered by its digest) must say it is OpenVEX and name
+   * this subject, and only its OpenVEX layers are read. It carries no signature of its own, so the
+   * vulnerability layer treats it as unsigned.
+   */
+  private async openvexReferrer(
+    session: Session,
+    manifest: FetchedManifest,
+    subject: string,
+    via: string,
+  ): Promise<AttestationArtifact | undefined> {
+    const declared = manifest.json.artifactType ?? manifest.json.config?.mediaType;
+    if (manifest.json.subject?.digest !== subject || referrerKind(declared) !== "openvex") return undefined;
+    const vexLayers = (manifest.json.layers ?? []).filter((l) => l.mediaType === ARTIFACT_TYPES.openvex);
+    const blobs = await session.artifactBlobs({ ...manifest, json: { ...manifest.json, layers: vexLayers } });
+    return {
+      kind: "referrer",
+      foundVia: via,
+      manifestDigest: manifest.digest,
+      subjectDigest: subject,
+      artifactType: ARTIFACT_TYPES.openvex,
+      predicateTypes: [],
+      manifestAnnotations: stringRecord(manifest.json.annotations),
+      blobs,
+    };
   }
 
   /** A BuildKit attestation manifest from the index, with its in-toto statements. */
@@ -877,7 +944,7 @@ export function platformMatches(have: Platform, wanted: Platform): boolean {
 function referrerPart(descriptor: Descriptor): IncompletePart["part"] {
   const kind = referrerKind(descriptor.artifactType);
   if (kind === "notation") return "signatures";
-  if (kind === "in-toto") return "attestations";
+  if (kind === "in-toto" || kind === "openvex") return "attestations";
   // A Sigstore bundle (or an untyped referrer) may be either until it is read.
   return "referrers";
 }

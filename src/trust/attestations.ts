@@ -18,7 +18,7 @@ import {
   statementFrom,
   subjectMatches,
 } from "./intoto.js";
-import { clip, decodeBase64, type Parsed, parseJson } from "./parse.js";
+import { clip, decodeBase64, isObject, type Parsed, parseJson } from "./parse.js";
 import { isSlsaProvenance, readProvenance } from "./provenance.js";
 import { isCycloneDx, isSpdx, sbomRuntimes } from "./sbom.js";
 import { verifyBundle } from "./sigstore.js";
@@ -111,6 +111,56 @@ function keepsPredicate(predicateType: string): boolean {
   );
 }
 
+/** The media and artifact type of an OpenVEX document attached as a referrer of its own (`oras attach`, `vexctl attach`). */
+export const OPENVEX_MEDIA_TYPE = "application/vnd.openvex+json";
+
+/**
+ * OpenVEX documents attached as referrers, not wrapped in a statement: no signature of their own
+ * (signer null), about the subject the referrer manifest names, which the facts layer checked is
+ * this image. Kept with their `@context` as predicate type, for the vulnerability layer to judge.
+ */
+function plainOpenVex(
+  art: AttestationArtifact,
+  ctx: TrustContext,
+): { attestations: AttestationSummary[]; notes: string[]; statements: StatementRecord[] } {
+  const out = {
+    attestations: [] as AttestationSummary[],
+    notes: [] as string[],
+    statements: [] as StatementRecord[],
+  };
+  const subjectMatches = ctx.digests.has(art.subjectDigest);
+  for (const blob of art.blobs) {
+    if (blob.mediaType !== OPENVEX_MEDIA_TYPE) continue;
+    const bytes = decodeBase64(blob.data);
+    const json = bytes.ok ? parseJson(bytes.value) : bytes;
+    const context = json.ok && isObject(json.value) ? json.value["@context"] : undefined;
+    if (!json.ok || typeof context !== "string") {
+      out.notes.push(
+        `OpenVEX ${clip(art.foundVia, 80)} could not be read: ${json.ok ? "no @context" : json.reason}`,
+      );
+      continue;
+    }
+    const predicateType = clip(context, 200);
+    out.attestations.push({
+      foundVia: art.foundVia,
+      predicateType,
+      kind: "other",
+      signatureVerified: null,
+      subjectMatches,
+    });
+    out.statements.push({
+      foundVia: art.foundVia,
+      artifactKind: art.kind,
+      predicateType,
+      predicate: json.value,
+      signer: null,
+      subjectMatches,
+      ...(blob.digest ? { blobDigest: blob.digest } : {}),
+    });
+  }
+  return out;
+}
+
 /** Summarizes every statement in the fetched attestations; unreadable blobs become notes. */
 export function summarizeAttestations(
   artifacts: readonly AttestationArtifact[],
@@ -120,6 +170,13 @@ export function summarizeAttestations(
   const statements: StatementRecord[] = [];
   const notes: string[] = [];
   for (const art of artifacts) {
+    if (art.artifactType === OPENVEX_MEDIA_TYPE) {
+      const read = plainOpenVex(art, ctx);
+      attestations.push(...read.attestations);
+      statements.push(...read.statements);
+      notes.push(...read.notes);
+      continue;
+    }
     for (const blob of art.blobs) {
       const u = unwrap(blob, ctx);
       if (!u.ok) {
@@ -136,6 +193,7 @@ export function summarizeAttestations(
           predicate: u.value.statement.predicate,
           signer: u.value.signer ?? null,
           subjectMatches: summary.subjectMatches,
+          ...(blob.digest ? { blobDigest: blob.digest } : {}),
         });
       }
     }

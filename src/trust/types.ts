@@ -60,6 +60,8 @@ export interface StatementRecord {
   signer: string | null;
   /** Does the statement's subject name this image's digest? null when it names none. */
   subjectMatches: boolean | null;
+  /** The digest of the blob it was read from (verified by the facts layer): what names this data's version. */
+  blobDigest?: string;
 }
 
 /** Everything the trust layer concluded. */

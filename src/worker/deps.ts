@@ -60,7 +60,8 @@ export async function createCheckDeps(input: CheckDepsInput): Promise<CheckDeps>
     policy: input.policy,
     policyVersion: policyVersion(input.policy),
     source,
-    ...(osv ? { osv } : {}),
+    // One per process, beside the OSV client: a re-check of the same image's SBOM asks OSV nothing.
+    ...(osv ? { osv, vulnCache: new (await import("../vuln/cache.js")).VulnCache(Date.now) } : {}),
     publisher: new HubClient({ baseUrl: input.config.hubApiUrl }),
     trust: trustMaterialFromPolicy(input.policy, trustedRoot),
     lastKnownDigest: input.lastKnownDigest,

@@ -29,6 +29,7 @@ import {
   type VulnAssessment,
   type VulnInputs,
 } from "../vuln/assess.js";
+import { type VulnCache, vulnCacheKey } from "../vuln/cache.js";
 import type { OsvHit } from "../vuln/osv.js";
 import { type SbomPackage, sbomDocument, sbomPackages } from "../vuln/sbom.js";
 
@@ -90,6 +91,11 @@ export interface CheckDeps {
   osv?: SbomMatcher;
   /** Monotonic milliseconds, for durations. */
   clock?: () => number;
+  /**
+   * Vulnerability data already read, per (manifest digest, source, data version); one per process,
+   * so a re-check of the same image neither parses its SBOM again nor asks OSV. None: no caching.
+   */
+  vulnCache?: VulnCache<OsvOutcome>;
 }
 
 /** What matches SBOM packages against known vulnerabilities (src/osv's OsvClient). */
@@ -237,7 +243,7 @@ export async function checkImage(
     vulnerabilities = assessVulnerabilities(facts, image, trust, deps.policy, now, vulnInputs);
     // Sources are tried in order: the SBOM is matched (network) only when nothing before it gave trusted data.
     if (vulnerabilities && !vulnerabilities.trusted) {
-      const osv = await matchSbom(trust, deps, options.signal);
+      const osv = await matchSbom(facts, trust, deps, options.signal);
       if (osv)
         vulnerabilities = assessVulnerabilities(facts, image, trust, deps.policy, now, {
           ...vulnInputs,
@@ -274,6 +280,7 @@ export async function checkImage(
 
 /** The image's SBOM matched through the scanner, or undefined when there is none to match or no scanner. */
 async function matchSbom(
+  facts: Pick<ImageFacts, "manifestDigest">,
   trust: TrustReport,
   deps: CheckDeps,
   signal?: AbortSignal,
@@ -287,6 +294,18 @@ async function matchSbom(
   const statement = sboms.find((s) => s.signer !== null) ?? sboms[0];
   if (!statement) return undefined;
   const { foundVia } = statement;
+  // The data's version: the SBOM blob (its digest verified when fetched), who vouched for it, and
+  // which scanner matched it. Only a match that succeeded is kept: a failure is asked again.
+  const key =
+    statement.blobDigest && facts.manifestDigest
+      ? vulnCacheKey(
+          facts.manifestDigest,
+          "sbom",
+          `${statement.blobDigest}\u0000${statement.signer ?? ""}\u0000${foundVia}\u0000${conf.scanner.url}`,
+        )
+      : undefined;
+  const cached = key ? deps.vulnCache?.get(key) : undefined;
+  if (cached) return cached;
   const parsed = sbomPackages(sbomDocument(statement.predicate));
   if (!parsed.ok) return { ok: false, foundVia, code: "BAD_SBOM", message: parsed.reason };
   if (parsed.value.packages.length === 0)
@@ -298,11 +317,20 @@ async function matchSbom(
     };
   try {
     const found = await deps.osv.match(parsed.value.packages, signal);
-    return { ok: true, foundVia, packages: parsed.value.packages, ...found };
+    const outcome: OsvOutcome = { ok: true, foundVia, packages: parsed.value.packages, ...found };
+    if (key && deps.vulnCache) deps.vulnCache.set(key, outcome, estimatedBytes(outcome));
+    return outcome;
   } catch (err) {
     if (signal?.aborted) throw err;
     return { ok: false, foundVia, ...describeError(err) };
   }
+}
+
+/** About what an outcome holds in memory: its packages and records as JSON. */
+function estimatedBytes(outcome: Extract<OsvOutcome, { ok: true }>): number {
+  let bytes = JSON.stringify(outcome.packages).length + JSON.stringify(outcome.hits).length;
+  for (const record of outcome.records.values()) bytes += JSON.stringify(record).length;
+  return bytes;
 }
 
 function imageOf(ref: ImageReference): {

@@ -237,7 +237,8 @@ const CORPUS: Record<CheckId, Case> = {
   "vuln.other": { vulns: [trivyVuln("CVE-2024-0004", "LOW", "3.3.2-r0")] },
   "vuln.no-data": { vulns: null },
   "vuln.stale-data": { vulns: [], scannedDaysAgo: 30 },
-  // A re-check of an approval that saw the clean image, now signed only by an unknown key.
+  // A re-check of an approval that saw the clean image, now signed only by an unknown key. That
+  // key vouches for nothing, so the index's scan attestation no longer counts as signed either.
   "watch.changed": {
     sign: "stranger",
     approval: [],

@@ -171,7 +171,7 @@ describe("the limits on one gather's signatures and attestations", () => {
         attestations.some((a) => r.path.endsWith(`/manifests/${a.digest}`)),
       );
       expect(attestationGets).toHaveLength(most);
-      // The index, the platform manifest, its config, three HEADs and a referrers GET per subject,
+      // The index, the platform manifest, its config, three tag GETs and a referrers GET per subject,
       // and each attestation manifest read with its blobs.
       const bound = 3 + 2 * 4 + most * (1 + ARTIFACT_LIMITS.blobsPerArtifact);
       expect(proxy.requests.length).toBeLessThanOrEqual(bound);
@@ -251,4 +251,45 @@ describe("a signature manifest with more layers than are read", () => {
       expect.objectContaining({ part: "signatures", code: "TOO_LARGE" }),
     );
   });
+});
+
+describe("a manifest read by tag without a HEAD first", () => {
+  it.each([
+    ["a cosign .sig manifest", ".sig", "signatures", ARTIFACT_LIMITS.tagManifestBytes],
+    ["the referrers fallback index", "", "referrers", ARTIFACT_LIMITS.fallbackIndexBytes],
+  ] as const)(
+    "%s is capped before its body is read, and recorded as incomplete",
+    async (_what, suffix, part, cap) => {
+      const repo = randomRepo("limits");
+      const image = await pushImage(testbed.open, repo, {}, "1.0");
+      const tag = `${image.digest.replace(":", "-")}${suffix}`;
+      const huge = Buffer.alloc(cap + 1, 0x20);
+      let served = 0;
+      const proxy = await startProxy(testbed.open.host, {
+        respond: (req) => {
+          if (!req.path.endsWith(`/manifests/${tag}`)) return undefined;
+          served++;
+          return {
+            status: 200,
+            headers: { "content-type": suffix ? MT.ociManifest : MT.ociIndex },
+            body: huge,
+          };
+        },
+      });
+      proxies.push(proxy);
+      const source = sourceFor([proxy.host]);
+      try {
+        const facts = await source.gather(parseReference(`${proxy.host}/${repo}:1.0`));
+        expect(served).toBe(1);
+        expect(
+          proxy.requests.filter((r) => r.path.endsWith(`/manifests/${tag}`)).map((r) => r.method),
+        ).toEqual(["GET"]);
+        expect(tooLarge(facts, part)).toHaveLength(1);
+        // Refused from its Content-Length: nothing of the body counted as read.
+        expect(facts.stats.bytes).toBeLessThan(cap);
+      } finally {
+        source.close();
+      }
+    },
+  );
 });

@@ -108,23 +108,22 @@ describe("RegistrySource", () => {
       expect(facts.incomplete).toEqual([]);
     });
 
-    it("asks for the manifest and config once each, and HEADs the signature, attestation and fallback tags", () => {
+    it("asks for the manifest and config once each, and GETs the signature, attestation and fallback tags", () => {
       const m = `/v2/${repo}/manifests`;
       expect(lines(proxy.requests).sort()).toEqual(
         [
           `GET ${m}/1.0`,
           `GET /v2/${repo}/blobs/${image.configDigest}`,
-          `HEAD ${m}/${tagOf(image.digest, ".sig")}`,
-          `HEAD ${m}/${tagOf(image.digest, ".att")}`,
-          `HEAD ${m}/${tagOf(image.digest)}`,
+          `GET ${m}/${tagOf(image.digest, ".sig")}`,
+          `GET ${m}/${tagOf(image.digest, ".att")}`,
+          `GET ${m}/${tagOf(image.digest)}`,
           `GET /v2/${repo}/referrers/${image.digest}`,
         ].sort(),
       );
       expect(facts.stats.requests).toBe(proxy.requests.length);
       expect(facts.stats.byKind).toEqual({
-        "GET manifest": 1,
+        "GET manifest": 4,
         "GET blob": 1,
-        "HEAD manifest": 3,
         "GET referrers": 1,
       });
     });
@@ -165,15 +164,15 @@ describe("RegistrySource", () => {
       expect(warm.stats.byKind["GET token"]).toBeUndefined();
     });
 
-    it("costs two GETs and three HEADs, no path twice, and no referrers call once the registry is known not to have the API", () => {
+    it("costs five GETs, no path twice, and no referrers call once the registry is known not to have the API", () => {
       const m = `/v2/${repo}/manifests`;
       expect(lines(proxy.requests).sort()).toEqual(
         [
           `GET ${m}/b`,
           `GET /v2/${repo}/blobs/${second.configDigest}`,
-          `HEAD ${m}/${tagOf(second.digest, ".sig")}`,
-          `HEAD ${m}/${tagOf(second.digest, ".att")}`,
-          `HEAD ${m}/${tagOf(second.digest)}`,
+          `GET ${m}/${tagOf(second.digest, ".sig")}`,
+          `GET ${m}/${tagOf(second.digest, ".att")}`,
+          `GET ${m}/${tagOf(second.digest)}`,
         ].sort(),
       );
       expect(repeated(proxy.requests)).toEqual([]);

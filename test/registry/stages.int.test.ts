@@ -3,6 +3,7 @@
 // after another would never have them all pending together, and the stage would not complete.
 
 import { generateKeyPairSync } from "node:crypto";
+import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseReference } from "../../src/reference/parse.js";
 import type { RegistrySource } from "../../src/registry/index.js";
@@ -16,7 +17,7 @@ import {
 } from "../support/image-builder.js";
 import { type Proxy as RecordingProxy, startProxy } from "../support/proxy.js";
 import { getTestbed } from "../support/testbed.js";
-import { sourceFor, tagOf } from "./helpers.js";
+import { lines, sourceFor, tagOf } from "./helpers.js";
 
 const testbed = getTestbed();
 
@@ -81,9 +82,9 @@ describe("the gather schedule", () => {
     await stage([`GET ${m}/1`]);
     await stage([
       `GET /v2/${repo}/blobs/${image.configDigest}`,
-      `HEAD ${m}/${tagOf(image.digest, ".sig")}`,
-      `HEAD ${m}/${tagOf(image.digest, ".att")}`,
-      `HEAD ${m}/${tagOf(image.digest)}`,
+      `GET ${m}/${tagOf(image.digest, ".sig")}`,
+      `GET ${m}/${tagOf(image.digest, ".att")}`,
+      `GET ${m}/${tagOf(image.digest)}`,
     ]);
     const facts = await gathering;
     gate = false;
@@ -91,7 +92,7 @@ describe("the gather schedule", () => {
     expect(held).toEqual([]);
   });
 
-  it("fetches a signed image's vulnerability attestation alongside its signature: no stage of its own", async () => {
+  it("fetches a signed image's vulnerability attestation alongside its signature, each tag in one GET: no stage of its own", async () => {
     const repo = randomRepo("stages");
     const image = await pushImage(testbed.open, repo, {}, "1");
     const key = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;
@@ -115,11 +116,10 @@ describe("the gather schedule", () => {
     await stage([`GET ${m}/1`]);
     await stage([
       `GET /v2/${repo}/blobs/${image.configDigest}`,
-      `HEAD ${m}/${tagOf(image.digest, ".sig")}`,
-      `HEAD ${m}/${tagOf(image.digest, ".att")}`,
-      `HEAD ${m}/${tagOf(image.digest)}`,
+      `GET ${m}/${tagOf(image.digest, ".sig")}`,
+      `GET ${m}/${tagOf(image.digest, ".att")}`,
+      `GET ${m}/${tagOf(image.digest)}`,
     ]);
-    await stage([`GET ${m}/${sig.manifestDigest}`, `GET ${m}/${att.manifestDigest}`]);
     await stage([`GET /v2/${repo}/blobs/${sigLayer}`, `GET /v2/${repo}/blobs/${attLayer}`]);
     const facts = await gathering;
     gate = false;
@@ -150,20 +150,56 @@ describe("the gather schedule", () => {
     await stage([
       `GET ${m}/${amd!.digest}`,
       `GET ${m}/${att!.digest}`,
-      `HEAD ${m}/${tagOf(index.digest, ".sig")}`,
-      `HEAD ${m}/${tagOf(index.digest, ".att")}`,
-      `HEAD ${m}/${tagOf(index.digest)}`,
+      `GET ${m}/${tagOf(index.digest, ".sig")}`,
+      `GET ${m}/${tagOf(index.digest, ".att")}`,
+      `GET ${m}/${tagOf(index.digest)}`,
     ]);
     await stage([
       `GET /v2/${repo}/blobs/${amd!.configDigest}`,
       ...att!.layers.map((l) => `GET /v2/${repo}/blobs/${l.digest}`),
-      `HEAD ${m}/${tagOf(amd!.digest, ".sig")}`,
-      `HEAD ${m}/${tagOf(amd!.digest, ".att")}`,
-      `HEAD ${m}/${tagOf(amd!.digest)}`,
+      `GET ${m}/${tagOf(amd!.digest, ".sig")}`,
+      `GET ${m}/${tagOf(amd!.digest, ".att")}`,
+      `GET ${m}/${tagOf(amd!.digest)}`,
     ]);
     const facts = await gathering;
     gate = false;
     expect(facts.attestations).toHaveLength(1);
     expect(held).toEqual([]);
+  });
+});
+
+describe("on Docker Hub, where a manifest GET counts as a pull and a HEAD does not", () => {
+  it("HEADs the signature, attestation and fallback tags first, and GETs only what exists", async () => {
+    const repo = randomRepo("hub");
+    const image = await pushImage(testbed.open, repo, {}, "1");
+    const key = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;
+    const sig = await signCosign(testbed.open, repo, image.digest, key);
+    const proxy = await startProxy(testbed.open.host);
+    // docker.io's API host, answered on loopback by the proxy: no name is resolved, nothing leaves.
+    const hub = "registry-1.docker.io";
+    const source = sourceFor([hub], {
+      resolver: async () => [{ address: "127.0.0.1", family: 4 }],
+      connector: (url, options) => http.request(new URL(`${url.pathname}${url.search}`, proxy.url), options),
+    });
+    try {
+      const facts = await source.gather(parseReference(`docker.io/${repo}:1`));
+      const m = `/v2/${repo}/manifests`;
+      expect(
+        lines(proxy.requests)
+          .filter((l) => l.includes("/manifests/sha256"))
+          .sort(),
+      ).toEqual(
+        [
+          `HEAD ${m}/${tagOf(image.digest, ".sig")}`,
+          `HEAD ${m}/${tagOf(image.digest, ".att")}`,
+          `HEAD ${m}/${tagOf(image.digest)}`,
+          `GET ${m}/${sig.manifestDigest}`,
+        ].sort(),
+      );
+      expect(facts.signatures).toHaveLength(1);
+    } finally {
+      source.close();
+      await proxy.stop();
+    }
   });
 });

@@ -10,12 +10,15 @@ import { OsvClient } from "../../src/osv/client.js";
 import { policyVersion } from "../../src/policy/evaluate.js";
 import { parsePolicy } from "../../src/policy/yaml.js";
 import { trustMaterialFromPolicy } from "../../src/trust/material.js";
+import type { OsvOutcome } from "../../src/vuln/assess.js";
+import { VulnCache } from "../../src/vuln/cache.js";
 import { checkImage } from "../../src/worker/pipeline.js";
 import { sourceFor } from "../registry/helpers.js";
 import { cosignVulnPredicate, trivyReport, trivyVuln } from "../support/facts.js";
 import { type FakeOsv, startFakeOsv } from "../support/fake-osv.js";
 import {
   attachCosignAttestation,
+  attachReferrer,
   type ImageSpec,
   pushImage,
   pushIndex,
@@ -94,13 +97,17 @@ function alpineSbom(queries: FakeOsv["queries"]): object {
 
 const spec: ImageSpec = { config: { User: "10001" }, history: [{ created_by: "COPY app /app # buildkit" }] };
 
-async function check(reference: string): Promise<Report> {
+async function check(
+  reference: string,
+  trustUnsigned = false,
+  vulnCache?: VulnCache<OsvOutcome>,
+): Promise<Report> {
   const hosts = `["${proxy.host}", "${osv.host}"]`;
   const policy = parsePolicy(
     [
       `registries: { allowPrivate: ${hosts}, allowInsecure: ${hosts} }`,
       `trust: { keys: [{ name: release, pem: ${JSON.stringify(trusted.publicPem)} }] }`,
-      `vulnerabilities: { scanner: { url: "${osv.url}" } }`,
+      `vulnerabilities: { scanner: { url: "${osv.url}" }, trustUnsigned: ${trustUnsigned} }`,
     ].join("\n"),
     "vuln-policy.yaml",
   );
@@ -117,6 +124,7 @@ async function check(reference: string): Promise<Report> {
       trust: trustMaterialFromPolicy(policy),
       osv: client,
       now: () => NOW,
+      ...(vulnCache ? { vulnCache } : {}),
     });
     return outcome.report;
   } finally {
@@ -198,6 +206,38 @@ describe("vulnerabilities from the image's SBOM, matched through OSV", () => {
     ]);
     expect(report.vulnerabilities?.counts.high).toBe(1);
     expect(report.findings.map((f) => f.id)).toEqual(expect.arrayContaining(["vuln.high", "vuln.no-data"]));
+  });
+});
+
+describe("the per-process cache of vulnerability data (manifest digest, source, data version)", () => {
+  it("when the same image is checked again, its SBOM match is reused: no OSV request, the same items", async () => {
+    const repo = randomRepo("vuln");
+    const index = await pushIndex(
+      testbed.open,
+      repo,
+      {
+        images: [{ spec, platform: { os: "linux", architecture: "amd64" } }],
+        attestations: { sbom: alpineSbom(osv.queries) },
+      },
+      "3.18",
+    );
+    await signCosign(testbed.open, repo, index.digest, trusted.privateKey);
+    const cache = new VulnCache<OsvOutcome>(() => NOW.getTime());
+    const ref = `${proxy.host}/${repo}:3.18`;
+    // Each check() makes a fresh OSV client, so its own query and record caches are cold each time.
+    const before = osv.log.length;
+    const first = await check(ref, false, cache);
+    const asked = osv.log.length - before;
+    const second = await check(ref, false, cache);
+    expect(asked).toBeGreaterThan(0);
+    expect(osv.log.length - before).toBe(asked);
+    expect(cache.stats).toEqual({ hits: 1, stores: 1 });
+    expect(second.vulnerabilities).toEqual(first.vulnerabilities);
+
+    // Without the cache, the same second check asks OSV again: the cache is what saved it.
+    const third = osv.log.length;
+    await check(ref);
+    expect(osv.log.length - third).toBe(asked);
   });
 });
 
@@ -289,5 +329,87 @@ describe("a hostile scan attestation, signed by the policy's key", () => {
     const ids = report.findings.map((f) => f.id);
     expect(ids.includes("vuln.no-data") || ids.includes("check.incomplete")).toBe(true);
     for (const f of report.findings) expect(f.detail).not.toContain("\n");
+  });
+});
+
+describe("an OpenVEX document attached as a referrer of its own type (oras attach, vexctl attach)", () => {
+  const VEX_TYPE = "application/vnd.openvex+json";
+
+  /** A signed scan naming CVE-2024-5535 (critical, fixable), and a VEX document saying it does not apply to `product`. */
+  async function withVex(product: (digest: string) => string) {
+    const repo = randomRepo("vex");
+    const image = await pushImage(testbed.open, repo, spec, "1.0");
+    await attachCosignAttestation(
+      testbed.open,
+      repo,
+      image.digest,
+      {
+        _type: "https://in-toto.io/Statement/v0.1",
+        predicateType: "https://cosign.sigstore.dev/attestation/vuln/v1",
+        subject: [{ name: repo, digest: { sha256: image.digest.slice("sha256:".length) } }],
+        predicate: cosignVulnPredicate(
+          trivyReport([trivyVuln("CVE-2024-5535", "CRITICAL", "3.3.1-r1")], NOW.toISOString()),
+          NOW.toISOString(),
+        ),
+      },
+      trusted.privateKey,
+    );
+    const vex = {
+      "@context": "https://openvex.dev/ns/v0.2.0",
+      "@id": "https://example.invalid/vex-1",
+      author: "app team",
+      timestamp: NOW.toISOString(),
+      version: 1,
+      statements: [
+        {
+          vulnerability: { name: "CVE-2024-5535" },
+          products: [{ "@id": product(image.digest) }],
+          status: "not_affected",
+          justification: "vulnerable_code_not_in_execute_path",
+        },
+      ],
+    };
+    const attached = await attachReferrer(testbed.open, repo, image, {
+      artifactType: VEX_TYPE,
+      layers: [{ mediaType: VEX_TYPE, bytes: Buffer.from(JSON.stringify(vex)) }],
+    });
+    proxy.requests.length = 0;
+    return { repo, image, attached };
+  }
+  const byDigest = (digest: string) => `pkg:oci/app@${encodeURIComponent(digest)}`;
+
+  it("when unsigned, is read through the fallback tag but applies nothing: the signed scan's vuln.critical stands", async () => {
+    const { repo, attached } = await withVex(byDigest);
+    const report = await check(`${proxy.host}/${repo}:1.0`);
+    expect(proxy.requests.map((r) => `${r.method} ${r.path}`)).toEqual(
+      expect.arrayContaining([
+        `GET /v2/${repo}/manifests/${attached.fallbackTag}`,
+        `GET /v2/${repo}/manifests/${attached.manifestDigest}`,
+      ]),
+    );
+    expect(report.vulnerabilities?.sources).toEqual(
+      expect.arrayContaining([expect.objectContaining({ kind: "vex", signedBy: null })]),
+    );
+    expect(report.vulnerabilities?.items[0]).toMatchObject({ id: "CVE-2024-5535", status: "affected" });
+    expect(report.findings.map((f) => f.id)).toContain("vuln.critical");
+  });
+
+  it("with trustUnsigned, sets not_affected with its justification, and vuln.critical goes", async () => {
+    const { repo } = await withVex(byDigest);
+    const report = await check(`${proxy.host}/${repo}:1.0`, true);
+    expect(report.vulnerabilities?.items[0]).toMatchObject({
+      id: "CVE-2024-5535",
+      status: "not_affected",
+      vex: "vulnerable_code_not_in_execute_path",
+    });
+    expect(report.vulnerabilities?.counts.critical).toBe(0);
+    expect(report.findings.map((f) => f.id)).not.toContain("vuln.critical");
+  });
+
+  it("naming another image's digest, applies to nothing, even with trustUnsigned", async () => {
+    const { repo } = await withVex(() => byDigest(`sha256:${"0".repeat(64)}`));
+    const report = await check(`${proxy.host}/${repo}:1.0`, true);
+    expect(report.vulnerabilities?.items[0]).toMatchObject({ id: "CVE-2024-5535", status: "affected" });
+    expect(report.findings.map((f) => f.id)).toContain("vuln.critical");
   });
 });

@@ -56,7 +56,8 @@ describe("image-check watch --once, end to end", () => {
       join(cwd, "policy.yaml"),
       [
         `registries: { trusted: ["${host}/**"], allowPrivate: ["${host}"], allowInsecure: ["${host}"] }`,
-        // Unsigned images without vulnerability data are tolerated here; a signature by a key nobody trusts is not.
+        // Unsigned images (and so no signed vulnerability data) are tolerated here; a signature by
+        // a key nobody trusts is not.
         "checks: { severity: { trust.unsigned: low, vuln.no-data: low, trust.untrusted-signer: high } }",
         "watch: { revokeAt: high }",
       ].join("\n"),
