@@ -47,7 +47,7 @@ export const auditCommand: Command = async (argv: string[], io: CliIO): Promise<
     all: { type: "boolean" },
   });
   if (positionals.length)
-    throw new UsageError(`audit: unexpected argument "${positionals[0]}" (see image-check audit --help)`);
+    throw new UsageError(`unexpected argument "${positionals[0]}" (see image-check audit --help)`);
   const config = loadConfig(io.env);
   const engineName = config.dockerHost ?? DEFAULT_ENGINE;
   const dbPath = resolve(io.cwd, config.dbPath);

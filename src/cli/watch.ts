@@ -44,7 +44,7 @@ Without --once it runs the schedule until stopped; serve runs the same schedule 
 export const watchCommand: Command = async (argv: string[], io: CliIO): Promise<number> => {
   const { flags, positionals } = parseArgs("watch", argv, { once: { type: "boolean" } });
   if (positionals.length)
-    throw new UsageError(`watch: unexpected argument "${positionals[0]}" (see image-check watch --help)`);
+    throw new UsageError(`unexpected argument "${positionals[0]}" (see image-check watch --help)`);
   const { config } = readConfig(io.env);
   const [{ loadPolicy }, { policyVersion }, { openStore }, { openWatchStore }, { openQueue }, worker, watch] =
     await Promise.all([
