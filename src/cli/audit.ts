@@ -29,9 +29,10 @@ here. For each container without a standing approval it also shows the processes
 reported as such and is never approved.
 
 Options:
-  --all    also stopped containers (running ones only by default)
-  --json   the image-check/audit@1 JSON document
-  --help   this text
+  --all        also stopped containers (running ones only by default)
+  --json       the image-check/audit@1 JSON document
+  --debug      print stack traces on errors
+  -h, --help   show this help
 
 Exit status: 0 every running container's digest has a standing approval, 1 at least one has not,
 3 the engine cannot be reached.

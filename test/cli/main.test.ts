@@ -38,6 +38,23 @@ describe("the image-check entry point", () => {
     );
   });
 
+  describe("when asked for watch's or audit's help", () => {
+    it.each(["watch", "audit"])(
+      "%s --help lists -h, --help and --debug as every command does",
+      async (command) => {
+        const r = await runCli([command, "--help"], { cwd: "/nonexistent" });
+        expect(r.code).toBe(0);
+        expect(r.stdout).toMatch(/^ {2}-h, --help {2,}show this help$/m);
+        expect(r.stdout).toMatch(/^ {2}--debug {2,}print stack traces on errors$/m);
+      },
+    );
+
+    it("watch --help says the policy comes from IMAGE_CHECK_POLICY, as serve's does", async () => {
+      const r = await runCli(["watch", "--help"], { cwd: "/nonexistent" });
+      expect(r.stdout).toContain("IMAGE_CHECK_POLICY");
+    });
+  });
+
   describe("when -h stands among other arguments", () => {
     it("prints the command's help and runs nothing", async () => {
       const r = await entry(["check", "UPPER/case", "--frobnicate", "-h"]);
