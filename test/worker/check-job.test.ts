@@ -451,6 +451,32 @@ describe("the check job", () => {
     });
   });
 
+  describe("when another user joined the busy user's queued check", async () => {
+    const store = freshStore();
+    const queue = openQueue(store.db);
+    const t0 = Date.parse("2026-01-01T00:00:00.000Z");
+    const enqueue = async (reference: string, requestedBy: string, ms: number) => {
+      const r = await request(store, reference, requestedBy);
+      const out = await enqueueCheck(
+        store,
+        { requestId: r.id, reference, policyVersion: POLICY },
+        new Date(t0 + ms),
+      );
+      return out.job.id;
+    };
+    const a1 = await enqueue("slow-one:1", "U_A", 0);
+    const a2 = await enqueue("slow-two:1", "U_A", 1);
+    const joined = await enqueue("slow-two:1", "U_B", 2);
+    await enqueue("nginx:1", "U_C", 3);
+    const now = new Date(t0 + 10);
+
+    it("keeps the shared check's place: one of its requesters has nothing running", async () => {
+      expect(joined).toBe(a2);
+      expect((await queue.claim("w1", now, 60_000, [CHECK_JOB]))?.id).toBe(a1);
+      expect((await queue.claim("w2", now, 60_000, [CHECK_JOB]))?.id).toBe(a2);
+    });
+  });
+
   describe("when identical requests spell the same image differently", () => {
     const d = digest("nginx-pinned");
     /** Enqueue a check of `reference` (a new request each time); the job it ran on. */
