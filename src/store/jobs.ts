@@ -45,6 +45,8 @@ export interface NewJobRow {
 export interface JobCandidate {
   id: number;
   at: string | null;
+  /** 1 when every requester of the job already has a check running (taken after the others), else 0 or absent. */
+  deferred?: number;
 }
 
 /** The statements; every write that concerns a claimed job takes its owner, and says whether it matched. */
@@ -211,7 +213,7 @@ export function openJobTable(db: Db): JobTable {
     // requests_requester_checking_idx (written with the literal 'checking' so it applies), then a
     // primary-key read of that request's job.
     due: db.sqlite.prepare<{ kind: string; at: string }, JobCandidate>(`
-      SELECT id, at FROM (
+      SELECT id, at, deferred FROM (
         SELECT id, at, 0 AS deferred FROM (
           SELECT j.id AS id, j.available_at AS at FROM jobs j
           WHERE j.status = 'queued' AND j.kind = @kind AND j.available_at <= @at

@@ -451,6 +451,23 @@ describe("the check job", () => {
     });
   });
 
+  describe("when a worker claims several kinds and the oldest check is a busy user's", async () => {
+    const store = freshStore();
+    const queue = openQueue(store.db);
+    const t0 = Date.parse("2026-01-01T00:00:00.000Z");
+    for (const [i, reference] of ["slow-one:1", "slow-two:1"].entries()) {
+      const r = await request(store, reference, "U_A");
+      await enqueueCheck(store, { requestId: r.id, reference, policyVersion: POLICY }, new Date(t0 + i));
+    }
+    const other = await queue.enqueue({ kind: "recheck", payload: {} }, new Date(t0 + 5));
+    const now = new Date(t0 + 10);
+
+    it("takes the newer job of another kind, which no busy requester waits on", async () => {
+      await queue.claim("w1", now, 60_000, [CHECK_JOB]);
+      expect((await queue.claim("w2", now, 60_000, [CHECK_JOB, "recheck"]))?.id).toBe(other.job.id);
+    });
+  });
+
   describe("when another user joined the busy user's queued check", async () => {
     const store = freshStore();
     const queue = openQueue(store.db);
