@@ -285,7 +285,7 @@ describe("image-check pin", () => {
         cwd: d,
       });
       expect(r.code).toBe(64);
-      expect(r.stderr).toMatch(/^image-check check: values\.yaml:1: not a Dockerfile/);
+      expect(r.stderr).toMatch(/^image-check pin: values\.yaml:1: not a Dockerfile/);
       expect(r.stderr.trim().split("\n")).toHaveLength(1);
       expect(readFileSync(join(d, "Dockerfile"), "utf8")).toBe(`FROM ${host}/${repo}:1.0\n`);
     });
