@@ -51,6 +51,14 @@ describe("the documentation", () => {
     expect(readme).toContain("| run every test | `npm ci && npm test` |");
   });
 
+  it("docs/watch-audit.md's cron line passes the policy serve uses, not only the store", () => {
+    const cron = read("docs/watch-audit.md")
+      .split("\n")
+      .filter((line) => line.includes("watch --once") && /^[0-9*]/.test(line));
+    expect(cron).toHaveLength(1);
+    expect(cron[0]).toMatch(/IMAGE_CHECK_DB=\S+ .*IMAGE_CHECK_POLICY=\S+ .*image-check watch --once/);
+  });
+
   it.each(Object.entries(CHECKS))("docs/checks.md lists %s with its default severity", (id, c) => {
     expect(read("docs/checks.md")).toContain(`| \`${id}\` | ${c.severity} |`);
   });

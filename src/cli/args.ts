@@ -46,10 +46,10 @@ export function parseArgs(command: string, argv: readonly string[], spec: FlagSp
     const def = spec[name];
     if (!def)
       throw new UsageError(
-        `${command}: unknown flag ${eq === -1 ? arg : arg.slice(0, eq)} (see image-check ${command} --help)`,
+        `unknown flag ${eq === -1 ? arg : arg.slice(0, eq)} (see image-check ${command} --help)`,
       );
     if (def.type === "boolean") {
-      if (eq !== -1) throw new UsageError(`${command}: --${name} takes no value`);
+      if (eq !== -1) throw new UsageError(`--${name} takes no value`);
       flags[name] = true;
       continue;
     }
@@ -59,9 +59,9 @@ export function parseArgs(command: string, argv: readonly string[], spec: FlagSp
       value = argv[i + 1];
       i++;
     }
-    if (value === undefined || value === "") throw new UsageError(`${command}: --${name} needs a value`);
+    if (value === undefined || value === "") throw new UsageError(`--${name} needs a value`);
     if (def.choices && !def.choices.includes(value))
-      throw new UsageError(`${command}: --${name} must be one of ${def.choices.join(", ")}, got "${value}"`);
+      throw new UsageError(`--${name} must be one of ${def.choices.join(", ")}, got "${value}"`);
     if (def.multiple) flags[name] = [...((flags[name] as string[] | undefined) ?? []), value];
     else flags[name] = value;
   }

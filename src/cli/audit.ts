@@ -29,9 +29,10 @@ here. For each container without a standing approval it also shows the processes
 reported as such and is never approved.
 
 Options:
-  --all    also stopped containers (running ones only by default)
-  --json   the image-check/audit@1 JSON document
-  --help   this text
+  --all        also stopped containers (running ones only by default)
+  --json       the image-check/audit@1 JSON document
+  --debug      print stack traces on errors
+  -h, --help   show this help
 
 Exit status: 0 every running container's digest has a standing approval, 1 at least one has not,
 3 the engine cannot be reached.
@@ -47,7 +48,7 @@ export const auditCommand: Command = async (argv: string[], io: CliIO): Promise<
     all: { type: "boolean" },
   });
   if (positionals.length)
-    throw new UsageError(`audit: unexpected argument "${positionals[0]}" (see image-check audit --help)`);
+    throw new UsageError(`unexpected argument "${positionals[0]}" (see image-check audit --help)`);
   const config = loadConfig(io.env);
   const engineName = config.dockerHost ?? DEFAULT_ENGINE;
   const dbPath = resolve(io.cwd, config.dbPath);

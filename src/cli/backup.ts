@@ -35,16 +35,15 @@ export const backupCommand: Command = async (argv: string[], io: CliIO): Promise
     force: { type: "boolean" },
   });
   if (positionals.length !== 1)
-    throw new UsageError("backup: expected one FILE to write (see image-check backup --help)");
+    throw new UsageError("expected one FILE to write (see image-check backup --help)");
   const target = resolve(io.cwd, positionals[0]!);
   const config = loadConfig(io.env);
   const source = resolve(io.cwd, config.dbPath);
-  if (config.databaseUrl === undefined && target === source)
-    throw new UsageError("backup: FILE is the store itself");
+  if (config.databaseUrl === undefined && target === source) throw new UsageError("FILE is the store itself");
   // SQLite's own message for a missing folder is a bare "unable to open database file" (exit 70).
   const folder = dirname(target);
   if (!isDirectory(folder))
-    throw new UsageError(`backup: cannot write ${target}: ${folder} is not an existing folder`);
+    throw new UsageError(`cannot write ${target}: ${folder} is not an existing folder`);
   if (existsSync(target) && !flags.force) {
     io.stderr(`image-check backup: ${target} exists; pass --force to replace it\n`);
     return 1;

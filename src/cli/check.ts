@@ -65,11 +65,9 @@ export const checkCommand: Command = async (argv, io) => {
   const { flags, positionals } = parseArgs("check", argv, FLAGS);
   const files = (flags.file as string[] | undefined) ?? [];
   if (positionals.length === 0 && files.length === 0)
-    throw new UsageError(
-      "check: missing image reference (usage: image-check check REF [--json], or --file PATH)",
-    );
+    throw new UsageError("missing image reference (usage: image-check check REF [--json], or --file PATH)");
   if (flags.json && flags.format && flags.format !== "json")
-    throw new UsageError(`check: --json and --format ${flags.format} contradict each other`);
+    throw new UsageError(`--json and --format ${flags.format} contradict each other`);
   const format = (flags.json ? "json" : ((flags.format as string | undefined) ?? "text")) as Format;
   // Every reference is parsed, and every file read, before anything is fetched, so one typo fails
   // fast and changes nothing.
@@ -113,7 +111,7 @@ export const checkCommand: Command = async (argv, io) => {
 
   const vulnReportPath = flags["vuln-report"] as string | undefined;
   if (vulnReportPath && (targets.length !== 1 || files.length > 0))
-    throw new UsageError("check: --vuln-report describes one image: give exactly one REF with it");
+    throw new UsageError("--vuln-report describes one image: give exactly one REF with it");
   const vulnModule = vulnReportPath ? await import("./vuln-report.js") : undefined;
   const vulnReport = vulnReportPath
     ? await vulnModule?.readVulnReportFile(vulnReportPath, io.cwd)

@@ -73,10 +73,8 @@ export const decisionsCommand: Command = async (argv: string[], io: CliIO): Prom
     csv: { type: "boolean" },
   });
   if (positionals.length)
-    throw new UsageError(
-      `decisions: unexpected argument "${positionals[0]}" (see image-check decisions --help)`,
-    );
-  if (flags.json && flags.csv) throw new UsageError("decisions: --json and --csv exclude each other");
+    throw new UsageError(`unexpected argument "${positionals[0]}" (see image-check decisions --help)`);
+  if (flags.json && flags.csv) throw new UsageError("--json and --csv exclude each other");
   const limit = parseLimit(flags.limit as string | undefined);
   const query: DecisionQuery = {};
   if (typeof flags.image === "string") query.repository = normalizeRepository(flags.image);
@@ -130,7 +128,7 @@ function toRow(item: DecisionListItem): DecisionRow {
 function parseLimit(text: string | undefined): number {
   if (text === undefined) return DECISIONS_DEFAULTS.limit;
   if (!/^\d+$/.test(text) || Number(text) < 1 || !Number.isSafeInteger(Number(text)))
-    throw new UsageError(`decisions: --limit must be a positive whole number, got "${text}"`);
+    throw new UsageError(`--limit must be a positive whole number, got "${text}"`);
   return Number(text);
 }
 
@@ -138,8 +136,7 @@ function normalizeRepository(text: string): string {
   try {
     return repositoryPath(parseReference(text));
   } catch (err) {
-    if (isCoded(err))
-      throw new UsageError(`decisions: --image "${text}" is not a repository name: ${err.message}`);
+    if (isCoded(err)) throw new UsageError(`--image "${text}" is not a repository name: ${err.message}`);
     throw err;
   }
 }

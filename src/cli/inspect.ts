@@ -57,7 +57,7 @@ export const inspectCommand: Command = async (argv, io) => {
   const { flags, positionals } = parseArgs("inspect", argv, FLAGS);
   if (positionals.length !== 1)
     throw new UsageError(
-      `inspect: ${positionals.length === 0 ? "missing the image reference" : "takes one image reference"} (usage: image-check inspect REF [--json])`,
+      `${positionals.length === 0 ? "missing the image reference" : "takes one image reference"} (usage: image-check inspect REF [--json])`,
     );
   let ref: ImageReference;
   try {
@@ -68,8 +68,7 @@ export const inspectCommand: Command = async (argv, io) => {
   const policy = await loadPolicyFor(flags.policy as string | undefined, io.env, io.cwd);
   const platformText = (flags.platform as string | undefined) ?? policy.platform;
   const platform = parsePlatform(platformText);
-  if (!platform)
-    throw new UsageError(`inspect: --platform must be os/arch or os/arch/variant, got "${platformText}"`);
+  if (!platform) throw new UsageError(`--platform must be os/arch or os/arch/variant, got "${platformText}"`);
 
   const config = loadConfig(io.env);
   const { createSource } = await import("./sources.js");

@@ -133,11 +133,10 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     if (debug && err instanceof Error) io.stderr(`${err.stack}\n`);
     // Usage errors, and configuration or policy the user must fix before anything can run: 64.
     // Error text may quote a registry, an image or a policy: no control or bidi character gets through.
-    if (isCoded(err, "USAGE", "INVALID_CONFIG", "INVALID_POLICY")) {
-      io.stderr(`image-check: ${printable(oneLine(err))}\n`);
-      return EXIT.usage;
-    }
+    // Every command's one-line error has the same prefix, `image-check COMMAND: `, added here only
+    // (messages do not name their command).
     io.stderr(`image-check ${name}: ${printable(oneLine(err))}\n`);
+    if (isCoded(err, "USAGE", "INVALID_CONFIG", "INVALID_POLICY")) return EXIT.usage;
     return isCoded(err) ? EXIT.couldNotCheck : EXIT.internal;
   }
 }

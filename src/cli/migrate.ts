@@ -22,7 +22,7 @@ database instead; the database itself must exist.
 export const migrateCommand: Command = async (argv: string[], io: CliIO): Promise<number> => {
   const { positionals } = parseArgs("migrate", argv, {});
   if (positionals.length)
-    throw new UsageError(`migrate: unexpected argument "${positionals[0]}" (see image-check migrate --help)`);
+    throw new UsageError(`unexpected argument "${positionals[0]}" (see image-check migrate --help)`);
   const config = loadConfig(io.env);
   if (config.databaseUrl !== undefined) {
     const { migratePostgres } = await import("../store/postgres.js");

@@ -49,8 +49,7 @@ const FLAGS = {
 /** The `pin` command. */
 export const pinCommand: Command = async (argv, io) => {
   const { flags, positionals: files } = parseArgs("pin", argv, FLAGS);
-  if (files.length === 0)
-    throw new UsageError("pin: missing file (usage: image-check pin FILE... [--write])");
+  if (files.length === 0) throw new UsageError("missing file (usage: image-check pin FILE... [--write])");
 
   const { referencesIn } = await import("../files/index.js");
   const texts = new Map<string, string>();

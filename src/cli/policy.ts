@@ -28,9 +28,9 @@ const FLAGS = {
 export const policyCommand: Command = async (argv, io) => {
   const { flags, positionals } = parseArgs("policy", argv, FLAGS);
   if (positionals.length)
-    throw new UsageError(`policy: unexpected argument "${positionals[0]}" (see image-check policy --help)`);
+    throw new UsageError(`unexpected argument "${positionals[0]}" (see image-check policy --help)`);
   if (flags["print-default"] && flags.check)
-    throw new UsageError("policy: use either --print-default or --check FILE");
+    throw new UsageError("use either --print-default or --check FILE");
   if (flags["print-default"]) {
     const { defaultPolicyText } = await import("../policy/parse.js");
     io.stdout(defaultPolicyText());
@@ -47,5 +47,5 @@ export const policyCommand: Command = async (argv, io) => {
       throw new UsageError(oneLine(err));
     }
   }
-  throw new UsageError("policy: expected --print-default or --check FILE (see image-check policy --help)");
+  throw new UsageError("expected --print-default or --check FILE (see image-check policy --help)");
 };

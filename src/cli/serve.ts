@@ -41,7 +41,7 @@ export const serveCommand: Command = (argv, io) => runServe(argv, io);
 /** Run the bot until SIGTERM or SIGINT; returns the exit code. */
 export async function runServe(argv: string[], io: CliIO, overrides: ServeOverrides = {}): Promise<number> {
   const { positionals } = parseArgs("serve", argv, {});
-  if (positionals.length > 0) throw new UsageError(`serve: takes no arguments, got "${positionals[0]}"`);
+  if (positionals.length > 0) throw new UsageError(`takes no arguments, got "${positionals[0]}"`);
   // Log lines go to stderr; stdout stays free for command output.
   const { lineLogger } = await import("../slack/app.js");
   // Log lines quote registries and Slack users: no control or bidi character reaches the terminal.

@@ -33,9 +33,13 @@ or above review that the approval did not see adds watch.changed; at or above wa
 approval is revoked (decisions --status revoked) and the request goes to IT again. With the Slack
 variables of serve set, IT's thread and the requester are told.
 
+The policy comes from IMAGE_CHECK_POLICY (there is no --policy flag), the built-in policy when it
+is unset: set it to the file serve uses, so a re-check judges under the policy of the approval.
+
 Options:
-  --once   run one round, wait for it to finish, print a summary and exit (for cron)
-  --help   this text
+  --once       run one round, wait for it to finish, print a summary and exit (for cron)
+  --debug      print stack traces on errors
+  -h, --help   show this help
 
 Without --once it runs the schedule until stopped; serve runs the same schedule itself.
 `;
@@ -44,7 +48,7 @@ Without --once it runs the schedule until stopped; serve runs the same schedule 
 export const watchCommand: Command = async (argv: string[], io: CliIO): Promise<number> => {
   const { flags, positionals } = parseArgs("watch", argv, { once: { type: "boolean" } });
   if (positionals.length)
-    throw new UsageError(`watch: unexpected argument "${positionals[0]}" (see image-check watch --help)`);
+    throw new UsageError(`unexpected argument "${positionals[0]}" (see image-check watch --help)`);
   const { config } = readConfig(io.env);
   const [{ loadPolicy }, { policyVersion }, { openStore }, { openWatchStore }, { openQueue }, worker, watch] =
     await Promise.all([

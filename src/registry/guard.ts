@@ -220,8 +220,14 @@ function blocked(url: URL, kind: string, address: string): RegistryError {
   const { host, port } = hostPort(url);
   const named = `${host}:${port}`;
   const via = address === host ? "" : ` (resolves to ${address})`;
+  // A registry on a local address usually speaks plain http too, which is refused next, under
+  // another field: name both now rather than one refusal at a time. (Not for cloud metadata: no
+  // registry lives there.)
+  const insecure = kind.includes("metadata")
+    ? ""
+    : ` (a local registry usually needs it in registries.allowInsecure too, for plain http)`;
   return new RegistryError(
     "BLOCKED_ADDRESS",
-    `refusing to connect to ${named}${via}: ${kind} address; list "${url.host}" in the policy's registries.allowPrivate to allow it ${POLICY_HINT}`,
+    `refusing to connect to ${named}${via}: ${kind} address; list "${url.host}" in the policy's registries.allowPrivate to allow it${insecure} ${POLICY_HINT}`,
   );
 }

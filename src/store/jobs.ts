@@ -45,6 +45,8 @@ export interface NewJobRow {
 export interface JobCandidate {
   id: number;
   at: string | null;
+  /** 1 when every requester of the job already has a check running (taken after the others), else 0 or absent. */
+  deferred?: number;
 }
 
 /** The statements; every write that concerns a claimed job takes its owner, and says whether it matched. */
@@ -59,7 +61,10 @@ export interface JobTable {
   countByStatus(): { status: JobRowStatus; n: number }[];
   /** The running job of `kind` whose lease expired longest ago, by `at`. */
   oldestExpired(kind: string, at: string): JobCandidate | undefined;
-  /** The queued job of `kind` due longest ago, by `at`. */
+  /**
+   * The queued job of `kind` due longest ago, by `at`, preferring one with a requester who has no
+   * check running (the requests linked by `job_id`), so one user cannot hold every worker.
+   */
   oldestDue(kind: string, at: string): JobCandidate | undefined;
   /** When the earliest queued job of `kind` becomes due. */
   nextQueuedAt(kind: string): string | undefined;
@@ -200,13 +205,36 @@ export function openJobTable(db: Db): JobTable {
       .orderBy(jobs.leaseExpiresAt)
       .limit(1)
       .prepare(),
-    due: orm
-      .select({ id: jobs.id, at: jobs.availableAt })
-      .from(jobs)
-      .where(and(eq(jobs.status, "queued"), eq(jobs.kind, ph("kind")), lte(jobs.availableAt, ph("at"))))
-      .orderBy(jobs.availableAt, jobs.id)
-      .limit(1)
-      .prepare(),
+    // Fair among requesters (one user must not hold every worker): the oldest due job that has a
+    // requester with no check running (or no linked request at all: other kinds), else the oldest
+    // due job. FIFO within each group. The first branch walks the (status, kind, available_at)
+    // index in order and stops at the first such job, so it reads past at most the queued jobs of
+    // busy requesters; each test is a seek in requests_job_idx, then in the partial
+    // requests_requester_checking_idx (written with the literal 'checking' so it applies), then a
+    // primary-key read of that request's job.
+    due: db.sqlite.prepare<{ kind: string; at: string }, JobCandidate>(`
+      SELECT id, at, deferred FROM (
+        SELECT id, at, 0 AS deferred FROM (
+          SELECT j.id AS id, j.available_at AS at FROM jobs j
+          WHERE j.status = 'queued' AND j.kind = @kind AND j.available_at <= @at
+            AND (
+              NOT EXISTS (SELECT 1 FROM requests r WHERE r.job_id = j.id)
+              OR EXISTS (
+                SELECT 1 FROM requests r WHERE r.job_id = j.id AND NOT EXISTS (
+                  SELECT 1 FROM requests o JOIN jobs oj ON oj.id = o.job_id
+                  WHERE o.requested_by = r.requested_by AND o.status = 'checking' AND oj.status = 'running'
+                )
+              )
+            )
+          ORDER BY j.available_at, j.id LIMIT 1
+        )
+        UNION ALL
+        SELECT id, at, 1 AS deferred FROM (
+          SELECT id, available_at AS at FROM jobs
+          WHERE status = 'queued' AND kind = @kind AND available_at <= @at
+          ORDER BY available_at, id LIMIT 1
+        )
+      ) ORDER BY deferred LIMIT 1`),
     nextQueued: orm
       .select({ at: jobs.availableAt })
       .from(jobs)

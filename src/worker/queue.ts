@@ -74,17 +74,25 @@ export function openQueue(db: Db): DurableQueue {
   const table = openJobTable(db);
   const listeners = new Set<(kind: string) => void>();
 
-  /** The oldest candidate (by `at`, then id) that `find` returns over `kinds`. */
+  /**
+   * The oldest candidate (by `at`, then id) that `find` returns over `kinds`, a deferred one (all
+   * its requesters have a check running) only when no kind has another.
+   */
   function oldest(
     find: (kind: string, at: string) => JobCandidate | undefined,
     kinds: readonly string[],
     at: string,
   ): JobCandidate | undefined {
     let best: JobCandidate | undefined;
+    const before = (a: JobCandidate, b: JobCandidate): boolean => {
+      const da = a.deferred ?? 0;
+      const db = b.deferred ?? 0;
+      if (da !== db) return da < db;
+      return (a.at ?? "") < (b.at ?? "") || (a.at === b.at && a.id < b.id);
+    };
     for (const kind of kinds) {
       const row = find(kind, at);
-      if (row && (!best || (row.at ?? "") < (best.at ?? "") || (row.at === best.at && row.id < best.id)))
-        best = row;
+      if (row && (!best || before(row, best))) best = row;
     }
     return best;
   }

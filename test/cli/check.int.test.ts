@@ -301,7 +301,7 @@ describe("image-check check --vuln-report", () => {
       file,
     ]);
     expect(r.code).toBe(64);
-    expect(r.stderr).toMatch(/^image-check: --vuln-report .* is about another image/);
+    expect(r.stderr).toMatch(/^image-check check: --vuln-report .* is about another image/);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
   });
 

@@ -147,14 +147,14 @@ describe("image-check check --file", () => {
       const r = await run(["check", "--file", file, "--no-store"]);
       expect(r.code).toBe(64);
       expect(r.stdout).toBe("");
-      expect(r.stderr).toBe(`image-check: ${message}\n`);
+      expect(r.stderr).toBe(`image-check check: ${message}\n`);
     });
 
     it("refuses a 10 MB file before parsing it", async () => {
       writeFileSync(join(dir, "big.yaml"), `a: "${"x".repeat(10 * 1024 * 1024)}"\n`);
       const r = await run(["check", "--file", "big.yaml", "--no-store"]);
       expect(r.code).toBe(64);
-      expect(r.stderr).toMatch(/^image-check: big\.yaml: \d+ bytes, larger than \d+/);
+      expect(r.stderr).toMatch(/^image-check check: big\.yaml: \d+ bytes, larger than \d+/);
       expect(r.stderr.trim().split("\n")).toHaveLength(1);
     });
   });
@@ -285,7 +285,7 @@ describe("image-check pin", () => {
         cwd: d,
       });
       expect(r.code).toBe(64);
-      expect(r.stderr).toMatch(/^image-check: values\.yaml:1: not a Dockerfile/);
+      expect(r.stderr).toMatch(/^image-check pin: values\.yaml:1: not a Dockerfile/);
       expect(r.stderr.trim().split("\n")).toHaveLength(1);
       expect(readFileSync(join(d, "Dockerfile"), "utf8")).toBe(`FROM ${host}/${repo}:1.0\n`);
     });

@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
+import { runCli } from "../support/cli.js";
 
 const runProcess = promisify(execFile);
 
@@ -37,6 +38,23 @@ describe("the image-check entry point", () => {
     );
   });
 
+  describe("when asked for watch's or audit's help", () => {
+    it.each(["watch", "audit"])(
+      "%s --help lists -h, --help and --debug as every command does",
+      async (command) => {
+        const r = await runCli([command, "--help"], { cwd: "/nonexistent" });
+        expect(r.code).toBe(0);
+        expect(r.stdout).toMatch(/^ {2}-h, --help {2,}show this help$/m);
+        expect(r.stdout).toMatch(/^ {2}--debug {2,}print stack traces on errors$/m);
+      },
+    );
+
+    it("watch --help says the policy comes from IMAGE_CHECK_POLICY, as serve's does", async () => {
+      const r = await runCli(["watch", "--help"], { cwd: "/nonexistent" });
+      expect(r.stdout).toContain("IMAGE_CHECK_POLICY");
+    });
+  });
+
   describe("when -h stands among other arguments", () => {
     it("prints the command's help and runs nothing", async () => {
       const r = await entry(["check", "UPPER/case", "--frobnicate", "-h"]);
@@ -62,6 +80,25 @@ describe("the image-check entry point", () => {
       expect(r.stderr.trim().split("\n")).toEqual([
         'image-check: unknown command "frobnicate" (see image-check --help)',
       ]);
+    });
+  });
+
+  describe("when a command fails with one line", () => {
+    // Usage errors, a bad policy and a failure at run time: one prefix format for all.
+    it.each([
+      ["check", ["check"], 64, "missing image reference"],
+      ["check", ["check", "--frobnicate"], 64, "unknown flag --frobnicate"],
+      ["inspect", ["inspect", "--platform", "x"], 64, "missing the image reference"],
+      ["policy", ["policy", "--check", "/nonexistent/policy.yaml"], 64, "/nonexistent/policy.yaml"],
+      ["decisions", ["decisions", "--limit", "0"], 64, "--limit must be a positive whole number"],
+      ["backup", ["backup"], 64, "expected one FILE"],
+    ])("%s (%j) prints `image-check COMMAND: message` once", async (command, args, code, text) => {
+      const r = await runCli(args, { cwd: "/nonexistent", env: { IMAGE_CHECK_DB: "/nonexistent/x.db" } });
+      expect(r.code).toBe(code);
+      const lines = r.stderr.trim().split("\n");
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(new RegExp(`^image-check ${command}: (?!${command}: )`));
+      expect(lines[0]).toContain(text);
     });
   });
 

@@ -209,7 +209,7 @@ describe("commands that need the store, with IMAGE_CHECK_DATABASE_URL", () => {
       expect(result.stderr.trim().split("\n")).toEqual([
         expect.stringMatching(
           new RegExp(
-            `^image-check( ${name})?: IMAGE_CHECK_DATABASE_URL: PostgreSQL serves migrate and backup so far; ${name} needs the SQLite store`,
+            `^image-check ${name}: IMAGE_CHECK_DATABASE_URL: PostgreSQL serves migrate and backup so far; ${name} needs the SQLite store`,
           ),
         ),
       ]);

@@ -123,7 +123,7 @@ describe("image-check backup", () => {
     const { code, err } = await run(path, dir, "backup", join(dir, "no-such-folder", "copy.db"));
     expect(code).toBe(64);
     expect(err).toBe(
-      `image-check: backup: cannot write ${join(dir, "no-such-folder", "copy.db")}: ${join(dir, "no-such-folder")} is not an existing folder\n`,
+      `image-check backup: cannot write ${join(dir, "no-such-folder", "copy.db")}: ${join(dir, "no-such-folder")} is not an existing folder\n`,
     );
     expect(existsSync(join(dir, "no-such-folder"))).toBe(false);
   });
