@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { afterAll } from "vitest";
 import type { Report, Verdict } from "../../src/checks/report.js";
 import type { CliIO } from "../../src/cli/args.js";
-import type { RequestRecord } from "../../src/store/api.js";
+import type { RequestRecord, Store } from "../../src/store/api.js";
 import { type OpenedStore, openStore } from "../../src/store/service.js";
 
 /** A fixed "now" for the tests. */
@@ -81,7 +81,7 @@ export function makeReport(opts: {
 
 /** Create a request and attach its report: a request waiting for a decision (when the verdict is not pass). */
 export async function checkedRequest(
-  store: OpenedStore,
+  store: Store,
   opts: {
     repository?: string;
     tag?: string;
