@@ -11,8 +11,9 @@ export function freshPgStore(prefix: string): FreshStore {
   return async () => {
     const url = await createDatabase(prefix);
     await migratePostgres(url);
-    const store = createPgStore(openPostgres(url));
+    const db = openPostgres(url);
+    const store = createPgStore(db);
     afterAll(async () => await store.close());
-    return store;
+    return { store, rows: async (query) => (await db.pool.query(query)).rows };
   };
 }

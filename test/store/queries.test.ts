@@ -1,4 +1,4 @@
 import { queriesSuite } from "./suites/queries.js";
-import { freshStore } from "./support.js";
+import { sqliteEngine } from "./support.js";
 
-queriesSuite(async () => freshStore());
+queriesSuite(sqliteEngine);

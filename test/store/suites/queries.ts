@@ -9,7 +9,7 @@ import type { FreshStore } from "./engine.js";
 /** The queries suite over the stores `fresh` opens (each call: an empty store). */
 export function queriesSuite(fresh: FreshStore): void {
   describe("the store's queries", async () => {
-    const store = await fresh();
+    const { store } = await fresh();
 
     // Twelve decisions on two repositories, one a minute apart, alternating approve and reject, and
     // three requests still pending.
@@ -163,7 +163,7 @@ export function queriesSuite(fresh: FreshStore): void {
 
     describe("freshReport", async () => {
       // Its own store, so this request does not show up among the pending ones above.
-      const store = await fresh();
+      const { store } = await fresh();
       const d = digest("fresh");
       const req = await store.createRequest(
         { reference: "x", repository: "docker.io/library/fresh", tag: "1", requestedBy: "U1", source: "cli" },
