@@ -54,7 +54,7 @@ import {
   settlement,
   toDecision,
 } from "./decisions.js";
-import type { PostgresDb } from "./postgres.js";
+import { openPostgres, type PostgresDb, pendingPostgresMigrations } from "./postgres.js";
 import { auditLog, decisions, reports, requests, tagObservations } from "./schema.pg.js";
 import {
   base32,
@@ -75,6 +75,20 @@ type DecisionRow = typeof decisions.$inferSelect;
 export interface PgStore extends Store {
   /** Run `fn` in one transaction (a savepoint when already inside one); the store's calls inside it join it. */
   transaction<T>(fn: () => Promise<T>): Promise<T>;
+}
+
+/**
+ * Open the PostgreSQL store at `url` for a command that only reads (it never migrates): StoreError
+ * UNREACHABLE when the server cannot be reached or refuses the login, SCHEMA_OUTDATED when the
+ * database lacks migrations. Neither message shows the password.
+ */
+export async function openPgStoreForReading(url: string, where: string): Promise<PgStore> {
+  if ((await pendingPostgresMigrations(url)) > 0)
+    throw new StoreError(
+      "SCHEMA_OUTDATED",
+      `the PostgreSQL store at ${where} needs migrations this command may not apply: run image-check migrate`,
+    );
+  return createPgStore(openPostgres(url));
 }
 
 /** The store over an open, migrated PostgreSQL database. `close` closes the pool. */
