@@ -1,11 +1,13 @@
-// Two replicas (two connection pools) on one PostgreSQL store deciding the same request at once:
-// the conditional UPDATE ... WHERE status = 'pending' RETURNING lets exactly one of them decide.
+// Two replicas (two connection pools) on one PostgreSQL store deciding at once: the conditional
+// UPDATE ... WHERE status = 'pending' RETURNING lets exactly one of them decide a request, and the
+// per-digest advisory lock keeps the rules that read before they write (a standing rejection
+// forbids the policy's approval) true across replicas.
 import { afterAll, describe, expect, it } from "vitest";
 import { StoreError } from "../../src/store/api.js";
 import { createPgStore } from "../../src/store/pg-store.js";
 import { migratePostgres, openPostgres } from "../../src/store/postgres.js";
 import { createDatabase } from "../support/postgres.js";
-import { checkedRequest, T0 } from "./support.js";
+import { checkedRequest, digest, T0 } from "./support.js";
 
 const ROUNDS = 10;
 
@@ -39,6 +41,38 @@ describe("two replicas deciding the same request at once on PostgreSQL", async (
       expect((await one.getRequest(req.id))?.status).toBe(history.items[0]!.decision);
       const decided = (await one.audit(req.id)).filter((e) => e.action.startsWith("decision."));
       expect(decided).toHaveLength(1);
+    }
+  });
+
+  it("never let the policy approve a digest over a rejection committed at the same time, every round", async () => {
+    // Replica one rejects a request for the digest while replica two settles another request for
+    // it, a pass the policy would approve. Either order is fine (approved then rejected, or
+    // rejected then covered), but the rejection must stand in the end: the policy reads the
+    // standing decision and writes its approval under the digest's lock.
+    for (let i = 0; i < ROUNDS; i++) {
+      const repository = `docker.io/library/settle${i}`;
+      const d = digest(`settle${i}`);
+      const review = await checkedRequest(one, { repository, tag: "a", digest: d, requestedBy: "U_DEV_A" });
+      const pass = await checkedRequest(one, {
+        repository,
+        tag: "b",
+        digest: d,
+        verdict: "pass",
+        requestedBy: "U_DEV_B",
+      });
+      await Promise.all([
+        one.decide({
+          requestId: review.id,
+          decision: "rejected",
+          decidedBy: "U_IT",
+          isApprover: true,
+          now: T0,
+          expireDays: 90,
+        }),
+        two.settle(pass.id, T0, { autoApprovePass: true, expireDays: 90 }),
+      ]);
+      expect((await one.currentDecision(repository, d, T0))?.decision).toBe("rejected");
+      expect((await two.standingDecision(d, T0))?.requestId).toBe(review.id);
     }
   });
 });
