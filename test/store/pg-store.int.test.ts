@@ -1,11 +1,10 @@
 // What the PostgreSQL store adds beside the Store interface: its transaction.
 import { describe, expect, it } from "vitest";
-import type { PgStore } from "../../src/store/pg-store.js";
 import { freshPgStore } from "./pg-support.js";
 import { checkedRequest, T0 } from "./support.js";
 
 describe("the PostgreSQL store's transaction", async () => {
-  const store = (await freshPgStore("transaction")()).store as PgStore;
+  const { store } = await freshPgStore("transaction")();
 
   describe("when its function throws", () => {
     it("rolls back every store call made inside it, nested ones too", async () => {
