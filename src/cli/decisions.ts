@@ -6,15 +6,17 @@
  * `--status pending` lists requests still waiting for a decision, shaped as decision rows with
  * `decision`, `decidedBy`, `decidedAt` and `expiresAt` null and `status` "pending", so scripts read
  * one shape whatever the filter.
+ *
+ * With IMAGE_CHECK_DATABASE_URL set it reads the PostgreSQL store (docs/postgres.md), which must be
+ * migrated already.
  */
 import { resolve } from "node:path";
-import { loadConfig } from "../config.js";
+import { describeDatabaseUrl, loadConfig } from "../config.js";
 import { isCoded } from "../errors.js";
 import { parseReference, repositoryPath } from "../reference/parse.js";
-import type { DecisionListItem, DecisionQuery } from "../store/api.js";
+import type { DecisionListItem, DecisionQuery, Store } from "../store/api.js";
 import { openStore } from "../store/service.js";
 import { type CliIO, type Command, parseArgs, UsageError } from "./args.js";
-import { refuseWithPostgres } from "./postgres-gate.js";
 import { TERMINAL_UNSAFE_INLINE } from "./terminal.js";
 
 /** The contract's fields, in the contract's order (also the CSV columns). */
@@ -49,7 +51,8 @@ const STATUSES = ["approved", "rejected", "pending", "expired", "revoked"] as co
 export const HELP = `Usage: image-check decisions [--image REPO] [--status STATUS] [--limit N] [--json | --csv]
 
 Prior decisions from the store (IMAGE_CHECK_DB, default ./data/image-check.db under the current
-directory), newest first. Reads only; with no store at that path it says so and exits 3.
+directory; the PostgreSQL database when IMAGE_CHECK_DATABASE_URL is set), newest first. Reads
+only; with no store at that path (or an unmigrated database) it says so and exits 3.
 
 Options:
   --image REPO     only this repository (nginx, ghcr.io/acme/app; a tag or digest is ignored)
@@ -60,7 +63,8 @@ Options:
   --json           a JSON array of {requestId, repository, reference, digest, decision, status,
                    decidedBy, requestedBy, reason, decidedAt, expiresAt}
   --csv            the same fields as CSV, with a header row
-  --help           this text
+  --debug          print stack traces on errors
+  -h, --help       show this help
 `;
 
 /** The `decisions` command. */
@@ -81,8 +85,18 @@ export const decisionsCommand: Command = async (argv: string[], io: CliIO): Prom
   if (typeof flags.status === "string") query.status = flags.status as DecisionQuery["status"];
 
   const config = loadConfig(io.env);
-  refuseWithPostgres("decisions", config);
-  const rows = await readDecisions(resolve(io.cwd, config.dbPath), query, limit, new Date());
+  const rows = config.databaseUrl
+    ? await listDecisions(
+        // Loaded only here: the SQLite path does not pay for node-postgres at start-up.
+        await (await import("../store/pg-store.js")).openPgStoreForReading(
+          config.databaseUrl,
+          describeDatabaseUrl(config.databaseUrl),
+        ),
+        query,
+        limit,
+        new Date(),
+      )
+    : await readDecisions(resolve(io.cwd, config.dbPath), query, limit, new Date());
   if (flags.json) io.stdout(`${JSON.stringify(rows, null, 2)}\n`);
   else if (flags.csv) io.stdout(toCsv(rows));
   else io.stdout(toTable(rows));
@@ -100,7 +114,16 @@ export async function readDecisions(
   limit: number,
   now: Date,
 ): Promise<DecisionRow[]> {
-  const store = openStore(dbPath, { readonly: true });
+  return await listDecisions(openStore(dbPath, { readonly: true }), query, limit, now);
+}
+
+/** Up to `limit` rows of the query from `store` (either engine), newest first; closes the store. */
+async function listDecisions(
+  store: Store,
+  query: DecisionQuery,
+  limit: number,
+  now: Date,
+): Promise<DecisionRow[]> {
   try {
     const rows: DecisionRow[] = [];
     let before: string | undefined;

@@ -1,8 +1,7 @@
 /**
- * Until the store runs on PostgreSQL (its interface is synchronous over better-sqlite3 today; see
- * docs/postgres.md), commands that read or write the store refuse to run with
- * IMAGE_CHECK_DATABASE_URL set, rather than quietly using the SQLite file that other replicas
- * never see. `migrate` and `backup` already work with PostgreSQL.
+ * Until serve and check run on PostgreSQL (docs/postgres.md), the commands that write the store
+ * refuse to run with IMAGE_CHECK_DATABASE_URL set, rather than quietly using the SQLite file that
+ * other replicas never see. `migrate`, `backup` and `decisions` already work with PostgreSQL.
  */
 import { type Config, ConfigError } from "../config.js";
 
@@ -10,6 +9,6 @@ import { type Config, ConfigError } from "../config.js";
 export function refuseWithPostgres(command: string, config: Config, hint = ""): void {
   if (config.databaseUrl === undefined) return;
   throw new ConfigError([
-    `IMAGE_CHECK_DATABASE_URL: PostgreSQL serves migrate and backup so far; ${command} needs the SQLite store (unset IMAGE_CHECK_DATABASE_URL${hint})`,
+    `IMAGE_CHECK_DATABASE_URL: PostgreSQL serves migrate, backup and decisions so far; ${command} needs the SQLite store (unset IMAGE_CHECK_DATABASE_URL${hint})`,
   ]);
 }

@@ -163,10 +163,119 @@ export function toDecision(r: DecisionRow, now: Date): DecisionRecord {
 }
 
 /** The newer of two decision rows (by time, then by row number), or the one that exists. */
-function newer(a: DecisionRow | undefined, b: DecisionRow | undefined): DecisionRow | undefined {
+export function newer<R extends { decidedAt: string; seq: number }>(
+  a: R | undefined,
+  b: R | undefined,
+): R | undefined {
   if (!a || !b) return a ?? b;
   if (a.decidedAt !== b.decidedAt) return a.decidedAt > b.decidedAt ? a : b;
   return a.seq > b.seq ? a : b;
+}
+
+// ---------------------------------------------------------------- guards (pure; both engines throw through them)
+
+/** The request fields the guards read (SQLite and PostgreSQL rows both have them). */
+export interface RequestFacts {
+  id: string;
+  status: string;
+  digest: string | null;
+  verdict: string | null;
+  requestedBy: string;
+  decisionSeq: number | null;
+}
+
+/** Who may decide `req` (see `Store.decide`): NOT_APPROVER, SELF_DECISION. */
+export function assertMayDecide(
+  req: RequestFacts,
+  input: Pick<DecideInput, "isApprover" | "decidedBy">,
+): void {
+  if (!input.isApprover)
+    throw new StoreError("NOT_APPROVER", `${input.decidedBy} is not an approver: ask IT to decide`);
+  if (isOwnRequest(req, input.decidedBy))
+    throw new StoreError("SELF_DECISION", "nobody decides their own request: another approver must");
+}
+
+/** Whether `req` can get a decision of its own: ALREADY_DECIDED, NOT_DECIDABLE. */
+export function assertDecidable(req: RequestFacts): asserts req is RequestFacts & { digest: string } {
+  if (req.status === "approved" || req.status === "rejected")
+    throw new StoreError("ALREADY_DECIDED", `request ${req.id} was already ${req.status}`);
+  if (req.status !== "pending" || !req.digest)
+    throw new StoreError(
+      "NOT_DECIDABLE",
+      `request ${req.id} is ${req.status}: only a checked, pending request can be decided`,
+    );
+}
+
+/** Whether the policy may approve `req` over the digest's standing decision: NOT_DECIDABLE. */
+export function assertPolicyMayApprove(
+  req: RequestFacts,
+  standing: Pick<DecisionFacts, "decision" | "revokedAt" | "decidedBy"> | null | undefined,
+): void {
+  if (req.status === "pending" && req.verdict !== "pass")
+    throw new StoreError("NOT_DECIDABLE", `request ${req.id} did not pass: a person must decide`);
+  if (req.status === "pending" && !policyMayApprove(standing))
+    throw new StoreError(
+      "NOT_DECIDABLE",
+      `${req.digest} was rejected by ${standing!.decidedBy}: the policy never approves a rejected digest`,
+    );
+}
+
+/**
+ * Whether decision `dec` may settle `req` (see `Store.coverByDecision`): "already" when `req`
+ * stands on it; "cover" when it may; else throws ALREADY_DECIDED or NOT_DECIDABLE.
+ */
+export function coverage(
+  req: RequestFacts,
+  dec: DecisionFacts & { seq: number },
+  ctx: { standing: DecisionFacts | null | undefined; reopened: boolean; now: Date },
+): "already" | "cover" {
+  if (req.decisionSeq === dec.seq) return "already";
+  if (req.decisionSeq !== null)
+    throw new StoreError("ALREADY_DECIDED", `request ${req.id} stands on another decision`);
+  if (req.status !== "pending")
+    throw new StoreError("NOT_DECIDABLE", `request ${req.id} is ${req.status}, not pending`);
+  const why = whyNotCovered(req, dec, ctx);
+  if (why) throw new StoreError("NOT_DECIDABLE", `${decisionId(dec.seq)} does not settle ${req.id}: ${why}`);
+  return "cover";
+}
+
+/**
+ * How `settle` settles a pending, checked request: on the standing decision ("cover"), by the
+ * policy ("policy"), or not at all ("none": it waits for IT).
+ */
+export function settlement(
+  req: RequestFacts,
+  standing: DecisionFacts | null | undefined,
+  ctx: { reopened: boolean; now: Date; policy: SettlePolicy | null },
+): "cover" | "policy" | "none" {
+  if (standing && !whyNotCovered(req, standing, { standing, reopened: ctx.reopened, now: ctx.now }))
+    return "cover";
+  if (ctx.policy?.autoApprovePass && req.verdict === "pass" && policyMayApprove(standing)) return "policy";
+  return "none";
+}
+
+/** Whether `req` may be reopened for IT (see `Store.reopenCovered`): NOT_DECIDABLE unless a rejection of another request covered it. */
+export function assertReopenable(
+  req: RequestFacts,
+  dec: Pick<DecisionFacts, "decision" | "requestId"> | null | undefined,
+): asserts dec is Pick<DecisionFacts, "decision" | "requestId"> {
+  if (!dec || !coveredByRejection(req, dec))
+    throw new StoreError(
+      "NOT_DECIDABLE",
+      `request ${req.id} is ${req.status}: only a request refused by an earlier rejection can be reopened`,
+    );
+}
+
+/**
+ * Whether a decision already in force settles a CLI `pass` (so none is recorded): the digest's
+ * standing person's decision, or this name's newest decision (the policy's approval).
+ */
+export function cliPassInForce(
+  standing: DecisionFacts | null | undefined,
+  newestHere: DecisionFacts | null | undefined,
+  now: Date,
+): boolean {
+  return [standing, newestHere].some((d) => d && inForce(d, now));
 }
 
 // ---------------------------------------------------------------- service methods
@@ -290,13 +399,7 @@ export function decisionMethods(ctx: DecisionContext) {
     now: Date,
     expireDays: number,
   ): DecisionRecord {
-    if (req.status === "approved" || req.status === "rejected")
-      throw new StoreError("ALREADY_DECIDED", `request ${req.id} was already ${req.status}`);
-    if (req.status !== "pending" || !req.digest)
-      throw new StoreError(
-        "NOT_DECIDABLE",
-        `request ${req.id} is ${req.status}: only a checked, pending request can be decided`,
-      );
+    assertDecidable(req);
     const decidedAt = now.toISOString();
     const expiresAt = expiryOf(decision, now, expireDays);
     const moved = stmt.settlePending.get({
@@ -338,31 +441,15 @@ export function decisionMethods(ctx: DecisionContext) {
 
   /** The policy's approval of a pending `pass`; NOT_DECIDABLE over a person's rejection of the digest. */
   function approveByPolicy(req: RequestRow, now: Date, expireDays: number): DecisionRecord {
-    if (req.status === "pending" && req.verdict !== "pass")
-      throw new StoreError("NOT_DECIDABLE", `request ${req.id} did not pass: a person must decide`);
-    const standing = req.digest ? standingRow(req.digest) : undefined;
-    if (req.status === "pending" && !policyMayApprove(standing))
-      throw new StoreError(
-        "NOT_DECIDABLE",
-        `${req.digest} was rejected by ${standing!.decidedBy}: the policy never approves a rejected digest`,
-      );
+    assertPolicyMayApprove(req, req.digest ? standingRow(req.digest) : undefined);
     return recordDecision(req, "approved", POLICY_ACTOR, null, now, expireDays);
   }
 
   /** Settle `req` on decision row `dec` (the rules checked); idempotent for the same decision. */
   function cover(req: RequestRow, dec: DecisionRow, now: Date): RequestRecord {
-    if (req.decisionSeq === dec.seq) return toRequest(req, now);
-    if (req.decisionSeq !== null)
-      throw new StoreError("ALREADY_DECIDED", `request ${req.id} stands on another decision`);
-    if (req.status !== "pending")
-      throw new StoreError("NOT_DECIDABLE", `request ${req.id} is ${req.status}, not pending`);
-    const why = whyNotCovered(req, dec, {
-      standing: req.digest ? standingRow(req.digest) : undefined,
-      reopened: reopened(req.id),
-      now,
-    });
-    if (why)
-      throw new StoreError("NOT_DECIDABLE", `${decisionId(dec.seq)} does not settle ${req.id}: ${why}`);
+    const standing = req.digest ? standingRow(req.digest) : undefined;
+    if (coverage(req, dec, { standing, reopened: reopened(req.id), now }) === "already")
+      return toRequest(req, now);
     const row = stmt.settlePending.get({
       id: req.id,
       status: dec.decision,
@@ -382,10 +469,7 @@ export function decisionMethods(ctx: DecisionContext) {
 
   const decideTx = writeTx((input: DecideInput): DecisionRecord => {
     const req = requireRequest(input.requestId);
-    if (!input.isApprover)
-      throw new StoreError("NOT_APPROVER", `${input.decidedBy} is not an approver: ask IT to decide`);
-    if (isOwnRequest(req, input.decidedBy))
-      throw new StoreError("SELF_DECISION", "nobody decides their own request: another approver must");
+    assertMayDecide(req, input);
     return recordDecision(
       req,
       input.decision,
@@ -413,10 +497,10 @@ export function decisionMethods(ctx: DecisionContext) {
     const req = requireRequest(requestId);
     if (req.status !== "pending" || !req.digest) return toRequest(req, now);
     const standing = standingRow(req.digest);
-    if (standing && !whyNotCovered(req, standing, { standing, reopened: reopened(req.id), now }))
-      return cover(req, standing, now);
-    if (policy?.autoApprovePass && req.verdict === "pass" && policyMayApprove(standing)) {
-      approveByPolicy(req, now, policy.expireDays);
+    const how = settlement(req, standing, { reopened: reopened(req.id), now, policy });
+    if (how === "cover") return cover(req, standing!, now);
+    if (how === "policy") {
+      approveByPolicy(req, now, policy!.expireDays);
       return toRequest(requireRequest(requestId), now);
     }
     return toRequest(req, now);
@@ -426,11 +510,7 @@ export function decisionMethods(ctx: DecisionContext) {
     const req = requireRequest(requestId);
     if (req.status === "pending") return toRequest(req, now);
     const dec = req.decisionSeq === null ? undefined : stmt.decisionBySeq.get({ seq: req.decisionSeq });
-    if (!dec || !coveredByRejection(req, dec))
-      throw new StoreError(
-        "NOT_DECIDABLE",
-        `request ${requestId} is ${req.status}: only a request refused by an earlier rejection can be reopened`,
-      );
+    assertReopenable(req, dec);
     const row = stmt.reopen.get({ id: requestId, reason, at: now.toISOString() })!;
     audit(now, actor, "request.reopened", requestId, { previousDecisionId: decisionId(dec.seq), reason });
     return toRequest(row, now);
@@ -470,7 +550,7 @@ export function decisionMethods(ctx: DecisionContext) {
      * policy; an approval is not extended by checking again), or this name's policy approval.
      */
     cliPassSettled(repository: string, digest: string, now: Date): boolean {
-      return [standingRow(digest), newestHere(repository, digest)].some((d) => d && inForce(d, now));
+      return cliPassInForce(standingRow(digest), newestHere(repository, digest), now);
     },
     /** Write the request's own decision; for the store's other transactions (the caller checked who may). */
     approveByPolicy,

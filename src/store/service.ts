@@ -3,8 +3,7 @@
  * rules and their errors. Every state change writes its audit entry in the same transaction.
  */
 import { createHash, randomBytes as nodeRandomBytes, randomFillSync } from "node:crypto";
-import { and, desc, eq, gt, isNotNull, isNull, lte, or, type SQL, sql } from "drizzle-orm";
-import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
+import { and, type Column, desc, eq, gt, isNotNull, isNull, lte, or, type SQL, sql } from "drizzle-orm";
 import type { Report } from "../checks/report.js";
 import { canonicalRepository } from "../reference/host.js";
 import type {
@@ -592,7 +591,8 @@ export function createStore(db: Db, opts: Pick<OpenStoreOptions, "randomBytes"> 
   };
 }
 
-function toRequest(r: RequestRow, now?: Date): RequestRecord {
+/** A request row (either engine's) as the API shows it; with `now`, an approval past its expiry reads `expired`. */
+export function toRequest(r: RequestRow, now?: Date): RequestRecord {
   const expired = approvalExpired({ status: r.status, expiresAt: r.expiresAt }, now);
   return {
     id: r.id,
@@ -616,7 +616,8 @@ function toRequest(r: RequestRow, now?: Date): RequestRecord {
   };
 }
 
-function toPendingRow(r: RequestRow): PendingDecisionRow {
+/** A pending request as a row of `listDecisions`. */
+export function toPendingRow(r: RequestRow): PendingDecisionRow {
   return {
     id: null,
     requestId: r.id,
@@ -633,14 +634,15 @@ function toPendingRow(r: RequestRow): PendingDecisionRow {
   };
 }
 
-function pageSize(limit: number | undefined): number {
+/** The page size of a query's `limit` (default, capped). */
+export function pageSize(limit: number | undefined): number {
   if (limit === undefined) return STORE_DEFAULTS.pageSize;
   if (!Number.isInteger(limit) || limit < 1) return STORE_DEFAULTS.pageSize;
   return Math.min(limit, STORE_DEFAULTS.maxPageSize);
 }
 
 /** The condition "older than the cursor" on (timestamp, seq), or none without a cursor. */
-function beforeCursor(at: SQLiteColumn, seq: SQLiteColumn, cursor: string | undefined): SQL | undefined {
+export function beforeCursor(at: Column, seq: Column, cursor: string | undefined): SQL | undefined {
   if (!cursor) return undefined;
   const [cursorAt, cursorSeq] = decodeCursor(cursor);
   // A row-value comparison: SQLite walks the (..., timestamp) index backwards from the cursor.
@@ -648,7 +650,7 @@ function beforeCursor(at: SQLiteColumn, seq: SQLiteColumn, cursor: string | unde
 }
 
 /** A page of `limit` rows from `limit + 1` fetched; the extra row says whether there is a next page. */
-function cutPage<R>(rows: R[], limit: number, key: (r: R) => [string, number]): Page<R> {
+export function cutPage<R>(rows: R[], limit: number, key: (r: R) => [string, number]): Page<R> {
   const items = rows.slice(0, limit);
   const last = items[items.length - 1];
   return { items, next: rows.length > limit && last ? encodeCursor(...key(last)) : null };
@@ -673,7 +675,7 @@ function decodeCursor(cursor: string): [string, number] {
  * Random bytes from a pool refilled 4 KiB at a time: one getrandom call per ~400 request ids
  * instead of one each (the call, not the bytes, is what costs: ~30 µs on the ack path).
  */
-function pooledRandomBytes(): (n: number) => Uint8Array {
+export function pooledRandomBytes(): (n: number) => Uint8Array {
   const pool = Buffer.alloc(4096);
   let offset = pool.length;
   return (n: number) => {

@@ -6,7 +6,9 @@ import { promisify } from "node:util";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findMigrationsFolder, readJournal } from "../../src/store/db.js";
-import { migratePostgres } from "../../src/store/postgres.js";
+import { createPgStore } from "../../src/store/pg-store.js";
+import { migratePostgres, openPostgres } from "../../src/store/postgres.js";
+import { checkedRequest } from "../store/support.js";
 import { type CliRun, runCli } from "../support/cli.js";
 import { createDatabase } from "../support/postgres.js";
 import { freePort } from "../support/processes.js";
@@ -187,6 +189,89 @@ describe("image-check backup with IMAGE_CHECK_DATABASE_URL", () => {
   });
 });
 
+describe("image-check decisions with IMAGE_CHECK_DATABASE_URL", () => {
+  let url: string;
+  const ids: Record<string, string> = {};
+  beforeAll(async () => {
+    url = await createDatabase("decisions");
+    await migratePostgres(url);
+    // The command reads the real clock: decided now, the approval is in force.
+    const now = new Date();
+    const store = createPgStore(openPostgres(url));
+    try {
+      for (const [name, decision] of [
+        ["nginx", "approved"],
+        ["redis", "rejected"],
+      ] as const) {
+        const req = await checkedRequest(store, { repository: `docker.io/library/${name}`, now });
+        await store.decide({
+          requestId: req.id,
+          decision,
+          decidedBy: "U_IT",
+          isApprover: true,
+          now,
+          expireDays: 90,
+        });
+        ids[name] = req.id;
+      }
+      ids.pending = (await checkedRequest(store, { repository: "docker.io/library/python", now })).id;
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("lists the PostgreSQL store's decisions, newest first, as JSON", async () => {
+    const result = await cli(["decisions", "--json"], url);
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    const rows = JSON.parse(result.stdout) as { requestId: string; status: string; decidedBy: string }[];
+    expect(rows.map((r) => [r.requestId, r.status, r.decidedBy])).toEqual([
+      [ids.redis, "rejected", "U_IT"],
+      [ids.nginx, "approved", "U_IT"],
+    ]);
+    expect(existsSync(join(cwd, "x.db"))).toBe(false);
+  });
+
+  it("filters by image and by status, pending included", async () => {
+    const byImage = JSON.parse((await cli(["decisions", "--json", "--image", "nginx"], url)).stdout) as {
+      requestId: string;
+    }[];
+    expect(byImage.map((r) => r.requestId)).toEqual([ids.nginx]);
+    const pending = JSON.parse((await cli(["decisions", "--json", "--status", "pending"], url)).stdout) as {
+      requestId: string;
+      status: string;
+    }[];
+    expect(pending).toEqual([expect.objectContaining({ requestId: ids.pending, status: "pending" })]);
+  });
+
+  describe("when the database was never migrated", () => {
+    it("says to run migrate in one line, without the password, and exits 3", async () => {
+      const empty = await createDatabase("decisions_empty");
+      const result = await cli(["decisions"], empty);
+      expect(result.code).toBe(3);
+      expect(result.stderr.trim().split("\n")).toEqual([
+        expect.stringMatching(
+          /^image-check decisions: the PostgreSQL store at postgres:\/\/.* needs migrations .*: run image-check migrate$/,
+        ),
+      ]);
+      expect(result.stderr).not.toContain(passwordOf(empty));
+    });
+  });
+
+  describe("when the server cannot be reached", () => {
+    it("says so in one line, without the password, and exits 3", async () => {
+      const port = await freePort();
+      const result = await cli(["decisions"], `postgres://app:never-shown@127.0.0.1:${port}/db`);
+      expect(result.code).toBe(3);
+      expect(result.stderr).toMatch(
+        /^image-check decisions: cannot connect to the PostgreSQL store \(ECONNREFUSED\)/,
+      );
+      expect(result.stderr.trim().split("\n")).toHaveLength(1);
+      expect(result.stderr).not.toContain("never-shown");
+    });
+  });
+});
+
 describe("commands that need the store, with IMAGE_CHECK_DATABASE_URL", () => {
   let url: string;
   beforeAll(async () => {
@@ -196,9 +281,8 @@ describe("commands that need the store, with IMAGE_CHECK_DATABASE_URL", () => {
   it.each([
     ["serve", ["serve"]],
     ["check", ["check", "127.0.0.1:1/never/fetched:1"]],
-    ["decisions", ["decisions"]],
   ])(
-    "%s stops with one line saying PostgreSQL serves migrate and backup so far (exit 64)",
+    "%s stops with one line saying PostgreSQL serves migrate, backup and decisions so far (exit 64)",
     async (name, args) => {
       const result = await cli(args, url, {
         SLACK_BOT_TOKEN: "xoxb-1",
@@ -209,7 +293,7 @@ describe("commands that need the store, with IMAGE_CHECK_DATABASE_URL", () => {
       expect(result.stderr.trim().split("\n")).toEqual([
         expect.stringMatching(
           new RegExp(
-            `^image-check ${name}: IMAGE_CHECK_DATABASE_URL: PostgreSQL serves migrate and backup so far; ${name} needs the SQLite store`,
+            `^image-check ${name}: IMAGE_CHECK_DATABASE_URL: PostgreSQL serves migrate, backup and decisions so far; ${name} needs the SQLite store`,
           ),
         ),
       ]);

@@ -6,8 +6,9 @@ import { join } from "node:path";
 import { afterAll } from "vitest";
 import type { Report, Verdict } from "../../src/checks/report.js";
 import type { CliIO } from "../../src/cli/args.js";
-import type { RequestRecord } from "../../src/store/api.js";
+import type { RequestRecord, Store } from "../../src/store/api.js";
 import { type OpenedStore, openStore } from "../../src/store/service.js";
+import type { FreshStore } from "./suites/engine.js";
 
 /** A fixed "now" for the tests. */
 export const T0 = new Date("2026-03-01T12:00:00.000Z");
@@ -40,6 +41,12 @@ export function freshStore(): OpenedStore {
   afterAll(async () => await store.close());
   return store;
 }
+
+/** The SQLite engine of the store suites (test/store/suites): `freshStore` with raw SQL. */
+export const sqliteEngine: FreshStore = async () => {
+  const store = freshStore();
+  return { store, rows: async (query) => store.db.sqlite.prepare(query).all() as Record<string, unknown>[] };
+};
 
 /** A digest made from a short name, so tests read `digest("a")`. */
 export function digest(name: string): string {
@@ -81,7 +88,7 @@ export function makeReport(opts: {
 
 /** Create a request and attach its report: a request waiting for a decision (when the verdict is not pass). */
 export async function checkedRequest(
-  store: OpenedStore,
+  store: Store,
   opts: {
     repository?: string;
     tag?: string;
