@@ -14,7 +14,8 @@
  * | a request settled by another request's rejection may be reopened for IT; a request's own decision is final | `coveredByRejection` |
  * | nobody decides their own request; a request is decided once | `isOwnRequest`, `decide` |
  */
-import { and, desc, eq, isNotNull, ne, or, sql } from "drizzle-orm";
+import { and, type Column, desc, eq, gt, isNotNull, isNull, lte, ne, or, type SQL, sql } from "drizzle-orm";
+import { canonicalRepository } from "../reference/host.js";
 import {
   type DecideInput,
   type DecisionRecord,
@@ -130,6 +131,42 @@ export function coveredByRejection(
   return (
     request.status === "rejected" && decision?.decision === "rejected" && decision.requestId !== request.id
   );
+}
+
+/** The columns `decisionListFilters` reads: the same names in the SQLite and the PostgreSQL schema. */
+export interface DecisionListColumns {
+  repository: Column;
+  digest: Column;
+  decision: Column;
+  expiresAt: Column;
+  revokedAt: Column;
+}
+
+/**
+ * The SQL filters of a decisions listing (`decisions --status ...`, `--image`), for either engine's
+ * `decisions` table: what `approved`, `expired`, `revoked` and `rejected` mean, as `decisionStatus`
+ * reads them, in one place. `pending` lists requests, not decisions, and is the caller's.
+ */
+export function decisionListFilters(
+  t: DecisionListColumns,
+  q: { repository?: string; digest?: string; status?: string },
+  now: Date,
+): SQL[] {
+  const at = now.toISOString();
+  const filters: SQL[] = [];
+  if (q.repository) filters.push(eq(t.repository, canonicalRepository(q.repository)));
+  if (q.digest) filters.push(eq(t.digest, q.digest));
+  if (q.status === "rejected") filters.push(eq(t.decision, "rejected"));
+  else if (q.status === "approved")
+    filters.push(
+      eq(t.decision, "approved"),
+      isNull(t.revokedAt),
+      or(isNull(t.expiresAt), gt(t.expiresAt, at))!,
+    );
+  else if (q.status === "expired")
+    filters.push(eq(t.decision, "approved"), isNull(t.revokedAt), lte(t.expiresAt, at));
+  else if (q.status === "revoked") filters.push(isNotNull(t.revokedAt));
+  return filters;
 }
 
 /** The public id of a decision row. */

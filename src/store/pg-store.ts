@@ -17,7 +17,7 @@
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import { createHash } from "node:crypto";
-import { and, desc, eq, gt, isNotNull, isNull, lte, ne, or, type SQL, sql } from "drizzle-orm";
+import { and, desc, eq, gt, isNotNull, lte, ne, or, type SQL, sql } from "drizzle-orm";
 import type { NodePgDatabase } from "drizzle-orm/node-postgres";
 import type { Report } from "../checks/report.js";
 import { canonicalRepository } from "../reference/host.js";
@@ -46,6 +46,7 @@ import {
   cliPassInForce,
   coverage,
   decisionId,
+  decisionListFilters,
   decisionSeq,
   expiryOf,
   newer,
@@ -640,25 +641,7 @@ export function createPgStore(db: PostgresDb, opts: Pick<OpenStoreOptions, "rand
         const page = await queryPending(filters, query);
         return { items: page.items.map(toPendingRow), next: page.next };
       }
-      const at = now.toISOString();
-      const filters: SQL[] = [];
-      if (query.repository) filters.push(eq(decisions.repository, canonicalRepository(query.repository)));
-      if (query.digest) filters.push(eq(decisions.digest, query.digest));
-      if (query.status === "rejected") filters.push(eq(decisions.decision, "rejected"));
-      else if (query.status === "approved")
-        filters.push(
-          eq(decisions.decision, "approved"),
-          isNull(decisions.revokedAt),
-          or(isNull(decisions.expiresAt), gt(decisions.expiresAt, at))!,
-        );
-      else if (query.status === "expired")
-        filters.push(
-          eq(decisions.decision, "approved"),
-          isNull(decisions.revokedAt),
-          lte(decisions.expiresAt, at),
-        );
-      else if (query.status === "revoked") filters.push(isNotNull(decisions.revokedAt));
-      return await queryDecisions(filters, query, now);
+      return await queryDecisions(decisionListFilters(decisions, query, now), query, now);
     },
 
     async pendingRequests(query: PageQuery): Promise<Page<RequestRecord>> {

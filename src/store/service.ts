@@ -3,7 +3,7 @@
  * rules and their errors. Every state change writes its audit entry in the same transaction.
  */
 import { createHash, randomBytes as nodeRandomBytes, randomFillSync } from "node:crypto";
-import { and, type Column, desc, eq, gt, isNotNull, isNull, lte, or, type SQL, sql } from "drizzle-orm";
+import { and, type Column, desc, eq, gt, lte, type SQL, sql } from "drizzle-orm";
 import type { Report } from "../checks/report.js";
 import { canonicalRepository } from "../reference/host.js";
 import type {
@@ -26,7 +26,14 @@ import type {
 import { StoreError } from "./api.js";
 import { asyncify, transaction } from "./async.js";
 import { type Db, openDb } from "./db.js";
-import { approvalExpired, decisionId, decisionMethods, POLICY_ACTOR, toDecision } from "./decisions.js";
+import {
+  approvalExpired,
+  decisionId,
+  decisionListFilters,
+  decisionMethods,
+  POLICY_ACTOR,
+  toDecision,
+} from "./decisions.js";
 import { type GroupCommit, type GroupCommitOptions, groupCommit } from "./group-commit.js";
 import { auditLog, decisions, reports, requests, tagObservations } from "./schema.js";
 import { referenceTagOf, tagObservationOf } from "./tags.js";
@@ -492,25 +499,7 @@ export function createStore(db: Db, opts: Pick<OpenStoreOptions, "randomBytes"> 
         const page = queryPending(filters, q);
         return { items: page.items.map(toPendingRow), next: page.next };
       }
-      const at = now.toISOString();
-      const filters: SQL[] = [];
-      if (q.repository) filters.push(eq(decisions.repository, canonicalRepository(q.repository)));
-      if (q.digest) filters.push(eq(decisions.digest, q.digest));
-      if (q.status === "rejected") filters.push(eq(decisions.decision, "rejected"));
-      else if (q.status === "approved")
-        filters.push(
-          eq(decisions.decision, "approved"),
-          isNull(decisions.revokedAt),
-          or(isNull(decisions.expiresAt), gt(decisions.expiresAt, at))!,
-        );
-      else if (q.status === "expired")
-        filters.push(
-          eq(decisions.decision, "approved"),
-          isNull(decisions.revokedAt),
-          lte(decisions.expiresAt, at),
-        );
-      else if (q.status === "revoked") filters.push(isNotNull(decisions.revokedAt));
-      return queryDecisions(filters, q, now);
+      return queryDecisions(decisionListFilters(decisions, q, now), q, now);
     },
 
     pendingRequests(q: PageQuery): Page<RequestRecord> {
