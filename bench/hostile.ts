@@ -120,7 +120,7 @@ export async function benchHostile(testbed: Testbed): Promise<string> {
 
     // 2. The worker: two hostile checks, then a normal one.
     const store = openStore(join(dir, "store.db"));
-    const queue = openQueue(store.db);
+    const queue = openQueue(store);
     const events: { at: number; event: WorkerEvent }[] = [];
     let normalDone: () => void = () => {};
     const done = new Promise<void>((r) => {
@@ -128,7 +128,7 @@ export async function benchHostile(testbed: Testbed): Promise<string> {
     });
     let normalId = -1;
     const worker = startWorker({
-      db: store.db,
+      store,
       concurrency: 2,
       jobTimeoutMs: WORKER_DEFAULTS.jobTimeoutMs,
       handlers: {

@@ -28,6 +28,7 @@ import { loadConfig } from "../src/config.js";
 import { defaultPolicy } from "../src/policy/schema.js";
 import { startBot } from "../src/slack/bot.js";
 import { renderChecking } from "../src/slack/render/report.js";
+import { openQueue } from "../src/worker/queue.js";
 import { startFakeSlack } from "../test/support/fake-slack.js";
 import { craftedRunner } from "../test/support/slack-harness.js";
 import { type SlackTarget, signatureHeaders, slashCommandBody } from "../test/support/slack-requests.js";
@@ -263,9 +264,9 @@ export async function benchSlack(): Promise<string> {
         drainMs,
       });
     }
-    const counts = bot.store.db.sqlite
-      .prepare("select status, count(*) as n from jobs group by status")
-      .all() as { status: string; n: number }[];
+    const counts = Object.entries(await openQueue(bot.store).counts())
+      .filter(([, n]) => n > 0)
+      .map(([status, n]) => ({ status, n }));
     return report(bursts, memoryBefore, counts, floor);
   } finally {
     await bot.stop({ graceMs: 1000 });

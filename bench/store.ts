@@ -316,7 +316,7 @@ export async function benchStore(): Promise<string> {
     const latencies: number[] = [];
     let started: (() => void) | null = null;
     const worker = startWorker({
-      db,
+      store,
       concurrency: 2,
       // Polling would hide a missing wake-up: with an hour between polls, only the wake-up can start a job fast.
       pollMs: 3_600_000,

@@ -65,8 +65,8 @@ export const watchCommand: Command = async (argv: string[], io: CliIO): Promise<
   const makeRunner = await pipelineRunner({ policy, policySource, config, env: io.env, cwd: io.cwd });
   const store: OpenedStore = openStore(resolve(io.cwd, config.dbPath));
   const now = () => new Date();
-  const queue = openQueue(store.db);
-  const watchStore = openWatchStore(store.db);
+  const queue = openQueue(store);
+  const watchStore = store.watch();
   const slack = await slackSide(config, store, policy, policyVersion(policy), io);
   const outcomes: RecheckOutcome[] = [];
   const recheck = watch.recheckJobHandler({
@@ -92,8 +92,8 @@ export const watchCommand: Command = async (argv: string[], io: CliIO): Promise<
       io.stderr(`image-check watch: ${e.job.kind} #${e.job.id} failed: ${e.error.code} ${e.error.message}\n`);
   };
   const workers = [
-    worker.startWorker({ db: store.db, handlers: { [watch.RECHECK_JOB]: counting }, now, onEvent }),
-    ...(slack ? [worker.startWorker({ db: store.db, handlers: slack.handlers, now, onEvent })] : []),
+    worker.startWorker({ store, handlers: { [watch.RECHECK_JOB]: counting }, now, onEvent }),
+    ...(slack ? [worker.startWorker({ store, handlers: slack.handlers, now, onEvent })] : []),
   ];
   const kinds = [watch.RECHECK_JOB, ...Object.keys(slack?.handlers ?? {})];
   try {
@@ -171,7 +171,7 @@ async function slackSide(
     now: () => new Date(),
     logger: lineLogger(io.stderr, io.env.LOG_LEVEL ?? "warn"),
   });
-  return { handlers: app.jobHandlers, notifier: watchNotifier(openQueue(store.db)) };
+  return { handlers: app.jobHandlers, notifier: watchNotifier(openQueue(store)) };
 }
 
 /** One line per outcome kind. */

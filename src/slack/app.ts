@@ -16,8 +16,6 @@ import { oneLine } from "../errors.js";
 import type { Policy } from "../policy/schema.js";
 import type { RequestRecord } from "../store/api.js";
 import type { OpenedStore } from "../store/service.js";
-import { openSlackLedger } from "../store/slack.js";
-import { openWatchStore } from "../store/watch.js";
 import type { CheckOutcomeOfJob } from "../worker/check-job.js";
 import { enqueueCheck } from "../worker/check-job.js";
 import { openQueue } from "../worker/queue.js";
@@ -166,8 +164,8 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
     (g) => api.usergroupMembers(g),
     () => now().getTime(),
   );
-  const queue = openQueue(store.db);
-  const ledger = openSlackLedger(store.db);
+  const queue = openQueue(store);
+  const ledger = store.slackLedger();
   const service = createSlackService({
     store,
     ledger,
@@ -184,7 +182,7 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
     policy: deps.policy,
     now,
     metrics,
-    watch: openWatchStore(store.db),
+    watch: store.watch(),
   });
   const logTo = (level: "warn" | "error", message: string) => log[level](message);
   registerListeners(app, { service, store, api, metrics, log: logTo });

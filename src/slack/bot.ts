@@ -9,7 +9,6 @@ import { oneLine } from "../errors.js";
 import type { Policy } from "../policy/schema.js";
 import { type Checkpointer, startCheckpointer } from "../store/db.js";
 import { type OpenedStore, openStore } from "../store/service.js";
-import { openWatchStore } from "../store/watch.js";
 import { type AuditSchedule, auditEngine, auditReportSchema, startAuditSchedule } from "../worker/audit.js";
 import { CHECK_JOB, checkJobHandler, checkJobTimeoutMs } from "../worker/check-job.js";
 import { openQueue } from "../worker/queue.js";
@@ -121,7 +120,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
       else if (e.type === "error") log.error(`worker: ${oneLine(e.error)}`);
     };
     const busy = () => app.busy();
-    const common = { db: store.db, now, onEvent, backoff: opts.worker?.backoff, pollMs: opts.worker?.pollMs };
+    const common = { store, now, onEvent, backoff: opts.worker?.backoff, pollMs: opts.worker?.pollMs };
     const runner = opts.runner(store);
     const checks = checkJobHandler({
       store,
@@ -135,14 +134,14 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
       afterFailed: (requests) => app.afterFailed(requests),
     });
     // Re-checks of approvals (watch) share the check worker's pool: they are checks, bounded alike.
-    const watch = openWatchStore(store.db);
+    const watch = store.watch();
     const rechecks = recheckJobHandler({
       store,
       watch,
       runner,
       policy: opts.policy,
       now,
-      notifier: watchNotifier(openQueue(store.db)),
+      notifier: watchNotifier(openQueue(store)),
     });
     workers = [
       startWorker({
@@ -162,7 +161,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
     running = true;
     scheduler = startWatchScheduler({
       watch,
-      queue: openQueue(store.db),
+      queue: openQueue(store),
       intervalHours: opts.policy.watch.intervalHours,
       now,
       ...(opts.watchTickMs ? { tickMs: opts.watchTickMs } : {}),
@@ -181,7 +180,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
       app,
       async idle() {
         // A job of one worker may enqueue work for the other: idle only once neither has work due.
-        const queue = openQueue(store.db);
+        const queue = openQueue(store);
         const kinds = [CHECK_JOB, RECHECK_JOB, ...Object.keys(app.jobHandlers)];
         for (;;) {
           for (const w of workers) await w.idle();
@@ -232,7 +231,7 @@ async function startServeAudit(
   if (!engineHost || minutes <= 0) return null;
   const { EngineSource } = await import("../engine/index.js");
   const engine = new EngineSource({ dockerHost: engineHost });
-  const queue = openQueue(store.db);
+  const queue = openQueue(store);
   const now = opts.now ?? (() => new Date());
   const onError = (err: unknown) => log.warn(`audit of ${engineHost}: ${oneLine(err)}`);
   const schedule = startAuditSchedule({

@@ -165,7 +165,9 @@ export type StoreErrorCode =
   /** The PostgreSQL server cannot be reached, or refused the login. */
   | "UNREACHABLE"
   /** pg_dump failed. */
-  | "BACKUP_FAILED";
+  | "BACKUP_FAILED"
+  /** The operation needs the other engine (a file copy of a PostgreSQL store). */
+  | "WRONG_ENGINE";
 
 /** An error of the store, with a code from `StoreErrorCode`. */
 export class StoreError extends CodedError<StoreErrorCode> {}

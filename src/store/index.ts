@@ -13,7 +13,7 @@ export {
   startCheckpointer,
 } from "./db.js";
 export { type GroupCommit, type GroupCommitOptions, groupCommit } from "./group-commit.js";
-export { createStore, type OpenedStore, openStore } from "./service.js";
+export { createStore, type OpenedStore, openStore, type SqliteStore } from "./service.js";
 export {
   changesKey,
   type DueRecheck,

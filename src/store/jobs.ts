@@ -1,9 +1,11 @@
 /**
- * The statements of the `jobs` table, where the durable queue of src/worker/queue.ts lives. Only
- * reads and writes, as plain rows: the queue's rules (which job to claim, retries, wake-ups) stay
- * in the worker, and drizzle stays in src/store.
+ * The statements of the `jobs` table on SQLite, where the durable queue of src/worker/queue.ts
+ * lives (./pg-jobs.ts has the same statements on PostgreSQL). Only reads and writes, as plain rows:
+ * the queue's rules (retries, backoff, wake-ups) stay in the worker, and drizzle stays in
+ * src/store. Which job a claim takes is the one rule both engines write in SQL (`JobStatements.claimNext`).
  */
 import { and, eq, lte, or, sql } from "drizzle-orm";
+import { type Async, asyncify } from "./async.js";
 import type { Db } from "./db.js";
 import { jobs } from "./schema.js";
 
@@ -84,8 +86,115 @@ export interface JobTable {
   releaseKey(id: number): void;
 }
 
+/**
+ * What the queue needs of a store, on either engine; every write that concerns a claimed job takes
+ * its owner and says whether it matched (false: the job is no longer ours).
+ */
+export interface JobStatements {
+  /** Insert a queued job, unless a queued or running job has the same idempotency key: then that one, `created` false. */
+  insert(job: NewJobRow): Promise<{ row: JobRow; created: boolean }>;
+  get(id: number): Promise<JobRow | undefined>;
+  /** How many jobs are in each status (statuses with none are left out). */
+  countByStatus(): Promise<{ status: JobRowStatus; n: number }[]>;
+  /**
+   * Claim the job of one of `kinds` that has waited longest and start an attempt on it, under a
+   * lease until `leaseExpiresAt`: first a running job whose lease expired (its worker died), oldest
+   * expiry first; else a queued job that is due, preferring one with a requester who has no check
+   * running (so one user cannot hold every worker), oldest due first. Never the same job to two
+   * claims, in one process or several.
+   */
+  claimNext(
+    kinds: readonly string[],
+    owner: string,
+    leaseExpiresAt: string,
+    at: string,
+  ): Promise<JobRow | undefined>;
+  renew(id: number, owner: string, leaseExpiresAt: string, at: string): Promise<boolean>;
+  complete(id: number, owner: string, result: string | null, at: string): Promise<boolean>;
+  /** Back to queued, due at `availableAt`; `giveBack` returns the claimed attempt. Null error fields keep the last error. */
+  requeue(
+    id: number,
+    owner: string,
+    r: { giveBack: boolean; availableAt: string; code: string | null; message: string | null; at: string },
+  ): Promise<boolean>;
+  fail(id: number, owner: string, error: { code: string; message: string }, at: string): Promise<boolean>;
+  releaseKey(id: number): Promise<void>;
+  /** The earliest time a job of `kinds` becomes claimable (due, or lease expiry), or null when none is waiting. */
+  nextDueAt(kinds: readonly string[]): Promise<string | null>;
+}
+
+const statements = new WeakMap<Db, JobStatements>();
+
+/** The job statements of an open SQLite database, prepared once per database (they run for every job). */
+export function sqliteJobStatements(db: Db): JobStatements {
+  const existing = statements.get(db);
+  if (existing) return existing;
+  const table = openJobTable(db);
+  // A few rounds: losing a compare-and-swap to another process just means trying the next candidate.
+  const claimRounds = 5;
+  const sync: SyncJobStatements = {
+    insert: table.insert,
+    get: table.get,
+    countByStatus: table.countByStatus,
+    claimNext(kinds, owner, leaseExpiresAt, at) {
+      if (kinds.length === 0) return undefined;
+      for (let round = 0; round < claimRounds; round++) {
+        const candidate = oldest(table.oldestExpired, kinds, at) ?? oldest(table.oldestDue, kinds, at);
+        if (!candidate) return undefined;
+        const row = table.claim(candidate.id, owner, leaseExpiresAt, at);
+        if (row) return row;
+      }
+      return undefined;
+    },
+    renew: table.renew,
+    complete: table.complete,
+    requeue: table.requeue,
+    fail: table.fail,
+    releaseKey: table.releaseKey,
+    nextDueAt(kinds) {
+      const times = kinds
+        .flatMap((kind) => [table.nextQueuedAt(kind), table.nextLeaseExpiry(kind)])
+        .filter((t): t is string => typeof t === "string");
+      return times.length ? times.sort()[0]! : null;
+    },
+  };
+  const out: JobStatements = asyncify(db, sync);
+  statements.set(db, out);
+  return out;
+}
+
+/** `JobStatements` as SQLite runs them, synchronously. */
+type SyncJobStatements = {
+  [K in keyof JobStatements]: JobStatements[K] extends (...args: infer A) => Promise<infer R>
+    ? (...args: A) => R
+    : never;
+};
+
+/**
+ * The oldest candidate (by `at`, then id) that `find` returns over `kinds`, a deferred one (all
+ * its requesters have a check running) only when no kind has another.
+ */
+function oldest(
+  find: (kind: string, at: string) => JobCandidate | undefined,
+  kinds: readonly string[],
+  at: string,
+): JobCandidate | undefined {
+  let best: JobCandidate | undefined;
+  const before = (a: JobCandidate, b: JobCandidate): boolean => {
+    const da = a.deferred ?? 0;
+    const db = b.deferred ?? 0;
+    if (da !== db) return da < db;
+    return (a.at ?? "") < (b.at ?? "") || (a.at === b.at && a.id < b.id);
+  };
+  for (const kind of kinds) {
+    const row = find(kind, at);
+    if (row && (!best || before(row, best))) best = row;
+  }
+  return best;
+}
+
 /** The statements over an open database, prepared once (they run for every job). */
-export function openJobTable(db: Db): JobTable {
+function openJobTable(db: Db): JobTable {
   const orm = db.orm;
   const ph = sql.placeholder;
   const ownedRunning = and(

@@ -15,10 +15,8 @@
  *   say "no newer rejection of this digest".
  * Every state change writes its audit entry in the same transaction.
  */
-import { AsyncLocalStorage } from "node:async_hooks";
 import { createHash } from "node:crypto";
 import { and, desc, eq, gt, isNotNull, lte, ne, or, type SQL, sql } from "drizzle-orm";
-import type { NodePgDatabase } from "drizzle-orm/node-postgres";
 import type { Report } from "../checks/report.js";
 import { canonicalRepository } from "../reference/host.js";
 import type {
@@ -55,6 +53,7 @@ import {
   settlement,
   toDecision,
 } from "./decisions.js";
+import { pgScope } from "./pg-scope.js";
 import { openPostgres, type PostgresDb, pendingPostgresMigrations } from "./postgres.js";
 import { auditLog, decisions, reports, requests, tagObservations } from "./schema.pg.js";
 import {
@@ -68,7 +67,6 @@ import {
 } from "./service.js";
 import { referenceTagOf, tagObservationOf } from "./tags.js";
 
-type Orm = NodePgDatabase<Record<string, unknown>>;
 type RequestRow = typeof requests.$inferSelect;
 type DecisionRow = typeof decisions.$inferSelect;
 
@@ -95,14 +93,7 @@ export async function openPgStoreForReading(url: string, where: string): Promise
 /** The store over an open, migrated PostgreSQL database. `close` closes the pool. */
 export function createPgStore(db: PostgresDb, opts: Pick<OpenStoreOptions, "randomBytes"> = {}): PgStore {
   const random = opts.randomBytes ?? pooledRandomBytes();
-  const current = new AsyncLocalStorage<Orm>();
-  const root = db.orm as unknown as Orm;
-  /** The open transaction of this async context, or the pool. */
-  const q = (): Orm => current.getStore() ?? root;
-
-  function tx<T>(fn: () => Promise<T>): Promise<T> {
-    return q().transaction((t) => current.run(t as unknown as Orm, fn));
-  }
+  const { q, tx } = pgScope(db);
 
   /** Serialize the read-then-write rules of one digest across replicas, until the transaction ends. */
   async function lockDigest(digest: string | null): Promise<void> {

@@ -35,8 +35,11 @@ import {
   toDecision,
 } from "./decisions.js";
 import { type GroupCommit, type GroupCommitOptions, groupCommit } from "./group-commit.js";
+import { type JobStatements, sqliteJobStatements } from "./jobs.js";
 import { auditLog, decisions, reports, requests, tagObservations } from "./schema.js";
+import { openSlackLedger, type SlackLedger } from "./slack.js";
 import { referenceTagOf, tagObservationOf } from "./tags.js";
+import { openWatchStore, type WatchStore } from "./watch.js";
 
 /** Defaults, each with why. */
 export const STORE_DEFAULTS = {
@@ -56,31 +59,60 @@ interface SyncOpenedStore extends SyncStore {
   requestsOfJob(jobId: number, now?: Date): RequestRecord[];
 }
 
-/** The store with its database and the job links, for src/worker (the queue lives in the same file) and backups. */
+/**
+ * The store as the bot runs on it, on either engine (SQLite here, PostgreSQL in ./pg-store.ts): the
+ * service API, transactions, the job links, and the statement sets that share its transactions
+ * (the durable queue's, the watch schedule's, the Slack app's ledger).
+ */
 export interface OpenedStore extends Store {
-  readonly db: Db;
+  readonly engine: "sqlite" | "postgres";
   /**
-   * Run `fn` in one IMMEDIATE write transaction (a savepoint when already inside one), so store
-   * writes and queue writes made by a caller commit together. Other work of this process waits
-   * until it ended (./async.ts), so keep `fn` to the store's and the queue's calls.
+   * Run `fn` in one write transaction (a savepoint when already inside one), so store writes and
+   * queue writes made by a caller commit together. On SQLite other work of this process waits until
+   * it ended (./async.ts), so keep `fn` to the store's and the queue's calls.
    */
   transaction<T>(fn: () => Promise<T> | T): Promise<T>;
-  /** A group committer over this store's connection (see ./group-commit.ts), for the ack path's writes. */
+  /** A group committer over this store (see ./group-commit.ts), for the ack path's writes. */
   groupCommit(opts?: GroupCommitOptions): GroupCommit;
   /** Note that `requestId` waits on check job `jobId` (identical requests share one job). */
   linkJob(requestId: string, jobId: number): Promise<void>;
   /** The requests waiting on check job `jobId`, oldest first. */
   requestsOfJob(jobId: number, now?: Date): Promise<RequestRecord[]>;
+  /** The durable queue's statements (src/worker/queue.ts `openQueue` builds the queue over them). */
+  jobs(): JobStatements;
+  /** The watch schedule (./watch.ts). */
+  watch(): WatchStore;
+  /** The Slack app's deliveries, DMs and in-flight counts (./slack.ts). */
+  slackLedger(): SlackLedger;
+  /**
+   * Run one round of the scheduler `name` (watch, expiry, audit) unless another process sharing the
+   * store runs one now: PostgreSQL takes an advisory lock (./pg-lock.ts) and skips the round when
+   * another replica holds it; the embedded SQLite store has one bot process and always runs it.
+   */
+  schedulerRound<T>(name: string, round: () => Promise<T>): Promise<{ ran: true; value: T } | { ran: false }>;
+}
+
+/** The embedded store: `OpenedStore` plus its SQLite database, for backups, checkpoints and tests. */
+export interface SqliteStore extends OpenedStore {
+  readonly engine: "sqlite";
+  readonly db: Db;
+}
+
+/** `store` as the embedded SQLite store; throws when it runs on another engine (a caller that needs the file). */
+export function sqliteStoreOf(store: OpenedStore): SqliteStore {
+  if (store.engine !== "sqlite")
+    throw new StoreError("WRONG_ENGINE", `this needs the SQLite store, not ${store.engine}`);
+  return store as SqliteStore;
 }
 
 /** Open (creating and migrating as needed) the store at `path`. See `openDb` for the errors. */
-export function openStore(path: string, opts: OpenStoreOptions = {}): OpenedStore {
+export function openStore(path: string, opts: OpenStoreOptions = {}): SqliteStore {
   const db = openDb(path, { readonly: opts.readonly, migrate: opts.migrate });
   return createStore(db, opts);
 }
 
 /** The store service over an open database. */
-export function createStore(db: Db, opts: Pick<OpenStoreOptions, "randomBytes"> = {}): OpenedStore {
+export function createStore(db: Db, opts: Pick<OpenStoreOptions, "randomBytes"> = {}): SqliteStore {
   const orm = db.orm;
   const random = opts.randomBytes ?? pooledRandomBytes();
   const ph = sql.placeholder;
@@ -572,11 +604,19 @@ export function createStore(db: Db, opts: Pick<OpenStoreOptions, "randomBytes"> 
       db.close();
     },
   };
+  let watch: WatchStore | undefined;
+  let ledger: SlackLedger | undefined;
   return {
     ...asyncify(db, store),
+    engine: "sqlite",
     db,
     transaction: (fn) => transaction(db, fn),
     groupCommit: (groupOpts) => groupCommit(db, groupOpts),
+    jobs: () => sqliteJobStatements(db),
+    // Prepared on first use: `check` and `decisions` open the store without them.
+    watch: () => (watch ??= openWatchStore(db)),
+    slackLedger: () => (ledger ??= openSlackLedger(db)),
+    schedulerRound: async (_name, round) => ({ ran: true, value: await round() }),
   };
 }
 

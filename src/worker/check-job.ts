@@ -138,7 +138,7 @@ const enqueueCheckTxs = new WeakMap<OpenedStore, EnqueueCheckTx>();
 function enqueueCheckTx(store: OpenedStore): EnqueueCheckTx {
   let fn = enqueueCheckTxs.get(store);
   if (!fn) {
-    const queue = openQueue(store.db);
+    const queue = openQueue(store);
     fn = (payload, input, now) =>
       store.transaction(async () => {
         const out = await queue.enqueue(
@@ -173,7 +173,7 @@ export function checkJobTimeoutMs(checkSeconds: number, workerDefaultMs: number)
 /** The handler of `check` jobs, for `startWorker({ handlers: { check: checkJobHandler(deps) } })`. */
 export function checkJobHandler(deps: CheckJobDeps): JobHandlerSpec {
   const { store } = deps;
-  const queue = openQueue(store.db);
+  const queue = openQueue(store);
 
   /** The requests of the job: those linked to it, and the one that started it. */
   const waiting = async (jobId: number, firstId: string): Promise<RequestRecord[]> => {

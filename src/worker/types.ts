@@ -129,7 +129,7 @@ export type WorkerEvent =
 
 /** A running worker. */
 export interface Worker {
-  /** The queue the worker claims from (same as `openQueue(store.db)`). */
+  /** The queue the worker claims from (same as `openQueue(store)`). */
   readonly queue: JobQueue;
   /**
    * Stop claiming; wait up to `graceMs` (default 10 s) for running jobs, then abort the rest and put

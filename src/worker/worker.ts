@@ -7,8 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { CodedError } from "../errors.js";
-import type { Db } from "../store/db.js";
-import { type DurableQueue, openQueue } from "./queue.js";
+import { type DurableQueue, openQueue, type QueueHome } from "./queue.js";
 import { backoffMs, type ClassifiedError, classify } from "./retry.js";
 import type { JobContext, JobHandler, JobHandlerSpec, JobRecord, Worker, WorkerEvent } from "./types.js";
 
@@ -34,8 +33,8 @@ export const WORKER_DEFAULTS = {
 
 /** What `startWorker` needs. */
 export interface WorkerOptions {
-  /** The store's database (`openStore(...).db`); the queue lives in it. */
-  db: Db;
+  /** The store whose queue the worker claims from (`openStore(...)` on either engine). */
+  store: QueueHome;
   /** Handlers by job kind (`check`, `slack.post`, ...). Only these kinds are claimed. */
   handlers: Record<string, JobHandlerSpec>;
   concurrency?: number;
@@ -59,7 +58,7 @@ const WAKE = "wake";
 
 /** Start claiming and running jobs. */
 export function startWorker(opts: WorkerOptions): Worker {
-  const queue: DurableQueue = openQueue(opts.db);
+  const queue: DurableQueue = openQueue(opts.store);
   const concurrency = Math.max(1, opts.concurrency ?? WORKER_DEFAULTS.concurrency);
   const jobTimeoutMs = opts.jobTimeoutMs ?? WORKER_DEFAULTS.jobTimeoutMs;
   const leaseMs = opts.leaseMs ?? WORKER_DEFAULTS.leaseMs;

@@ -39,7 +39,7 @@ describe("the requester's decision DM", () => {
    * running, under a lease that has expired. The bot's worker takes it over (attempt 2).
    */
   function crashNotifyJob(requestId: string) {
-    const db = h.bot.store.db.sqlite;
+    const db = h.db.sqlite;
     const job = db
       .prepare("SELECT id, status FROM jobs WHERE kind = ? AND idempotency_key = ? ORDER BY id DESC")
       .get(JOB.notify, `${JOB.notify}:${requestId}`) as { id: number; status: string };
@@ -51,7 +51,7 @@ describe("the requester's decision DM", () => {
   }
 
   const jobOf = (id: number) =>
-    h.bot.store.db.sqlite.prepare("SELECT status, attempts FROM jobs WHERE id = ?").get(id) as {
+    h.db.sqlite.prepare("SELECT status, attempts FROM jobs WHERE id = ?").get(id) as {
       status: string;
       attempts: number;
     };
@@ -73,7 +73,7 @@ describe("the requester's decision DM", () => {
     it("is not sent again by a second notify job for the same decision", async () => {
       const requestId = await decided("team/dm-twice:1");
       // What a second decision event would do: the job's key is free again once the first is done.
-      enqueueRequestJob({ queue: openQueue(h.bot.store.db) }, JOB.notify, requestId, new Date());
+      enqueueRequestJob({ queue: openQueue(h.bot.store) }, JOB.notify, requestId, new Date());
       await h.bot.idle();
       expect(dmsOf("team/dm-twice:1")).toHaveLength(1);
     });
@@ -81,7 +81,7 @@ describe("the requester's decision DM", () => {
 
   describe("when the process died while Slack was taking the DM (sent, never recorded)", () => {
     const forgetDm = (requestId: string) =>
-      h.bot.store.db.sqlite.prepare("DELETE FROM slack_dms WHERE request_id = ?").run(requestId);
+      h.db.sqlite.prepare("DELETE FROM slack_dms WHERE request_id = ?").run(requestId);
 
     it("finds the DM by its metadata in the requester's DM channel and sends nothing", async () => {
       const requestId = await decided("team/dm-in-flight:1");
@@ -95,7 +95,7 @@ describe("the requester's decision DM", () => {
         channel: "DREQUESTER",
         include_all_metadata: "true",
       });
-      const recorded = h.bot.store.db.sqlite
+      const recorded = h.db.sqlite
         .prepare("SELECT channel, ts FROM slack_dms WHERE request_id = ?")
         .all(requestId);
       expect(recorded).toEqual([{ channel: "DREQUESTER", ts: first.response?.ts }]);

@@ -133,7 +133,7 @@ describe("the Slack app", () => {
     it("settles the new request on that approval: not pending, no new decision", async () => {
       await h.bot.idle();
       const store = h.bot.store;
-      const requests = store.db.sqlite
+      const requests = h.db.sqlite
         .prepare("SELECT id FROM requests WHERE reference = 'team/twice:1' ORDER BY seq")
         .all() as { id: string }[];
       const [first, second] = await Promise.all(
@@ -225,22 +225,20 @@ describe("the Slack app", () => {
     /** Run the IT post job again, as a retry (attempt 2) after a crash would. */
     const retryItPost = async (requestId: string) => {
       const spec = h.bot.app.jobHandlers[JOB.itRequest] as { run: JobHandler };
-      const job = h.bot.store.db.sqlite
+      const job = h.db.sqlite
         .prepare("SELECT id FROM jobs WHERE idempotency_key = ? ORDER BY id DESC")
         .get(`${JOB.itRequest}:${requestId}`) as { id: number };
       const ctx = {
         signal: new AbortController().signal,
         attempt: 2,
         maxAttempts: 5,
-        job: (await openQueue(h.bot.store.db).get(job.id))!,
+        job: (await openQueue(h.bot.store).get(job.id))!,
       } satisfies JobContext;
       return spec.run({ requestId }, ctx);
     };
     /** Forget the stored post, as if the process died right after chat.postMessage. */
     const forgetPost = (requestId: string) =>
-      h.bot.store.db.sqlite
-        .prepare("UPDATE requests SET it_channel = NULL, it_ts = NULL WHERE id = ?")
-        .run(requestId);
+      h.db.sqlite.prepare("UPDATE requests SET it_channel = NULL, it_ts = NULL WHERE id = ?").run(requestId);
     const itPostsOf = (fragment: string) =>
       h.fake
         .ok("chat.postMessage")
@@ -297,7 +295,7 @@ describe("the Slack app", () => {
       // The worker rescheduled the post for Retry-After later, without spending an attempt on the 429.
       await h.bot.idle();
       const requestId = buttonsOf(post.body)[0]!.value;
-      const job = h.bot.store.db.sqlite
+      const job = h.db.sqlite
         .prepare(
           "select attempts, available_at, created_at, last_error_code from jobs where kind = 'slack.it-request' and payload like ?",
         )

@@ -29,9 +29,9 @@ describe("the slash command, under limits.perUserInFlight", () => {
 
   const requestsBy = (userId: string) =>
     (
-      h.bot.store.db.sqlite
-        .prepare("SELECT count(*) AS n FROM requests WHERE requested_by = ?")
-        .get(userId) as { n: number }
+      h.db.sqlite.prepare("SELECT count(*) AS n FROM requests WHERE requested_by = ?").get(userId) as {
+        n: number;
+      }
     ).n;
 
   describe("when one user already has two checks queued or running", () => {
@@ -41,12 +41,8 @@ describe("the slash command, under limits.perUserInFlight", () => {
         const { ack } = await command(h, `${ref} build`, "UBUSY");
         expect(JSON.stringify(ack.json)).toContain("Checking");
       }
-      const jobsBefore = (
-        h.bot.store.db.sqlite.prepare("SELECT count(*) AS n FROM jobs").get() as { n: number }
-      ).n;
-      const audited = (
-        h.bot.store.db.sqlite.prepare("SELECT count(*) AS n FROM audit_log").get() as { n: number }
-      ).n;
+      const jobsBefore = (h.db.sqlite.prepare("SELECT count(*) AS n FROM jobs").get() as { n: number }).n;
+      const audited = (h.db.sqlite.prepare("SELECT count(*) AS n FROM audit_log").get() as { n: number }).n;
 
       const { ack } = await command(h, "team/slow-c:1 build", "UBUSY");
       expect(ack.status).toBe(200);
@@ -59,10 +55,10 @@ describe("the slash command, under limits.perUserInFlight", () => {
       expect(
         (await h.bot.store.statusOf("docker.io/team/slow-c", { tag: "1" }, new Date())).request,
       ).toBeNull();
-      expect(h.bot.store.db.sqlite.prepare("SELECT count(*) AS n FROM jobs").get()).toEqual({
+      expect(h.db.sqlite.prepare("SELECT count(*) AS n FROM jobs").get()).toEqual({
         n: jobsBefore,
       });
-      expect(h.bot.store.db.sqlite.prepare("SELECT count(*) AS n FROM audit_log").get()).toEqual({
+      expect(h.db.sqlite.prepare("SELECT count(*) AS n FROM audit_log").get()).toEqual({
         n: audited,
       });
     });
@@ -82,7 +78,7 @@ describe("the slash command, under limits.perUserInFlight", () => {
       gated.release();
       await h.bot.idle();
       expect(
-        h.bot.store.db.sqlite.prepare("SELECT count(*) AS n FROM requests WHERE status = 'checking'").get(),
+        h.db.sqlite.prepare("SELECT count(*) AS n FROM requests WHERE status = 'checking'").get(),
       ).toEqual({ n: 0 });
       const { ack } = await command(h, "team/slow-d:1 build", "UBUSY");
       expect(JSON.stringify(ack.json)).toContain("Checking");
@@ -103,9 +99,7 @@ describe("the slash command, under limits.perUserInFlight", () => {
         expect(acks.filter((a) => a.includes("Checking"))).toHaveLength(2);
         expect(acks.filter((a) => a.includes("perUserInFlight"))).toHaveLength(3);
         expect(
-          other.bot.store.db.sqlite
-            .prepare("SELECT count(*) AS n FROM requests WHERE requested_by = 'URUSH'")
-            .get(),
+          other.db.sqlite.prepare("SELECT count(*) AS n FROM requests WHERE requested_by = 'URUSH'").get(),
         ).toEqual({ n: 2 });
       } finally {
         held.release();

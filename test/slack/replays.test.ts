@@ -16,7 +16,7 @@ describe("the Slack app, when a delivery comes again", () => {
   const nowSec = () => Math.floor(Date.now() / 1000);
   const requestsFor = (h: Harness, repository: string) =>
     (
-      h.bot.store.db.sqlite
+      h.db.sqlite
         .prepare("SELECT count(*) AS n FROM requests WHERE repository = ?")
         .get(`docker.io/${repository}`) as { n: number }
     ).n;
@@ -88,7 +88,7 @@ describe("the Slack app, when a delivery comes again", () => {
 
   describe("when another process on the same store gets the replay", () => {
     it("answers 200 and makes no second request", async () => {
-      const other = await startHarness({ env: { IMAGE_CHECK_DB: h.bot.store.db.path } });
+      const other = await startHarness({ env: { IMAGE_CHECK_DB: h.db.path } });
       try {
         const body = commandBody("team/replayed-elsewhere");
         const timestampSec = nowSec();
@@ -108,7 +108,7 @@ describe("the Slack app, when a delivery comes again", () => {
 
   describe("after the delivery memory's lifetime", () => {
     it("keeps no delivery past its expiry once newer ones arrive", async () => {
-      const db = h.bot.store.db.sqlite;
+      const db = h.db.sqlite;
       db.prepare(
         "INSERT INTO slack_deliveries (signature, body_hash, received_at, expires_at) VALUES ('v0=old', 'old', ?, ?)",
       ).run("2020-01-01T00:00:00.000Z", "2020-01-01T00:15:00.000Z");

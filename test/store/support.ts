@@ -7,7 +7,7 @@ import { afterAll } from "vitest";
 import type { Report, Verdict } from "../../src/checks/report.js";
 import type { CliIO } from "../../src/cli/args.js";
 import type { RequestRecord, Store } from "../../src/store/api.js";
-import { type OpenedStore, openStore } from "../../src/store/service.js";
+import { openStore, type SqliteStore } from "../../src/store/service.js";
 import type { FreshStore } from "./suites/engine.js";
 
 /** A fixed "now" for the tests. */
@@ -36,7 +36,7 @@ export function tempDir(): string {
 }
 
 /** A store on a fresh database with every migration applied; closed after the test file. */
-export function freshStore(): OpenedStore {
+export function freshStore(): SqliteStore {
   const store = openStore(join(tempDir(), "store.db"));
   afterAll(async () => await store.close());
   return store;

@@ -8,7 +8,8 @@ import { loadConfig } from "../../src/config.js";
 import { defaultPolicy, type Policy } from "../../src/policy/schema.js";
 import type { AppLogger } from "../../src/slack/app.js";
 import { type Bot, startBot } from "../../src/slack/bot.js";
-import type { OpenedStore } from "../../src/store/service.js";
+import type { Db } from "../../src/store/db.js";
+import { type OpenedStore, sqliteStoreOf } from "../../src/store/service.js";
 import type { CheckRunner } from "../../src/worker/types.js";
 import { type FakeSlack, type SlackCall, startFakeSlack } from "./fake-slack.js";
 import { makeReport } from "./slack-fixtures.js";
@@ -24,6 +25,8 @@ const SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5";
 export interface Harness {
   fake: FakeSlack;
   bot: Bot;
+  /** The bot's SQLite database, for raw SQL in tests (throws when the bot runs on PostgreSQL). */
+  readonly db: Db;
   target: SlackTarget;
   logs: string[];
   close(): Promise<void>;
@@ -91,6 +94,9 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     return {
       fake,
       bot,
+      get db() {
+        return sqliteStoreOf(bot.store).db;
+      },
       target: { baseUrl: `http://127.0.0.1:${bot.port}`, signingSecret: SIGNING_SECRET },
       logs,
       async close() {

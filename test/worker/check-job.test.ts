@@ -3,7 +3,7 @@ import type { Report } from "../../src/checks/report.js";
 import { CodedError } from "../../src/errors.js";
 import { parseReference } from "../../src/reference/parse.js";
 import type { RequestRecord } from "../../src/store/api.js";
-import type { OpenedStore } from "../../src/store/service.js";
+import type { SqliteStore } from "../../src/store/service.js";
 import { CHECK_JOB, type CheckJobDeps, checkJobHandler, enqueueCheck } from "../../src/worker/check-job.js";
 import { openQueue } from "../../src/worker/queue.js";
 import type { CheckRunner, JobContext, JobHandlerSpec, Worker } from "../../src/worker/types.js";
@@ -34,7 +34,7 @@ function fakeRunner(verdict: Report["verdict"] = "review") {
   return { runner, calls };
 }
 
-function deps(store: OpenedStore, runner: CheckRunner, extra: Partial<CheckJobDeps> = {}): CheckJobDeps {
+function deps(store: SqliteStore, runner: CheckRunner, extra: Partial<CheckJobDeps> = {}): CheckJobDeps {
   return {
     store,
     runner,
@@ -46,9 +46,9 @@ function deps(store: OpenedStore, runner: CheckRunner, extra: Partial<CheckJobDe
   };
 }
 
-function run(store: OpenedStore, handler: JobHandlerSpec): Worker {
+function run(store: SqliteStore, handler: JobHandlerSpec): Worker {
   const w = startWorker({
-    db: store.db,
+    store,
     handlers: { [CHECK_JOB]: handler },
     pollMs: 3_600_000,
     backoff: { baseMs: 5, maxMs: 10 },
@@ -57,7 +57,7 @@ function run(store: OpenedStore, handler: JobHandlerSpec): Worker {
   return w;
 }
 
-async function request(store: OpenedStore, reference: string, requestedBy = "U_DEV"): Promise<RequestRecord> {
+async function request(store: SqliteStore, reference: string, requestedBy = "U_DEV"): Promise<RequestRecord> {
   const [name, tagOrDigest] = reference.split(/[:@]/);
   return await store.createRequest(
     {
@@ -71,7 +71,7 @@ async function request(store: OpenedStore, reference: string, requestedBy = "U_D
   );
 }
 
-async function settled(w: Worker, store: OpenedStore, ids: string[]): Promise<RequestRecord[]> {
+async function settled(w: Worker, store: SqliteStore, ids: string[]): Promise<RequestRecord[]> {
   for (;;) {
     const reqs = await Promise.all(ids.map(async (id) => (await store.getRequest(id))!));
     if (reqs.every((r) => r.status !== "checking")) return reqs;
@@ -161,13 +161,13 @@ describe("the check job", () => {
 
   describe("when the digest already has a decision in force", () => {
     /** Check `reference` for `requestedBy` and wait until it settled. */
-    async function check(store: OpenedStore, w: Worker, reference: string, requestedBy: string) {
+    async function check(store: SqliteStore, w: Worker, reference: string, requestedBy: string) {
       const req = await request(store, reference, requestedBy);
       await enqueueCheck(store, { requestId: req.id, reference, policyVersion: POLICY }, new Date());
       return (await settled(w, store, [req.id]))[0]!;
     }
     /** IT decides `requestId` now. */
-    const decide = async (store: OpenedStore, requestId: string, decision: "approved" | "rejected") =>
+    const decide = async (store: SqliteStore, requestId: string, decision: "approved" | "rejected") =>
       await store.decide({
         requestId,
         decision,
@@ -176,7 +176,7 @@ describe("the check job", () => {
         now: new Date(),
         expireDays: 90,
       });
-    const decisionCount = (store: OpenedStore) =>
+    const decisionCount = (store: SqliteStore) =>
       (store.db.sqlite.prepare("SELECT COUNT(*) AS n FROM decisions").get() as { n: number }).n;
 
     it("settles a new request on an unexpired approval, without a new decision or a longer expiry", async () => {
@@ -253,7 +253,7 @@ describe("the check job", () => {
         };
       };
     /** Ask for `reference` as `requestedBy`, check it, and wait until it settled. */
-    async function ask(store: OpenedStore, w: Worker, reference: string, requestedBy: string) {
+    async function ask(store: SqliteStore, w: Worker, reference: string, requestedBy: string) {
       const ref = parseReference(reference);
       const req = await store.createRequest(
         {
@@ -271,7 +271,7 @@ describe("the check job", () => {
       return (await store.getRequest(req.id, new Date()))!;
     }
     const decideAs = async (
-      store: OpenedStore,
+      store: SqliteStore,
       approver: string,
       requestId: string,
       decision: "approved" | "rejected",
@@ -426,7 +426,7 @@ describe("the check job", () => {
 
   describe("when one user's checks are queued ahead of another user's (two check workers)", async () => {
     const store = freshStore();
-    const queue = openQueue(store.db);
+    const queue = openQueue(store);
     const t0 = Date.parse("2026-01-01T00:00:00.000Z");
     const enqueue = async (reference: string, requestedBy: string, ms: number) => {
       const r = await request(store, reference, requestedBy);
@@ -453,7 +453,7 @@ describe("the check job", () => {
 
   describe("when a worker claims several kinds and the oldest check is a busy user's", async () => {
     const store = freshStore();
-    const queue = openQueue(store.db);
+    const queue = openQueue(store);
     const t0 = Date.parse("2026-01-01T00:00:00.000Z");
     for (const [i, reference] of ["slow-one:1", "slow-two:1"].entries()) {
       const r = await request(store, reference, "U_A");
@@ -470,7 +470,7 @@ describe("the check job", () => {
 
   describe("when another user joined the busy user's queued check", async () => {
     const store = freshStore();
-    const queue = openQueue(store.db);
+    const queue = openQueue(store);
     const t0 = Date.parse("2026-01-01T00:00:00.000Z");
     const enqueue = async (reference: string, requestedBy: string, ms: number) => {
       const r = await request(store, reference, requestedBy);
@@ -498,7 +498,7 @@ describe("the check job", () => {
     const d = digest("nginx-pinned");
     /** Enqueue a check of `reference` (a new request each time); the job it ran on. */
     const enqueue = async (
-      store: OpenedStore,
+      store: SqliteStore,
       reference: string,
       extra: { platform?: string; source?: string } = {},
     ) =>
@@ -557,7 +557,7 @@ describe("the check job", () => {
   describe("when a digest-pinned reference has a fresh report", () => {
     const d = digest("node-pinned");
     /** A request for `reference` (any registry) and its report as the check of that reference made it. */
-    async function checked(store: OpenedStore, reference: string) {
+    async function checked(store: SqliteStore, reference: string) {
       const ref = parseReference(reference);
       const repository = `${ref.registry}/${ref.repository}`;
       const req = await store.createRequest(
@@ -591,7 +591,7 @@ describe("the check job", () => {
       return { req, report };
     }
     /** Ask for `reference` with report reuse on; the request once checked, and what the runner was asked. */
-    async function reuse(store: OpenedStore, reference: string) {
+    async function reuse(store: SqliteStore, reference: string) {
       const { runner, calls } = fakeRunner("review");
       const { req } = await checked(store, reference);
       const w = run(store, checkJobHandler(deps(store, runner, { reuseReportMinutes: 10 })));

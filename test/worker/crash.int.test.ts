@@ -119,7 +119,7 @@ describe("a worker killed with SIGKILL in the middle of a check against a slow r
     first.child.kill("SIGKILL");
     expect(await first.exited).toBeNull();
     expect((await store.getRequest(req.id))?.status).toBe("checking");
-    expect(await openQueue(store.db).get(job.id)).toMatchObject({ status: "running", attempts: 1 });
+    expect(await openQueue(store).get(job.id)).toMatchObject({ status: "running", attempts: 1 });
     expect(store.db.sqlite.prepare("SELECT COUNT(*) AS n FROM reports").get()).toEqual({ n: 0 });
 
     // Second life: the dead worker's lease expires, the job runs again from the start and finishes.
@@ -135,7 +135,7 @@ describe("a worker killed with SIGKILL in the middle of a check against a slow r
     expect(report?.image).toMatchObject({ digest: image.digest, configDigest: image.configDigest });
     expect(report?.facts.user).toBe("10001");
     expect(store.db.sqlite.prepare("SELECT COUNT(*) AS n FROM reports").get()).toEqual({ n: 1 });
-    expect(await openQueue(store.db).get(job.id)).toMatchObject({ status: "done", attempts: 2 });
+    expect(await openQueue(store).get(job.id)).toMatchObject({ status: "done", attempts: 2 });
     const configGets = proxy.requests.filter((r) => r.path === `/v2/${repo}/blobs/${image.configDigest}`);
     // The held GET is recorded once released (afterAll); the second life's went through.
     expect(configGets).toEqual([expect.objectContaining({ method: "GET", status: 200 })]);

@@ -3,13 +3,13 @@ import { openQueue } from "../../src/worker/queue.js";
 import { freshStore, minutesAfter, T0 } from "../store/support.js";
 
 const store = freshStore();
-const queue = openQueue(store.db);
+const queue = openQueue(store);
 const LEASE = 30_000;
 const error = { code: "NETWORK", message: "connection reset" };
 
 describe("the job queue", () => {
   it("is one instance per database, so enqueues wake every worker of the process", async () => {
-    expect(openQueue(store.db)).toBe(queue);
+    expect(openQueue(store)).toBe(queue);
   });
 
   describe("when a job is enqueued", async () => {

@@ -102,8 +102,8 @@ describe("a re-check of an unchanged approved image, in a serve process", () => 
       notifier: null,
     });
     proxy.reset();
-    expect(await enqueueRound({ watch, queue: openQueue(store.db), intervalHours: 24, now })).toBe(1);
-    const worker = startWorker({ db: store.db, handlers: { [RECHECK_JOB]: handler }, now, concurrency: 1 });
+    expect(await enqueueRound({ watch, queue: openQueue(store), intervalHours: 24, now })).toBe(1);
+    const worker = startWorker({ store, handlers: { [RECHECK_JOB]: handler }, now, concurrency: 1 });
     await worker.idle();
     await worker.stop();
     recheckRequests = [...proxy.requests];

@@ -108,7 +108,7 @@ describe("watch, when a critical CVE is published for an approved digest", () =>
     ).id;
 
     const watch = openWatchStore(store.db);
-    const queue = openQueue(store.db);
+    const queue = openQueue(store);
     const now = () => clock;
     const handler = recheckJobHandler({
       store,
@@ -121,7 +121,7 @@ describe("watch, when a critical CVE is published for an approved digest", () =>
     round = async () => {
       const before = store.db.sqlite.prepare("SELECT max(id) AS id FROM jobs").get() as { id: number | null };
       await enqueueRound({ watch, queue, intervalHours: 24, now });
-      const worker = startWorker({ db: store.db, handlers: { [RECHECK_JOB]: handler }, now, concurrency: 1 });
+      const worker = startWorker({ store, handlers: { [RECHECK_JOB]: handler }, now, concurrency: 1 });
       await worker.idle();
       await worker.stop();
       const rows = store.db.sqlite

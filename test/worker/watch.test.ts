@@ -42,7 +42,7 @@ async function setup(
   await store.attachReport(req.id, reportFor(), approvedAt);
   const decision = await store.autoApprove(req.id, approvedAt, opts.expireDays ?? 90);
   const watch = openWatchStore(store.db);
-  const queue = openQueue(store.db);
+  const queue = openQueue(store);
   /** What the image looks like in the registry now. */
   let image: (f: ImageFacts, ctx: CheckContext) => void = () => {};
   const runs: string[] = [];
@@ -71,7 +71,7 @@ async function setup(
   });
   async function round(): Promise<number> {
     const due = await enqueueRound({ watch, queue, intervalHours: 24, now });
-    const worker = startWorker({ db: store.db, handlers: { [RECHECK_JOB]: handler }, now, concurrency: 2 });
+    const worker = startWorker({ store, handlers: { [RECHECK_JOB]: handler }, now, concurrency: 2 });
     await worker.idle();
     await worker.stop();
     return due;
@@ -302,7 +302,7 @@ describe("startWatchScheduler", () => {
         await store.autoApprove(req.id, old, 90);
       }
       const watch = openWatchStore(store.db);
-      const queue = openQueue(store.db);
+      const queue = openQueue(store);
       // A 1-hour interval at a 6-minute tick: 10 passes per interval, 3 re-checks per pass. The
       // first pass sees nothing enrolled yet (budget 1); with no worker running, no pass ever has
       // more than its budget queued.
@@ -324,7 +324,7 @@ describe("startWatchScheduler", () => {
       const store = freshStore();
       const scheduler = startWatchScheduler({
         watch: openWatchStore(store.db),
-        queue: openQueue(store.db),
+        queue: openQueue(store),
         intervalHours: 0,
         now: () => NOW,
       });

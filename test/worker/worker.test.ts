@@ -13,7 +13,7 @@ afterEach(async () => {
 
 /** A worker on the test store; pollMs is an hour, so only enqueue wake-ups and due times drive it. */
 function worker(opts: Partial<WorkerOptions> & Pick<WorkerOptions, "handlers">): Worker {
-  const w = startWorker({ db: store.db, pollMs: 3_600_000, backoff: { baseMs: 5, maxMs: 20 }, ...opts });
+  const w = startWorker({ store, pollMs: 3_600_000, backoff: { baseMs: 5, maxMs: 20 }, ...opts });
   workers.push(w);
   return w;
 }
@@ -60,7 +60,7 @@ describe("the worker", () => {
     it("is not woken by jobs of kinds it does not handle", async () => {
       const w = worker({ handlers: { "w.mine": async () => "ran" } });
       await w.idle();
-      const queue = openQueue(store.db);
+      const queue = openQueue(store);
       const claim = queue.claim.bind(queue);
       let claims = 0;
       queue.claim = (...args) => {
@@ -302,7 +302,7 @@ describe("the worker", () => {
       const started = deferred();
       const finish = deferred();
       const w = startWorker({
-        db: store.db,
+        store,
         handlers: {
           "w.grace": async () => {
             started.resolve();
@@ -322,7 +322,7 @@ describe("the worker", () => {
     it("aborts a job still running after the grace time and puts it back without spending the attempt", async () => {
       const started = deferred<JobContext>();
       const w = startWorker({
-        db: store.db,
+        store,
         handlers: {
           "w.stuck": (_p, ctx) => {
             started.resolve(ctx);
@@ -346,7 +346,7 @@ describe("the worker", () => {
     it("claims nothing more", async () => {
       let ran = false;
       const w = startWorker({
-        db: store.db,
+        store,
         handlers: {
           "w.after": async () => {
             ran = true;
