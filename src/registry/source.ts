@@ -10,7 +10,9 @@
  *      Docker Hub). Only what exists is fetched after that.
  * An index adds one stage (the platform manifest, in parallel with the index's own look-ups and
  * its BuildKit attestation manifests). Within one gather nothing is fetched twice (every manifest,
- * HEAD and blob is memoized by reference or digest).
+ * HEAD and blob is memoized by reference or digest), and a re-check in the same process fetches
+ * no config, signature or attestation blob it already holds (BlobCache: blobs are named by their
+ * digest; what names them is still asked each time).
  *
  * A failure looking up signatures or attestations, once the image itself was read, is recorded in
  * `facts.incomplete`; a DIGEST_MISMATCH anywhere fails the gather, since it means the registry
@@ -51,6 +53,7 @@ import {
   referrerKind,
 } from "./artifacts.js";
 import { Authenticator, MemoryTokenCache, type TokenCache } from "./auth.js";
+import { BlobCache } from "./blob-cache.js";
 import {
   capOf,
   type Descriptor,
@@ -91,6 +94,8 @@ export interface RegistrySourceOptions {
   now?: () => number;
   /** Manifests kept for conditional re-fetches (`GatherOptions.knownDigest`); one per source by default. */
   manifestCache?: ManifestCache;
+  /** Configs, signature and attestation blobs kept by digest for re-checks; one per source by default. */
+  blobCache?: BlobCache;
 }
 
 /** What a look-up for signatures and attestations found. */
@@ -188,6 +193,7 @@ class Session {
     readonly repository: string,
     readonly ctx: RequestContext,
     private readonly kept: ManifestCache,
+    private readonly keptBlobs: BlobCache,
   ) {}
 
   private memoManifest(reference: string, fetch: () => Promise<FetchedManifest>): Promise<FetchedManifest> {
@@ -313,19 +319,38 @@ class Session {
     return p;
   }
 
+  /**
+   * The blob `descriptor` names as an earlier check of this process fetched and verified it (when
+   * it has the declared size), else fetched now and kept (BlobCache).
+   */
+  private async keptOr(descriptor: Descriptor, fetch: () => Promise<Buffer>): Promise<Buffer> {
+    const held = this.keptBlobs.get(descriptor.digest, descriptor.size);
+    if (held) return held;
+    const bytes = await fetch();
+    this.keptBlobs.put(descriptor.digest, bytes);
+    return bytes;
+  }
+
   /** The image's config blob. */
   blob(descriptor: Descriptor, maxBytes: number): Promise<Buffer> {
     return this.memoBlob(descriptor, maxBytes, () =>
-      this.client.getBlob(this.repository, descriptor.digest, { max: maxBytes }, this.ctx),
+      this.keptOr(descriptor, () =>
+        this.client.getBlob(this.repository, descriptor.digest, { max: maxBytes }, this.ctx),
+      ),
     );
   }
 
-  /** A signature or attestation blob: charged to the budget, capped at and held to its declared size. */
+  /**
+   * A signature or attestation blob: charged to the budget (kept or not, so a check reads no more
+   * evidence from the cache than it could fetch), capped at and held to its declared size.
+   */
   private artifactBlob(descriptor: Descriptor): Promise<Buffer> {
     return this.memoBlob(descriptor, LIMITS.artifactBytes, async () => {
       this.budget.take(descriptor.size, `${this.repository} blob ${descriptor.digest}`);
-      return this.artifactSlots.run(() =>
-        this.client.getBlob(this.repository, descriptor.digest, { declared: descriptor.size }, this.ctx),
+      return this.keptOr(descriptor, () =>
+        this.artifactSlots.run(() =>
+          this.client.getBlob(this.repository, descriptor.digest, { declared: descriptor.size }, this.ctx),
+        ),
       );
     });
   }
@@ -374,6 +399,7 @@ export class RegistrySource implements ImageSource {
   /** Per registry: whether it implements the referrers API (learnt once, then only the right look-up is made). */
   private readonly referrersApi = new Map<string, boolean>();
   private readonly manifestCache: ManifestCache;
+  private readonly blobCache: BlobCache;
 
   constructor(options: RegistrySourceOptions = {}) {
     this.now = options.now ?? Date.now;
@@ -395,6 +421,7 @@ export class RegistrySource implements ImageSource {
     this.credentials = options.credentials ?? anonymousCredentials;
     this.notary = options.notary ?? [];
     this.manifestCache = options.manifestCache ?? new ManifestCache();
+    this.blobCache = options.blobCache ?? new BlobCache();
   }
 
   /** Close idle keep-alive connections (call when done, so the process can exit at once). */
@@ -428,7 +455,7 @@ export class RegistrySource implements ImageSource {
       auth: this.authenticator(ref.registry, base),
       now: this.now,
     });
-    return new Session(client, ref.repository, ctx, this.manifestCache);
+    return new Session(client, ref.repository, ctx, this.manifestCache, this.blobCache);
   }
 
   /**

@@ -14,8 +14,30 @@ export interface TrustedKey {
   certificate?: X509Certificate;
 }
 
+type ParsedKey = { key: KeyObject; certificate?: X509Certificate } | null;
+
+/**
+ * PEMs already parsed, by their text: a check compiles the policy's keys every time (about 0.1 ms
+ * a key), and KeyObjects and certificates are immutable, so one parse per text is as good as many.
+ * Bounded, since signatures carry PEMs too (hostile input): policies name a handful of keys, so
+ * 256 texts of at most 16 KiB (a certificate with a long chain of extensions is a few KiB) hold
+ * them all in at most 4 MiB; past that the oldest go, and a longer text is parsed every time.
+ */
+const parsedPems = new Map<string, ParsedKey>();
+const PARSED_PEMS = { entries: 256, textChars: 16 * 1024 };
+
 /** Parses a PEM public key or certificate; null when it is neither. */
-export function publicKeyFromPem(pem: string): { key: KeyObject; certificate?: X509Certificate } | null {
+export function publicKeyFromPem(pem: string): ParsedKey {
+  if (pem.length > PARSED_PEMS.textChars) return parsePem(pem);
+  const held = parsedPems.get(pem);
+  if (held !== undefined) return held;
+  const parsed = parsePem(pem);
+  if (parsedPems.size >= PARSED_PEMS.entries) parsedPems.delete(parsedPems.keys().next().value!);
+  parsedPems.set(pem, parsed);
+  return parsed;
+}
+
+function parsePem(pem: string): ParsedKey {
   try {
     if (pem.includes("BEGIN CERTIFICATE")) {
       const certificate = new X509Certificate(pem);

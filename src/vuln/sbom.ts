@@ -3,7 +3,9 @@
  * SPDX 2.x JSON and CycloneDX JSON, as syft (and BuildKit's syft scanner) writes them. A query
  * names the ecosystem with its release (`Debian:12`, `Alpine:v3.20`) and the source package and
  * version (purl `upstream=`), not the binary name or `arch=`: that is how OSV keys distro advisories
- * and how osv-scanner asks.
+ * and how osv-scanner asks. Language packages (npm, PyPI, Go, Maven, crates.io, RubyGems, NuGet,
+ * Packagist) are asked by their OSV ecosystem and the name OSV keys (`@scope/name`, `group:artifact`,
+ * a Go module path, `vendor/package`).
  */
 import { arr, at, isObject, type Parsed, str } from "../trust/parse.js";
 import { VULN_LIMITS } from "./limits.js";
@@ -44,10 +46,34 @@ function release(type: string, distro: string | undefined): string | undefined {
   return undefined;
 }
 
+/**
+ * Language package types: the OSV ecosystem, and the package name as OSV keys it from the purl's
+ * namespace and name (https://ossf.github.io/osv-schema/#affectedpackage-field, purl-spec's types).
+ */
+const LANGUAGE_ECOSYSTEMS: Record<string, { ecosystem: string; name: (ns: string, name: string) => string }> =
+  {
+    npm: { ecosystem: "npm", name: (ns, n) => (ns ? `${ns}/${n}` : n) },
+    pypi: { ecosystem: "PyPI", name: (_ns, n) => n },
+    golang: { ecosystem: "Go", name: (ns, n) => (ns ? `${ns}/${n}` : n) },
+    maven: { ecosystem: "Maven", name: (ns, n) => (ns ? `${ns}:${n}` : n) },
+    cargo: { ecosystem: "crates.io", name: (_ns, n) => n },
+    gem: { ecosystem: "RubyGems", name: (_ns, n) => n },
+    nuget: { ecosystem: "NuGet", name: (_ns, n) => n },
+    composer: { ecosystem: "Packagist", name: (ns, n) => (ns ? `${ns}/${n}` : n) },
+  };
+
 /** The OSV query for one package purl, or undefined when OSV is not asked about it here. */
 export function osvQueryFor(purlText: string): OsvQuery | undefined {
   const purl = parsePurl(purlText);
   if (!purl?.version) return undefined;
+  const language = LANGUAGE_ECOSYSTEMS[purl.type];
+  if (language) {
+    const name = language.name(purl.namespace, purl.name);
+    // Go versions carry a `v` in purls (`v1.8.0`, the toolchain's `go1.22.1` for stdlib); OSV's Go
+    // records list them without it, as osv-scanner asks.
+    const version = purl.type === "golang" ? purl.version.replace(/^(v|go)(?=\d)/, "") : purl.version;
+    return { package: { ecosystem: language.ecosystem, name }, version };
+  }
   // Older syft wrote `pkg:alpine/...` for apk packages.
   const type = purl.type === "alpine" ? "apk" : purl.type;
   if (type !== "apk" && (type !== "deb" || purl.namespace !== "debian")) return undefined;

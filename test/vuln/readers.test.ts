@@ -283,6 +283,21 @@ describe("SBOM packages as OSV queries", () => {
       "openssl",
       "3.0.11-1~deb12u2",
     ],
+    ["pkg:npm/%40babel/core@7.24.0", "npm", "@babel/core", "7.24.0"],
+    ["pkg:npm/lodash@4.17.20", "npm", "lodash", "4.17.20"],
+    ["pkg:pypi/django@4.2.1", "PyPI", "django", "4.2.1"],
+    ["pkg:golang/github.com/gorilla/mux@v1.8.0", "Go", "github.com/gorilla/mux", "1.8.0"],
+    ["pkg:golang/stdlib@go1.22.1", "Go", "stdlib", "1.22.1"],
+    [
+      "pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1",
+      "Maven",
+      "org.apache.logging.log4j:log4j-core",
+      "2.14.1",
+    ],
+    ["pkg:cargo/smallvec@1.6.0", "crates.io", "smallvec", "1.6.0"],
+    ["pkg:gem/rack@2.2.3", "RubyGems", "rack", "2.2.3"],
+    ["pkg:nuget/Newtonsoft.Json@12.0.1", "NuGet", "Newtonsoft.Json", "12.0.1"],
+    ["pkg:composer/laravel/framework@8.0.0", "Packagist", "laravel/framework", "8.0.0"],
   ])("when given %s it asks for %s %s %s", (purl, ecosystem, name, version) => {
     expect(osvQueryFor(purl)).toEqual({ package: { ecosystem, name }, version });
   });
@@ -291,6 +306,7 @@ describe("SBOM packages as OSV queries", () => {
     ["no distro", "pkg:apk/alpine/musl@1.2.5-r0?arch=x86_64"],
     ["an ecosystem not asked about here", "pkg:rpm/rhel/nss@3.79.0?distro=rhel-9.1"],
     ["no version", "pkg:apk/alpine/musl?distro=alpine-3.20.0"],
+    ["no version (a language package)", "pkg:npm/lodash"],
   ])("when the purl has %s it asks nothing", (_what, purl) => {
     expect(osvQueryFor(purl)).toBeUndefined();
   });
