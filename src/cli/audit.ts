@@ -10,7 +10,7 @@ import { resolve } from "node:path";
 import { loadConfig } from "../config.js";
 import { EngineSource } from "../engine/index.js";
 import { isCoded, oneLine } from "../errors.js";
-import { openStore } from "../store/service.js";
+import { openConfiguredStore } from "../store/open.js";
 import { type AuditContainer, type AuditReport, auditEngine } from "../worker/audit.js";
 import { type CliIO, type Command, EXIT, parseArgs, UsageError } from "./args.js";
 import { TERMINAL_UNSAFE_INLINE } from "./terminal.js";
@@ -52,7 +52,11 @@ export const auditCommand: Command = async (argv: string[], io: CliIO): Promise<
   const config = loadConfig(io.env);
   const engineName = config.dockerHost ?? DEFAULT_ENGINE;
   const dbPath = resolve(io.cwd, config.dbPath);
-  const store = existsSync(dbPath) ? openStore(dbPath, { readonly: true }) : null;
+  // No store yet (SQLite file missing) means no decisions: every container shows as unapproved.
+  const store =
+    config.databaseUrl !== undefined || existsSync(dbPath)
+      ? await openConfiguredStore({ ...config, dbPath }, { readonly: true })
+      : null;
   let report: AuditReport;
   try {
     report = await auditEngine({

@@ -13,9 +13,9 @@ import type { FoundReference } from "../files/index.js";
 import type { Policy } from "../policy/schema.js";
 import { formatReference, parseReference } from "../reference/parse.js";
 import type { CliReportInput } from "../store/api.js";
+import type { StoreLocation } from "../store/open.js";
 import { type CliIO, type Command, EXIT, parseArgs, UsageError } from "./args.js";
 import type { LocatedReport, Location } from "./format-github.js";
-import { refuseWithPostgres } from "./postgres-gate.js";
 import type { SourceKind } from "./sources.js";
 import { printable } from "./terminal.js";
 
@@ -89,7 +89,6 @@ export const checkCommand: Command = async (argv, io) => {
     if (format === "text" || format === "github") return EXIT.pass;
   }
   const config = loadConfig(io.env);
-  if (!flags["no-store"]) refuseWithPostgres("check", config, ", or pass --no-store");
   // The check's modules do not depend on the policy: their files are read while it loads, instead
   // of one import after the other (each a round of file reads at start-up).
   const checkModules = Promise.all([import("../worker/pipeline.js"), import("../worker/deps.js")]);
@@ -117,7 +116,7 @@ export const checkCommand: Command = async (argv, io) => {
     ? await vulnModule?.readVulnReportFile(vulnReportPath, io.cwd)
     : undefined;
 
-  const storePromise = flags["no-store"] ? Promise.resolve(null) : openStoreQuietly(config.dbPath, io);
+  const storePromise = flags["no-store"] ? Promise.resolve(null) : openStoreQuietly(config, io);
   const [{ checkImage }, { createCheckDeps }] = await checkModules;
   const store = await storePromise;
   const deps = await createCheckDeps({
@@ -264,10 +263,10 @@ type StoreLike = {
 };
 
 /** Open the store for recording; a store that cannot be opened is noted on stderr and skipped. */
-async function openStoreQuietly(path: string, io: CliIO): Promise<StoreLike | null> {
+async function openStoreQuietly(where: StoreLocation, io: CliIO): Promise<StoreLike | null> {
   try {
-    const { openStore } = await import("../store/index.js");
-    return openStore(path) as unknown as StoreLike;
+    const { openConfiguredStore } = await import("../store/open.js");
+    return await openConfiguredStore(where);
   } catch (err) {
     io.stderr(`image-check check: note: report not recorded (${printable(oneLine(err))})\n`);
     return null;

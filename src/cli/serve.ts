@@ -11,7 +11,6 @@ import type { Policy } from "../policy/schema.js";
 import type { OpenedStore } from "../store/service.js";
 import type { CheckRunner } from "../worker/types.js";
 import { type CliIO, type Command, EXIT, parseArgs, UsageError } from "./args.js";
-import { refuseWithPostgres } from "./postgres-gate.js";
 import { printable, printableLines } from "./terminal.js";
 
 /** The command's --help text (main prints it for --help or -h). */
@@ -24,6 +23,10 @@ $PORT; with SLACK_APP_TOKEN set it connects in Socket Mode (and still serves /he
 Environment: SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET (HTTP mode), SLACK_APP_TOKEN (Socket Mode),
 IMAGE_CHECK_IT_CHANNEL, IMAGE_CHECK_APPROVERS, IMAGE_CHECK_DB, IMAGE_CHECK_POLICY, SLACK_API_URL,
 PORT, LOG_LEVEL (debug, info, warn, error; default info).
+
+The store is the SQLite file IMAGE_CHECK_DB (one process). With IMAGE_CHECK_DATABASE_URL
+(postgres://...) it is PostgreSQL instead, migrated at start: run several serve replicas on it and
+they share the queue, take turns on the schedules, and settle each request once.
 
 Stops gracefully on SIGTERM or SIGINT.
 `;
@@ -49,7 +52,6 @@ export async function runServe(argv: string[], io: CliIO, overrides: ServeOverri
   try {
     // Every problem at once, one line per problem: a wrong value and a missing one are both named.
     const { config, problems } = readConfig(io.env);
-    refuseWithPostgres("serve", config);
     const { slackConfigProblems } = await import("../slack/config.js");
     const named = new Set(problems.map((p) => p.slice(0, p.indexOf(":"))));
     problems.push(...slackConfigProblems(config).filter((p) => !named.has(p.slice(0, p.indexOf(":")))));

@@ -50,12 +50,11 @@ export const watchCommand: Command = async (argv: string[], io: CliIO): Promise<
   if (positionals.length)
     throw new UsageError(`unexpected argument "${positionals[0]}" (see image-check watch --help)`);
   const { config } = readConfig(io.env);
-  const [{ loadPolicy }, { policyVersion }, { openStore }, { openWatchStore }, { openQueue }, worker, watch] =
+  const [{ loadPolicy }, { policyVersion }, { openConfiguredStore }, { openQueue }, worker, watch] =
     await Promise.all([
       import("./load-policy.js"),
       import("../policy/evaluate.js"),
-      import("../store/service.js"),
-      import("../store/watch.js"),
+      import("../store/open.js"),
       import("../worker/queue.js"),
       import("../worker/worker.js"),
       import("../worker/watch.js"),
@@ -63,7 +62,7 @@ export const watchCommand: Command = async (argv: string[], io: CliIO): Promise<
   const { policy, source: policySource } = await loadPolicy(config.policyPath, io.env, io.cwd);
   const { pipelineRunner } = await import("./serve.js");
   const makeRunner = await pipelineRunner({ policy, policySource, config, env: io.env, cwd: io.cwd });
-  const store: OpenedStore = openStore(resolve(io.cwd, config.dbPath));
+  const store: OpenedStore = await openConfiguredStore({ ...config, dbPath: resolve(io.cwd, config.dbPath) });
   const now = () => new Date();
   const queue = openQueue(store);
   const watchStore = store.watch();
@@ -98,12 +97,17 @@ export const watchCommand: Command = async (argv: string[], io: CliIO): Promise<
   const kinds = [watch.RECHECK_JOB, ...Object.keys(slack?.handlers ?? {})];
   try {
     if (flags.once) {
-      const due = await watch.enqueueRound({
-        watch: watchStore,
-        queue,
-        intervalHours: policy.watch.intervalHours,
-        now,
-      });
+      // With replicas on one PostgreSQL store, a round another one is running now is not run twice.
+      const round = await store.schedulerRound("watch", () =>
+        watch.enqueueRound({ watch: watchStore, queue, intervalHours: policy.watch.intervalHours, now }),
+      );
+      if (!round.ran) {
+        io.stderr(
+          "image-check watch: another process is running a watch round on this store; nothing done\n",
+        );
+        return 0;
+      }
+      const due = round.value;
       // A re-check may enqueue Slack posts, and a post may wait for a retry: run until neither
       // worker has work queued, or until the drain limit (what is left then waits for serve or
       // the next run).
@@ -119,6 +123,7 @@ export const watchCommand: Command = async (argv: string[], io: CliIO): Promise<
       return 0;
     }
     const scheduler = watch.startWatchScheduler({
+      exclusive: (pass) => store.schedulerRound("watch", pass),
       watch: watchStore,
       queue,
       intervalHours: policy.watch.intervalHours,

@@ -8,7 +8,8 @@ import { ConfigError } from "../config.js";
 import { oneLine } from "../errors.js";
 import type { Policy } from "../policy/schema.js";
 import { type Checkpointer, startCheckpointer } from "../store/db.js";
-import { type OpenedStore, openStore } from "../store/service.js";
+import { openConfiguredStore } from "../store/open.js";
+import { type OpenedStore, sqliteStoreOf } from "../store/service.js";
 import { type AuditSchedule, auditEngine, auditReportSchema, startAuditSchedule } from "../worker/audit.js";
 import { CHECK_JOB, checkJobHandler, checkJobTimeoutMs } from "../worker/check-job.js";
 import { openQueue } from "../worker/queue.js";
@@ -94,7 +95,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
   if (problems.length) throw new ConfigError(problems);
   const now = opts.now ?? (() => new Date());
   const log = opts.logger ?? lineLogger((line) => process.stderr.write(line));
-  const store = openStore(opts.config.dbPath);
+  const store = await openConfiguredStore(opts.config);
   let workers: Worker[] = [];
   let checkpointer: Checkpointer | undefined;
   let scheduler: WatchScheduler | undefined;
@@ -160,6 +161,8 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
     ];
     running = true;
     scheduler = startWatchScheduler({
+      // Replicas sharing a PostgreSQL store take turns: one runs each scheduling pass.
+      exclusive: (pass) => store.schedulerRound("watch", pass),
       watch,
       queue: openQueue(store),
       intervalHours: opts.policy.watch.intervalHours,
@@ -168,10 +171,12 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
       onError: (err) => log.warn(`watch schedule: ${oneLine(err)}`),
     });
     audits = await startServeAudit(opts, store, log);
-    checkpointer = startCheckpointer(store.db, {
-      busy,
-      onError: (err) => log.warn(`checkpoint: ${oneLine(err)}`),
-    });
+    // SQLite's WAL is checkpointed by the bot in quiet moments; PostgreSQL checkpoints itself.
+    if (store.engine === "sqlite")
+      checkpointer = startCheckpointer(sqliteStoreOf(store).db, {
+        busy,
+        onError: (err) => log.warn(`checkpoint: ${oneLine(err)}`),
+      });
     const { port } = await app.start();
     let stopped: Promise<void> | null = null;
     return {
@@ -236,6 +241,13 @@ async function startServeAudit(
   const onError = (err: unknown) => log.warn(`audit of ${engineHost}: ${oneLine(err)}`);
   const schedule = startAuditSchedule({
     run: () => auditEngine({ engine, decisions: store, engineName: engineHost, now: now() }),
+    // Replicas take turns, and each compares with the report any of them posted last.
+    exclusive: (round) => store.schedulerRound("audit", round),
+    lastPosted: async () => {
+      const job = await queue.newest(JOB.audit);
+      const parsed = job ? auditReportSchema.safeParse(job.payload) : null;
+      return parsed?.success ? parsed.data : null;
+    },
     post: (report) => queue.enqueue({ kind: JOB.audit, payload: auditReportSchema.parse(report) }, now()),
     intervalMs: minutes * 60_000,
     onError,

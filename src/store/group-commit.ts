@@ -16,7 +16,8 @@ import type { Db } from "./db.js";
 /** Runs `fn` inside the next group's transaction; resolves with its result once committed. */
 export type GroupCommit = <T>(fn: () => Promise<T> | T) => Promise<T>;
 
-interface Pending {
+/** One write waiting for its group. */
+export interface Pending {
   fn: () => unknown;
   resolve: (value: unknown) => void;
   reject: (err: unknown) => void;
@@ -49,10 +50,6 @@ let savepoints = 0;
  */
 export function groupCommit(db: Db, opts: GroupCommitOptions = {}): GroupCommit {
   const sqlite = db.sqlite;
-  const maxGroup = opts.maxGroup ?? GROUP_COMMIT_DEFAULTS.maxGroup;
-  const schedule = opts.schedule ?? ((flush: () => void) => setImmediate(flush));
-  let queue: Pending[] = [];
-
   const runGroup = async (group: Pending[]): Promise<void> => {
     sqlite.exec("BEGIN IMMEDIATE");
     try {
@@ -86,12 +83,27 @@ export function groupCommit(db: Db, opts: GroupCommitOptions = {}): GroupCommit 
       throw error;
     }
   };
+  return groupCommitOver((group) => exclusive(db, () => runGroup(group)), opts);
+}
+
+/**
+ * The grouping itself, for either engine: collect the writes of one turn (or `maxGroup` of them),
+ * hand them to `runGroup`, which runs each (setting its `outcome`) inside one transaction and
+ * commits; settle each write once that resolved, or reject all when it threw (nothing written).
+ */
+export function groupCommitOver(
+  runGroup: (group: Pending[]) => Promise<void>,
+  opts: GroupCommitOptions = {},
+): GroupCommit {
+  const maxGroup = opts.maxGroup ?? GROUP_COMMIT_DEFAULTS.maxGroup;
+  const schedule = opts.schedule ?? ((flush: () => void) => setImmediate(flush));
+  let queue: Pending[] = [];
 
   const flush = () => {
     if (queue.length === 0) return;
     const group = queue;
     queue = [];
-    exclusive(db, () => runGroup(group)).then(
+    runGroup(group).then(
       () => {
         for (const p of group) {
           const o = p.outcome!;

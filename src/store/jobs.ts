@@ -4,7 +4,7 @@
  * the queue's rules (retries, backoff, wake-ups) stay in the worker, and drizzle stays in
  * src/store. Which job a claim takes is the one rule both engines write in SQL (`JobStatements.claimNext`).
  */
-import { and, eq, lte, or, sql } from "drizzle-orm";
+import { and, desc, eq, lte, or, sql } from "drizzle-orm";
 import { type Async, asyncify } from "./async.js";
 import type { Db } from "./db.js";
 import { jobs } from "./schema.js";
@@ -84,6 +84,7 @@ export interface JobTable {
   ): boolean;
   fail(id: number, owner: string, error: { code: string; message: string }, at: string): boolean;
   releaseKey(id: number): void;
+  newestOfKind(kind: string): JobRow | undefined;
 }
 
 /**
@@ -121,6 +122,8 @@ export interface JobStatements {
   releaseKey(id: number): Promise<void>;
   /** The earliest time a job of `kinds` becomes claimable (due, or lease expiry), or null when none is waiting. */
   nextDueAt(kinds: readonly string[]): Promise<string | null>;
+  /** The job of `kind` enqueued last, in any status. */
+  newestOfKind(kind: string): Promise<JobRow | undefined>;
 }
 
 const statements = new WeakMap<Db, JobStatements>();
@@ -157,6 +160,7 @@ export function sqliteJobStatements(db: Db): JobStatements {
         .filter((t): t is string => typeof t === "string");
       return times.length ? times.sort()[0]! : null;
     },
+    newestOfKind: table.newestOfKind,
   };
   const out: JobStatements = asyncify(db, sync);
   statements.set(db, out);
@@ -283,6 +287,13 @@ function openJobTable(db: Db): JobTable {
       })
       .where(ownedRunning)
       .prepare(),
+    newestOfKind: orm
+      .select()
+      .from(jobs)
+      .where(eq(jobs.kind, ph("kind")))
+      .orderBy(desc(jobs.id))
+      .limit(1)
+      .prepare(),
     releaseKey: orm
       .update(jobs)
       .set({ idempotencyKey: null })
@@ -385,5 +396,6 @@ function openJobTable(db: Db): JobTable {
     releaseKey: (id) => {
       stmt.releaseKey.run({ id });
     },
+    newestOfKind: (kind) => stmt.newestOfKind.get({ kind }),
   };
 }

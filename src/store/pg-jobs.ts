@@ -1,50 +1,52 @@
 /**
- * The durable queue's claims on PostgreSQL: the same `jobs` table and the same lease rules as the
- * SQLite statements in src/store/jobs.ts, made safe across processes by row locks instead of
- * SQLite's single writer. Async, as node-postgres is; the worker moves onto it when the store
- * interface becomes async (docs/postgres.md).
+ * The durable queue's statements on PostgreSQL (`JobStatements`, ./jobs.ts): the same `jobs` table
+ * and the same lease rules as SQLite's, made safe across processes by row locks instead of SQLite's
+ * single writer. They run in the caller's transaction when it has one (./pg-scope.ts), so a check
+ * job's store writes and its queue writes commit together.
  *
- * A claim is one statement: pick the oldest claimable job of the given kinds (queued and due, or
- * running under an expired lease) with `FOR UPDATE SKIP LOCKED`, and start an attempt on it under a
- * lease. A row another claim has locked is skipped, not waited for; a row it has just claimed no
- * longer matches (running, lease in the future) when the lock is taken, so no job is claimed twice.
+ * A claim is one statement: the UPDATE that starts an attempt takes the id of the first job found by
+ * three sub-selects, tried in order (COALESCE evaluates the next only while the earlier ones found
+ * nothing): a running job whose lease expired, oldest expiry first; a due queued job with a
+ * requester who has no check running, oldest first; any due queued job, oldest first. Each locks
+ * the row it returns with `FOR UPDATE SKIP LOCKED`: a row another claim holds is skipped, not waited
+ * for, and a row it has just claimed no longer matches (running, lease in the future) once the lock
+ * is free, so no job is claimed twice, and each walk stops at its first match on the indexes.
  * https://www.postgresql.org/docs/15/sql-select.html#SQL-FOR-UPDATE-SHARE
+ * https://www.postgresql.org/docs/15/functions-conditional.html#FUNCTIONS-COALESCE-NVL-IFNULL
  */
-import { and, asc, eq, inArray, lte, or, sql } from "drizzle-orm";
-import type { JobRow, NewJobRow } from "./jobs.js";
-import type { PostgresDb } from "./postgres.js";
+import { and, asc, desc, eq, inArray, lte, type SQL, sql } from "drizzle-orm";
+import type { JobStatements } from "./jobs.js";
+import type { PgScope } from "./pg-scope.js";
 import { jobs } from "./schema.pg.js";
 
-/** The job statements over PostgreSQL; every write that concerns a claimed job takes its owner. */
-export interface PgJobTable {
-  /** Insert a queued job, unless a queued or running job has the same idempotency key: then that one, `created` false. */
-  insert(job: NewJobRow): Promise<{ row: JobRow; created: boolean }>;
-  get(id: number): Promise<JobRow | undefined>;
-  /** Claim the oldest claimable job of `kinds` and start an attempt; undefined when none is. */
-  claim(
-    kinds: readonly string[],
-    owner: string,
-    leaseExpiresAt: string,
-    at: string,
-  ): Promise<JobRow | undefined>;
-  /** Extend the lease; false when the job is no longer ours. */
-  renew(id: number, owner: string, leaseExpiresAt: string, at: string): Promise<boolean>;
-  /** Finish with a result; false when the job is no longer ours. */
-  complete(id: number, owner: string, result: string | null, at: string): Promise<boolean>;
-}
+const statements = new WeakMap<PgScope, JobStatements>();
 
-/** The job statements over an open PostgreSQL store. */
-export function openPgJobTable(db: PostgresDb): PgJobTable {
-  const orm = db.orm;
+/**
+ * Every requester of the job already has a check running (the requests linked by `job_id`), the
+ * same rule as SQLite's fair claim: such a job waits while another requester's job is due. Jobs
+ * with no linked request (re-checks, Slack posts) are never deferred.
+ */
+const deferred: SQL = sql`EXISTS (SELECT 1 FROM requests r WHERE r.job_id = ${jobs.id})
+  AND NOT EXISTS (
+    SELECT 1 FROM requests r WHERE r.job_id = ${jobs.id} AND NOT EXISTS (
+      SELECT 1 FROM requests o JOIN jobs oj ON oj.id = o.job_id
+      WHERE o.requested_by = r.requested_by AND o.status = 'checking' AND oj.status = 'running'))`;
+
+/** The job statements of a PostgreSQL store, one set per scope. */
+export function pgJobStatements(scope: PgScope): JobStatements {
+  const existing = statements.get(scope);
+  if (existing) return existing;
+  const { q, tx } = scope;
   const ownedRunning = (id: number, owner: string) =>
     and(eq(jobs.id, id), eq(jobs.status, "running"), eq(jobs.leaseOwner, owner));
+  const active = sql`${jobs.status} IN ('queued','running')`;
 
-  return {
-    async insert(job) {
-      return orm.transaction(async (tx) => {
+  const out: JobStatements = {
+    insert: (job) =>
+      tx(async () => {
         // ON CONFLICT on the partial unique index: a concurrent insert of the same key waits for
         // the other transaction, then does nothing; the active job is then read back.
-        const inserted = await tx
+        const inserted = await q()
           .insert(jobs)
           .values({
             kind: job.kind,
@@ -57,51 +59,50 @@ export function openPgJobTable(db: PostgresDb): PgJobTable {
             createdAt: job.at,
             updatedAt: job.at,
           })
-          .onConflictDoNothing({
-            target: jobs.idempotencyKey,
-            where: sql`${jobs.status} IN ('queued','running')`,
-          })
+          .onConflictDoNothing({ target: jobs.idempotencyKey, where: active })
           .returning();
         if (inserted[0]) return { row: inserted[0], created: true };
-        const [active] = await tx
+        const [row] = await q()
           .select()
           .from(jobs)
-          .where(and(eq(jobs.idempotencyKey, job.key ?? ""), sql`${jobs.status} IN ('queued','running')`))
+          .where(and(eq(jobs.idempotencyKey, job.key ?? ""), active))
           .limit(1);
-        if (!active) throw new Error("jobs: an insert conflicted with an active job that is gone");
-        return { row: active, created: false };
-      });
-    },
+        if (!row) throw new Error("jobs: an insert conflicted with an active job that is gone");
+        return { row, created: false };
+      }),
 
     async get(id) {
-      const [row] = await orm.select().from(jobs).where(eq(jobs.id, id));
+      const [row] = await q().select().from(jobs).where(eq(jobs.id, id));
       return row;
     },
 
-    async claim(kinds, owner, leaseExpiresAt, at) {
-      if (kinds.length === 0) return undefined;
-      const next = orm
-        .select({ id: jobs.id })
+    async countByStatus() {
+      const rows = await q()
+        .select({ status: jobs.status, n: sql<string>`count(*)` })
         .from(jobs)
-        .where(
-          and(
-            inArray(jobs.kind, [...kinds]),
-            or(
-              and(eq(jobs.status, "queued"), lte(jobs.availableAt, at)),
-              and(eq(jobs.status, "running"), lte(jobs.leaseExpiresAt, at)),
-            ),
-          ),
-        )
-        // The job waiting longest: due longest ago, or whose lease expired longest ago.
-        .orderBy(
-          asc(
-            sql`CASE WHEN ${jobs.status} = 'running' THEN ${jobs.leaseExpiresAt} ELSE ${jobs.availableAt} END`,
-          ),
-          asc(jobs.id),
-        )
-        .limit(1)
-        .for("update", { skipLocked: true });
-      const [row] = await orm
+        .groupBy(jobs.status);
+      return rows.map((r) => ({ status: r.status, n: Number(r.n) }));
+    },
+
+    async claimNext(kinds, owner, leaseExpiresAt, at) {
+      if (kinds.length === 0) return undefined;
+      const ofKinds = inArray(jobs.kind, [...kinds]);
+      const first = (where: SQL | undefined, order: SQL[]) =>
+        q()
+          .select({ id: jobs.id })
+          .from(jobs)
+          .where(where)
+          .orderBy(...order)
+          .limit(1)
+          .for("update", { skipLocked: true });
+      const expired = first(and(eq(jobs.status, "running"), lte(jobs.leaseExpiresAt, at), ofKinds), [
+        asc(jobs.leaseExpiresAt),
+        asc(jobs.id),
+      ]);
+      const due = and(eq(jobs.status, "queued"), ofKinds, lte(jobs.availableAt, at));
+      const fair = first(and(due, sql`NOT (${deferred})`), [asc(jobs.availableAt), asc(jobs.id)]);
+      const any = first(due, [asc(jobs.availableAt), asc(jobs.id)]);
+      const [row] = await q()
         .update(jobs)
         .set({
           status: "running",
@@ -110,13 +111,13 @@ export function openPgJobTable(db: PostgresDb): PgJobTable {
           leaseExpiresAt,
           updatedAt: at,
         })
-        .where(inArray(jobs.id, next))
+        .where(eq(jobs.id, sql`COALESCE((${expired}), (${fair}), (${any}))`))
         .returning();
       return row;
     },
 
     async renew(id, owner, leaseExpiresAt, at) {
-      const rows = await orm
+      const rows = await q()
         .update(jobs)
         .set({ leaseExpiresAt, updatedAt: at })
         .where(ownedRunning(id, owner))
@@ -125,7 +126,7 @@ export function openPgJobTable(db: PostgresDb): PgJobTable {
     },
 
     async complete(id, owner, result, at) {
-      const rows = await orm
+      const rows = await q()
         .update(jobs)
         .set({
           status: "done",
@@ -139,5 +140,68 @@ export function openPgJobTable(db: PostgresDb): PgJobTable {
         .returning({ id: jobs.id });
       return rows.length === 1;
     },
+
+    async requeue(id, owner, r) {
+      const rows = await q()
+        .update(jobs)
+        .set({
+          status: "queued",
+          attempts: sql`GREATEST(${jobs.attempts} - ${r.giveBack ? 1 : 0}, 0)`,
+          availableAt: r.availableAt,
+          leaseOwner: null,
+          leaseExpiresAt: null,
+          lastErrorCode: sql`coalesce(${r.code}::text, ${jobs.lastErrorCode})`,
+          lastErrorMessage: sql`coalesce(${r.message}::text, ${jobs.lastErrorMessage})`,
+          updatedAt: r.at,
+        })
+        .where(ownedRunning(id, owner))
+        .returning({ id: jobs.id });
+      return rows.length === 1;
+    },
+
+    async fail(id, owner, error, at) {
+      const rows = await q()
+        .update(jobs)
+        .set({
+          status: "failed",
+          leaseOwner: null,
+          leaseExpiresAt: null,
+          lastErrorCode: error.code,
+          lastErrorMessage: error.message,
+          updatedAt: at,
+          finishedAt: at,
+        })
+        .where(ownedRunning(id, owner))
+        .returning({ id: jobs.id });
+      return rows.length === 1;
+    },
+
+    async releaseKey(id) {
+      await q().update(jobs).set({ idempotencyKey: null }).where(eq(jobs.id, id));
+    },
+
+    async nextDueAt(kinds) {
+      if (kinds.length === 0) return null;
+      const ofKinds = inArray(jobs.kind, [...kinds]);
+      const [row] = await q()
+        .select({
+          queued: sql<
+            string | null
+          >`(SELECT min(${jobs.availableAt}) FROM ${jobs} WHERE ${jobs.status} = 'queued' AND ${ofKinds})`,
+          lease: sql<
+            string | null
+          >`(SELECT min(${jobs.leaseExpiresAt}) FROM ${jobs} WHERE ${jobs.status} = 'running' AND ${ofKinds})`,
+        })
+        .from(sql`(SELECT 1) AS one`);
+      const times = [row?.queued, row?.lease].filter((t): t is string => typeof t === "string");
+      return times.length ? times.sort()[0]! : null;
+    },
+
+    async newestOfKind(kind) {
+      const [row] = await q().select().from(jobs).where(eq(jobs.kind, kind)).orderBy(desc(jobs.id)).limit(1);
+      return row;
+    },
   };
+  statements.set(scope, out);
+  return out;
 }

@@ -53,27 +53,34 @@ import {
   settlement,
   toDecision,
 } from "./decisions.js";
+import { groupCommitOver } from "./group-commit.js";
+import { pgJobStatements } from "./pg-jobs.js";
+import { withAdvisoryLock } from "./pg-lock.js";
 import { pgScope } from "./pg-scope.js";
+import { openPgSlackLedger } from "./pg-slack.js";
+import { openPgWatchStore } from "./pg-watch.js";
 import { openPostgres, type PostgresDb, pendingPostgresMigrations } from "./postgres.js";
 import { auditLog, decisions, reports, requests, tagObservations } from "./schema.pg.js";
 import {
   base32,
   beforeCursor,
   cutPage,
+  type OpenedStore,
   pageSize,
   pooledRandomBytes,
   toPendingRow,
   toRequest,
 } from "./service.js";
+import type { SlackLedger } from "./slack.js";
 import { referenceTagOf, tagObservationOf } from "./tags.js";
+import type { WatchStore } from "./watch.js";
 
 type RequestRow = typeof requests.$inferSelect;
 type DecisionRow = typeof decisions.$inferSelect;
 
 /** The PostgreSQL store: `Store` plus `transaction`, as the SQLite store has it. */
-export interface PgStore extends Store {
-  /** Run `fn` in one transaction (a savepoint when already inside one); the store's calls inside it join it. */
-  transaction<T>(fn: () => Promise<T>): Promise<T>;
+export interface PgStore extends OpenedStore {
+  readonly engine: "postgres";
 }
 
 /**
@@ -93,7 +100,10 @@ export async function openPgStoreForReading(url: string, where: string): Promise
 /** The store over an open, migrated PostgreSQL database. `close` closes the pool. */
 export function createPgStore(db: PostgresDb, opts: Pick<OpenStoreOptions, "randomBytes"> = {}): PgStore {
   const random = opts.randomBytes ?? pooledRandomBytes();
-  const { q, tx } = pgScope(db);
+  const scope = pgScope(db);
+  const { q, tx } = scope;
+  let watch: WatchStore | undefined;
+  let ledger: SlackLedger | undefined;
 
   /** Serialize the read-then-write rules of one digest across replicas, until the transaction ends. */
   async function lockDigest(digest: string | null): Promise<void> {
@@ -429,8 +439,6 @@ export function createPgStore(db: PostgresDb, opts: Pick<OpenStoreOptions, "rand
   }
 
   return {
-    transaction: tx,
-
     createRequest,
 
     async getRequest(id: string, now?: Date): Promise<RequestRecord | null> {
@@ -689,6 +697,46 @@ export function createPgStore(db: PostgresDb, opts: Pick<OpenStoreOptions, "rand
         detail: r.detail === null ? null : (JSON.parse(r.detail) as unknown),
       }));
     },
+
+    engine: "postgres",
+
+    transaction: (fn) => tx(async () => await fn()),
+
+    groupCommit: (groupOpts) =>
+      groupCommitOver(
+        (group) =>
+          tx(async () => {
+            // Each write in a savepoint of its own (a nested transaction): a throw rolls back that
+            // write alone, and the others of the group still commit.
+            for (const p of group) {
+              try {
+                p.outcome = { ok: true, value: await tx(async () => await p.fn()) };
+              } catch (error) {
+                p.outcome = { ok: false, error };
+              }
+            }
+          }),
+        groupOpts,
+      ),
+
+    async linkJob(requestId: string, jobId: number): Promise<void> {
+      const rows = await q()
+        .update(requests)
+        .set({ jobId })
+        .where(eq(requests.id, requestId))
+        .returning({ id: requests.id });
+      if (rows.length !== 1) throw new StoreError("NOT_FOUND", `no request ${requestId}`);
+    },
+
+    async requestsOfJob(jobId: number, now?: Date): Promise<RequestRecord[]> {
+      const rows = await q().select().from(requests).where(eq(requests.jobId, jobId)).orderBy(requests.seq);
+      return rows.map((r) => toRequest(r, now));
+    },
+
+    jobs: () => pgJobStatements(scope),
+    watch: () => (watch ??= openPgWatchStore(scope)),
+    slackLedger: () => (ledger ??= openPgSlackLedger(scope)),
+    schedulerRound: (name, round) => withAdvisoryLock(db, `image-check:${name}`, round),
 
     close: () => db.close(),
   };

@@ -11,6 +11,7 @@ import { z } from "zod";
 import type { EngineContainer } from "../engine/index.js";
 import { parseReference, repositoryPath } from "../reference/parse.js";
 import type { DecisionRecord, StatusAnswer } from "../store/api.js";
+import type { ExclusiveRound } from "./types.js";
 
 /** The statuses a container's digest can have here (`null` in the JSON: never decided here). */
 export type AuditStatus = "approved" | "rejected" | "expired" | "revoked" | "pending";
@@ -223,6 +224,21 @@ export interface AuditScheduleDeps {
   post: (report: AuditReport) => unknown;
   intervalMs: number;
   onError?: (err: unknown) => void;
+  /** Runs each round so that one of several replicas does (`OpenedStore.schedulerRound`); by default every round runs. */
+  exclusive?: ExclusiveRound;
+  /**
+   * The report posted last, by any replica (the newest audit post in the store's queue); without
+   * it, the last one this process posted.
+   */
+  lastPosted?: () => Promise<AuditReport | null>;
+}
+
+/** What makes two audit posts the same: the unapproved containers and their digests, in any order. */
+export function auditPostKey(containers: readonly { id: string; digest: string | null }[]): string {
+  return containers
+    .map((c) => `${c.id}@${c.digest ?? ""}`)
+    .sort()
+    .join(",");
 }
 
 /** A running audit schedule. */
@@ -240,23 +256,33 @@ export interface AuditSchedule {
 export function startAuditSchedule(deps: AuditScheduleDeps): AuditSchedule {
   let lastPosted = "";
   let running = false;
+  const exclusive: ExclusiveRound =
+    deps.exclusive ?? (async (round) => ({ ran: true as const, value: await round() }));
+  const round = async (): Promise<boolean> => {
+    const report = await deps.run();
+    const unapproved = report.containers.filter(
+      (c) => c.state === "running" && c.decision?.status !== "approved",
+    );
+    const key = auditPostKey(unapproved);
+    if (deps.lastPosted) {
+      // Shared across replicas: the set last posted by any of them.
+      const last = await deps.lastPosted();
+      if (unapproved.length === 0 || (last && auditPostKey(last.containers) === key)) return false;
+    } else {
+      // This process only: a clean audit in between resets it, so the same set is posted again.
+      if (key === lastPosted) return false;
+      lastPosted = key;
+      if (unapproved.length === 0) return false;
+    }
+    await deps.post({ ...report, containers: unapproved });
+    return true;
+  };
   const tick = async (): Promise<boolean> => {
     if (running) return false;
     running = true;
     try {
-      const report = await deps.run();
-      const unapproved = report.containers.filter(
-        (c) => c.state === "running" && c.decision?.status !== "approved",
-      );
-      const key = unapproved
-        .map((c) => `${c.id}@${c.digest ?? ""}`)
-        .sort()
-        .join(",");
-      if (key === lastPosted) return false;
-      lastPosted = key;
-      if (unapproved.length === 0) return false;
-      await deps.post({ ...report, containers: unapproved });
-      return true;
+      const out = await exclusive(round);
+      return out.ran && out.value;
     } finally {
       running = false;
     }

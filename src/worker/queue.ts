@@ -51,6 +51,8 @@ export interface DurableQueue {
   releaseKey(id: number): Promise<void>;
   /** The earliest time a job of `kinds` becomes claimable (due or lease expiry), or null when none is waiting. */
   nextDueAt(kinds: readonly string[]): Promise<string | null>;
+  /** The job of `kind` enqueued last (in any status), or null: what a scheduler last handed on. */
+  newest(kind: string): Promise<JobRecord | null>;
   /** Called with the job's kind after each enqueue in this process (wakes the workers of that kind). Returns an unsubscribe. */
   onEnqueue(listener: (kind: string) => void): () => void;
 }
@@ -139,6 +141,11 @@ export function openQueue(home: QueueHome): DurableQueue {
     releaseKey: (id) => table.releaseKey(id),
 
     nextDueAt: (kinds) => (kinds.length === 0 ? Promise.resolve(null) : table.nextDueAt(kinds)),
+
+    async newest(kind) {
+      const row = await table.newestOfKind(kind);
+      return row ? toJob(row) : null;
+    },
 
     onEnqueue(listener) {
       listeners.add(listener);

@@ -139,3 +139,11 @@ export interface Worker {
   /** Resolves when no job is running and none is available now (for tests). */
   idle(): Promise<void>;
 }
+
+/**
+ * Runs one round of a scheduler unless another process sharing the store runs one now (then
+ * `ran` is false): `OpenedStore.schedulerRound` bound to the scheduler's name.
+ */
+export type ExclusiveRound = <T>(
+  round: () => Promise<T>,
+) => Promise<{ ran: true; value: T } | { ran: false }>;

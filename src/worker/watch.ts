@@ -23,7 +23,7 @@ import { CodedError } from "../errors.js";
 import type { DecisionRecord, RequestRecord } from "../store/api.js";
 import type { OpenedStore } from "../store/service.js";
 import { changesKey, type DueRecheck, type WatchStore } from "../store/watch.js";
-import type { CheckRunner, JobHandlerSpec, JobQueue } from "./types.js";
+import type { CheckRunner, ExclusiveRound, JobHandlerSpec, JobQueue } from "./types.js";
 
 /** The job kind of a re-check. */
 export const RECHECK_JOB = "recheck";
@@ -273,6 +273,8 @@ export interface WatchSchedulerDeps {
   now: () => Date;
   tickMs?: number;
   onError?: (err: unknown) => void;
+  /** Runs each pass so that one of several replicas does (`OpenedStore.schedulerRound`); by default every pass runs. */
+  exclusive?: ExclusiveRound;
 }
 
 /**
@@ -281,12 +283,17 @@ export interface WatchSchedulerDeps {
  */
 export function startWatchScheduler(deps: WatchSchedulerDeps): WatchScheduler {
   const tickMs = deps.tickMs ?? WATCH_DEFAULTS.tickMs;
+  const exclusive: ExclusiveRound =
+    deps.exclusive ?? (async (round) => ({ ran: true as const, value: await round() }));
   const pass = async (): Promise<number> => {
     if (deps.intervalHours <= 0) return 0;
-    const at = deps.now();
-    const limit = roundBudget(await deps.watch.watchedCount(), tickMs, deps.intervalHours);
-    const due = await deps.watch.schedule(at, { intervalHours: deps.intervalHours, limit });
-    return enqueueDue(deps.queue, due, at);
+    const out = await exclusive(async () => {
+      const at = deps.now();
+      const limit = roundBudget(await deps.watch.watchedCount(), tickMs, deps.intervalHours);
+      const due = await deps.watch.schedule(at, { intervalHours: deps.intervalHours, limit });
+      return enqueueDue(deps.queue, due, at);
+    });
+    return out.ran ? out.value : 0;
   };
   const timer =
     deps.intervalHours > 0

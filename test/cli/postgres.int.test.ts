@@ -272,39 +272,40 @@ describe("image-check decisions with IMAGE_CHECK_DATABASE_URL", () => {
   });
 });
 
-describe("commands that need the store, with IMAGE_CHECK_DATABASE_URL", () => {
+describe("image-check check with IMAGE_CHECK_DATABASE_URL", () => {
   let url: string;
+  let result: CliRun;
   beforeAll(async () => {
-    url = await createDatabase("refuse");
+    url = await createDatabase("check_records");
+    result = await cli(["check", "127.0.0.1:1/never/fetched:1"], url);
   });
 
-  it.each([
-    ["serve", ["serve"]],
-    ["check", ["check", "127.0.0.1:1/never/fetched:1"]],
-  ])(
-    "%s stops with one line saying PostgreSQL serves migrate, backup and decisions so far (exit 64)",
-    async (name, args) => {
-      const result = await cli(args, url, {
-        SLACK_BOT_TOKEN: "xoxb-1",
-        SLACK_SIGNING_SECRET: "s",
-        IMAGE_CHECK_IT_CHANNEL: "C1",
-      });
-      expect(result.code).toBe(64);
-      expect(result.stderr.trim().split("\n")).toEqual([
-        expect.stringMatching(
-          new RegExp(
-            `^image-check ${name}: IMAGE_CHECK_DATABASE_URL: PostgreSQL serves migrate, backup and decisions so far; ${name} needs the SQLite store`,
-          ),
-        ),
-      ]);
-      expect(result.stderr).not.toContain(passwordOf(url));
-      expect(existsSync(join(cwd, "x.db"))).toBe(false);
-    },
-  );
-
-  it("check --no-store runs, since it touches no store", async () => {
-    const result = await cli(["check", "--no-store", "127.0.0.1:1/never/fetched:1"], url);
+  it("checks as without it (this registry cannot be reached: exit 3)", () => {
     expect(result.code).toBe(3);
-    expect(result.stderr).not.toContain("IMAGE_CHECK_DATABASE_URL");
+    expect(result.stderr).not.toContain(passwordOf(url));
+  });
+
+  it("migrates the PostgreSQL store and records the report there, with its audit entry", async () => {
+    const [reports] = await query<{ n: string }>(url, "SELECT count(*) AS n FROM reports");
+    const [audits] = await query<{ n: string }>(
+      url,
+      "SELECT count(*) AS n FROM audit_log WHERE action = 'report.recorded'",
+    );
+    expect([Number(reports!.n), Number(audits!.n)]).toEqual([1, 1]);
+  });
+
+  it("writes no SQLite file beside it", () => {
+    expect(existsSync(join(cwd, "x.db"))).toBe(false);
+  });
+
+  it("check --no-store touches no store at all", async () => {
+    const other = await createDatabase("check_no_store");
+    const run = await cli(["check", "--no-store", "127.0.0.1:1/never/fetched:1"], other);
+    expect(run.code).toBe(3);
+    const tables = await query<{ n: string }>(
+      other,
+      "SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'reports'",
+    );
+    expect(Number(tables[0]!.n)).toBe(0);
   });
 });

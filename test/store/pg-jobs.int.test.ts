@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { NewJobRow } from "../../src/store/jobs.js";
-import { openPgJobTable, type PgJobTable } from "../../src/store/pg-jobs.js";
+import type { JobStatements, NewJobRow } from "../../src/store/jobs.js";
+import { pgJobStatements } from "../../src/store/pg-jobs.js";
+import { pgScope } from "../../src/store/pg-scope.js";
 import { migratePostgres, openPostgres, type PostgresDb } from "../../src/store/postgres.js";
 import { createDatabase } from "../support/postgres.js";
 
@@ -28,11 +29,11 @@ describe("the PostgreSQL job claims", () => {
   describe("when two connections race to claim 1000 jobs", () => {
     const total = 1000;
     let claimed: number[][];
-    let table: PgJobTable;
+    let table: JobStatements;
     let claimsPerSecond: number;
     beforeAll(async () => {
       const { dbs } = await freshQueue("claims_race", 3);
-      table = openPgJobTable(dbs[2]!);
+      table = pgJobStatements(pgScope(dbs[2]!));
       await dbs[2]!.orm.execute(
         `INSERT INTO jobs (kind, payload, status, attempts, max_attempts, available_at, created_at, updated_at)
          SELECT 'check', '{}', 'queued', 0, 5, '${at(0)}', '${at(0)}', '${at(0)}' FROM generate_series(1, ${total})`,
@@ -40,10 +41,10 @@ describe("the PostgreSQL job claims", () => {
       const began = performance.now();
       claimed = await Promise.all(
         dbs.slice(0, 2).map(async (db, i) => {
-          const mine = openPgJobTable(db);
+          const mine = pgJobStatements(pgScope(db));
           const ids: number[] = [];
           for (;;) {
-            const row = await mine.claim(["check"], `worker-${i}`, at(5), at(1));
+            const row = await mine.claimNext(["check"], `worker-${i}`, at(5), at(1));
             if (!row) return ids;
             ids.push(row.id);
           }
@@ -81,30 +82,30 @@ describe("the PostgreSQL job claims", () => {
   });
 
   describe("when a worker holds a lease", () => {
-    let a: PgJobTable;
-    let b: PgJobTable;
+    let a: JobStatements;
+    let b: JobStatements;
     let id: number;
     beforeAll(async () => {
       const { dbs } = await freshQueue("claims_lease", 2);
-      a = openPgJobTable(dbs[0]!);
-      b = openPgJobTable(dbs[1]!);
+      a = pgJobStatements(pgScope(dbs[0]!));
+      b = pgJobStatements(pgScope(dbs[1]!));
       id = (await a.insert(job("check"))).row.id;
-      expect(await a.claim(["check"], "A", at(10), at(1))).toMatchObject({ id, attempts: 1 });
+      expect(await a.claimNext(["check"], "A", at(10), at(1))).toMatchObject({ id, attempts: 1 });
     });
 
     it("no one else claims the job before the lease expires", async () => {
-      expect(await b.claim(["check"], "B", at(15), at(9))).toBeUndefined();
+      expect(await b.claimNext(["check"], "B", at(15), at(9))).toBeUndefined();
     });
 
     it("the owner renews it, and only the owner", async () => {
       expect(await b.renew(id, "B", at(20), at(9))).toBe(false);
       expect(await a.renew(id, "A", at(12), at(9))).toBe(true);
-      expect(await b.claim(["check"], "B", at(15), at(11))).toBeUndefined();
+      expect(await b.claimNext(["check"], "B", at(15), at(11))).toBeUndefined();
     });
 
     describe("and dies, so the lease expires", () => {
       it("another worker claims the job again, as a second attempt", async () => {
-        expect(await b.claim(["check"], "B", at(20), at(13))).toMatchObject({
+        expect(await b.claimNext(["check"], "B", at(20), at(13))).toMatchObject({
           id,
           attempts: 2,
           leaseOwner: "B",
@@ -124,16 +125,16 @@ describe("the PostgreSQL job claims", () => {
           leaseOwner: null,
           finishedAt: at(14),
         });
-        expect(await a.claim(["check"], "C", at(40), at(30))).toBeUndefined();
+        expect(await a.claimNext(["check"], "C", at(40), at(30))).toBeUndefined();
       });
     });
   });
 
   describe("when jobs of several kinds are waiting", () => {
-    let table: PgJobTable;
+    let table: JobStatements;
     beforeAll(async () => {
       const { dbs } = await freshQueue("claims_kinds");
-      table = openPgJobTable(dbs[0]!);
+      table = pgJobStatements(pgScope(dbs[0]!));
       await table.insert(job("slack.post", { availableAt: at(0) }));
       await table.insert(job("check", { availableAt: at(2) }));
       await table.insert(job("check", { availableAt: at(1) }));
@@ -141,25 +142,25 @@ describe("the PostgreSQL job claims", () => {
     });
 
     it("claims only the kinds asked for, the one due longest ago first, and none not yet due", async () => {
-      const first = await table.claim(["check"], "W", at(10), at(5));
-      const second = await table.claim(["check"], "W", at(10), at(5));
-      const third = await table.claim(["check"], "W", at(10), at(5));
+      const first = await table.claimNext(["check"], "W", at(10), at(5));
+      const second = await table.claimNext(["check"], "W", at(10), at(5));
+      const third = await table.claimNext(["check"], "W", at(10), at(5));
       expect([first?.availableAt, second?.availableAt, third]).toEqual([at(1), at(2), undefined]);
-      expect(await table.claim(["slack.post"], "W", at(10), at(5))).toMatchObject({ kind: "slack.post" });
+      expect(await table.claimNext(["slack.post"], "W", at(10), at(5))).toMatchObject({ kind: "slack.post" });
     });
   });
 
   describe("when the same work is enqueued twice", () => {
     it("shares one job while it is active, and starts a new one once it is done", async () => {
       const { dbs } = await freshQueue("claims_key", 2);
-      const [a, b] = dbs.map(openPgJobTable) as [PgJobTable, PgJobTable];
+      const [a, b] = dbs.map((db) => pgJobStatements(pgScope(db))) as [JobStatements, JobStatements];
       const [one, two] = await Promise.all([
         a.insert(job("check", { key: "check:redis" })),
         b.insert(job("check", { key: "check:redis" })),
       ]);
       expect([one.created, two.created].sort()).toEqual([false, true]);
       expect(one.row.id).toBe(two.row.id);
-      await a.claim(["check"], "W", at(10), at(1));
+      await a.claimNext(["check"], "W", at(10), at(1));
       expect(await a.complete(one.row.id, "W", null, at(2))).toBe(true);
       const three = await a.insert(job("check", { key: "check:redis", at: at(3) }));
       expect(three.created).toBe(true);

@@ -1,10 +1,10 @@
 // What a store suite runs against: a function that opens an empty store on one engine (SQLite or
 // PostgreSQL), migrated, and closes it after the test file.
-import type { Store } from "../../../src/store/api.js";
+import type { OpenedStore } from "../../../src/store/service.js";
 
 /** An empty store, and raw SQL for what the Store interface does not show (row counts). */
 export interface TestStore {
-  store: Store;
+  store: OpenedStore;
   /** Runs `query` (SQL both engines accept, literals inline) and returns its rows. */
   rows(query: string): Promise<Record<string, unknown>[]>;
 }
