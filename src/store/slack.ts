@@ -43,7 +43,7 @@ export interface SyncSlackLedger {
   inFlightOf(userId: string): number;
 }
 
-/** The statements (see `SyncSlackLedger`), each returning a Promise. */
+/** The statements (see `SyncSlackLedger`), each returning a Promise; on SQLite here, on PostgreSQL in ./pg-slack.ts. */
 export type SlackLedger = Async<SyncSlackLedger>;
 
 /**

@@ -19,6 +19,7 @@ import { createHash } from "node:crypto";
 import { and, count, eq, lt, sql } from "drizzle-orm";
 import { type Async, asyncify, transaction } from "./async.js";
 import type { Db } from "./db.js";
+import { decisionId, decisionSeq } from "./decisions.js";
 import { auditLog, decisions, watchState } from "./schema.js";
 
 /** Defaults, each with why. */
@@ -65,6 +66,14 @@ export interface WatchRecord {
   expiryAnnouncedAt: string | null;
 }
 
+/** One scheduling pass's inputs (`WatchStore.schedule`). */
+export interface ScheduleOptions {
+  /** Hours between the re-checks of one approval. */
+  intervalHours: number;
+  /** At most this many due re-checks are returned. */
+  limit: number;
+}
+
 /** What one finished re-check records, in one transaction (`recordRecheck`). */
 export interface RecheckResult {
   decisionId: string;
@@ -87,7 +96,7 @@ export interface RecheckResult {
 /** The store side of `watch`, synchronous as SQLite runs it (callers use `WatchStore`). */
 interface SyncWatchStore {
   /** One scheduling pass at `now` (see the module comment). */
-  schedule(now: Date, opts: { intervalHours: number; limit: number }): DueRecheck[];
+  schedule(now: Date, opts: ScheduleOptions): DueRecheck[];
   /** How many approvals are watched (not retired): the size of one round. */
   watchedCount(): number;
   /** The watch row of an approval, or null when it was never scheduled. */
@@ -106,11 +115,14 @@ interface SyncWatchStore {
   ): { decisionId: string; changes: WatchChangeRecord[]; lastCheckedAt: string | null }[];
 }
 
-/** The store side of `watch` (see `SyncWatchStore` for each method), every method returning a Promise. */
+/**
+ * The store side of `watch` (see `SyncWatchStore` for each method), every method returning a
+ * Promise; on SQLite here, on PostgreSQL in ./pg-watch.ts.
+ */
 export type WatchStore = Async<SyncWatchStore> & {
   /**
-   * Run `fn` in one write transaction (IMMEDIATE); nested store writes become savepoints of it,
-   * and other work of the process waits until it ended (./async.ts).
+   * Run `fn` in one write transaction; nested store writes join it (savepoints). On SQLite
+   * (IMMEDIATE) other work of the process waits until it ended (./async.ts).
    */
   transaction<T>(fn: () => Promise<T> | T): Promise<T>;
 };
@@ -128,6 +140,49 @@ export function changesKey(changes: readonly WatchChangeRecord[]): string | null
     .sort()
     .join(",");
   return createHash("sha256").update(canonical).digest("hex").slice(0, 32);
+}
+
+/** A watch_state row (the same columns on both engines). */
+export type WatchRow = typeof watchState.$inferSelect;
+
+/** A watch_state row as `WatchStore.get` returns it. */
+export function toWatchRecord(r: WatchRow): WatchRecord {
+  return {
+    decisionId: decisionId(r.decisionSeq),
+    dueAt: r.dueAt,
+    lastCheckedAt: r.lastCheckedAt,
+    lastReportId: r.lastReportId,
+    changes: r.changes === null ? null : (JSON.parse(r.changes) as WatchChangeRecord[]),
+    notifiedKey: r.notifiedKey,
+    expiryAnnouncedAt: r.expiryAnnouncedAt,
+  };
+}
+
+/**
+ * What recording `r` writes to its watch_state row (the same on both engines): `due_at` one
+ * interval on (or RETIRED when it revokes) and, when the re-check finished, what it found and told.
+ */
+export function recheckColumns(r: RecheckResult): Partial<WatchRow> {
+  const at = r.now.toISOString();
+  const next = new Date(r.now.getTime() + r.intervalHours * 3_600_000).toISOString();
+  return {
+    dueAt: r.revoke ? RETIRED : next,
+    updatedAt: at,
+    ...(r.finished
+      ? {
+          lastCheckedAt: at,
+          changes: r.changes.length ? JSON.stringify(r.changes) : null,
+          ...(r.reportId !== undefined ? { lastReportId: r.reportId } : {}),
+          ...(r.notified ? { notifiedKey: changesKey(r.changes) } : {}),
+        }
+      : {}),
+    ...(r.expiryAnnounced ? { expiryAnnouncedAt: at } : {}),
+  };
+}
+
+/** The detail of the audit entry of a revocation by watch (the same on both engines). */
+export function revocationDetail(r: RecheckResult & { revoke: { reason: string } }): string {
+  return JSON.stringify({ decisionId: r.decisionId, reason: r.revoke.reason, changes: r.changes });
 }
 
 /** The statements over an open database, prepared once. */
@@ -169,16 +224,6 @@ export function openWatchStore(db: Db): WatchStore {
   const tx = db.sqlite.transaction((fn: () => unknown) => fn());
   const syncTx = <T>(fn: () => T): T => tx.immediate(fn) as T;
 
-  const toRecord = (r: typeof watchState.$inferSelect): WatchRecord => ({
-    decisionId: `dec_${r.decisionSeq}`,
-    dueAt: r.dueAt,
-    lastCheckedAt: r.lastCheckedAt,
-    lastReportId: r.lastReportId,
-    changes: r.changes === null ? null : (JSON.parse(r.changes) as WatchChangeRecord[]),
-    notifiedKey: r.notifiedKey,
-    expiryAnnouncedAt: r.expiryAnnouncedAt,
-  });
-
   const sync: SyncWatchStore = {
     schedule(now, { intervalHours, limit }) {
       const at = now.toISOString();
@@ -186,7 +231,7 @@ export function openWatchStore(db: Db): WatchStore {
       return syncTx(() => {
         stmt.enrol.run({ now: at, seconds, batch: WATCH_STORE_DEFAULTS.enrolBatch });
         const rows = stmt.due.all({ now: at, limit }) as [number, string][];
-        return rows.map(([seq, dueAt]) => ({ decisionId: `dec_${seq}`, dueAt }));
+        return rows.map(([seq, dueAt]) => ({ decisionId: decisionId(seq), dueAt }));
       });
     },
 
@@ -195,42 +240,24 @@ export function openWatchStore(db: Db): WatchStore {
     },
 
     get(decisionId) {
-      const seq = seqOf(decisionId);
+      const seq = decisionSeq(decisionId);
       const row = seq === null ? undefined : stmt.get.get({ seq });
-      return row ? toRecord(row) : null;
+      return row ? toWatchRecord(row) : null;
     },
 
     retire(decisionId, now) {
-      const seq = seqOf(decisionId);
+      const seq = decisionSeq(decisionId);
       if (seq !== null) stmt.retire.run({ seq, now: now.toISOString() });
     },
 
     recordRecheck(r) {
-      const seq = seqOf(r.decisionId);
+      const seq = decisionSeq(r.decisionId);
       if (seq === null) return false;
       const at = r.now.toISOString();
       return syncTx(() => {
         const row = stmt.get.get({ seq });
         if (!row || row.dueAt !== r.dueAt) return false;
-        const next = new Date(r.now.getTime() + r.intervalHours * 3_600_000).toISOString();
-        const key = changesKey(r.changes);
-        orm
-          .update(watchState)
-          .set({
-            dueAt: r.revoke ? RETIRED : next,
-            updatedAt: at,
-            ...(r.finished
-              ? {
-                  lastCheckedAt: at,
-                  changes: r.changes.length ? JSON.stringify(r.changes) : null,
-                  ...(r.reportId !== undefined ? { lastReportId: r.reportId } : {}),
-                  ...(r.notified ? { notifiedKey: key } : {}),
-                }
-              : {}),
-            ...(r.expiryAnnounced ? { expiryAnnouncedAt: at } : {}),
-          })
-          .where(eq(watchState.decisionSeq, seq))
-          .run();
+        orm.update(watchState).set(recheckColumns(r)).where(eq(watchState.decisionSeq, seq)).run();
         if (r.finished && r.revoke) {
           const revoked = orm
             .update(decisions)
@@ -246,11 +273,7 @@ export function openWatchStore(db: Db): WatchStore {
                 actor: WATCH_ACTOR,
                 action: "decision.revoked",
                 requestId: revoked.requestId,
-                detail: JSON.stringify({
-                  decisionId: r.decisionId,
-                  reason: r.revoke.reason,
-                  changes: r.changes,
-                }),
+                detail: revocationDetail({ ...r, revoke: r.revoke }),
               })
               .run();
         }
@@ -268,16 +291,11 @@ export function openWatchStore(db: Db): WatchStore {
         )
         .all(limit) as { seq: number; changes: string; lastCheckedAt: string | null }[];
       return rows.map((r) => ({
-        decisionId: `dec_${r.seq}`,
+        decisionId: decisionId(r.seq),
         changes: JSON.parse(r.changes) as WatchChangeRecord[],
         lastCheckedAt: r.lastCheckedAt,
       }));
     },
   };
   return { ...asyncify(db, sync), transaction: (fn) => transaction(db, fn) };
-}
-
-function seqOf(decisionId: string): number | null {
-  const m = /^dec_([1-9][0-9]{0,15})$/.exec(decisionId);
-  return m ? Number(m[1]) : null;
 }

@@ -1,19 +1,38 @@
 // The PostgreSQL engine of the store suites (test/store/suites): each call opens a store on a new,
-// migrated database of the testbed's PostgreSQL, closed after the test file.
+// migrated database of the testbed's PostgreSQL, closed after the test file. The watch schedule and
+// the Slack ledger share the store's pool and transaction scope, as `serve` wires them.
 import { afterAll } from "vitest";
+import { pgScope } from "../../src/store/pg-scope.js";
+import { openPgSlackLedger } from "../../src/store/pg-slack.js";
 import { createPgStore, type PgStore } from "../../src/store/pg-store.js";
-import { migratePostgres, openPostgres } from "../../src/store/postgres.js";
+import { openPgWatchStore } from "../../src/store/pg-watch.js";
+import { migratePostgres, openPostgres, type PostgresDb } from "../../src/store/postgres.js";
 import { createDatabase } from "../support/postgres.js";
-import type { TestStore } from "./suites/engine.js";
+import type { TestStoreParts } from "./suites/engine.js";
+
+/** The store, watch schedule and Slack ledger over one open PostgreSQL database (one replica's view). */
+export function pgStoreParts(db: PostgresDb): TestStoreParts & { store: PgStore } {
+  const scope = pgScope(db);
+  return {
+    store: createPgStore(db),
+    watch: openPgWatchStore(scope),
+    ledger: openPgSlackLedger(scope),
+    rows: async (query) => (await db.pool.query(query)).rows,
+  };
+}
+
+/** A new, migrated database of the testbed's PostgreSQL, named after `prefix`; returns its URL. */
+export async function migratedPgDatabase(prefix: string): Promise<string> {
+  const url = await createDatabase(prefix);
+  await migratePostgres(url);
+  return url;
+}
 
 /** A FreshStore on PostgreSQL, databases named after `prefix`. */
-export function freshPgStore(prefix: string): () => Promise<TestStore & { store: PgStore }> {
+export function freshPgStore(prefix: string): () => Promise<TestStoreParts & { store: PgStore }> {
   return async () => {
-    const url = await createDatabase(prefix);
-    await migratePostgres(url);
-    const db = openPostgres(url);
-    const store = createPgStore(db);
-    afterAll(async () => await store.close());
-    return { store, rows: async (query) => (await db.pool.query(query)).rows };
+    const parts = pgStoreParts(openPostgres(await migratedPgDatabase(prefix)));
+    afterAll(async () => await parts.store.close());
+    return parts;
   };
 }

@@ -8,7 +8,7 @@ import type { Report, Verdict } from "../../src/checks/report.js";
 import type { CliIO } from "../../src/cli/args.js";
 import type { RequestRecord, Store } from "../../src/store/api.js";
 import { openStore, type SqliteStore } from "../../src/store/service.js";
-import type { FreshStore } from "./suites/engine.js";
+import type { FreshStoreParts } from "./suites/engine.js";
 
 /** A fixed "now" for the tests. */
 export const T0 = new Date("2026-03-01T12:00:00.000Z");
@@ -42,10 +42,15 @@ export function freshStore(): SqliteStore {
   return store;
 }
 
-/** The SQLite engine of the store suites (test/store/suites): `freshStore` with raw SQL. */
-export const sqliteEngine: FreshStore = async () => {
+/** The SQLite engine of the store suites (test/store/suites): `freshStore` with its watch schedule, ledger and raw SQL. */
+export const sqliteEngine: FreshStoreParts = async () => {
   const store = freshStore();
-  return { store, rows: async (query) => store.db.sqlite.prepare(query).all() as Record<string, unknown>[] };
+  return {
+    store,
+    watch: store.watch(),
+    ledger: store.slackLedger(),
+    rows: async (query) => store.db.sqlite.prepare(query).all() as Record<string, unknown>[],
+  };
 };
 
 /** A digest made from a short name, so tests read `digest("a")`. */
