@@ -5,7 +5,7 @@
  * src/store. Which job a claim takes is the one rule both engines write in SQL (`JobStatements.claimNext`).
  */
 import { and, desc, eq, lte, or, sql } from "drizzle-orm";
-import { type Async, asyncify } from "./async.js";
+import { asyncify } from "./async.js";
 import type { Db } from "./db.js";
 import { jobs } from "./schema.js";
 

@@ -33,7 +33,6 @@ import type {
   PageQuery,
   RequestRecord,
   StatusAnswer,
-  Store,
 } from "./api.js";
 import { StoreError } from "./api.js";
 import {
