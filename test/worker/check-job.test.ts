@@ -5,7 +5,6 @@ import { parseReference } from "../../src/reference/parse.js";
 import type { RequestRecord } from "../../src/store/api.js";
 import type { SqliteStore } from "../../src/store/service.js";
 import { CHECK_JOB, type CheckJobDeps, checkJobHandler, enqueueCheck } from "../../src/worker/check-job.js";
-import { openQueue } from "../../src/worker/queue.js";
 import type { CheckRunner, JobContext, JobHandlerSpec, Worker } from "../../src/worker/types.js";
 import { startWorker } from "../../src/worker/worker.js";
 import { digest, freshStore, makeReport } from "../store/support.js";
@@ -421,76 +420,6 @@ describe("the check job", () => {
         new Date(),
       );
       expect(third.created).toBe(true);
-    });
-  });
-
-  describe("when one user's checks are queued ahead of another user's (two check workers)", async () => {
-    const store = freshStore();
-    const queue = openQueue(store);
-    const t0 = Date.parse("2026-01-01T00:00:00.000Z");
-    const enqueue = async (reference: string, requestedBy: string, ms: number) => {
-      const r = await request(store, reference, requestedBy);
-      const out = await enqueueCheck(
-        store,
-        { requestId: r.id, reference, policyVersion: POLICY },
-        new Date(t0 + ms),
-      );
-      return out.job.id;
-    };
-    const a1 = await enqueue("slow-one:1", "U_A", 0);
-    const a2 = await enqueue("slow-two:1", "U_A", 1);
-    const b1 = await enqueue("nginx:1", "U_B", 2);
-    const now = new Date(t0 + 10);
-
-    it("claims the other user's check before the first user's second one, then the rest in order", async () => {
-      const first = await queue.claim("w1", now, 60_000, [CHECK_JOB]);
-      const second = await queue.claim("w2", now, 60_000, [CHECK_JOB]);
-      expect([first?.id, second?.id]).toEqual([a1, b1]);
-      await queue.complete(b1, "w2", null, now);
-      expect((await queue.claim("w2", now, 60_000, [CHECK_JOB]))?.id).toBe(a2);
-    });
-  });
-
-  describe("when a worker claims several kinds and the oldest check is a busy user's", async () => {
-    const store = freshStore();
-    const queue = openQueue(store);
-    const t0 = Date.parse("2026-01-01T00:00:00.000Z");
-    for (const [i, reference] of ["slow-one:1", "slow-two:1"].entries()) {
-      const r = await request(store, reference, "U_A");
-      await enqueueCheck(store, { requestId: r.id, reference, policyVersion: POLICY }, new Date(t0 + i));
-    }
-    const other = await queue.enqueue({ kind: "recheck", payload: {} }, new Date(t0 + 5));
-    const now = new Date(t0 + 10);
-
-    it("takes the newer job of another kind, which no busy requester waits on", async () => {
-      await queue.claim("w1", now, 60_000, [CHECK_JOB]);
-      expect((await queue.claim("w2", now, 60_000, [CHECK_JOB, "recheck"]))?.id).toBe(other.job.id);
-    });
-  });
-
-  describe("when another user joined the busy user's queued check", async () => {
-    const store = freshStore();
-    const queue = openQueue(store);
-    const t0 = Date.parse("2026-01-01T00:00:00.000Z");
-    const enqueue = async (reference: string, requestedBy: string, ms: number) => {
-      const r = await request(store, reference, requestedBy);
-      const out = await enqueueCheck(
-        store,
-        { requestId: r.id, reference, policyVersion: POLICY },
-        new Date(t0 + ms),
-      );
-      return out.job.id;
-    };
-    const a1 = await enqueue("slow-one:1", "U_A", 0);
-    const a2 = await enqueue("slow-two:1", "U_A", 1);
-    const joined = await enqueue("slow-two:1", "U_B", 2);
-    await enqueue("nginx:1", "U_C", 3);
-    const now = new Date(t0 + 10);
-
-    it("keeps the shared check's place: one of its requesters has nothing running", async () => {
-      expect(joined).toBe(a2);
-      expect((await queue.claim("w1", now, 60_000, [CHECK_JOB]))?.id).toBe(a1);
-      expect((await queue.claim("w2", now, 60_000, [CHECK_JOB]))?.id).toBe(a2);
     });
   });
 

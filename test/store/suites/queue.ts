@@ -1,11 +1,15 @@
 // The durable queue over either engine's job statements (test/worker/queue.test.ts runs it on
 // SQLite, test/store/queue.int.test.ts on PostgreSQL).
 import { describe, expect, it } from "vitest";
+import type { RequestRecord } from "../../../src/store/api.js";
+import type { OpenedStore } from "../../../src/store/service.js";
+import { CHECK_JOB, enqueueCheck } from "../../../src/worker/check-job.js";
 import { openQueue } from "../../../src/worker/queue.js";
 import { minutesAfter, T0 } from "../support.js";
 import type { FreshStore } from "./engine.js";
 
 const LEASE = 30_000;
+const POLICY = "test-policy";
 const error = { code: "NETWORK", message: "connection reset" };
 
 /** The queue's behaviour on the engine `fresh` opens. */
@@ -175,4 +179,85 @@ export function queueSuite(fresh: FreshStore): void {
       });
     });
   });
+
+  describe("the fair claim: a user with a check running waits behind other users", () => {
+    describe("when one user's checks are queued ahead of another user's (two check workers)", async () => {
+      const { store } = await fresh();
+      const queue = openQueue(store);
+      const t0 = Date.parse("2026-01-01T00:00:00.000Z");
+      const enqueue = async (reference: string, requestedBy: string, ms: number) => {
+        const r = await request(store, reference, requestedBy);
+        const out = await enqueueCheck(
+          store,
+          { requestId: r.id, reference, policyVersion: POLICY },
+          new Date(t0 + ms),
+        );
+        return out.job.id;
+      };
+      const a1 = await enqueue("slow-one:1", "U_A", 0);
+      const a2 = await enqueue("slow-two:1", "U_A", 1);
+      const b1 = await enqueue("nginx:1", "U_B", 2);
+      const now = new Date(t0 + 10);
+
+      it("claims the other user's check before the first user's second one, then the rest in order", async () => {
+        const first = await queue.claim("w1", now, 60_000, [CHECK_JOB]);
+        const second = await queue.claim("w2", now, 60_000, [CHECK_JOB]);
+        expect([first?.id, second?.id]).toEqual([a1, b1]);
+        await queue.complete(b1, "w2", null, now);
+        expect((await queue.claim("w2", now, 60_000, [CHECK_JOB]))?.id).toBe(a2);
+      });
+    });
+
+    describe("when a worker claims several kinds and the oldest check is a busy user's", async () => {
+      const { store } = await fresh();
+      const queue = openQueue(store);
+      const t0 = Date.parse("2026-01-01T00:00:00.000Z");
+      for (const [i, reference] of ["slow-one:1", "slow-two:1"].entries()) {
+        const r = await request(store, reference, "U_A");
+        await enqueueCheck(store, { requestId: r.id, reference, policyVersion: POLICY }, new Date(t0 + i));
+      }
+      const other = await queue.enqueue({ kind: "recheck", payload: {} }, new Date(t0 + 5));
+      const now = new Date(t0 + 10);
+
+      it("takes the newer job of another kind, which no busy requester waits on", async () => {
+        await queue.claim("w1", now, 60_000, [CHECK_JOB]);
+        expect((await queue.claim("w2", now, 60_000, [CHECK_JOB, "recheck"]))?.id).toBe(other.job.id);
+      });
+    });
+
+    describe("when another user joined the busy user's queued check", async () => {
+      const { store } = await fresh();
+      const queue = openQueue(store);
+      const t0 = Date.parse("2026-01-01T00:00:00.000Z");
+      const enqueue = async (reference: string, requestedBy: string, ms: number) => {
+        const r = await request(store, reference, requestedBy);
+        const out = await enqueueCheck(
+          store,
+          { requestId: r.id, reference, policyVersion: POLICY },
+          new Date(t0 + ms),
+        );
+        return out.job.id;
+      };
+      const a1 = await enqueue("slow-one:1", "U_A", 0);
+      const a2 = await enqueue("slow-two:1", "U_A", 1);
+      const joined = await enqueue("slow-two:1", "U_B", 2);
+      await enqueue("nginx:1", "U_C", 3);
+      const now = new Date(t0 + 10);
+
+      it("keeps the shared check's place: one of its requesters has nothing running", async () => {
+        expect(joined).toBe(a2);
+        expect((await queue.claim("w1", now, 60_000, [CHECK_JOB]))?.id).toBe(a1);
+        expect((await queue.claim("w2", now, 60_000, [CHECK_JOB]))?.id).toBe(a2);
+      });
+    });
+  });
+}
+
+/** A Slack request for `reference` (`name:tag`) on Docker Hub by `requestedBy`. */
+async function request(store: OpenedStore, reference: string, requestedBy: string): Promise<RequestRecord> {
+  const [name, tag] = reference.split(":");
+  return await store.createRequest(
+    { reference, repository: `docker.io/library/${name}`, tag: tag ?? null, requestedBy, source: "slack" },
+    new Date(),
+  );
 }
