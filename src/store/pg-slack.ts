@@ -76,6 +76,13 @@ export function openPgSlackLedger(scope: PgScope): SlackLedger {
     },
 
     async inFlightOf(userId) {
+      // Inside the caller's transaction (the slash command's), the count and the request it then
+      // adds are one step for this user across replicas: a second replica's count waits here until
+      // the first committed, then sees its request.
+      if (scope.inTransaction())
+        await q().execute(
+          sql`SELECT pg_advisory_xact_lock(hashtextextended(${`image-check:in-flight:${userId}`}, 0))`,
+        );
       // The status is a literal, exactly as in the partial index's WHERE, so the planner can use it.
       const [row] = await q()
         .select({ n: count() })

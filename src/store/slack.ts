@@ -39,7 +39,12 @@ export interface SyncSlackLedger {
   dmSent(requestId: string, decisionId: string): PostedMessage | null;
   /** Record that the decision DM was sent (a second record of the same one is ignored). */
   recordDm(requestId: string, decisionId: string, posted: PostedMessage, now: Date): void;
-  /** How many of `userId`'s requests have their check queued or running (status `checking`). */
+  /**
+   * How many of `userId`'s requests have their check queued or running (status `checking`). Called
+   * inside the transaction that then adds the user's request: until it ends, no other process
+   * counts this user's checks (SQLite has one writer; PostgreSQL takes a per-user advisory lock), so
+   * two replicas cannot both see room for the last one.
+   */
   inFlightOf(userId: string): number;
 }
 

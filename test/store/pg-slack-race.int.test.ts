@@ -1,6 +1,7 @@
 // Two replicas (two connection pools) taking Slack deliveries on one PostgreSQL store: of two
 // identical deliveries, or two retries of one body, arriving at once, exactly one is taken, as
-// SQLite's single writer guarantees for one process.
+// SQLite's single writer guarantees for one process; and of two slash commands of one user, one
+// takes the user's last in-flight place.
 import { afterAll, describe, expect, it } from "vitest";
 import { openPostgres } from "../../src/store/postgres.js";
 import type { SlackDelivery } from "../../src/store/slack.js";
@@ -41,5 +42,32 @@ describe("two replicas taking Slack deliveries on one PostgreSQL store", async (
       }),
     );
     for (const pair of outcomes) expect(pair.filter(Boolean)).toHaveLength(1);
+  });
+
+  it("let one of two slash commands of one user at once take that user's last in-flight place, every round", async () => {
+    const limit = 1;
+    // What the slash command does in its transaction: count the user's checks, then add one.
+    const submit = (replica: typeof one, user: string) =>
+      replica.store.transaction(async () => {
+        if ((await replica.ledger.inFlightOf(user)) >= limit) return false;
+        await replica.store.createRequest(
+          {
+            reference: "nginx:1",
+            repository: "docker.io/library/nginx",
+            tag: "1",
+            requestedBy: user,
+            source: "slack",
+          },
+          T0,
+        );
+        return true;
+      });
+    const outcomes = await Promise.all(
+      Array.from({ length: ROUNDS }, (_, i) =>
+        Promise.all([submit(one, `U_RACE${i}`), submit(two, `U_RACE${i}`)]),
+      ),
+    );
+    for (const pair of outcomes) expect(pair.filter(Boolean)).toHaveLength(1);
+    for (let i = 0; i < ROUNDS; i++) expect(await one.ledger.inFlightOf(`U_RACE${i}`)).toBe(1);
   });
 });
