@@ -45,30 +45,37 @@ export function pgJobStatements(scope: PgScope): JobStatements {
     insert: (job) =>
       tx(async () => {
         // ON CONFLICT on the partial unique index: a concurrent insert of the same key waits for
-        // the other transaction, then does nothing; the active job is then read back.
-        const inserted = await q()
-          .insert(jobs)
-          .values({
-            kind: job.kind,
-            payload: job.payload,
-            status: "queued",
-            attempts: 0,
-            maxAttempts: job.maxAttempts,
-            availableAt: job.availableAt,
-            idempotencyKey: job.key,
-            createdAt: job.at,
-            updatedAt: job.at,
-          })
-          .onConflictDoNothing({ target: jobs.idempotencyKey, where: active })
-          .returning();
-        if (inserted[0]) return { row: inserted[0], created: true };
-        const [row] = await q()
-          .select()
-          .from(jobs)
-          .where(and(eq(jobs.idempotencyKey, job.key ?? ""), active))
-          .limit(1);
-        if (!row) throw new Error("jobs: an insert conflicted with an active job that is gone");
-        return { row, created: false };
+        // the other transaction, then does nothing. The active job is then read back and locked
+        // (FOR SHARE) until the caller's transaction ends, so the replica finishing that job, which
+        // frees its key first thing (FOR UPDATE), waits for the caller's link to it to commit and
+        // then sees it. When that replica freed the key just before, the row no longer matches
+        // once its lock is free: insert again, as a new job.
+        for (let round = 0; round < 3; round++) {
+          const inserted = await q()
+            .insert(jobs)
+            .values({
+              kind: job.kind,
+              payload: job.payload,
+              status: "queued",
+              attempts: 0,
+              maxAttempts: job.maxAttempts,
+              availableAt: job.availableAt,
+              idempotencyKey: job.key,
+              createdAt: job.at,
+              updatedAt: job.at,
+            })
+            .onConflictDoNothing({ target: jobs.idempotencyKey, where: active })
+            .returning();
+          if (inserted[0]) return { row: inserted[0], created: true };
+          const [row] = await q()
+            .select()
+            .from(jobs)
+            .where(and(eq(jobs.idempotencyKey, job.key ?? ""), active))
+            .limit(1)
+            .for("share");
+          if (row) return { row, created: false };
+        }
+        throw new Error("jobs: an insert kept conflicting with an active job that then ended");
       }),
 
     async get(id) {

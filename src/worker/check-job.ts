@@ -206,12 +206,14 @@ export function checkJobHandler(deps: CheckJobDeps): JobHandlerSpec {
         const got = report;
         await store.transaction(async () => {
           const at = deps.now();
+          // The key first: from here on an identical request starts a new job, and one that joined
+          // this job before (another replica's, still committing) is waited for and read below.
+          await queue.releaseKey(jobId);
           // Each request sees the report under its own spelling of the reference (a shared or
           // reused check ran under another one).
           for (const r of await waiting(jobId, p.requestId))
             if (r.status === "checking")
               await store.attachReport(r.id, respelledReport(got, r.reference), at);
-          await queue.releaseKey(jobId);
           const seen = reused ? null : tagObservationOf(got);
           if (seen) await store.recordTagObservation(seen.repository, seen.tag, seen.digest, at);
         });
@@ -234,10 +236,11 @@ export function checkJobHandler(deps: CheckJobDeps): JobHandlerSpec {
       const p = payload as CheckJobPayload;
       const failed = await store.transaction(async () => {
         const at = deps.now();
+        // The key first, as when a check finishes: no request can join the job after this reads them.
+        await queue.releaseKey(job.id);
         const out: RequestRecord[] = [];
         for (const r of await waiting(job.id, p.requestId))
           out.push(r.status === "checking" ? await store.failRequest(r.id, error, at) : r);
-        await queue.releaseKey(job.id);
         return out;
       });
       await deps.afterFailed?.(failed, error);
