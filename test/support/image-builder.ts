@@ -724,12 +724,29 @@ export async function attachCosignAttestation(
     signatures: [{ keyid: "", sig: signBytes(signer, dssePae(MT.inToto, payload)).toString("base64") }],
   });
   const predicateType = String((statement as { predicateType?: unknown }).predicateType ?? "");
-  const manifestDigest = await appendCosignLayer(target, repo, cosignTag(subjectDigest, "att"), {
-    mediaType: MT.dsse,
-    bytes: envelope,
-    annotations: { [COSIGN_SIGNATURE_ANNOTATION]: "", predicateType },
+  const manifestDigest = await attachCosignEnvelope(target, repo, subjectDigest, envelope, {
+    [COSIGN_SIGNATURE_ANNOTATION]: "",
+    predicateType,
   });
   return { manifestDigest, envelope };
+}
+
+/**
+ * Adds a DSSE envelope made elsewhere, with its layer annotations (a keyless one carries cosign's
+ * certificate, chain and Rekor bundle), under the tag `sha256-<hex>.att`.
+ */
+export async function attachCosignEnvelope(
+  target: TargetLike,
+  repo: string,
+  subjectDigest: string,
+  envelope: Buffer,
+  annotations: Record<string, string>,
+): Promise<string> {
+  return appendCosignLayer(target, repo, cosignTag(subjectDigest, "att"), {
+    mediaType: MT.dsse,
+    bytes: envelope,
+    annotations,
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,9 +2,9 @@
  * A vulnerability attestation carried in a Sigstore bundle (cosign 3's referrer form) counts as
  * signed through the trust layer's own verification, as any attestation does. Covered here: a
  * key-based bundle v0.3 (DSSE over the in-toto statement, no transparency log entry, as cosign 3
- * writes with `--key --tlog-upload=false`), verified by @sigstore/verify against a policy key. A
- * keyless (Fulcio certificate + Rekor) bundle cannot be made offline; it goes through the same
- * `verifyBundle` call, whose keyless path test/trust covers with the shared vectors.
+ * writes with `--key --tlog-upload=false`), verified by @sigstore/verify against a policy key.
+ * Keyless bundles (Fulcio certificate + Rekor), made offline from a self-made Sigstore, are
+ * covered end to end in keyless.int.test.ts.
  */
 import { describe, expect, it } from "vitest";
 import { parsePolicy } from "../../src/policy/yaml.js";
