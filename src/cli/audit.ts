@@ -23,7 +23,7 @@ export const HELP = `Usage: image-check audit [--json] [--all]
 
 Lists the containers on the Docker engine (DOCKER_HOST; the default socket when unset) with the
 repo digest of each one's image and the decision that stands for that digest in the store
-(IMAGE_CHECK_DB): approved until a date, rejected, expired, revoked, pending, or never decided
+(IMAGE_CHECK_DB, or PostgreSQL with IMAGE_CHECK_DATABASE_URL): approved until a date, rejected, expired, revoked, pending, or never decided
 here. For each container without a standing approval it also shows the processes it runs
 (docker top). An image without a repo digest (built on this engine, never pushed or pulled) is
 reported as such and is never approved.

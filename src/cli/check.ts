@@ -40,7 +40,8 @@ Options:
   --source KIND          registry (default), engine (a local Docker engine), or auto (engine if the image is there)
   --vuln-report FILE     also read vulnerabilities from a Trivy or Grype JSON report made for this image (one REF);
                          refused when it names another digest
-  --no-store             do not record the report in the store
+  --no-store             do not record the report in the store (IMAGE_CHECK_DB, or PostgreSQL with
+                         IMAGE_CHECK_DATABASE_URL)
   --debug                print stack traces on errors
   -h, --help             show this help
 

@@ -27,7 +27,7 @@ export const WATCH_CLI_DEFAULTS = {
 /** The command's --help text (main prints it for --help or -h). */
 export const HELP = `Usage: image-check watch [--once]
 
-Re-checks every approved, unexpired digest in the store (IMAGE_CHECK_DB) whose last check is
+Re-checks every approved, unexpired digest in the store (IMAGE_CHECK_DB, or PostgreSQL with IMAGE_CHECK_DATABASE_URL) whose last check is
 older than the policy's watch.intervalHours (0 turns watch off). A re-check that finds findings at
 or above review that the approval did not see adds watch.changed; at or above watch.revokeAt the
 approval is revoked (decisions --status revoked) and the request goes to IT again. With the Slack
