@@ -1,6 +1,6 @@
 // Two `serve` replicas on one PostgreSQL database and one fake Slack Web API (issue 11, "End to
-// end"): the replicas race for the same decision, one of them dies in the middle of a check, and both
-// run the watch schedule. In-process bots where nobody is killed (two startBot on the same
+// end"): the replicas race for the same decision, one of them dies in the middle of a check (or of
+// its IT post), and both run the watch schedule. In-process bots where nobody is killed (two startBot on the same
 // IMAGE_CHECK_DATABASE_URL); two child processes where one is SIGKILLed.
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -210,29 +210,21 @@ describe("two serve replicas on one PostgreSQL database", () => {
     });
   });
 
-  describe("when a replica is killed in the middle of a check", () => {
+  describe("when a replica is killed", () => {
     const LEASE_MS = 1500;
     let fake: FakeSlack;
     let url: string;
     let dir: string;
-    let replicas: ServeChild[];
+    let env: Record<string, string>;
+    let stallFile: string;
+    const started: ServeChild[] = [];
 
     beforeAll(async () => {
       fake = await startFakeSlack();
       url = await createDatabase("replicas_kill");
       dir = mkdtempSync(join(tmpdir(), "image-check-replicas-"));
-    });
-    afterAll(async () => {
-      for (const r of replicas ?? [])
-        if (r.proc.exitCode === null && r.proc.signalCode === null) r.proc.kill("SIGKILL");
-      await Promise.all((replicas ?? []).map((r) => r.exited));
-      await fake?.close();
-      if (dir) rmSync(dir, { recursive: true, force: true });
-    });
-
-    it("lets the other replica take the check once the lease runs out and finish it, with one report and one IT post", async () => {
-      const stallFile = join(dir, "stall");
-      const env = {
+      stallFile = join(dir, "stall");
+      env = {
         HOME: dir,
         SLACK_BOT_TOKEN: "xoxb-replicas",
         SLACK_SIGNING_SECRET: SECRET,
@@ -246,31 +238,71 @@ describe("two serve replicas on one PostgreSQL database", () => {
         CHILD_STALL_FILE: stallFile,
         CHILD_LEASE_MS: String(LEASE_MS),
       };
-      replicas = await Promise.all([startServe(env), startServe(env)]);
-      // Whichever replica claims the check stalls in it, until it is killed.
-      writeFileSync(stallFile, "");
+    });
+    afterAll(async () => {
+      for (const r of started)
+        if (r.proc.exitCode === null && r.proc.signalCode === null) r.proc.kill("SIGKILL");
+      await Promise.all(started.map((r) => r.exited));
+      await fake?.close();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    });
+
+    /** Two `serve` processes on the database, and `/image-check text` sent to the first. */
+    async function twoReplicasAsked(text: string) {
+      const replicas = await Promise.all([startServe(env), startServe(env)]);
+      started.push(...replicas);
       const responseUrl = fake.responseUrl();
       const ack = await sendCommand(
         { baseUrl: `http://127.0.0.1:${replicas[0]!.port}`, signingSecret: SECRET },
-        { text: "team/crash:1 needed for the build", userId: "UREQUESTER", responseUrl },
+        { text, userId: "UREQUESTER", responseUrl },
       );
       expect(ack.status).toBe(200);
-      const claimed = await eventually(
+      return { replicas, responseUrl };
+    }
+
+    /** The running job of `kind`, and the replica that holds its lease (owner `host:pid:random`). */
+    async function runningJob(kind: string, replicas: ServeChild[]) {
+      const job = await eventually(
         async () =>
           (
             await rows<{ id: string; lease_owner: string; payload: string }>(
               url,
-              "SELECT id, lease_owner, payload FROM jobs WHERE kind = 'check' AND status = 'running'",
+              "SELECT id, lease_owner, payload FROM jobs WHERE kind = $1 AND status = 'running'",
+              [kind],
             )
           )[0],
-        "a replica to claim the check",
+        `a replica to claim the ${kind} job`,
       );
-      const requestId = (JSON.parse(claimed.payload) as { requestId: string }).requestId;
-      // The lease owner is `host:pid:random`: the replica in the middle of the check.
-      const victim = replicas.find((r) => claimed.lease_owner.split(":")[1] === String(r.proc.pid))!;
-      const survivor = replicas.find((r) => r !== victim)!;
-      expect(victim).toBeDefined();
-      // The next claim runs the check as usual; the victim is stuck in its own and dies there.
+      const owner = replicas.find((r) => job.lease_owner.split(":")[1] === String(r.proc.pid));
+      expect(owner, `the replica of lease owner ${job.lease_owner}`).toBeDefined();
+      return {
+        job,
+        requestId: (JSON.parse(job.payload) as { requestId: string }).requestId,
+        owner: owner!,
+        other: replicas.find((r) => r !== owner)!,
+      };
+    }
+
+    async function attemptsOf(jobId: string) {
+      return (
+        await rows<{ status: string; attempts: number }>(
+          url,
+          "SELECT status, attempts FROM jobs WHERE id = $1",
+          [jobId],
+        )
+      )[0];
+    }
+
+    async function stop(replica: ServeChild) {
+      replica.proc.kill("SIGTERM");
+      expect(await replica.exited).toEqual({ code: 0, signal: null });
+    }
+
+    it("in the middle of a check, the other replica takes the check once the lease runs out and finishes it, with one report and one IT post", async () => {
+      // Whichever replica claims the check stalls in it; the next claim runs it as usual.
+      writeFileSync(stallFile, "");
+      const { replicas, responseUrl } = await twoReplicasAsked("team/crash:1 needed for the build");
+      const { job, requestId, owner: victim, other: survivor } = await runningJob("check", replicas);
       rmSync(stallFile);
       victim.proc.kill("SIGKILL");
       expect(await victim.exited).toEqual({ code: null, signal: "SIGKILL" });
@@ -279,13 +311,8 @@ describe("two serve replicas on one PostgreSQL database", () => {
       expect(buttonsOf(post.body)[0]!.value).toBe(requestId);
       await eventually(() => queueDrained(url), "the survivor to finish every job");
 
-      const [job] = await rows<{ status: string; attempts: number }>(
-        url,
-        "SELECT status, attempts FROM jobs WHERE id = $1",
-        [claimed.id],
-      );
       // Claimed twice: by the victim, then by the survivor after the victim's lease ran out.
-      expect(job).toEqual({ status: "done", attempts: 2 });
+      expect(await attemptsOf(job.id)).toEqual({ status: "done", attempts: 2 });
       const [request] = await rows<{ status: string; verdict: string }>(
         url,
         "SELECT status, verdict FROM requests WHERE id = $1",
@@ -296,9 +323,36 @@ describe("two serve replicas on one PostgreSQL database", () => {
       const reports = fake.responses.filter((r) => responseUrl.endsWith(`/${r.id}`));
       expect(reports).toHaveLength(1);
       expect(JSON.stringify(reports[0]!.body)).toContain("team/crash");
+      await stop(survivor);
+    });
 
-      survivor.proc.kill("SIGTERM");
-      expect(await survivor.exited).toEqual({ code: 0, signal: null });
+    it("after Slack took its IT post but before it heard back, the other replica finds that post after the lease and posts none again", async () => {
+      const held = fake.hold("chat.postMessage");
+      const { replicas } = await twoReplicasAsked("team/crash-post:1 needed for the build");
+      await held.arrived;
+      const {
+        job,
+        requestId,
+        owner: victim,
+        other: survivor,
+      } = await runningJob("slack.it-request", replicas);
+      victim.proc.kill("SIGKILL");
+      expect(await victim.exited).toEqual({ code: null, signal: "SIGKILL" });
+      // Slack posts the message all the same; only its answer is lost with the victim.
+      held.release();
+      const post = await fake.until(() => itPostsOf(fake, requestId)[0], "the IT post of team/crash-post");
+      await eventually(() => queueDrained(url), "the survivor to finish every job");
+
+      expect(await attemptsOf(job.id)).toEqual({ status: "done", attempts: 2 });
+      expect(itPostsOf(fake, requestId)).toHaveLength(1);
+      // The survivor recorded the victim's post as the request's IT message (its buttons get updated).
+      const [request] = await rows<{ it_channel: string; it_ts: string }>(
+        url,
+        "SELECT it_channel, it_ts FROM requests WHERE id = $1",
+        [requestId],
+      );
+      expect(request).toEqual({ it_channel: IT_CHANNEL, it_ts: post.response?.ts });
+      await stop(survivor);
     });
   });
 
