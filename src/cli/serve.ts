@@ -31,11 +31,13 @@ they share the queue, take turns on the schedules, and settle each request once.
 Stops gracefully on SIGTERM or SIGINT.
 `;
 
-/** Overrides for tests: a crafted check runner instead of the registry pipeline, a shorter grace. */
+/** Overrides for tests: a crafted check runner instead of the registry pipeline, a shorter grace and lease. */
 export interface ServeOverrides {
   runner?: (store: OpenedStore) => CheckRunner;
   /** How long shutdown waits for running jobs before putting them back in the queue. */
   graceMs?: number;
+  /** How long a claimed job is leased (WORKER_DEFAULTS.leaseMs): a killed replica's job comes back sooner. */
+  leaseMs?: number;
 }
 
 /** The `serve` command. */
@@ -66,7 +68,14 @@ export async function runServe(argv: string[], io: CliIO, overrides: ServeOverri
     const runner =
       overrides.runner ?? (await pipelineRunner({ policy, policySource, config, env: io.env, cwd: io.cwd }));
     const stopped = waitForSignal();
-    const bot = await startBot({ config, policy, policyVersion: version, runner, logger: log });
+    const bot = await startBot({
+      config,
+      policy,
+      policyVersion: version,
+      runner,
+      logger: log,
+      ...(overrides.leaseMs ? { worker: { leaseMs: overrides.leaseMs } } : {}),
+    });
     const signal = await stopped;
     log.info(`${signal}: stopping (no new requests; running checks finish or go back to the queue)`);
     await bot.stop({ graceMs: overrides.graceMs });

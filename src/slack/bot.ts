@@ -49,6 +49,8 @@ export interface BotOptions {
     slackConcurrency?: number;
     backoff?: { baseMs?: number; maxMs?: number };
     pollMs?: number;
+    /** How long a claimed job is leased (WORKER_DEFAULTS.leaseMs); tests that kill a replica shorten it. */
+    leaseMs?: number;
   };
   /** How often the watch schedule runs (tests shorten it); WATCH_DEFAULTS.tickMs by default. */
   watchTickMs?: number;
@@ -121,7 +123,14 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
       else if (e.type === "error") log.error(`worker: ${oneLine(e.error)}`);
     };
     const busy = () => app.busy();
-    const common = { store, now, onEvent, backoff: opts.worker?.backoff, pollMs: opts.worker?.pollMs };
+    const common = {
+      store,
+      now,
+      onEvent,
+      backoff: opts.worker?.backoff,
+      pollMs: opts.worker?.pollMs,
+      leaseMs: opts.worker?.leaseMs,
+    };
     const runner = opts.runner(store);
     const checks = checkJobHandler({
       store,

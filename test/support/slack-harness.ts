@@ -40,6 +40,10 @@ export interface HarnessOptions {
   env?: Record<string, string>;
   policy?: Policy;
   now?: () => Date;
+  /** A fake Slack to share with other harnesses (replicas of one app); the harness then leaves it open. */
+  fake?: FakeSlack;
+  /** How often the watch schedule runs (BotOptions.watchTickMs). */
+  watchTickMs?: number;
 }
 
 /**
@@ -58,9 +62,10 @@ export function craftedReport(reference: string): Report {
   return makeReport(reference, verdict);
 }
 
-/** Start the fake Slack and the bot against it. */
+/** Start the fake Slack (or take the shared one) and the bot against it. */
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
-  const fake = await startFakeSlack();
+  const fake = options.fake ?? (await startFakeSlack());
+  const closeFake = options.fake ? async () => {} : () => fake.close();
   const dir = mkdtempSync(join(tmpdir(), "image-check-slack-"));
   const logs: string[] = [];
   const logger: AppLogger = {
@@ -90,6 +95,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       host: "127.0.0.1",
       now: options.now,
       worker: { backoff: { baseMs: 5, maxMs: 20 }, pollMs: 50 },
+      ...(options.watchTickMs ? { watchTickMs: options.watchTickMs } : {}),
     });
     return {
       fake,
@@ -101,12 +107,12 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       logs,
       async close() {
         await bot.stop({ graceMs: 1000 });
-        await fake.close();
+        await closeFake();
         rmSync(dir, { recursive: true, force: true });
       },
     };
   } catch (err) {
-    await fake.close();
+    await closeFake();
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }

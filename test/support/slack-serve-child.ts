@@ -1,7 +1,10 @@
-// `image-check serve` in a child process for the shutdown test: the real command (config, store,
-// workers, app, signal handling) with a crafted check runner. CHILD_RUNNER=stall makes every check
-// wait until the worker aborts it (a check still running at shutdown); CHILD_GRACE_MS shortens the
-// grace period.
+// `image-check serve` in a child process for the shutdown and replica tests: the real command
+// (config, store, workers, app, signal handling) with a crafted check runner. CHILD_RUNNER=stall
+// makes every check wait until the worker aborts it (a check still running at shutdown);
+// CHILD_RUNNER=stall-while-file makes a check wait so while the file CHILD_STALL_FILE exists when it
+// starts (the check a replica is killed in), and run as usual once it is gone. CHILD_GRACE_MS
+// shortens the grace period, CHILD_LEASE_MS the workers' lease.
+import { existsSync } from "node:fs";
 import { runServe } from "../../src/cli/serve.js";
 import type { CheckRunner } from "../../src/worker/types.js";
 import { craftedRunner } from "./slack-harness.js";
@@ -11,7 +14,12 @@ const stall: CheckRunner = (_input, signal) =>
     signal.addEventListener("abort", () => reject(signal.reason), { once: true }),
   );
 
-const runner = process.env.CHILD_RUNNER === "stall" ? stall : craftedRunner;
+const stallFile = process.env.CHILD_STALL_FILE ?? "";
+const stallWhileFile: CheckRunner = (input, signal) =>
+  stallFile && existsSync(stallFile) ? stall(input, signal) : craftedRunner(input, signal);
+
+const runners: Record<string, CheckRunner> = { stall, "stall-while-file": stallWhileFile };
+const runner = runners[process.env.CHILD_RUNNER ?? ""] ?? craftedRunner;
 const code = await runServe(
   [],
   {
@@ -21,6 +29,10 @@ const code = await runServe(
     isTTY: false,
     cwd: process.cwd(),
   },
-  { runner: () => runner, graceMs: Number(process.env.CHILD_GRACE_MS ?? 10_000) },
+  {
+    runner: () => runner,
+    graceMs: Number(process.env.CHILD_GRACE_MS ?? 10_000),
+    ...(process.env.CHILD_LEASE_MS ? { leaseMs: Number(process.env.CHILD_LEASE_MS) } : {}),
+  },
 );
 process.exitCode = code;
