@@ -16,7 +16,13 @@ import { type FakeSlack, type SlackCall, startFakeSlack } from "../support/fake-
 import { createDatabase } from "../support/postgres.js";
 import { makeReport } from "../support/slack-fixtures.js";
 import { buttonsOf, type Harness, IT_CHANNEL, requestToIt, startHarness } from "../support/slack-harness.js";
-import { sendClick, sendCommand, sendSubmission } from "../support/slack-requests.js";
+import {
+  postSigned,
+  sendClick,
+  sendCommand,
+  sendSubmission,
+  slashCommandBody,
+} from "../support/slack-requests.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const SECRET = "replicas-test-secret";
@@ -69,6 +75,67 @@ async function queueDrained(url: string): Promise<boolean> {
 }
 
 describe("two serve replicas on one PostgreSQL database", () => {
+  describe("when Slack delivers one signed slash command to both replicas, then retries it on one", () => {
+    const FORM = "application/x-www-form-urlencoded";
+    let fake: FakeSlack;
+    let url: string;
+    let a: Harness;
+    let b: Harness;
+    let replies: { status: number; text: string }[];
+
+    beforeAll(async () => {
+      fake = await startFakeSlack();
+      url = await createDatabase("replicas_replay");
+      const env = { IMAGE_CHECK_DATABASE_URL: url };
+      [a, b] = await Promise.all([startHarness({ fake, env }), startHarness({ fake, env })]);
+      const body = slashCommandBody({
+        text: "team/replayed:1 build the docs",
+        userId: "UREPLAY",
+        responseUrl: fake.responseUrl(),
+      });
+      const timestampSec = Math.floor(Date.now() / 1000);
+      // The same delivery at both replicas at once (a replay), then Slack's retry of it, signed
+      // anew a second later, at the replica that did not answer first.
+      replies = await Promise.all([
+        postSigned(a.target, body, FORM, { timestampSec }),
+        postSigned(b.target, body, FORM, { timestampSec }),
+      ]);
+      replies.push(
+        await postSigned(b.target, body, FORM, {
+          timestampSec: timestampSec + 1,
+          headers: { "x-slack-retry-num": "1", "x-slack-retry-reason": "http_timeout" },
+        }),
+      );
+      await eventually(
+        async () => (await queueDrained(url)) && fake.ok("chat.postMessage").length > 0,
+        "the posts",
+      );
+    });
+    afterAll(async () => {
+      await Promise.all([a?.close(), b?.close()]);
+      await fake?.close();
+    });
+
+    it("answers every copy with 200, and only one of them with the request", () => {
+      expect(replies.map((r) => r.status)).toEqual([200, 200, 200]);
+      expect(replies.filter((r) => r.text.includes("team/replayed:1"))).toHaveLength(1);
+    });
+
+    it("makes one request, one check job and one IT post", async () => {
+      const [requests] = await rows<{ n: string }>(
+        url,
+        "SELECT count(*) AS n FROM requests WHERE requested_by = 'UREPLAY'",
+      );
+      const [jobs] = await rows<{ n: string }>(url, "SELECT count(*) AS n FROM jobs WHERE kind = 'check'");
+      expect([requests?.n, jobs?.n]).toEqual(["1", "1"]);
+      const [request] = await rows<{ id: string }>(
+        url,
+        "SELECT id FROM requests WHERE requested_by = 'UREPLAY'",
+      );
+      expect(itPostsOf(fake, request!.id)).toHaveLength(1);
+    });
+  });
+
   describe("when an approver approves on one replica while another rejects on the other, 10 times", () => {
     const REQUESTS = 10;
     let fake: FakeSlack;
