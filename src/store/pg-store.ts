@@ -175,32 +175,36 @@ export function createPgStore(db: PostgresDb, opts: Pick<OpenStoreOptions, "rand
     return row;
   }
 
+  /** The newest decision a person made on `digest` (or a revoked one), as a query. */
+  const standingQuery = (digest: string) =>
+    q()
+      .select()
+      .from(decisions)
+      .where(
+        and(
+          eq(decisions.digest, digest),
+          or(ne(decisions.decidedBy, POLICY_ACTOR), isNotNull(decisions.revokedAt)),
+        ),
+      )
+      .orderBy(desc(decisions.decidedAt), desc(decisions.seq))
+      .limit(1);
+
+  /** The newest decision on `digest` under this name, as a query. */
+  const newestHereQuery = (repository: string, digest: string) =>
+    q()
+      .select()
+      .from(decisions)
+      .where(and(eq(decisions.repository, repository), eq(decisions.digest, digest)))
+      .orderBy(desc(decisions.decidedAt), desc(decisions.seq))
+      .limit(1);
+
   async function standingRow(digest: string): Promise<DecisionRow | undefined> {
-    const [row] = await named(
-      q()
-        .select()
-        .from(decisions)
-        .where(
-          and(
-            eq(decisions.digest, digest),
-            or(ne(decisions.decidedBy, POLICY_ACTOR), isNotNull(decisions.revokedAt)),
-          ),
-        )
-        .orderBy(desc(decisions.decidedAt), desc(decisions.seq))
-        .limit(1),
-    );
+    const [row] = await named(standingQuery(digest));
     return row;
   }
 
   async function newestHere(repository: string, digest: string): Promise<DecisionRow | undefined> {
-    const [row] = await named(
-      q()
-        .select()
-        .from(decisions)
-        .where(and(eq(decisions.repository, repository), eq(decisions.digest, digest)))
-        .orderBy(desc(decisions.decidedAt), desc(decisions.seq))
-        .limit(1),
-    );
+    const [row] = await named(newestHereQuery(repository, digest));
     return row;
   }
 
@@ -222,12 +226,9 @@ export function createPgStore(db: PostgresDb, opts: Pick<OpenStoreOptions, "rand
   }
 
   async function currentRow(repository: string, digest: string): Promise<DecisionRow | undefined> {
-    return newer(
-      ...(await together(
-        () => standingRow(digest),
-        () => newestHere(repository, digest),
-      )),
-    );
+    // Both candidates in one statement (one round trip); which of them governs is newer()'s rule.
+    const [a, b] = await named(standingQuery(digest).unionAll(newestHereQuery(repository, digest)));
+    return newer(a, b);
   }
 
   async function reopened(requestId: string): Promise<boolean> {
@@ -708,12 +709,23 @@ export function createPgStore(db: PostgresDb, opts: Pick<OpenStoreOptions, "rand
     async statusOf(name: string, at: { tag?: string; digest?: string }, now: Date): Promise<StatusAnswer> {
       const repository = canonicalRepository(name);
       const by = at.digest ? eq(requests.digest, at.digest) : at.tag ? eq(requests.tag, at.tag) : undefined;
-      // The newest request comes with its report in one statement (the join replaces a second read).
-      const newestRequest = async () => {
+      const latestReport = (digest: string) =>
+        q()
+          .select({ json: reports.json })
+          .from(reports)
+          .where(eq(reports.digest, digest))
+          .orderBy(desc(reports.checkedAt))
+          .limit(1);
+      // The newest request comes with its report in one statement (the join replaces a second read);
+      // given the digest, with the digest's latest report when the request has none.
+      const newestRequest = async (fallbackDigest?: string) => {
         if (!by) return undefined;
+        const json = fallbackDigest
+          ? sql<string | null>`coalesce(${reports.json}, (${latestReport(fallbackDigest)}))`
+          : reports.json;
         const [row] = await named(
           q()
-            .select({ request: requests, json: reports.json })
+            .select({ request: requests, json })
             .from(requests)
             .leftJoin(reports, eq(reports.id, requests.reportId))
             .where(and(eq(requests.repository, repository), by))
@@ -722,38 +734,30 @@ export function createPgStore(db: PostgresDb, opts: Pick<OpenStoreOptions, "rand
         );
         return row;
       };
-      const latestReportOf = async (digest: string) => {
-        const [row] = await named(
-          q()
-            .select({ json: reports.json })
-            .from(reports)
-            .where(eq(reports.digest, digest))
-            .orderBy(desc(reports.checkedAt))
-            .limit(1),
-        );
-        return row?.json ?? null;
-      };
-      // Reads that need no answer of another run together: for a digest, the request and the
-      // decision, then the report's fallback if the request brought none; for a tag, the request
-      // and the tag's digest, then the decision and the fallback.
-      const fallback = async (digest: string | null, found: string | null | undefined) =>
-        found ?? (digest ? await latestReportOf(digest) : null);
+      const latestReportOf = async (digest: string) => (await named(latestReport(digest)))[0]?.json ?? null;
+      // Reads that need no answer of another run together: for a digest, the request (with the
+      // report) and the decision; for a tag, the request and the tag's digest, then the decision
+      // and, if the request brought no report, the digest's latest.
       let newest: Awaited<ReturnType<typeof newestRequest>>;
       let decisionRow: DecisionRow | undefined;
       let json: string | null;
       if (at.digest) {
         const digest = at.digest;
-        [newest, decisionRow] = await together(newestRequest, () => currentRow(repository, digest));
-        json = await fallback(digest, newest?.json);
+        [newest, decisionRow] = await together(
+          () => newestRequest(digest),
+          () => currentRow(repository, digest),
+        );
+        json = newest ? newest.json : await latestReportOf(digest);
       } else {
         let observed: string | null;
-        [newest, observed] = await together(newestRequest, async () =>
-          at.tag ? await lastKnownDigest(repository, at.tag) : null,
+        [newest, observed] = await together(
+          () => newestRequest(),
+          async () => (at.tag ? await lastKnownDigest(repository, at.tag) : null),
         );
         const digest = (at.tag ? (observed ?? newest?.request.digest) : null) ?? null;
         [decisionRow, json] = await together(
           async () => (digest ? await currentRow(repository, digest) : undefined),
-          () => fallback(digest, newest?.json),
+          async () => newest?.json ?? (digest ? await latestReportOf(digest) : null),
         );
       }
       return {
