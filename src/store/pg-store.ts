@@ -17,8 +17,9 @@
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import { createHash } from "node:crypto";
-import { and, desc, eq, gt, isNotNull, lte, ne, or, type SQL, sql } from "drizzle-orm";
+import { and, desc, eq, getTableColumns, gt, isNotNull, lte, ne, or, type SQL, sql } from "drizzle-orm";
 import type { NodePgDatabase } from "drizzle-orm/node-postgres";
+import { PgDialect, type PgTable } from "drizzle-orm/pg-core";
 import type { Report } from "../checks/report.js";
 import { canonicalRepository } from "../reference/host.js";
 import type {
@@ -107,13 +108,26 @@ function named<T>(query: {
   toSQL(): { sql: string };
   prepare(name: string): { execute(): Promise<T> };
 }): Promise<T> {
-  const text = query.toSQL().sql;
+  return query.prepare(statementName(query.toSQL().sql)).execute();
+}
+
+/** The name of the statement `text`: a hash of it, remembered. */
+function statementName(text: string): string {
   let name = statementNames.get(text);
   if (name === undefined) {
     name = `ick_${createHash("sha256").update(text).digest("hex").slice(0, 32)}`;
     statementNames.set(text, name);
   }
-  return query.prepare(name).execute();
+  return name;
+}
+
+const dialect = new PgDialect();
+
+/** A row of `table` as row_to_json gives it (keys are column names), keyed as drizzle keys it. */
+function fromJson<T>(table: PgTable, json: Record<string, unknown>): T {
+  const out: Record<string, unknown> = {};
+  for (const [key, column] of Object.entries(getTableColumns(table))) out[key] = json[column.name] ?? null;
+  return out as T;
 }
 
 /** The store over an open, migrated PostgreSQL database. `close` closes the pool. */
@@ -176,7 +190,7 @@ export function createPgStore(db: PostgresDb, opts: Pick<OpenStoreOptions, "rand
   }
 
   /** The newest decision a person made on `digest` (or a revoked one), as a query. */
-  const standingQuery = (digest: string) =>
+  const standingQuery = (digest: string | SQL) =>
     q()
       .select()
       .from(decisions)
@@ -190,7 +204,7 @@ export function createPgStore(db: PostgresDb, opts: Pick<OpenStoreOptions, "rand
       .limit(1);
 
   /** The newest decision on `digest` under this name, as a query. */
-  const newestHereQuery = (repository: string, digest: string) =>
+  const newestHereQuery = (repository: string, digest: string | SQL) =>
     q()
       .select()
       .from(decisions)
@@ -209,20 +223,14 @@ export function createPgStore(db: PostgresDb, opts: Pick<OpenStoreOptions, "rand
   }
 
   /**
-   * Run independent reads at once: outside a transaction each takes a connection of the pool, so a
-   * caller waits one round trip instead of one per read (a status answer needs four or five reads,
-   * and over a network the round trips, not the index lookups, are what takes time). Inside a
-   * transaction they run one after another on its connection, which takes one statement at a time.
+   * Run a statement drizzle cannot build as a select, named like `named()`'s: on the pool outside a
+   * transaction; inside one, on its connection, unnamed (drizzle's execute takes no name).
    */
-  async function together<T extends unknown[]>(
-    ...reads: { [K in keyof T]: () => Promise<T[K]> }
-  ): Promise<T> {
-    if (current.getStore()) {
-      const out: unknown[] = [];
-      for (const read of reads) out.push(await read());
-      return out as T;
-    }
-    return (await Promise.all(reads.map((read) => read()))) as T;
+  async function rawNamed<T>(statement: SQL): Promise<T[]> {
+    const inTx = current.getStore();
+    if (inTx) return (await inTx.execute(statement)).rows as T[];
+    const { sql: text, params } = dialect.sqlToQuery(statement);
+    return (await db.pool.query({ name: statementName(text), text, values: params })).rows as T[];
   }
 
   async function currentRow(repository: string, digest: string): Promise<DecisionRow | undefined> {
@@ -708,62 +716,49 @@ export function createPgStore(db: PostgresDb, opts: Pick<OpenStoreOptions, "rand
 
     async statusOf(name: string, at: { tag?: string; digest?: string }, now: Date): Promise<StatusAnswer> {
       const repository = canonicalRepository(name);
-      const by = at.digest ? eq(requests.digest, at.digest) : at.tag ? eq(requests.tag, at.tag) : undefined;
-      const latestReport = (digest: string) =>
-        q()
-          .select({ json: reports.json })
-          .from(reports)
-          .where(eq(reports.digest, digest))
-          .orderBy(desc(reports.checkedAt))
-          .limit(1);
-      // The newest request comes with its report in one statement (the join replaces a second read);
-      // given the digest, with the digest's latest report when the request has none.
-      const newestRequest = async (fallbackDigest?: string) => {
-        if (!by) return undefined;
-        const json = fallbackDigest
-          ? sql<string | null>`coalesce(${reports.json}, (${latestReport(fallbackDigest)}))`
-          : reports.json;
-        const [row] = await named(
-          q()
-            .select({ request: requests, json })
-            .from(requests)
-            .leftJoin(reports, eq(reports.id, requests.reportId))
-            .where(and(eq(requests.repository, repository), by))
-            .orderBy(desc(requests.createdAt), desc(requests.seq))
-            .limit(1),
-        );
-        return row;
+      if (!at.digest && !at.tag) return { request: null, decision: null, report: null };
+      const by = at.digest ? eq(requests.digest, at.digest) : eq(requests.tag, at.tag!);
+      // One statement, one round trip: the newest request; the digest asked for, or for a tag the one
+      // it resolved to most recently here (if the tag moved since the last decision, the new digest
+      // has none, which is what the asker must learn) or else the request's; the two candidates for
+      // the decision in force (newer() picks, as everywhere); the request's report, else the
+      // digest's latest.
+      const digest = sql`(SELECT digest FROM target)`;
+      const observed = at.digest
+        ? sql`${at.digest}::text`
+        : sql`coalesce((${q()
+            .select({ digest: tagObservations.digest })
+            .from(tagObservations)
+            .where(and(eq(tagObservations.repository, repository), eq(tagObservations.tag, at.tag!)))
+            .orderBy(desc(tagObservations.lastSeenAt), desc(tagObservations.seq))
+            .limit(1)}), (SELECT digest FROM newest))`;
+      const statement = sql`WITH newest AS (${q()
+        .select()
+        .from(requests)
+        .where(and(eq(requests.repository, repository), by))
+        .orderBy(desc(requests.createdAt), desc(requests.seq))
+        .limit(1)}),
+        target AS (SELECT ${observed} AS digest),
+        decided AS (${standingQuery(digest).unionAll(newestHereQuery(repository, digest))})
+        SELECT (SELECT row_to_json(newest) FROM newest) AS request,
+          (SELECT json_agg(decided) FROM decided) AS decided,
+          coalesce(
+            (SELECT json FROM reports WHERE id = (SELECT report_id FROM newest)),
+            (SELECT json FROM reports WHERE digest = ${digest} ORDER BY checked_at DESC LIMIT 1)
+          ) AS report`;
+      type Row = {
+        request: Record<string, unknown> | null;
+        decided: Record<string, unknown>[] | null;
+        report: string | null;
       };
-      const latestReportOf = async (digest: string) => (await named(latestReport(digest)))[0]?.json ?? null;
-      // Reads that need no answer of another run together: for a digest, the request (with the
-      // report) and the decision; for a tag, the request and the tag's digest, then the decision
-      // and, if the request brought no report, the digest's latest.
-      let newest: Awaited<ReturnType<typeof newestRequest>>;
-      let decisionRow: DecisionRow | undefined;
-      let json: string | null;
-      if (at.digest) {
-        const digest = at.digest;
-        [newest, decisionRow] = await together(
-          () => newestRequest(digest),
-          () => currentRow(repository, digest),
-        );
-        json = newest ? newest.json : await latestReportOf(digest);
-      } else {
-        let observed: string | null;
-        [newest, observed] = await together(
-          () => newestRequest(),
-          async () => (at.tag ? await lastKnownDigest(repository, at.tag) : null),
-        );
-        const digest = (at.tag ? (observed ?? newest?.request.digest) : null) ?? null;
-        [decisionRow, json] = await together(
-          async () => (digest ? await currentRow(repository, digest) : undefined),
-          async () => newest?.json ?? (digest ? await latestReportOf(digest) : null),
-        );
-      }
+      const [row] = await rawNamed<Row>(statement);
+      const reqRow = row?.request ? fromJson<RequestRow>(requests, row.request) : undefined;
+      const [a, b] = (row?.decided ?? []).map((d) => fromJson<DecisionRow>(decisions, d));
+      const decisionRow = newer(a, b);
       return {
-        request: newest ? toRequest(newest.request, now) : null,
+        request: reqRow ? toRequest(reqRow, now) : null,
         decision: decisionRow ? toDecision(decisionRow, now) : null,
-        report: json === null ? null : (JSON.parse(json) as Report),
+        report: row?.report ? (JSON.parse(row.report) as Report) : null,
       };
     },
 
