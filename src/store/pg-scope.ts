@@ -8,7 +8,7 @@
  * A transaction opened inside another is a savepoint, written here rather than by drizzle's nested
  * transaction, to spend fewer round trips (each is a statement the connection waits for; on the
  * ack path, where a group commit's item opens one and the store's calls inside it open more, they
- * were 14 of 22 statements per slash command and made acks 2–3× slower than without them):
+ * were 14 of 22 statements per slash command, and acks at 200 concurrent took twice as long):
  * - A savepoint is rolled back to when its function throws, and otherwise left in place: COMMIT
  *   (or the enclosing ROLLBACK TO) ends it, so drizzle's RELEASE after each success bought nothing.
  * - A transaction opened as the first thing inside a savepoint, before any statement ran in it,
