@@ -2,7 +2,7 @@
  * `npm run bench`: every benchmark in one run, so figures are compared against peers measured in
  * the same run on the same (noisy, 2-core) machine. Prints ratios, never asserts a time.
  * Each part runs in a process of its own, so one part's memory (the store's million rows) does not
- * show up in another's figures. Run one part alone with `npm run bench -- registry|hostile|cli|vuln|store|slack|watch`.
+ * show up in another's figures. Run one part alone with `npm run bench -- registry|hostile|cli|vuln|store|queue|slack|watch`.
  */
 import { spawnSync } from "node:child_process";
 
@@ -48,6 +48,7 @@ const parts: Record<string, () => Promise<string>> = {
     }
   },
   store: async () => (await import("./store.js")).benchStore(),
+  queue: async () => (await import("./queue.js")).benchQueue(),
   slack: async () => (await import("./slack.js")).benchSlack(),
   watch: async () => {
     const { startTestbed } = await import("../test/support/testbed.js");

@@ -29,6 +29,62 @@ describe("the PostgreSQL store's transaction", async () => {
     });
   });
 
+  describe("when a transaction inside it throws and the outer function goes on", () => {
+    it("rolls back the inner calls only, and commits the rest", async () => {
+      const req = await checkedRequest(store, { repository: "docker.io/library/tx-inner" });
+      await store.transaction(async () => {
+        await store.setReason(req.id, "kept", T0);
+        await expect(
+          store.transaction(async () => {
+            await store.setItMessage(req.id, "C_IT", "1.2");
+            throw new Error("inner");
+          }),
+        ).rejects.toThrow("inner");
+      });
+      const after = await store.getRequest(req.id);
+      expect(after?.reason).toBe("kept");
+      expect(after?.itMessage).toBeNull();
+    });
+
+    it("rolls back an inner transaction opened before any call of the savepoint around it", async () => {
+      const req = await checkedRequest(store, { repository: "docker.io/library/tx-first" });
+      await store.transaction(async () => {
+        await store.setReason(req.id, "outer", T0);
+        await store.transaction(async () => {
+          // The first thing in this savepoint: the inner transaction shares it.
+          await expect(
+            store.transaction(async () => {
+              await store.setItMessage(req.id, "C_IT", "1.2");
+              throw new Error("inner");
+            }),
+          ).rejects.toThrow("inner");
+          await store.setReason(req.id, "middle, after the inner one failed", T0);
+        });
+      });
+      const after = await store.getRequest(req.id);
+      expect(after?.reason).toBe("middle, after the inner one failed");
+      expect(after?.itMessage).toBeNull();
+    });
+
+    it("rolls back a committed inner transaction with the savepoint around it when that one throws", async () => {
+      const req = await checkedRequest(store, { repository: "docker.io/library/tx-around" });
+      await store.transaction(async () => {
+        await store.setReason(req.id, "outer", T0);
+        await expect(
+          store.transaction(async () => {
+            await store.transaction(async () => {
+              await store.setItMessage(req.id, "C_IT", "1.2");
+            });
+            throw new Error("middle");
+          }),
+        ).rejects.toThrow("middle");
+      });
+      const after = await store.getRequest(req.id);
+      expect(after?.reason).toBe("outer");
+      expect(after?.itMessage).toBeNull();
+    });
+  });
+
   describe("when its function returns", () => {
     it("commits the calls together and returns its value", async () => {
       const req = await checkedRequest(store, { repository: "docker.io/library/tx2" });
