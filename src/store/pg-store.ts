@@ -56,7 +56,7 @@ import {
 import { groupCommitOver } from "./group-commit.js";
 import { pgJobStatements } from "./pg-jobs.js";
 import { withAdvisoryLock } from "./pg-lock.js";
-import { pgScope } from "./pg-scope.js";
+import { named, pgScope, statementName } from "./pg-scope.js";
 import { openPgSlackLedger } from "./pg-slack.js";
 import { openPgWatchStore } from "./pg-watch.js";
 import { openPostgres, type PostgresDb, pendingPostgresMigrations } from "./postgres.js";
@@ -95,34 +95,6 @@ export async function openPgStoreForReading(url: string, where: string): Promise
       `the PostgreSQL store at ${where} needs migrations this command may not apply: run image-check migrate`,
     );
   return createPgStore(openPostgres(url));
-}
-
-/** Statement names by SQL text, shared by every store of the process (the name derives from the text). */
-const statementNames = new Map<string, string>();
-
-/**
- * Run a read as a named statement: PostgreSQL parses it once per connection and, after a few runs,
- * keeps a generic plan, instead of parsing and planning it on every call. On these tables (five or
- * six indexes each) planning a lookup costs more than running it: on bench/store.ts's data (1M
- * decisions) the standing-decision lookup took 0.45 ms unnamed against 0.27 ms named over
- * loopback, of which execution is 0.08 ms (EXPLAIN ANALYZE). The values stay parameters, so one shape of statement is one name;
- * the name is a hash of the text, so two stores on one connection never give one name two texts.
- */
-function named<T>(query: {
-  toSQL(): { sql: string };
-  prepare(name: string): { execute(): Promise<T> };
-}): Promise<T> {
-  return query.prepare(statementName(query.toSQL().sql)).execute();
-}
-
-/** The name of the statement `text`: a hash of it, remembered. */
-function statementName(text: string): string {
-  let name = statementNames.get(text);
-  if (name === undefined) {
-    name = `ick_${createHash("sha256").update(text).digest("hex").slice(0, 32)}`;
-    statementNames.set(text, name);
-  }
-  return name;
 }
 
 const dialect = new PgDialect();

@@ -172,7 +172,9 @@ export const jobs = pgTable(
   },
   (t) => [
     check("jobs_status_check", sql`${t.status} IN ('queued','running','done','failed')`),
-    index("jobs_status_kind_available_idx").on(t.status, t.kind, t.availableAt),
+    // `id` last: the claim orders by (available_at, id), and PostgreSQL walks the index in that order
+    // instead of sorting every due job (SQLite carries the rowid in each entry anyway).
+    index("jobs_status_kind_available_idx").on(t.status, t.kind, t.availableAt, t.id),
     index("jobs_status_lease_idx").on(t.status, t.leaseExpiresAt),
     uniqueIndex("jobs_active_idempotency_key_idx")
       .on(t.idempotencyKey)

@@ -201,7 +201,9 @@ export const jobs = sqliteTable(
     // claim and nextDueAt, per kind: the oldest queued job of one kind that is due. Each worker
     // claims only its own kinds; without the kind in the index, the Slack worker would walk every
     // queued check (and the other way round) on each claim. Replaces 0002's (status, available_at).
-    index("jobs_status_kind_available_idx").on(t.status, t.kind, t.availableAt),
+    // `id` last: the claim orders by (available_at, id), and PostgreSQL walks the index in that order
+    // instead of sorting every due job (SQLite carries the rowid in each entry anyway).
+    index("jobs_status_kind_available_idx").on(t.status, t.kind, t.availableAt, t.id),
     // claim: a running job whose lease expired (its worker died).
     index("jobs_status_lease_idx").on(t.status, t.leaseExpiresAt),
     // Identical work shares one job while it is queued or running; a finished job frees its key.
