@@ -23,15 +23,18 @@ export function openPgSlackLedger(scope: PgScope): SlackLedger {
       const at = now.toISOString();
       const until = expiresAt.toISOString();
       return await tx(async () => {
-        // The prefix keeps this key apart from the store's per-digest locks (./pg-store.ts).
-        await q().execute(
-          sql`SELECT pg_advisory_xact_lock(hashtextextended(${`slack-body:${d.bodyHash}`}, 0))`,
-        );
-        // SKIP LOCKED: a row another take is pruning is left to it, so prunes never wait on each other.
+        // One round trip for two things, both done before the statements below: the lock on this
+        // body (the prefix keeps the key apart from the store's per-digest locks, ./pg-store.ts),
+        // and a few expired rows pruned (SKIP LOCKED: a row another take is pruning is left to it,
+        // so prunes never wait on each other).
         await q().execute(sql`
-          DELETE FROM slack_deliveries WHERE seq IN
-            (SELECT seq FROM slack_deliveries WHERE expires_at <= ${at}
-             ORDER BY expires_at LIMIT ${PRUNE_PER_TAKE} FOR UPDATE SKIP LOCKED)`);
+          WITH locked AS (SELECT pg_advisory_xact_lock(hashtextextended(${`slack-body:${d.bodyHash}`}, 0))),
+          pruned AS (
+            DELETE FROM slack_deliveries WHERE seq IN
+              (SELECT seq FROM slack_deliveries WHERE expires_at <= ${at}
+               ORDER BY expires_at LIMIT ${PRUNE_PER_TAKE} FOR UPDATE SKIP LOCKED)
+            RETURNING 1)
+          SELECT (SELECT count(*) FROM locked) AS locked, (SELECT count(*) FROM pruned) AS pruned`);
         if (d.retry) {
           const [seen] = await q()
             .select({ seq: slackDeliveries.seq })

@@ -755,17 +755,28 @@ export function createPgStore(db: PostgresDb, opts: Pick<OpenStoreOptions, "rand
     groupCommit: (groupOpts) =>
       groupCommitOver(
         (group) =>
-          tx(async () => {
-            // Each write in a savepoint of its own (a nested transaction): a throw rolls back that
-            // write alone, and the others of the group still commit.
-            for (const p of group) {
-              try {
-                p.outcome = { ok: true, value: await tx(async () => await p.fn()) };
-              } catch (error) {
-                p.outcome = { ok: false, error };
-              }
-            }
-          }),
+          group.length === 1
+            ? // A group of one is a transaction of its own: no savepoint (a round trip) is needed
+              // for a throw to roll back that write alone.
+              tx(async () => await group[0]!.fn()).then(
+                (value) => {
+                  group[0]!.outcome = { ok: true, value };
+                },
+                (error: unknown) => {
+                  group[0]!.outcome = { ok: false, error };
+                },
+              )
+            : tx(async () => {
+                // Each write in a savepoint of its own (a nested transaction): a throw rolls back that
+                // write alone, and the others of the group still commit.
+                for (const p of group) {
+                  try {
+                    p.outcome = { ok: true, value: await tx(async () => await p.fn()) };
+                  } catch (error) {
+                    p.outcome = { ok: false, error };
+                  }
+                }
+              }),
         groupOpts,
       ),
 
