@@ -87,11 +87,11 @@ export function groupCommit(db: Db, opts: GroupCommitOptions = {}): GroupCommit 
 }
 
 /**
- * The grouping itself, for either engine: collect the writes of one turn (or `maxGroup` of them),
+ * The grouping itself: collect the writes of one turn (or `maxGroup` of them),
  * hand them to `runGroup`, which runs each (setting its `outcome`) inside one transaction and
  * commits; settle each write once that resolved, or reject all when it threw (nothing written).
  */
-export function groupCommitOver(
+function groupCommitOver(
   runGroup: (group: Pending[]) => Promise<void>,
   opts: GroupCommitOptions = {},
 ): GroupCommit {

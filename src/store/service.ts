@@ -72,7 +72,11 @@ export interface OpenedStore extends Store {
    * it ended (./async.ts), so keep `fn` to the store's and the queue's calls.
    */
   transaction<T>(fn: () => Promise<T> | T): Promise<T>;
-  /** A group committer over this store (see ./group-commit.ts), for the ack path's writes. */
+  /**
+   * The committer of the ack path's writes: each resolves only once committed. SQLite commits the
+   * writes of one turn together (./group-commit.ts); PostgreSQL runs each in a transaction of its
+   * own (./pg-store.ts says why).
+   */
   groupCommit(opts?: GroupCommitOptions): GroupCommit;
   /** Note that `requestId` waits on check job `jobId` (identical requests share one job). */
   linkJob(requestId: string, jobId: number): Promise<void>;
