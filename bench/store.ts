@@ -1,30 +1,8 @@
-/**
- * Store benchmark (part of `npm run bench`; alone: `npm run bench -- store` or `npx tsx bench/store.ts`).
- *
- * Seeds 1,000,000 decided requests (each with its decision) over ~20,000 repositories with a
- * Zipf-like popularity (a few images get most requests, as in real use), plus 20,000 requests
- * pending with a report, into SQLite and into PostgreSQL 15: the same rows from the same seed, so
- * the engines are compared on the same data in the same run. Then measures, on each engine through
- * its store (`createStore`, `createPgStore`), the status, history and pending queries the issues
- * ask for (SQLite: median <= 5 ms; PostgreSQL over loopback: median <= 2 ms and p99 <= 10 ms), with
- * the same query inputs on both, and checks that both engines gave the same answers. On SQLite also
- * the worker's enqueue-to-start latency; on both the size per million decisions. Prints figures;
- * asserts nothing.
- *
- * PostgreSQL: IMAGE_CHECK_BENCH_PG_URL names a server to use (its user must be allowed to create a
- * database: the bench makes one of its own and drops it at the end); unset, the bench starts a
- * throwaway PostgreSQL 15 as the tests do (test/support/postgres-process.ts: temp dir, loopback,
- * free port, fsync off) and stops it at the end.
- *
- * Knobs for a quick run: BENCH_DECISIONS (decided requests, default 1,000,000), BENCH_PENDING
- * (pending requests, default 20,000), BENCH_QUERY_RUNS (timed runs per query, default 1,000).
- */
-import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import pg from "pg";
+import type pg from "pg";
 import type { Report } from "../src/checks/report.js";
 import type { Store } from "../src/store/api.js";
 import { openDb } from "../src/store/db.js";
@@ -32,8 +10,7 @@ import { createPgStore } from "../src/store/pg-store.js";
 import { migratePostgres, openPostgres } from "../src/store/postgres.js";
 import { createStore } from "../src/store/service.js";
 import { startWorker } from "../src/worker/worker.js";
-import { startPostgresProcess } from "../test/support/postgres-process.js";
-import { ensureTools, TOOLS } from "../test/support/processes.js";
+import { benchDatabase } from "./support/postgres.js";
 
 const DECISIONS = Number(process.env.BENCH_DECISIONS ?? 1_000_000);
 const PENDING = Number(process.env.BENCH_PENDING ?? 20_000);
@@ -401,60 +378,6 @@ async function seedPostgres(pool: pg.Pool, end: number, versions: Uint32Array): 
   }
 }
 
-/** A PostgreSQL database of the bench's own, on IMAGE_CHECK_BENCH_PG_URL's server or on one started here. */
-async function benchPostgres(): Promise<{ url: string; where: string; stop(): Promise<void> }> {
-  const given = process.env.IMAGE_CHECK_BENCH_PG_URL;
-  let adminUrl: string;
-  let where: string;
-  let stopServer = async (): Promise<void> => {};
-  if (given) {
-    adminUrl = given;
-    where = `the server of IMAGE_CHECK_BENCH_PG_URL (${new URL(given).host})`;
-  } else {
-    const tools = ensureTools({ initdb: TOOLS.initdb, postgres: TOOLS.postgres }, { setpriv: TOOLS.setpriv });
-    const server = await startPostgresProcess({
-      initdb: tools.paths.initdb,
-      postgres: tools.paths.postgres,
-      setpriv: tools.optional.setpriv ?? null,
-    });
-    adminUrl = server.adminUrl;
-    where = `a cluster started for this run at ${server.host} (fsync off, default shared_buffers)`;
-    stopServer = server.stop;
-  }
-  const name = `image_check_bench_${randomBytes(6).toString("hex")}`;
-  const admin = async (statement: string): Promise<string> => {
-    const client = new pg.Client({ connectionString: adminUrl });
-    await client.connect();
-    try {
-      const { rows } = await client.query<{ v?: string }>(statement);
-      return rows[0]?.v ?? "";
-    } finally {
-      await client.end();
-    }
-  };
-  try {
-    // The name is ours (letters, digits, underscores), so quoting it is enough.
-    await admin(`CREATE DATABASE "${name}"`);
-    where = `PostgreSQL ${await admin("SELECT current_setting('server_version') AS v")}, ${where}`;
-  } catch (err) {
-    await stopServer();
-    throw err;
-  }
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    where,
-    stop: async () => {
-      try {
-        await admin(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-      } finally {
-        await stopServer();
-      }
-    },
-  };
-}
-
 /** A measured query: its name, whether the issue sets it a target, and one call with fresh inputs. */
 interface Query {
   name: string;
@@ -646,7 +569,7 @@ async function benchSqlite(
 
 /** The PostgreSQL half: migrate, seed the same rows, VACUUM ANALYZE, queries, size. */
 async function benchPg(end: number): Promise<{ lines: string[]; measured: Measured }> {
-  const server = await benchPostgres();
+  const server = await benchDatabase("image_check_bench_store");
   const lines: string[] = [];
   try {
     await migratePostgres(server.url);

@@ -184,16 +184,7 @@ export function queueSuite(fresh: FreshStore): void {
     describe("when one user's checks are queued ahead of another user's (two check workers)", async () => {
       const { store } = await fresh();
       const queue = openQueue(store);
-      const t0 = Date.parse("2026-01-01T00:00:00.000Z");
-      const enqueue = async (reference: string, requestedBy: string, ms: number) => {
-        const r = await request(store, reference, requestedBy);
-        const out = await enqueueCheck(
-          store,
-          { requestId: r.id, reference, policyVersion: POLICY },
-          new Date(t0 + ms),
-        );
-        return out.job.id;
-      };
+      const enqueue = checkOf(store);
       const a1 = await enqueue("slow-one:1", "U_A", 0);
       const a2 = await enqueue("slow-two:1", "U_A", 1);
       const b1 = await enqueue("nginx:1", "U_B", 2);
@@ -211,11 +202,8 @@ export function queueSuite(fresh: FreshStore): void {
     describe("when a worker claims several kinds and the oldest check is a busy user's", async () => {
       const { store } = await fresh();
       const queue = openQueue(store);
-      const t0 = Date.parse("2026-01-01T00:00:00.000Z");
-      for (const [i, reference] of ["slow-one:1", "slow-two:1"].entries()) {
-        const r = await request(store, reference, "U_A");
-        await enqueueCheck(store, { requestId: r.id, reference, policyVersion: POLICY }, new Date(t0 + i));
-      }
+      for (const [i, reference] of ["slow-one:1", "slow-two:1"].entries())
+        await checkOf(store)(reference, "U_A", i);
       const other = await queue.enqueue({ kind: "recheck", payload: {} }, new Date(t0 + 5));
       const now = new Date(t0 + 10);
 
@@ -228,16 +216,7 @@ export function queueSuite(fresh: FreshStore): void {
     describe("when another user joined the busy user's queued check", async () => {
       const { store } = await fresh();
       const queue = openQueue(store);
-      const t0 = Date.parse("2026-01-01T00:00:00.000Z");
-      const enqueue = async (reference: string, requestedBy: string, ms: number) => {
-        const r = await request(store, reference, requestedBy);
-        const out = await enqueueCheck(
-          store,
-          { requestId: r.id, reference, policyVersion: POLICY },
-          new Date(t0 + ms),
-        );
-        return out.job.id;
-      };
+      const enqueue = checkOf(store);
       const a1 = await enqueue("slow-one:1", "U_A", 0);
       const a2 = await enqueue("slow-two:1", "U_A", 1);
       const joined = await enqueue("slow-two:1", "U_B", 2);
@@ -251,6 +230,21 @@ export function queueSuite(fresh: FreshStore): void {
       });
     });
   });
+}
+
+const t0 = Date.parse("2026-01-01T00:00:00.000Z");
+
+/** Enqueue a check of `reference` for a new request by `requestedBy`, `ms` after t0; its job id. */
+function checkOf(store: OpenedStore) {
+  return async (reference: string, requestedBy: string, ms: number): Promise<number> => {
+    const r = await request(store, reference, requestedBy);
+    const out = await enqueueCheck(
+      store,
+      { requestId: r.id, reference, policyVersion: POLICY },
+      new Date(t0 + ms),
+    );
+    return out.job.id;
+  };
 }
 
 /** A Slack request for `reference` (`name:tag`) on Docker Hub by `requestedBy`. */
