@@ -124,6 +124,13 @@ export interface JobStatements {
   nextDueAt(kinds: readonly string[]): Promise<string | null>;
   /** The job of `kind` enqueued last, in any status. */
   newestOfKind(kind: string): Promise<JobRow | undefined>;
+  /**
+   * Call `fn` with the kind of each job that becomes queued in another process sharing the store
+   * (enqueued, or put back), as its transaction commits; returns an unsubscribe. Only where the
+   * engine can tell (PostgreSQL's NOTIFY); SQLite has one bot process, whose queue wakes its
+   * workers itself.
+   */
+  onQueued?(fn: (kind: string) => void): () => void;
 }
 
 const statements = new WeakMap<Db, JobStatements>();

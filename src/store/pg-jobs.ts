@@ -21,6 +21,9 @@ import { jobs } from "./schema.pg.js";
 
 const statements = new WeakMap<PgScope, JobStatements>();
 
+/** The channel a job that becomes queued is notified on (migrations/postgres/0005). */
+const JOBS_CHANNEL = "image_check_jobs";
+
 /**
  * Every requester of the job already has a check running (the requests linked by `job_id`), the
  * same rule as SQLite's fair claim: such a job waits while another requester's job is due. Jobs
@@ -207,6 +210,9 @@ export function pgJobStatements(scope: PgScope): JobStatements {
       const times = [row?.queued, row?.lease].filter((t): t is string => typeof t === "string");
       return times.length ? times.sort()[0]! : null;
     },
+
+    // The trigger of migrations/postgres/0005 notifies this channel with the job's kind.
+    onQueued: (fn) => scope.db.listen(JOBS_CHANNEL, fn),
 
     async newestOfKind(kind) {
       const [row] = await q().select().from(jobs).where(eq(jobs.kind, kind)).orderBy(desc(jobs.id)).limit(1);

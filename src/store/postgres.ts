@@ -23,6 +23,11 @@ export const POSTGRES_DEFAULTS = {
    * "ICK1" as in SQLite's application_id, plus 1 for "migrations".
    */
   migrateLockKey: 0x49434b31_01,
+  /**
+   * How long a lost LISTEN connection waits before it reconnects: long enough not to hammer a
+   * server that is restarting; the workers keep polling meanwhile, so nothing waits on it.
+   */
+  listenRetryMs: 5_000,
 };
 
 /** An open PostgreSQL store: a connection pool and the drizzle handle over it. */
@@ -30,6 +35,13 @@ export interface PostgresDb {
   readonly orm: NodePgDatabase<typeof pgSchema>;
   /** The pool, for what drizzle does not model (session advisory locks); stays inside src/store. */
   readonly pool: pg.Pool;
+  /**
+   * Call `fn` with the payload of each notification on `channel` (LISTEN), from other sessions
+   * and this one, as their transactions commit. One connection of its own, outside the pool,
+   * opened on the first call and reconnected after a loss (notifications sent meanwhile are
+   * missed: callers keep polling). Returns an unsubscribe.
+   */
+  listen(channel: string, fn: (payload: string) => void): () => void;
   close(): Promise<void>;
 }
 
@@ -43,7 +55,97 @@ export function openPostgres(url: string, opts: { max?: number } = {}): Postgres
   // An idle client whose server went away emits 'error' on the pool; without a listener that
   // would crash the process. The next query reconnects, or fails where it is awaited.
   pool.on("error", () => {});
-  return { orm: drizzle(pool, { schema: pgSchema }), pool, close: () => pool.end() };
+  const listener = notifications(url);
+  return {
+    orm: drizzle(pool, { schema: pgSchema }),
+    pool,
+    listen: listener.listen,
+    close: async () => {
+      await listener.close();
+      await pool.end();
+    },
+  };
+}
+
+/** The LISTEN side of one database: one client for every channel, started on first use. */
+function notifications(url: string): {
+  listen(channel: string, fn: (payload: string) => void): () => void;
+  close(): Promise<void>;
+} {
+  const channels = new Map<string, Set<(payload: string) => void>>();
+  let client: pg.Client | null = null;
+  let connecting: Promise<void> | null = null;
+  let retry: NodeJS.Timeout | undefined;
+  let closed = false;
+
+  const reconnectLater = (): void => {
+    client = null;
+    if (closed || retry) return;
+    retry = setTimeout(() => {
+      retry = undefined;
+      void connect();
+    }, POSTGRES_DEFAULTS.listenRetryMs);
+    retry.unref();
+  };
+
+  const connect = (): Promise<void> => {
+    connecting ??= (async () => {
+      const c = new pg.Client({
+        connectionString: url,
+        connectionTimeoutMillis: POSTGRES_DEFAULTS.connectTimeoutMs,
+      });
+      c.on("notification", (m) => {
+        for (const fn of channels.get(m.channel) ?? []) fn(m.payload ?? "");
+      });
+      // A lost connection (server restart, pg_terminate_backend) comes as 'error' and 'end'.
+      c.on("error", () => {});
+      c.on("end", () => {
+        if (client === c) reconnectLater();
+      });
+      try {
+        await c.connect();
+        for (const channel of channels.keys()) await c.query(`LISTEN ${pgIdentifier(channel)}`);
+        if (closed) await c.end();
+        else client = c;
+      } catch {
+        await c.end().catch(() => {});
+        reconnectLater();
+      }
+    })().finally(() => {
+      connecting = null;
+    });
+    return connecting;
+  };
+
+  return {
+    listen(channel, fn) {
+      let fns = channels.get(channel);
+      if (!fns) {
+        fns = new Set();
+        channels.set(channel, fns);
+        // A client already up listens on the new channel too; one still connecting picks it up.
+        client?.query(`LISTEN ${pgIdentifier(channel)}`).catch(() => {});
+      }
+      fns.add(fn);
+      if (!client && !connecting && !retry && !closed) void connect();
+      return () => {
+        fns.delete(fn);
+      };
+    },
+    async close() {
+      closed = true;
+      if (retry) clearTimeout(retry);
+      await connecting;
+      const c = client;
+      client = null;
+      await c?.end().catch(() => {});
+    },
+  };
+}
+
+/** `name` as a quoted PostgreSQL identifier (LISTEN takes no parameter). */
+function pgIdentifier(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
 }
 
 /** Where drizzle's migrator records applied migrations (its defaults for PostgreSQL). */

@@ -53,7 +53,10 @@ export interface DurableQueue {
   nextDueAt(kinds: readonly string[]): Promise<string | null>;
   /** The job of `kind` enqueued last (in any status), or null: what a scheduler last handed on. */
   newest(kind: string): Promise<JobRecord | null>;
-  /** Called with the job's kind after each enqueue in this process (wakes the workers of that kind). Returns an unsubscribe. */
+  /**
+   * Called with the job's kind after each enqueue in this process, and (PostgreSQL) each job
+   * another replica queues, as it commits: wakes the workers of that kind. Returns an unsubscribe.
+   */
   onEnqueue(listener: (kind: string) => void): () => void;
 }
 
@@ -73,6 +76,7 @@ export function openQueue(home: QueueHome): DurableQueue {
   const existing = queues.get(table);
   if (existing) return existing;
   const listeners = new Set<(kind: string) => void>();
+  let external: (() => void) | undefined;
 
   const queue: DurableQueue = {
     async enqueue(input, now) {
@@ -149,7 +153,17 @@ export function openQueue(home: QueueHome): DurableQueue {
 
     onEnqueue(listener) {
       listeners.add(listener);
-      return () => listeners.delete(listener);
+      // Jobs other processes queue wake this one's workers too, where the store can tell.
+      external ??= table.onQueued?.((kind) => {
+        for (const l of listeners) l(kind);
+      });
+      return () => {
+        listeners.delete(listener);
+        if (listeners.size === 0) {
+          external?.();
+          external = undefined;
+        }
+      };
     },
   };
   queues.set(table, queue);
