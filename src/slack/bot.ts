@@ -254,7 +254,7 @@ async function startServeAudit(
     exclusive: (round) => store.schedulerRound("audit", round),
     lastPosted: async () => {
       const job = await queue.newest(JOB.audit);
-      const parsed = job ? auditReportSchema.safeParse(job.payload) : null;
+      const parsed = job && job.status !== "failed" ? auditReportSchema.safeParse(job.payload) : null;
       return parsed?.success ? parsed.data : null;
     },
     post: (report) => queue.enqueue({ kind: JOB.audit, payload: auditReportSchema.parse(report) }, now()),

@@ -128,6 +128,8 @@ export function watchJobHandlers(deps: WatchJobDeps): Record<string, JobHandlerS
         const parsed = auditReportSchema.safeParse(raw);
         if (!parsed.success)
           throw new WatchPostError("BAD_PAYLOAD", `not an audit report: ${parsed.error.message}`);
+        // A clean round after a posted one: the schedule's marker (src/worker/audit.ts), not news.
+        if (parsed.data.containers.length === 0) return { skipped: "clean" };
         const posted = await api.postMessage(deps.itChannel, renderAuditSummary(parsed.data));
         return { posted: posted.ts };
       },

@@ -18,7 +18,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { createHash } from "node:crypto";
 import { sql } from "drizzle-orm";
-import type { NodePgDatabase } from "drizzle-orm/node-postgres";
+import { drizzle, type NodePgDatabase } from "drizzle-orm/node-postgres";
 import type { PostgresDb } from "./postgres.js";
 
 /** drizzle over the pool or over one open transaction; statements take it from `q()`. */
@@ -44,6 +44,10 @@ interface Frame {
   readonly savepoint: string | null;
   /** No statement ran at this level since it began (or since it was rolled back to). */
   fresh: boolean;
+  /** A transaction opened inside this one is running. */
+  child: boolean;
+  /** Set once the transaction (the top level, shared by every frame of it) committed or rolled back. */
+  readonly ended: { value: boolean };
 }
 
 /** Savepoint names, unique in the process, so ROLLBACK TO always finds the level that set it. */
@@ -58,37 +62,90 @@ export function pgScope(db: PostgresDb): PgScope {
   const q = (): PgOrm => {
     const frame = current.getStore();
     if (!frame) return root;
+    // Work a transaction's function left running (a promise it did not await) must not send
+    // statements after COMMIT or ROLLBACK, outside the transaction, on a connection back in the pool.
+    if (frame.ended.value) throw new Error("pg-scope: a statement after its transaction ended");
     // Statements take their handle from here, so asking is when the level stops being fresh.
     frame.fresh = false;
     return frame.orm;
   };
-  const rollbackTo = (frame: Frame, name: string) =>
-    frame.orm.execute(sql.raw(`ROLLBACK TO SAVEPOINT ${name}`));
+  /** Run a savepoint statement at `frame`'s level, never once its transaction ended (see `q`). */
+  const atLevel = async (frame: Frame, statement: string): Promise<void> => {
+    if (frame.ended.value) throw new Error("pg-scope: a statement after its transaction ended");
+    await frame.orm.execute(sql.raw(statement));
+  };
+  const rollbackTo = (frame: Frame, name: string) => atLevel(frame, `ROLLBACK TO SAVEPOINT ${name}`);
+
+  /**
+   * A transaction on a connection of its own, checked out here rather than by drizzle's
+   * `transaction()`, which loses the connection for good when BEGIN fails (a server restart): it
+   * sends BEGIN before the block that releases it. A connection that fails BEGIN or ROLLBACK is
+   * destroyed on release, not handed to the next caller.
+   */
+  const topLevel = async <T>(fn: () => Promise<T>): Promise<T> => {
+    const client = await db.pool.connect();
+    const ended = { value: false };
+    let broken: Error | undefined;
+    try {
+      try {
+        await client.query("BEGIN");
+      } catch (err) {
+        broken = err instanceof Error ? err : new Error(String(err));
+        throw err;
+      }
+      try {
+        // Without the relational schema: building drizzle over one client is then ~3 µs.
+        const orm = drizzle(client) as unknown as PgOrm;
+        const out = await current.run({ orm, savepoint: null, fresh: true, child: false, ended }, fn);
+        ended.value = true;
+        await client.query("COMMIT");
+        return out;
+      } catch (err) {
+        ended.value = true;
+        try {
+          await client.query("ROLLBACK");
+        } catch (rollbackErr) {
+          broken = rollbackErr instanceof Error ? rollbackErr : new Error(String(rollbackErr));
+        }
+        throw err;
+      }
+    } finally {
+      client.release(broken);
+    }
+  };
 
   const tx = async <T>(fn: () => Promise<T>): Promise<T> => {
     const outer = current.getStore();
-    if (!outer)
-      return root.transaction((t) =>
-        current.run({ orm: t as unknown as PgOrm, savepoint: null, fresh: true }, fn),
-      );
-    if (outer.savepoint !== null && outer.fresh) {
-      // Nothing ran since the enclosing savepoint: it is this transaction's savepoint too.
+    if (!outer) return topLevel(fn);
+    // Savepoints nest, they do not run side by side: a rollback to one would undo, and end, a
+    // sibling's savepoint opened after it. Run the store's calls of one transaction one at a time.
+    if (outer.child) throw new Error("pg-scope: two transactions at once inside one transaction");
+    outer.child = true;
+    try {
+      if (outer.savepoint !== null && outer.fresh) {
+        // Nothing ran since the enclosing savepoint: it is this transaction's savepoint too.
+        const shared: Frame = { ...outer, fresh: true, child: false };
+        try {
+          const out = await current.run(shared, fn);
+          outer.fresh = shared.fresh;
+          return out;
+        } catch (err) {
+          await rollbackTo(outer, outer.savepoint);
+          outer.fresh = true;
+          throw err;
+        }
+      }
+      const name = `ick_sp_${++savepoints}`;
+      outer.fresh = false;
+      await atLevel(outer, `SAVEPOINT ${name}`);
       try {
-        return await fn();
+        return await current.run({ ...outer, savepoint: name, fresh: true, child: false }, fn);
       } catch (err) {
-        await rollbackTo(outer, outer.savepoint);
-        outer.fresh = true;
+        await rollbackTo(outer, name);
         throw err;
       }
-    }
-    const name = `ick_sp_${++savepoints}`;
-    outer.fresh = false;
-    await outer.orm.execute(sql.raw(`SAVEPOINT ${name}`));
-    try {
-      return await current.run({ orm: outer.orm, savepoint: name, fresh: true }, fn);
-    } catch (err) {
-      await rollbackTo(outer, name);
-      throw err;
+    } finally {
+      outer.child = false;
     }
   };
 

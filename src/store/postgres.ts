@@ -55,6 +55,10 @@ export function openPostgres(url: string, opts: { max?: number } = {}): Postgres
   // An idle client whose server went away emits 'error' on the pool; without a listener that
   // would crash the process. The next query reconnects, or fails where it is awaited.
   pool.on("error", () => {});
+  // A checked-out client (a transaction's, an advisory lock's) has no pool listener: a lost
+  // connection would be an unhandled 'error' event and end the process. The statement awaiting
+  // the connection rejects instead, and the broken client is discarded when released.
+  pool.on("connect", (client) => client.on("error", () => {}));
   const listener = notifications(url);
   return {
     orm: drizzle(pool, { schema: pgSchema }),

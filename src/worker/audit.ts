@@ -220,15 +220,20 @@ export const auditReportSchema = z.object({
 export interface AuditScheduleDeps {
   /** One audit of the engine. */
   run: () => Promise<AuditReport>;
-  /** Hand a report with unapproved containers on (enqueue its post); only the unapproved ones are passed. */
+  /**
+   * Hand a report with unapproved containers on (enqueue its post); only the unapproved ones are
+   * passed. With `lastPosted`, a clean round after a posted one is handed on with none: a marker,
+   * for which nothing is posted.
+   */
   post: (report: AuditReport) => unknown;
   intervalMs: number;
   onError?: (err: unknown) => void;
   /** Runs each round so that one of several replicas does (`OpenedStore.schedulerRound`); by default every round runs. */
   exclusive?: ExclusiveRound;
   /**
-   * The report posted last, by any replica (the newest audit post in the store's queue); without
-   * it, the last one this process posted.
+   * The report handed on last, by any replica (the newest audit job in the store's queue, unless
+   * it failed for good: then it was never posted, and the next round posts again); without it, the
+   * last one this process posted.
    */
   lastPosted?: () => Promise<AuditReport | null>;
 }
@@ -265,9 +270,13 @@ export function startAuditSchedule(deps: AuditScheduleDeps): AuditSchedule {
     );
     const key = auditPostKey(unapproved);
     if (deps.lastPosted) {
-      // Shared across replicas: the set last posted by any of them.
+      // Shared across replicas: the set last handed on by any of them. A clean round after a
+      // posted set is handed on too, empty, as a marker (nothing is posted for it), so the same
+      // set running again later is posted again.
       const last = await deps.lastPosted();
-      if (unapproved.length === 0 || (last && auditPostKey(last.containers) === key)) return false;
+      if (key === (last ? auditPostKey(last.containers) : "")) return false;
+      await deps.post({ ...report, containers: unapproved });
+      return unapproved.length > 0;
     } else {
       // This process only: a clean audit in between resets it, so the same set is posted again.
       if (key === lastPosted) return false;

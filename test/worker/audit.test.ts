@@ -179,4 +179,50 @@ describe("startAuditSchedule", () => {
       expect(posted).toEqual([["a"], ["a", "b"], ["a"]]);
     });
   });
+
+  describe("when the replicas share what was posted last (the store's newest audit job)", () => {
+    it("posts a set once across replicas, marks a clean round, and posts the same set again after it", async () => {
+      const answers = [report(["a"]), report(["a"]), report([]), report([]), report(["a"])];
+      let last: AuditReport | null = null;
+      const handed: string[][] = [];
+      // Two replicas' schedules, taking turns, both reading the one shared record.
+      const replica = () =>
+        startAuditSchedule({
+          run: async () => answers.shift()!,
+          post: (r) => {
+            handed.push(r.containers.map((c) => c.id));
+            last = r;
+          },
+          lastPosted: async () => last,
+          intervalMs: 3_600_000,
+        });
+      const [one, two] = [replica(), replica()];
+      const ticks = [
+        await one.tick(),
+        await two.tick(),
+        await one.tick(),
+        await two.tick(),
+        await one.tick(),
+      ];
+      one.stop();
+      two.stop();
+      expect(ticks).toEqual([true, false, false, false, true]);
+      expect(handed).toEqual([["a"], [], ["a"]]);
+    });
+
+    it("posts again when the last post failed for good (it was never seen)", async () => {
+      const answers = [report(["a"]), report(["a"])];
+      const handed: string[][] = [];
+      const schedule = startAuditSchedule({
+        run: async () => answers.shift()!,
+        post: (r) => void handed.push(r.containers.map((c) => c.id)),
+        // What the bot answers when the newest audit job failed: nothing was posted.
+        lastPosted: async () => null,
+        intervalMs: 3_600_000,
+      });
+      expect([await schedule.tick(), await schedule.tick()]).toEqual([true, true]);
+      schedule.stop();
+      expect(handed).toEqual([["a"], ["a"]]);
+    });
+  });
 });
