@@ -3,14 +3,13 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findMigrationsFolder, readJournal } from "../../src/store/db.js";
 import { createPgStore } from "../../src/store/pg-store.js";
 import { migratePostgres, openPostgres } from "../../src/store/postgres.js";
 import { checkedRequest } from "../store/support.js";
 import { type CliRun, runCli } from "../support/cli.js";
-import { createDatabase } from "../support/postgres.js";
+import { createDatabase, queryOnce } from "../support/postgres.js";
 import { freePort } from "../support/processes.js";
 
 const run = promisify(execFile);
@@ -30,15 +29,7 @@ function cli(args: string[], url: string, env: NodeJS.ProcessEnv = {}): Promise<
   });
 }
 
-async function query<T extends pg.QueryResultRow>(url: string, text: string): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<T>(text)).rows;
-  } finally {
-    await client.end();
-  }
-}
+const query = queryOnce;
 
 describe("image-check migrate with IMAGE_CHECK_DATABASE_URL", () => {
   const migrations = readJournal(findMigrationsFolder("postgres")).length;

@@ -6,14 +6,14 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { defaultPolicy, type Policy } from "../../src/policy/schema.js";
 import { openConfiguredStore } from "../../src/store/open.js";
 import type { CheckRunner } from "../../src/worker/types.js";
 import { checkedRequest } from "../store/support.js";
+import { eventually } from "../support/eventually.js";
 import { type FakeSlack, type SlackCall, startFakeSlack } from "../support/fake-slack.js";
-import { createDatabase } from "../support/postgres.js";
+import { createDatabase, queryOnce } from "../support/postgres.js";
 import { makeReport } from "../support/slack-fixtures.js";
 import { buttonsOf, type Harness, IT_CHANNEL, requestToIt, startHarness } from "../support/slack-harness.js";
 import {
@@ -28,35 +28,6 @@ const ROOT = resolve(import.meta.dirname, "../..");
 const SECRET = "replicas-test-secret";
 const DAY = 86_400_000;
 
-/** Rows of one query on the shared database. */
-async function rows<T extends pg.QueryResultRow>(url: string, text: string, values: unknown[] = []) {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<T>(text, values)).rows;
-  } finally {
-    await client.end();
-  }
-}
-
-/**
- * Resolves with the first truthy answer of `probe`, asked again every 50 ms. Rejects after `limitMs`
- * only so a broken app fails the test with a message instead of hanging it; not a timing assertion.
- */
-async function eventually<T>(
-  probe: () => Promise<T | null | undefined | false>,
-  what: string,
-  limitMs = 20_000,
-): Promise<T> {
-  const deadline = performance.now() + limitMs;
-  for (;;) {
-    const answer = await probe();
-    if (answer) return answer;
-    if (performance.now() > deadline) throw new Error(`still waiting for ${what} after ${limitMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 /** The IT channel posts of the approval request `requestId` (found by their message metadata). */
 function itPostsOf(fake: FakeSlack, requestId: string): SlackCall[] {
   return fake.ok("chat.postMessage").filter((c) => {
@@ -67,7 +38,7 @@ function itPostsOf(fake: FakeSlack, requestId: string): SlackCall[] {
 
 /** No job of any kind is queued or running on the shared database. */
 async function queueDrained(url: string): Promise<boolean> {
-  const [row] = await rows<{ n: string }>(
+  const [row] = await queryOnce<{ n: string }>(
     url,
     "SELECT count(*) AS n FROM jobs WHERE status IN ('queued', 'running')",
   );
@@ -122,13 +93,16 @@ describe("two serve replicas on one PostgreSQL database", () => {
     });
 
     it("makes one request, one check job and one IT post", async () => {
-      const [requests] = await rows<{ n: string }>(
+      const [requests] = await queryOnce<{ n: string }>(
         url,
         "SELECT count(*) AS n FROM requests WHERE requested_by = 'UREPLAY'",
       );
-      const [jobs] = await rows<{ n: string }>(url, "SELECT count(*) AS n FROM jobs WHERE kind = 'check'");
+      const [jobs] = await queryOnce<{ n: string }>(
+        url,
+        "SELECT count(*) AS n FROM jobs WHERE kind = 'check'",
+      );
       expect([requests?.n, jobs?.n]).toEqual(["1", "1"]);
-      const [request] = await rows<{ id: string }>(
+      const [request] = await queryOnce<{ id: string }>(
         url,
         "SELECT id FROM requests WHERE requested_by = 'UREPLAY'",
       );
@@ -203,7 +177,7 @@ describe("two serve replicas on one PostgreSQL database", () => {
     });
 
     it("records exactly one decision for each request, the one the request's status shows", async () => {
-      const decided = await rows<{ id: string; status: string; decisions: string[] }>(
+      const decided = await queryOnce<{ id: string; status: string; decisions: string[] }>(
         url,
         `SELECT r.id, r.status, array_agg(d.decision ORDER BY d.seq) AS decisions
          FROM requests r JOIN decisions d ON d.request_id = r.id
@@ -215,13 +189,13 @@ describe("two serve replicas on one PostgreSQL database", () => {
     });
 
     it("writes one audit entry for each decision, by the approver who won", async () => {
-      const entries = await rows<{ request_id: string; action: string; actor: string }>(
+      const entries = await queryOnce<{ request_id: string; action: string; actor: string }>(
         url,
         `SELECT a.request_id, a.action, a.actor FROM audit_log a
          WHERE a.request_id = ANY($1) AND a.action LIKE 'decision.%'`,
         [ids],
       );
-      const decisions = await rows<{ request_id: string; decision: string; decided_by: string }>(
+      const decisions = await queryOnce<{ request_id: string; decision: string; decided_by: string }>(
         url,
         "SELECT request_id, decision, decided_by FROM decisions WHERE request_id = ANY($1)",
         [ids],
@@ -233,7 +207,7 @@ describe("two serve replicas on one PostgreSQL database", () => {
     });
 
     it("tells the loser of each race that the request was already decided, naming the winner", async () => {
-      const decisions = await rows<{ request_id: string; decision: string }>(
+      const decisions = await queryOnce<{ request_id: string; decision: string }>(
         url,
         "SELECT request_id, decision FROM decisions WHERE request_id = ANY($1)",
         [ids],
@@ -332,7 +306,7 @@ describe("two serve replicas on one PostgreSQL database", () => {
       const job = await eventually(
         async () =>
           (
-            await rows<{ id: string; lease_owner: string; payload: string }>(
+            await queryOnce<{ id: string; lease_owner: string; payload: string }>(
               url,
               "SELECT id, lease_owner, payload FROM jobs WHERE kind = $1 AND status = 'running'",
               [kind],
@@ -352,7 +326,7 @@ describe("two serve replicas on one PostgreSQL database", () => {
 
     async function attemptsOf(jobId: string) {
       return (
-        await rows<{ status: string; attempts: number }>(
+        await queryOnce<{ status: string; attempts: number }>(
           url,
           "SELECT status, attempts FROM jobs WHERE id = $1",
           [jobId],
@@ -380,7 +354,7 @@ describe("two serve replicas on one PostgreSQL database", () => {
 
       // Claimed twice: by the victim, then by the survivor after the victim's lease ran out.
       expect(await attemptsOf(job.id)).toEqual({ status: "done", attempts: 2 });
-      const [request] = await rows<{ status: string; verdict: string }>(
+      const [request] = await queryOnce<{ status: string; verdict: string }>(
         url,
         "SELECT status, verdict FROM requests WHERE id = $1",
         [requestId],
@@ -413,7 +387,7 @@ describe("two serve replicas on one PostgreSQL database", () => {
       expect(await attemptsOf(job.id)).toEqual({ status: "done", attempts: 2 });
       expect(itPostsOf(fake, requestId)).toHaveLength(1);
       // The survivor recorded the victim's post as the request's IT message (its buttons get updated).
-      const [request] = await rows<{ it_channel: string; it_ts: string }>(
+      const [request] = await queryOnce<{ it_channel: string; it_ts: string }>(
         url,
         "SELECT it_channel, it_ts FROM requests WHERE id = $1",
         [requestId],
@@ -477,7 +451,7 @@ describe("two serve replicas on one PostgreSQL database", () => {
         async () =>
           Number(
             (
-              await rows<{ n: string }>(
+              await queryOnce<{ n: string }>(
                 url,
                 "SELECT count(*) AS n FROM watch_state WHERE last_checked_at IS NOT NULL",
               )
@@ -499,7 +473,7 @@ describe("two serve replicas on one PostgreSQL database", () => {
     });
 
     it("records one re-check per approval and schedules the next a day later", async () => {
-      const recorded = await rows<{ decision_seq: string; due_at: string; last_checked_at: string }>(
+      const recorded = await queryOnce<{ decision_seq: string; due_at: string; last_checked_at: string }>(
         url,
         "SELECT decision_seq, due_at, last_checked_at FROM watch_state ORDER BY decision_seq",
       );
@@ -507,7 +481,7 @@ describe("two serve replicas on one PostgreSQL database", () => {
       for (const r of recorded)
         expect(Date.parse(r.due_at) - Date.parse(r.last_checked_at)).toBe(24 * 3_600_000);
       // Every recheck job that did the work said so once per approval; any other was a no-op.
-      const outcomes = await rows<{ decision: string; n: string }>(
+      const outcomes = await queryOnce<{ decision: string; n: string }>(
         url,
         `SELECT payload::json->>'decisionId' AS decision, count(*) AS n FROM jobs
          WHERE kind = 'recheck' AND status = 'done' AND result::json->>'outcome' <> 'skipped'

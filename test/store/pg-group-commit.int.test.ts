@@ -3,8 +3,7 @@
 // in a circle); each settles only once committed, and a write that throws leaves nothing behind.
 import { afterAll, describe, expect, it } from "vitest";
 import { openPostgres } from "../../src/store/postgres.js";
-import { migratedPgDatabase, pgStoreParts } from "./pg-support.js";
-import { T0 } from "./support.js";
+import { migratedPgDatabase, pgStoreParts, requestsBy, slackRequest } from "./pg-support.js";
 
 describe("the ack path's committer on PostgreSQL", async () => {
   const url = await migratedPgDatabase("group_commit");
@@ -15,19 +14,8 @@ describe("the ack path's committer on PostgreSQL", async () => {
     await other.store.close();
   });
   const commit = store.groupCommit();
-  const request = (user: string) =>
-    store.createRequest(
-      {
-        reference: "nginx:1",
-        repository: "docker.io/library/nginx",
-        tag: "1",
-        requestedBy: user,
-        source: "slack",
-      },
-      T0,
-    );
-  const countOf = async (user: string) =>
-    Number((await rows(`SELECT count(*) AS n FROM requests WHERE requested_by = '${user}'`))[0]?.n);
+  const request = (user: string) => slackRequest(store, user);
+  const countOf = (user: string) => requestsBy(rows, user);
 
   it("settles each write only once another connection sees it", async () => {
     const writes = ["U_G1", "U_G2", "U_G3"].map((u) =>

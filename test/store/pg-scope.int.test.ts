@@ -5,8 +5,7 @@ import { sql } from "drizzle-orm";
 import { afterAll, describe, expect, it } from "vitest";
 import { pgScope } from "../../src/store/pg-scope.js";
 import { openPostgres } from "../../src/store/postgres.js";
-import { migratedPgDatabase, pgStoreParts } from "./pg-support.js";
-import { T0 } from "./support.js";
+import { migratedPgDatabase, pgStoreParts, requestsBy, slackRequest } from "./pg-support.js";
 
 describe("the PostgreSQL store's transactions", async () => {
   const url = await migratedPgDatabase("pg_scope");
@@ -18,19 +17,8 @@ describe("the PostgreSQL store's transactions", async () => {
     await admin.store.close();
   });
   const { q } = pgScope(db);
-  const request = (user: string) =>
-    store.createRequest(
-      {
-        reference: "nginx:1",
-        repository: "docker.io/library/nginx",
-        tag: "1",
-        requestedBy: user,
-        source: "slack",
-      },
-      T0,
-    );
-  const countOf = async (user: string) =>
-    Number((await rows(`SELECT count(*) AS n FROM requests WHERE requested_by = '${user}'`))[0]?.n);
+  const request = (user: string) => slackRequest(store, user);
+  const countOf = (user: string) => requestsBy(rows, user);
 
   it("reject the caller, keep the process and write nothing, when the server ends the connection midway", async () => {
     const ended = store.transaction(async () => {

@@ -5,7 +5,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { openPostgres } from "../../src/store/postgres.js";
 import type { SlackDelivery } from "../../src/store/slack.js";
-import { migratedPgDatabase, pgStoreParts } from "./pg-support.js";
+import { migratedPgDatabase, pgStoreParts, slackRequest } from "./pg-support.js";
 import { minutesAfter, T0 } from "./support.js";
 
 const ROUNDS = 10;
@@ -50,16 +50,7 @@ describe("two replicas taking Slack deliveries on one PostgreSQL store", async (
     const submit = (replica: typeof one, user: string) =>
       replica.store.transaction(async () => {
         if ((await replica.ledger.inFlightOf(user)) >= limit) return false;
-        await replica.store.createRequest(
-          {
-            reference: "nginx:1",
-            repository: "docker.io/library/nginx",
-            tag: "1",
-            requestedBy: user,
-            source: "slack",
-          },
-          T0,
-        );
+        await slackRequest(replica.store, user);
         return true;
       });
     const outcomes = await Promise.all(

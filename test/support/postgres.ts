@@ -19,3 +19,18 @@ export async function createDatabase(prefix = "test"): Promise<string> {
   url.pathname = `/${name}`;
   return url.toString();
 }
+
+/** The rows of one query on the database at `url`, over a connection of its own (closed after). */
+export async function queryOnce<T extends pg.QueryResultRow>(
+  url: string,
+  text: string,
+  values: unknown[] = [],
+): Promise<T[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<T>(text, values)).rows;
+  } finally {
+    await client.end();
+  }
+}

@@ -8,7 +8,7 @@ import type { PgStore } from "../../src/store/pg-store.js";
 import { openPostgres } from "../../src/store/postgres.js";
 import { enqueueCheck } from "../../src/worker/check-job.js";
 import { openQueue } from "../../src/worker/queue.js";
-import { migratedPgDatabase, pgStoreParts } from "../store/pg-support.js";
+import { migratedPgDatabase, pgStoreParts, slackRequest } from "../store/pg-support.js";
 import { T0 } from "../store/support.js";
 
 const POLICY = "test-policy";
@@ -23,17 +23,7 @@ describe("a check job finished on one replica while another replica adds a reque
     await joiner.close();
   });
 
-  const request = (store: PgStore, user: string): Promise<RequestRecord> =>
-    store.createRequest(
-      {
-        reference: "nginx:1",
-        repository: "docker.io/library/nginx",
-        tag: "1",
-        requestedBy: user,
-        source: "slack",
-      },
-      T0,
-    );
+  const request = slackRequest;
   const enqueue = (store: PgStore, r: RequestRecord) =>
     enqueueCheck(store, { requestId: r.id, reference: r.reference, policyVersion: POLICY }, T0);
   /** What the check job does when it stores its results: free the key, then read its requests. */

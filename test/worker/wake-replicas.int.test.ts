@@ -2,24 +2,16 @@
 // back) reaches this replica's idle worker at once, through the jobs table's NOTIFY trigger and
 // the store's LISTEN connection. The workers here poll once an hour, so only the notification can
 // wake them; `eventually` only bounds a broken wake-up, it times nothing.
-import pg from "pg";
+import type pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import { openPostgres } from "../../src/store/postgres.js";
 import { openQueue } from "../../src/worker/queue.js";
 import { startWorker } from "../../src/worker/worker.js";
 import { migratedPgDatabase, pgStoreParts } from "../store/pg-support.js";
+import { eventually } from "../support/eventually.js";
+import { queryOnce } from "../support/postgres.js";
 
 const HOUR = 3_600_000;
-
-async function eventually<T>(probe: () => Promise<T | null | undefined | false>, what: string): Promise<T> {
-  const deadline = performance.now() + 20_000;
-  for (;;) {
-    const answer = await probe();
-    if (answer) return answer;
-    if (performance.now() > deadline) throw new Error(`still waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe("two replicas on one PostgreSQL store, one of them idle", async () => {
   const url = await migratedPgDatabase("wake_replicas");
@@ -36,15 +28,7 @@ describe("two replicas on one PostgreSQL store, one of them idle", async () => {
     await idle.close();
     await busy.close();
   });
-  const admin = async <T extends pg.QueryResultRow>(text: string): Promise<T[]> => {
-    const client = new pg.Client({ connectionString: url });
-    await client.connect();
-    try {
-      return (await client.query<T>(text)).rows;
-    } finally {
-      await client.end();
-    }
-  };
+  const admin = <T extends pg.QueryResultRow>(text: string) => queryOnce<T>(url, text);
   /** The backend of the idle replica's LISTEN connection, once it listens. */
   const listening = () =>
     eventually(

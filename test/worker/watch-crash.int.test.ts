@@ -11,6 +11,7 @@ import type { Report } from "../../src/checks/report.js";
 import { openStore } from "../../src/store/service.js";
 import { tempDir } from "../store/support.js";
 import { runCli } from "../support/cli.js";
+import { eventually } from "../support/eventually.js";
 import { type FakeSlack, startFakeSlack } from "../support/fake-slack.js";
 import { pushImage, randomRepo, signCosign } from "../support/image-builder.js";
 import { type ProxyRequest, type Proxy as RecordingProxy, startProxy } from "../support/proxy.js";
@@ -41,21 +42,6 @@ function runWatch(env: NodeJS.ProcessEnv): {
     child.on("exit", (code) => resolve({ code, stdout })),
   );
   return { child, done };
-}
-
-async function until<T>(
-  probe: () => T | undefined | false | Promise<T | undefined | false>,
-  what: string,
-  limitMs = 60_000,
-): Promise<T> {
-  const end = Date.now() + limitMs;
-  for (;;) {
-    // Awaited: a probe that asks the (asynchronous) store returns a Promise, which is always truthy.
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`gave up waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe("watch --once killed mid-round", () => {
@@ -159,14 +145,18 @@ describe("watch --once killed mid-round", () => {
     const first = runWatch(env);
     const store = openStore(env.IMAGE_CHECK_DB!, { readonly: true });
     try {
-      await until(() => hold.reached, "b's re-check to reach the registry");
-      await until(async () => {
-        const revoked = (await store.listDecisions({ status: "revoked" }, new Date())).items.length === 1;
-        const slackDone = store.db.sqlite
-          .prepare("SELECT count(*) AS n FROM jobs WHERE kind LIKE 'slack.%' AND status = 'done'")
-          .get() as { n: number };
-        return revoked && slackDone.n >= 3;
-      }, "a's revocation to be posted");
+      await eventually(() => hold.reached, "b's re-check to reach the registry", 60_000);
+      await eventually(
+        async () => {
+          const revoked = (await store.listDecisions({ status: "revoked" }, new Date())).items.length === 1;
+          const slackDone = store.db.sqlite
+            .prepare("SELECT count(*) AS n FROM jobs WHERE kind LIKE 'slack.%' AND status = 'done'")
+            .get() as { n: number };
+          return revoked && slackDone.n >= 3;
+        },
+        "a's revocation to be posted",
+        60_000,
+      );
     } finally {
       await store.close();
     }
